@@ -1,0 +1,34 @@
+"""The Hydra application behind ``stillroom run``.
+
+Hydra never changes the working directory here; every output goes under
+``${hydra:runtime.output_dir}`` (set it with ``hydra.run.dir=DIR``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from stillroom.errors import USAGE_EXIT_CODE, StillroomError
+from stillroom.job import run_job
+from stillroom.report import PRIMARY_METRIC
+
+
+def report_error(error: StillroomError) -> None:
+    print(f"stillroom: error: {error}", file=sys.stderr)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")
+def hydra_main(cfg: DictConfig) -> float:
+    """One Hydra job; returns the student's NDCG@10 for sweepers to read."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        report = run_job(cfg, run_dir)
+    except StillroomError as error:
+        report_error(error)
+        sys.exit(USAGE_EXIT_CODE)
+    return float(report["models"]["student"]["metrics"][PRIMARY_METRIC])

@@ -1,0 +1,157 @@
+"""The run's artifact store: the only way stages read and write.
+
+Layout under the run directory: one folder per stage holding its files and a
+``_complete.json`` that records the stage's input fingerprint and its outputs'
+checksums. Every write is atomic (temporary name in the same folder, then
+``os.replace``), so an interrupted write never leaves a file that looks
+complete. Tensors are stored as safetensors and records as JSON lines: nothing
+in a run directory is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+COMPLETE_MARKER = "_complete.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable sha256 of JSON-serialisable parts (configs, upstream fingerprints)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; swap it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+class ArtifactStore:
+    """Reads and writes a run's artifacts, one folder per stage."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, stage: str, name: str) -> Path:
+        return self.root / stage / name
+
+    def exists(self, stage: str, name: str) -> bool:
+        return self.path(stage, name).exists()
+
+    # -- JSON and JSON lines -------------------------------------------------
+
+    def write_json(self, stage: str, name: str, obj: Any) -> Path:
+        path = self.path(stage, name)
+        write_json(path, obj)
+        return path
+
+    def read_json(self, stage: str, name: str) -> Any:
+        return json.loads(self.path(stage, name).read_text(encoding="utf-8"))
+
+    def write_jsonl(self, stage: str, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        path = self.path(stage, name)
+        with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+        return path
+
+    def read_jsonl(self, stage: str, name: str) -> list[dict[str, Any]]:
+        with self.path(stage, name).open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    # -- tensors ---------------------------------------------------------------
+
+    def write_tensors(self, stage: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
+        path = self.path(stage, name)
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        return path
+
+    def read_tensors(self, stage: str, name: str) -> dict[str, torch.Tensor]:
+        return load_file(str(self.path(stage, name)))
+
+    @contextmanager
+    def directory(self, stage: str, name: str) -> Iterator[Path]:
+        """A folder artifact (an exported model), swapped into place on success."""
+        with atomic_dir(self.path(stage, name)) as tmp:
+            yield tmp
+
+    # -- completion records ------------------------------------------------------
+
+    def completed_fingerprint(self, stage: str) -> str | None:
+        marker = self.path(stage, COMPLETE_MARKER)
+        if not marker.exists():
+            return None
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        for name, checksum in record.get("outputs", {}).items():
+            output = self.path(stage, name)
+            if not output.is_file() or sha256_file(output) != checksum:
+                return None
+        return record.get("fingerprint")
+
+    def mark_complete(self, stage: str, stage_fingerprint: str, summary: Mapping[str, Any]) -> dict[str, str]:
+        """Record the stage as done: its fingerprint and every output file's sha256."""
+        stage_dir = self.root / stage
+        outputs = {
+            str(p.relative_to(stage_dir)): sha256_file(p)
+            for p in sorted(stage_dir.rglob("*"))
+            if p.is_file() and p.name != COMPLETE_MARKER and not p.name.startswith(".")
+        }
+        write_json(self.path(stage, COMPLETE_MARKER), {"fingerprint": stage_fingerprint, "outputs": outputs, "summary": summary})
+        return outputs
+
+    def completed_summary(self, stage: str) -> dict[str, Any]:
+        """The summary a completed stage recorded, with its outputs' checksums."""
+        record = self.read_json(stage, COMPLETE_MARKER)
+        return {**record.get("summary", {}), "outputs": record.get("outputs", {})}
+
+    def invalidate(self, stage: str) -> None:
+        """Forget a stage's completion so it runs again (its old files are replaced)."""
+        self.path(stage, COMPLETE_MARKER).unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""The ``stillroom`` command: ``run`` (the Hydra app) and ``plugins``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from stillroom import __version__
+from stillroom.errors import USAGE_EXIT_CODE, StillroomError
+from stillroom.plugin_manager import PluginManager, get_plugin_manager
+
+SEARCHPATH_OVERRIDE = "hydra.searchpath"
+
+
+def searchpath_override(plugins: PluginManager, args: Sequence[str]) -> list[str]:
+    """Add the config folders plugins ship (``stillroom_config_searchpath``) to Hydra's search path."""
+    entries = [entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed]
+    if not entries:
+        return list(args)
+    kept = []
+    for arg in args:
+        if arg.startswith(f"{SEARCHPATH_OVERRIDE}=") or arg.startswith(f"+{SEARCHPATH_OVERRIDE}="):
+            entries = [e.strip() for e in arg.split("=", 1)[1].strip("[]").split(",") if e.strip()] + entries
+        else:
+            kept.append(arg)
+    return [*kept, f"{SEARCHPATH_OVERRIDE}=[{','.join(entries)}]"]
+
+
+def run_command(args: Sequence[str]) -> int:
+    from stillroom.app import hydra_main  # Hydra and torch load only for `run`
+
+    plugins = get_plugin_manager()
+    for failed in plugins.failed:
+        print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
+    sys.argv = ["stillroom run", *searchpath_override(plugins, args)]
+    hydra_main()
+    return 0
+
+
+def plugins_command() -> int:
+    """Print every plugin with its version and the hooks it implements."""
+    manager = get_plugin_manager()
+    for name, plugin in manager.pm.list_name_plugin():
+        dist = manager.distributions.get(name)
+        version = _dist_version(dist) if dist else f"stillroom {__version__} (built-in)"
+        hooks = sorted(impl.name for impl in manager.pm.get_hookcallers(plugin) or [])
+        print(f"{name}  [{version}]")
+        print(f"    hooks: {', '.join(hooks) if hooks else '-'}")
+    for failed in manager.failed:
+        print(f"{failed.name}  [FAILED to load: {failed.source}]")
+        print(f"    error: {failed.error}")
+    return 0
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return f"{dist} {version(dist)}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stillroom", description="Turn a product policy into a small, fast ranking model.")
+    parser.add_argument("--version", action="version", version=f"stillroom {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the recipe (Hydra overrides follow, -m for multirun)", add_help=False)
+    commands.add_parser("plugins", help="list every plugin, its version and its hooks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "run":
+            return run_command(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command == "plugins":
+            return plugins_command()
+    except StillroomError as error:
+        print(f"stillroom: error: {error}", file=sys.stderr)
+        return USAGE_EXIT_CODE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

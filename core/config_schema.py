@@ -1,0 +1,112 @@
+"""Structured-config schemas: each config group is checked early, before any stage runs.
+
+The schemas declare the keys the engine itself reads, with their types; a
+plugin may add keys of its own to its group (a model builder's sizes, say), so
+extra keys are allowed. A missing key or a value of the wrong type stops the run
+with the group, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from stillroom.errors import StillroomError
+
+
+@dataclass
+class ProductSchema:
+    name: str = MISSING
+    policy: str = MISSING
+    """A file path, or ``package.module:file`` for a policy shipped inside a package."""
+
+
+@dataclass
+class DataSchema:
+    name: str = MISSING
+
+
+@dataclass
+class TrainSchema:
+    epochs: int = MISSING
+    lr: float = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = 64
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+
+
+@dataclass
+class ModelSchema:
+    name: str = MISSING
+    train: TrainSchema = field(default_factory=TrainSchema)
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LossSchema:
+    finetune: list[Any] = MISSING
+    distill: list[Any] = MISSING
+
+
+@dataclass
+class EvaluatorSchema:
+    names: list[str] = MISSING
+    k: int = 10
+    batch_size: int = 64
+    throughput_pairs: int = 256
+    throughput_repeats: int = 3
+
+
+@dataclass
+class TrainerSchema:
+    accelerator: str = "cpu"
+    devices: Any = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    num_threads: int = 2
+    progress_bar: bool = True
+    log_every_n_steps: int = 10
+    deterministic: bool = True
+
+
+@dataclass
+class LoggerSchema:
+    name: str = MISSING
+
+
+GROUP_SCHEMAS: dict[str, type] = {
+    "product": ProductSchema,
+    "data": DataSchema,
+    "teacher": ModelSchema,
+    "student": ModelSchema,
+    "loss": LossSchema,
+    "evaluator": EvaluatorSchema,
+    "trainer": TrainerSchema,
+    "logger": LoggerSchema,
+}
+
+
+def validate_config(cfg: DictConfig) -> dict[str, Any]:
+    """Check every group against its schema; return the whole config as plain Python objects."""
+    validated = {}
+    for group, schema in GROUP_SCHEMAS.items():
+        if group not in cfg or cfg[group] is None:
+            raise StillroomError(f"config group {group!r} is missing; choose one with `{group}=NAME`", where="config")
+        base = OmegaConf.structured(schema)
+        OmegaConf.set_struct(base, False)
+        try:
+            merged = OmegaConf.merge(base, OmegaConf.to_container(cfg[group], resolve=True))
+            validated[group] = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None) or "?"
+            detail = str(exc).splitlines()[0]
+            raise StillroomError(f"{detail} (schema {schema.__name__})", where=f"config {group}.{key}".rstrip(".")) from exc
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.update(validated)
+    if not isinstance(plain.get("seed"), int):
+        raise StillroomError(f"seed must be an integer, got {plain.get('seed')!r}", where="config seed")
+    return plain

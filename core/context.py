@@ -1,0 +1,86 @@
+"""What every stage receives: the resolved config, the store, the policy and the plugins.
+
+Stages ask the context for models, loss terms, evaluators and loggers; the
+context asks the plugin manager. This is where "no plugin answered" turns into
+a clear error that names the config value and lists what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+
+from stillroom.artifacts import ArtifactStore
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
+from stillroom.losses import WeightedTerm, available_losses, build_terms
+from stillroom.plugin_manager import PluginManager
+from stillroom.policy import Policy
+from stillroom.ranker import WEIGHTS_FILE, BuildContext, Ranker, load_trainable
+
+PREPARE_STAGE = "prepare"
+
+
+@dataclass
+class RunContext:
+    config: dict[str, Any]
+    """The resolved run config as plain Python objects."""
+    store: ArtifactStore
+    policy: Policy
+    plugins: PluginManager
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def trainer_config(self) -> dict[str, Any]:
+        return self.config["trainer"]
+
+    # -- data -----------------------------------------------------------------
+
+    def pairs(self, split: str) -> list[Pair]:
+        """A split written by the ``prepare`` stage: train, dev, test or pool."""
+        return [Pair.from_row(row) for row in self.store.read_jsonl(PREPARE_STAGE, f"{split}.jsonl")]
+
+    # -- models ---------------------------------------------------------------
+
+    def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
+        context = BuildContext(num_labels=self.policy.num_labels, teacher=teacher)
+        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=context)
+        if model is None:
+            raise StillroomError(
+                f"no plugin builds a model named {model_config.get('name')!r} for role {role!r}; "
+                "check the name or install the plugin that provides it (`stillroom plugins` lists them)",
+                where=f"{role}.name",
+            )
+        return model
+
+    def load_model(self, role: str, model_config: Mapping[str, Any], stage: str) -> Ranker:
+        """Rebuild a model from its config and load the weights ``stage`` trained."""
+        model = self.build_model(role, model_config)
+        load_trainable(model, self.store.path(stage, WEIGHTS_FILE))
+        return model.eval()
+
+    # -- components -------------------------------------------------------------
+
+    def loss_terms(self, terms_config: Sequence[Mapping[str, Any]]) -> list[WeightedTerm]:
+        specs = available_losses(self.plugins.hook.stillroom_losses())
+        return build_terms(terms_config, specs)
+
+    def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
+        return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
+
+    def loggers(self, run_name: str) -> list[Logger]:
+        logger_config = self.config["logger"]
+        loggers = self.plugins.hook.stillroom_build_loggers(
+            logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name
+        )
+        if loggers is None:
+            raise StillroomError(f"no plugin provides a logger named {logger_config.get('name')!r}", where="logger.name")
+        return loggers

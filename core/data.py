@@ -1,0 +1,63 @@
+"""The records every data source produces and every stage reads.
+
+A :class:`Pair` is one (request, candidate) pair: the text the models read and
+the structured fields the policy's rules read. A :class:`DataBundle` is what a
+data source provides: the golden splits, the unlabeled pool and the
+engagement log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GOLDEN_SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (request, candidate) pair; ``label`` is ``None`` in the unlabeled pool."""
+
+    pair_id: str
+    request_id: str
+    candidate_id: str
+    request_text: str
+    candidate_text: str
+    request: Mapping[str, Any] = field(default_factory=dict)
+    candidate: Mapping[str, Any] = field(default_factory=dict)
+    label: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["request"] = dict(self.request)
+        row["candidate"] = dict(self.candidate)
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Pair:
+        return cls(**row)
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Golden train/dev/test (labeled under the policy), unlabeled pool, engagement log."""
+
+    golden: Mapping[str, list[Pair]]
+    pool: list[Pair]
+    engagement: list[dict[str, Any]] = field(default_factory=list)
+
+    def splits(self) -> dict[str, list[Pair]]:
+        """Every pair list by name: ``train``, ``dev``, ``test`` and ``pool``."""
+        return {**{name: list(self.golden[name]) for name in GOLDEN_SPLITS}, "pool": list(self.pool)}
+
+
+def fingerprint_rows(rows: Iterable[Mapping[str, Any]]) -> str:
+    """A stable sha256 over rows, for the manifest's data fingerprint."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()

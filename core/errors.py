@@ -1,0 +1,26 @@
+"""Errors a user can cause, as opposed to bugs.
+
+The CLI turns a :class:`StillroomError` into one or two lines on stderr and exit
+status 2, without a traceback: bad input deserves a clear answer, not a stack.
+"""
+
+from __future__ import annotations
+
+USAGE_EXIT_CODE = 2
+
+
+class StillroomError(Exception):
+    """A problem with the user's input: a file, a config value, a missing model.
+
+    ``where`` names the file (and the place in it) and the message says what was
+    expected, so the user can fix it without reading the code.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class GateFailed(StillroomError):
+    """A quality or policy gate stopped the run on purpose."""

@@ -1,0 +1,73 @@
+"""Evaluators as components: plugins contribute them, ``conf/evaluator`` names them.
+
+Every model is evaluated on the same golden test pairs. An evaluator gets the
+pairs (with their fields, for policy rules), the model's probabilities over
+the label scale, and the policy, and returns named figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.policy import Policy
+from stillroom.ranker import expected_grade
+
+
+@dataclass(frozen=True)
+class EvalInput:
+    """One model's predictions on the golden test set."""
+
+    pairs: Sequence[Pair]
+    probs: torch.Tensor
+    """``[n_pairs, num_labels]`` probabilities over the policy's label scale."""
+    policy: Policy
+    k: int
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """The ranking score: expected grade in (0, 1), a probability-like positive number."""
+        return expected_grade(self.probs)
+
+    @property
+    def predicted_labels(self) -> torch.Tensor:
+        return self.probs.argmax(-1)
+
+    @property
+    def golden_labels(self) -> torch.Tensor:
+        return torch.tensor([p.label for p in self.pairs], dtype=torch.long)
+
+    @property
+    def request_index(self) -> torch.Tensor:
+        """Which request (member, query) each pair belongs to, as integer ids for torchmetrics."""
+        ids: dict[str, int] = {}
+        return torch.tensor([ids.setdefault(p.request_id, len(ids)) for p in self.pairs], dtype=torch.long)
+
+
+class Evaluator(Protocol):
+    name: str
+
+    def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
+        """Named figures; floats go into the comparison table, nested mappings into the report only."""
+
+
+def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:
+    merged: dict[str, Evaluator] = {}
+    for evaluators in reversed(by_plugin):  # pluggy calls the newest plugin first
+        for evaluator in evaluators:
+            merged[evaluator.name] = evaluator
+    return merged
+
+
+def select_evaluators(names: Sequence[str], known: Mapping[str, Evaluator]) -> list[Evaluator]:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise StillroomError(
+            f"unknown evaluator {unknown[0]!r}; known evaluators: {', '.join(sorted(known))}", where="evaluator.names"
+        )
+    return [known[n] for n in names]

@@ -1,0 +1,167 @@
+"""The whole plugin API of stillroom: every hook a plugin may implement.
+
+Hooks come in two kinds, as in pytest's ``hookspec.py``:
+
+* "Provide the one X for this config" hooks are ``firstresult``: the first
+  plugin that returns something other than ``None`` wins, later plugins are not
+  called, and the engine raises a clear error naming the config when nobody
+  answers. A plugin answers only for the names it knows and returns ``None``
+  otherwise.
+* "Contribute many" hooks return a collection from every plugin; the engine
+  merges them.
+
+Plugins registered later are called first, so a third-party plugin that
+answers a ``firstresult`` hook for a name overrides the built-in one. Hook
+signatures are public API: arguments may be added, and are deprecated before
+they are removed. Implement only the arguments you need; pluggy passes them by
+name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from stillroom import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
+
+    from stillroom.artifacts import ArtifactStore
+    from stillroom.data import DataBundle
+    from stillroom.evaluation import Evaluator
+    from stillroom.losses import LossSpec
+    from stillroom.policy import Policy
+    from stillroom.ranker import BuildContext, Ranker
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def stillroom_config_searchpath() -> Sequence[str]:
+    """Return Hydra search-path entries for the configs this plugin ships.
+
+    Each entry is a Hydra search path such as ``"pkg://my_product.conf"``; the
+    folder holds the same groups as stillroom's own ``conf/`` (``product/``,
+    ``teacher/``, ...). Called once before Hydra composes the config.
+    Contribute-many: every plugin's entries are added.
+    """
+
+
+# --------------------------------------------------------------------------
+# Policy and data
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def stillroom_load_policy(path: Path) -> Policy | None:
+    """Load and validate the product policy document at ``path``.
+
+    Return a :class:`stillroom.policy.Policy`, or ``None`` when this plugin does
+    not read that kind of file. Raise :class:`stillroom.errors.StillroomError`
+    naming the file, the field and what was expected when the file is invalid.
+    firstresult: the first policy returned is used.
+    """
+
+
+@hookspec(firstresult=True)
+def stillroom_data_source(
+    product: str, data_config: Mapping[str, Any], policy: Policy, seed: int
+) -> DataBundle | None:
+    """Provide the golden set, the unlabeled pool and the engagement log.
+
+    ``product`` is ``cfg.product.name`` and ``data_config`` is the ``data``
+    group as plain Python objects (``data_config["name"]`` says which source).
+    Return ``None`` unless this plugin provides that source for that product.
+    firstresult: the first bundle returned is used.
+    """
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def stillroom_build_model(
+    role: str, model_config: Mapping[str, Any], context: BuildContext
+) -> Ranker | None:
+    """Build the model that plays ``role`` (``"teacher"`` or ``"student"``).
+
+    ``model_config`` is the role's config group as plain Python objects;
+    ``model_config["name"]`` names the builder. ``context`` carries the label
+    scale and, for a student, the trained teacher to initialise from (``None``
+    when the weights will be loaded from disk anyway). Return ``None`` unless
+    this plugin builds that name. firstresult.
+    """
+
+
+# --------------------------------------------------------------------------
+# Training and evaluation components
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def stillroom_losses() -> Sequence[LossSpec]:
+    """Contribute loss terms that ``conf/loss`` can name and weight.
+
+    Contribute-many. A later plugin's spec with the same name replaces an
+    earlier one.
+    """
+
+
+@hookspec
+def stillroom_evaluators() -> Sequence[Evaluator]:
+    """Contribute evaluators that ``conf/evaluator`` can name.
+
+    Contribute-many. A later plugin's evaluator with the same name replaces an
+    earlier one.
+    """
+
+
+@hookspec(firstresult=True)
+def stillroom_build_loggers(
+    logger_config: Mapping[str, Any], run_dir: Path, run_name: str
+) -> list[Logger] | None:
+    """Build the Lightning loggers that ``logger_config["name"]`` selects.
+
+    Return a list (empty for "no logger"), or ``None`` unless this plugin knows
+    the name. firstresult.
+    """
+
+
+# --------------------------------------------------------------------------
+# Lifecycle observers (called on every plugin; return values are ignored)
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def stillroom_before_run(config: Mapping[str, Any], store: ArtifactStore) -> None:
+    """Called once the run directory exists, before the first stage."""
+
+
+@hookspec
+def stillroom_before_stage(stage: str, store: ArtifactStore) -> None:
+    """Called before ``stage`` runs (not when a completed stage is reused)."""
+
+
+@hookspec
+def stillroom_after_stage(stage: str, store: ArtifactStore, summary: Mapping[str, Any], reused: bool) -> None:
+    """Called after ``stage`` ran, or was reused from an earlier run (``reused``)."""
+
+
+@hookspec
+def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report: Mapping[str, Any] | None) -> None:
+    """Called when the run ends, also when it failed (``report`` is then ``None``).
+
+    Loggers that hold a global run (wandb) finish it here, so that jobs of a
+    Hydra multirun do not merge into one.
+    """

@@ -1,0 +1,58 @@
+"""One job: the resolved config in, a run directory with artifacts and a report out.
+
+The Hydra app calls :func:`run_job` once per job (once per multirun point); it
+returns the student's NDCG@10 so that a sweeper can optimise it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from stillroom.artifacts import ArtifactStore
+from stillroom.config_schema import validate_config
+from stillroom.context import RunContext
+from stillroom.manifest import write_manifest
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.policy_source import load_policy
+from stillroom.recipe import STAGES, run_stages
+from stillroom.report import PRIMARY_METRIC, build_report, write_report
+from stillroom.stages import evaluate
+
+
+def _curves(store: ArtifactStore) -> dict[str, list[dict[str, float]]]:
+    return {stage.name: store.read_jsonl(stage.name, "history.jsonl") for stage in STAGES if store.exists(stage.name, "history.jsonl")}
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up notices (GPU available, tips) out of the run's output; warnings stay."""
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run (or resume) the whole recipe in ``run_dir``; return the report."""
+    config = validate_config(cfg)
+    _quiet_lightning()
+    torch.set_num_threads(int(config["trainer"]["num_threads"]))
+    plugins = get_plugin_manager()
+    policy = load_policy(config["product"]["policy"], plugins)
+    store = ArtifactStore(run_dir)
+    ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins)
+    report = None
+    plugins.hook.stillroom_before_run(config=config, store=store)
+    try:
+        summaries = run_stages(ctx)
+        write_manifest(store, config, policy, summaries)
+        curves = _curves(store)
+        report = build_report(config, policy, store.read_json(evaluate.NAME, "models.json"), curves)
+        table = write_report(store, report, curves)
+        print(f"\n{table}\n\nstudent keeps {report[f'retained_{PRIMARY_METRIC}']:.1%} of the teacher's {PRIMARY_METRIC} "
+              f"at {report['speedup']:.1f}x its throughput\nrun directory: {store.root}")
+    finally:
+        plugins.hook.stillroom_after_run(config=config, store=store, report=report)
+    return report

@@ -1,0 +1,71 @@
+"""Loss terms as components: plugins contribute them, ``conf/loss`` picks and weights them.
+
+A loss term is a callable ``term(student_logits, batch) -> scalar``. The batch
+holds ``labels`` (golden label or -1 where a pair has none) and, when a
+teacher labeled the pairs, ``teacher_probs`` with ``teacher_mask`` saying which
+rows have them. A term that needs the teacher (``needs_teacher``) is left out
+of the ``student_no_kd`` baseline, which learns from golden labels alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from stillroom.errors import StillroomError
+
+
+class LossTerm(Protocol):
+    def __call__(self, logits: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A named loss a plugin contributes; ``build(**params)`` makes the term."""
+
+    name: str
+    build: Callable[..., LossTerm]
+    needs_teacher: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WeightedTerm:
+    name: str
+    weight: float
+    term: LossTerm
+    needs_teacher: bool
+
+
+def available_losses(specs_by_plugin: Sequence[Sequence[LossSpec]]) -> dict[str, LossSpec]:
+    """Merge what every plugin contributed; later plugins override earlier names."""
+    merged: dict[str, LossSpec] = {}
+    for specs in reversed(specs_by_plugin):  # pluggy calls the newest plugin first
+        for spec in specs:
+            merged[spec.name] = spec
+    return merged
+
+
+def build_terms(terms_config: Sequence[Mapping[str, Any]], specs: Mapping[str, LossSpec]) -> list[WeightedTerm]:
+    """The weighted terms ``conf/loss`` asks for, each built with its own parameters."""
+    terms = []
+    for index, entry in enumerate(terms_config):
+        params = dict(entry)
+        name = params.pop("name", None)
+        weight = float(params.pop("weight", 1.0))
+        if name not in specs:
+            raise StillroomError(
+                f"unknown loss {name!r}; known losses: {', '.join(sorted(specs))}", where=f"loss.terms[{index}].name"
+            )
+        spec = specs[name]
+        try:
+            term = spec.build(**params)
+        except TypeError as exc:
+            raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=f"loss.terms[{index}]") from exc
+        terms.append(WeightedTerm(name, weight, term, spec.needs_teacher))
+    if not terms:
+        raise StillroomError("no loss terms configured", where="loss.terms")
+    return terms

@@ -1,0 +1,131 @@
+"""The plugin manager: built-ins first, then entry points, then ``check_pending()``.
+
+Built-in plugins are registered exactly as third-party ones: by module name,
+through the same manager. Products ship as entry points in the ``stillroom``
+group, the same way a product team's package does.
+
+Environment variables:
+
+* ``STILLROOM_DISABLE_PLUGIN_AUTOLOAD=1`` skips the entry-point group (built-ins
+  in :data:`DEFAULT_PLUGINS` still load).
+* ``STILLROOM_TRACE_HOOKS=1`` prints every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+
+import pluggy
+
+from stillroom import PROJECT_NAME, hookspecs
+
+ENTRY_POINT_GROUP = PROJECT_NAME
+DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
+TRACE_ENV = "STILLROOM_TRACE_HOOKS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "stillroom.plugins.policy_markdown",
+    "stillroom.plugins.models.hf_cross_encoder",
+    "stillroom.plugins.losses",
+    "stillroom.plugins.evaluators.ranking",
+    "stillroom.plugins.evaluators.label_agreement",
+    "stillroom.plugins.evaluators.policy_compliance",
+    "stillroom.plugins.loggers",
+)
+
+
+@dataclass(frozen=True)
+class FailedPlugin:
+    """A plugin that could not be loaded; reported by name instead of crashing."""
+
+    name: str
+    source: str
+    error: str
+
+
+@dataclass
+class PluginManager:
+    """pluggy's manager plus the record of plugins that failed to load."""
+
+    pm: pluggy.PluginManager
+    failed: list[FailedPlugin] = field(default_factory=list)
+    distributions: dict[str, str] = field(default_factory=dict)
+    """Entry-point plugin name -> the installed distribution that provided it."""
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        return self.pm.hook
+
+
+def _is_truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _load_entry_points(manager: PluginManager) -> None:
+    pm = manager.pm
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist is not None else "?"
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take down the rest
+            manager.failed.append(FailedPlugin(ep.name, f"entry point from {dist}", f"{type(exc).__name__}: {exc}"))
+            continue
+        manager.distributions[ep.name] = dist
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    def before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        names = ", ".join(impl.plugin_name for impl in hook_impls)
+        print(f"[stillroom trace] {hook_name}({', '.join(kwargs)}) -> [{names}]", file=sys.stderr)
+
+    def after(outcome: pluggy.Result, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+        result = repr(outcome.get_result()) if outcome.exception is None else repr(outcome.exception)
+        print(f"[stillroom trace] {hook_name} returned {result[:200]}", file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) -> PluginManager:
+    """Create a manager with the built-ins, the entry points and ``extra_plugins``.
+
+    ``check_pending()`` runs last, so a hookimpl whose name is not in the spec is
+    rejected at load, naming the plugin and the hook.
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    manager = PluginManager(pm)
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    if not _is_truthy(os.environ.get(DISABLE_AUTOLOAD_ENV)):
+        _load_entry_points(manager)
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    if _is_truthy(os.environ.get(TRACE_ENV)):
+        _trace(pm)
+    return manager
+
+
+_MANAGER: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, built on first use."""
+    global _MANAGER
+    if _MANAGER is None:
+        _MANAGER = build_plugin_manager()
+    return _MANAGER
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager (tests that install plugins call this)."""
+    global _MANAGER
+    _MANAGER = None

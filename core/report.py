@@ -1,0 +1,108 @@
+"""report.json, report.md and the plots: the one comparison every product gets.
+
+``report.json`` keeps a stable shape (``product``, ``policy``, ``models`` with
+``params``, ``throughput_pairs_per_s`` and ``metrics``, ``retained_ndcg@10``
+and ``speedup``); ``report.md`` is the same table for people, with a plot of
+quality against throughput and the training curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from stillroom.artifacts import ArtifactStore, atomic_path, write_json  # noqa: E402
+from stillroom.policy import Policy  # noqa: E402
+
+PRIMARY_METRIC = "ndcg@10"
+TABLE_METRICS = ("ndcg@10", "mrr@10", "map", "auc", "kappa", "violation_rate@10")
+
+
+def build_report(
+    config: Mapping[str, Any], policy: Policy, models: Mapping[str, Any], curves: Mapping[str, list[dict[str, float]]]
+) -> dict[str, Any]:
+    teacher, student = models["teacher"], models["student"]
+    teacher_ndcg = teacher["metrics"].get(PRIMARY_METRIC, 0.0)
+    return {
+        "product": config["product"]["name"],
+        "policy": {"version": policy.version, "sha256": policy.sha256},
+        "seed": config["seed"],
+        "models": {name: dict(result) for name, result in models.items()},
+        f"retained_{PRIMARY_METRIC}": student["metrics"].get(PRIMARY_METRIC, 0.0) / teacher_ndcg if teacher_ndcg else 0.0,
+        "speedup": student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"],
+        "training_curves": {name: f"{name}/history.jsonl" for name in curves},
+    }
+
+
+def comparison_table(report: Mapping[str, Any]) -> str:
+    """The Markdown table the run prints at the end and report.md opens with."""
+    header = "| model | params | pairs/s | " + " | ".join(TABLE_METRICS) + " |"
+    lines = [header, "|" + "---|" * (3 + len(TABLE_METRICS))]
+    for name, result in report["models"].items():
+        cells = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in TABLE_METRICS]
+        lines.append(f"| {name} | {result['params']:,} | {result['throughput_pairs_per_s']:,.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plot_quality_vs_throughput(report: Mapping[str, Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, result in report["models"].items():
+        x, y = result["throughput_pairs_per_s"], result["metrics"].get(PRIMARY_METRIC, 0.0)
+        ax.scatter([x], [y], s=60)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
+    ax.set_xscale("log")
+    ax.set_xlabel("throughput (pairs/s, log scale)")
+    ax.set_ylabel(PRIMARY_METRIC)
+    ax.set_title(f"{report['product']}: quality against throughput")
+    ax.grid(True, alpha=0.3)
+    _save(fig, path)
+
+
+def _plot_training_curves(curves: Mapping[str, list[dict[str, float]]], path: Path) -> None:
+    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(5 * max(1, len(curves)), 3.5), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], curves.items(), strict=False):
+        for key in sorted({k for row in rows for k in row if k.startswith(("train/", "val/"))}):
+            points = [(row["step"], row[key]) for row in rows if key in row]
+            ax.plot(*zip(*points, strict=True), marker="o" if key.startswith("val/") else None, label=key)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(store: ArtifactStore, report: Mapping[str, Any], curves: Mapping[str, list[dict[str, float]]]) -> str:
+    """Write report.json, report.md and the PNG plots into the run directory; return the table."""
+    root = store.root
+    write_json(root / "report.json", report)
+    _plot_quality_vs_throughput(report, root / "quality_vs_throughput.png")
+    _plot_training_curves(curves, root / "training_curves.png")
+    table = comparison_table(report)
+    markdown = f"""# {report['product']}: stillroom report
+
+Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}.
+
+{table}
+
+Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at **{report['speedup']:.1f}x** its throughput.
+
+![quality against throughput](quality_vs_throughput.png)
+
+![training curves](training_curves.png)
+"""
+    with atomic_path(root / "report.md") as tmp:
+        tmp.write_text(markdown, encoding="utf-8")
+    return table

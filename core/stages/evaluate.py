@@ -1,0 +1,63 @@
+"""evaluate: every model on the golden test set, with the same evaluators and the same batches.
+
+Throughput is measured here, in one process, on identical pre-tokenized batches
+for every model, so the speedup in the report compares like with like.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from stillroom.context import RunContext
+from stillroom.evaluation import EvalInput
+from stillroom.ranker import Ranker, count_parameters
+from stillroom.scoring import measure_throughput, predict_probs
+from stillroom.stages import distill, finetune
+
+NAME = "evaluate"
+PREDICTIONS_FILE = "test_probs.safetensors"
+
+MODELS = {
+    # report name: (role, stage that trained it)
+    "teacher": ("teacher", finetune.NAME),
+    "student": ("student", distill.NAME),
+    "student_no_kd": ("student", distill.NO_KD_NAME),
+}
+
+
+def _throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
+    pairs = pairs[:max_pairs]
+    return [
+        model.tokenize([p.request_text for p in pairs[i : i + batch_size]], [p.candidate_text for p in pairs[i : i + batch_size]])
+        for i in range(0, len(pairs), batch_size)
+    ]
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    config = ctx.config["evaluator"]
+    test = ctx.pairs("test")
+    evaluators = ctx.evaluators(config["names"])
+    results: dict[str, Any] = {}
+    predictions = {}
+    for model_name, (role, stage) in MODELS.items():
+        model = ctx.load_model(role, ctx.config[role], stage)
+        probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
+        predictions[model_name] = probs
+        inputs = EvalInput(pairs=test, probs=probs, policy=ctx.policy, k=int(config["k"]))
+        metrics: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        for evaluator in evaluators:
+            for key, value in evaluator(inputs).items():
+                (metrics if isinstance(value, float | int) else details)[key] = value
+        batches = _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"]))
+        results[model_name] = {
+            "params": count_parameters(model),
+            "throughput_pairs_per_s": measure_throughput(model, batches, int(config["throughput_repeats"])),
+            "metrics": metrics,
+            "details": details,
+        }
+    ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
+    ctx.store.write_json(NAME, "models.json", results)
+    return {"test_pairs": len(test), "models": list(results)}

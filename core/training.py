@@ -1,0 +1,182 @@
+"""Training any ranker with Lightning: the loop behind ``finetune`` and ``distill``.
+
+One LightningModule serves both stages: it sums the configured weighted loss
+terms over the student's logits. What differs between stages is only the data
+(golden labels, teacher soft labels, or both) and the terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import Logger
+from torch.utils.data import DataLoader, Dataset
+
+from stillroom.losses import WeightedTerm
+from stillroom.ranker import Ranker
+
+NO_LABEL = -1
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    """A pair as training sees it: text, golden label (or -1) and teacher soft labels (or None)."""
+
+    request_text: str
+    candidate_text: str
+    label: int = NO_LABEL
+    teacher_probs: Sequence[float] | None = None
+
+
+class PairDataset(Dataset):
+    def __init__(self, items: Sequence[TrainItem]) -> None:
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> TrainItem:
+        return self.items[index]
+
+
+class PairCollator:
+    """Tokenizes a batch with the ranker's own tokenizer and stacks its targets."""
+
+    def __init__(self, ranker: Ranker, num_labels: int) -> None:
+        self.ranker = ranker
+        self.num_labels = num_labels
+
+    def __call__(self, items: Sequence[TrainItem]) -> dict[str, Any]:
+        features = self.ranker.tokenize([i.request_text for i in items], [i.candidate_text for i in items])
+        teacher = torch.zeros(len(items), self.num_labels)
+        mask = torch.zeros(len(items), dtype=torch.bool)
+        for row, item in enumerate(items):
+            if item.teacher_probs is not None:
+                teacher[row] = torch.as_tensor(item.teacher_probs, dtype=torch.float32)
+                mask[row] = True
+        return {
+            "features": features,
+            "labels": torch.tensor([i.label for i in items], dtype=torch.long),
+            "teacher_probs": teacher,
+            "teacher_mask": mask,
+        }
+
+
+def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the rows that have a golden label (validation's yardstick)."""
+    known = labels != NO_LABEL
+    if not known.any():
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits[known].float(), labels[known])
+
+
+class RankerModule(pl.LightningModule):
+    """Trains a ranker on a weighted sum of loss terms."""
+
+    def __init__(self, ranker: Ranker, terms: Sequence[WeightedTerm], lr: float, weight_decay: float, warmup_ratio: float) -> None:
+        super().__init__()
+        self.ranker = ranker
+        self.terms = list(terms)
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self.ranker(**batch["features"])
+        total = logits.new_zeros(())
+        for term in self.terms:
+            value = term.term(logits, batch)
+            self.log(f"train/{term.name}", value, batch_size=logits.shape[0])
+            total = total + term.weight * value
+        self.log("train/loss", total, prog_bar=True, batch_size=logits.shape[0])
+        return total
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        logits = self.ranker(**batch["features"])
+        self.log("val/ce", hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.ranker.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, int(total * self.warmup_ratio))
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class HistoryRecorder(pl.Callback):
+    """Keeps the logged curves in memory so the stage can save them for the report's plots."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def _record(self, trainer: pl.Trainer, prefix: str) -> None:
+        row = {"step": float(trainer.global_step), "epoch": float(trainer.current_epoch)}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)})
+        self.rows.append(row)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step % max(1, trainer.log_every_n_steps) == 0:
+            self._record(trainer, "train/")
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._record(trainer, "val/")
+
+
+def fit(
+    ranker: Ranker,
+    terms: Sequence[WeightedTerm],
+    train_items: Sequence[TrainItem],
+    val_items: Sequence[TrainItem],
+    train_config: Mapping[str, Any],
+    trainer_config: Mapping[str, Any],
+    loggers: list[Logger],
+    num_labels: int,
+    seed: int,
+) -> list[dict[str, float]]:
+    """Train ``ranker`` in place; return the recorded curves."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    collate = PairCollator(ranker, num_labels)
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(
+        PairDataset(train_items), batch_size=int(train_config["batch_size"]), shuffle=True, collate_fn=collate, generator=generator
+    )
+    val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config.get("eval_batch_size", 64)), collate_fn=collate)
+    module = RankerModule(
+        ranker,
+        terms,
+        lr=float(train_config["lr"]),
+        weight_decay=float(train_config.get("weight_decay", 0.0)),
+        warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
+    )
+    history = HistoryRecorder()
+    trainer = pl.Trainer(
+        accelerator=trainer_config["accelerator"],
+        devices=trainer_config["devices"],
+        strategy=trainer_config["strategy"],
+        precision=trainer_config["precision"],
+        max_epochs=int(train_config["epochs"]),
+        logger=loggers or False,
+        callbacks=[history],
+        enable_checkpointing=False,
+        enable_progress_bar=bool(trainer_config["progress_bar"]),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=int(trainer_config["log_every_n_steps"]),
+        deterministic=bool(trainer_config["deterministic"]),
+    )
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None)
+    ranker.eval()
+    return history.rows

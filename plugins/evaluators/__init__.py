@@ -1,0 +1,1 @@
+"""Built-in evaluators for the ``stillroom_evaluators`` hook."""

@@ -1,0 +1,29 @@
+"""Agreement with the golden labels: ROC AUC of the score and quadratic Cohen's kappa of the label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torchmetrics.classification import BinaryAUROC, MulticlassCohenKappa
+
+from stillroom import hookimpl
+from stillroom.evaluation import EvalInput
+
+
+@dataclass(frozen=True)
+class LabelAgreementEvaluator:
+    name: str = "label_agreement"
+
+    def __call__(self, inputs: EvalInput) -> dict[str, float]:
+        golden = inputs.golden_labels
+        relevant = (golden >= inputs.policy.relevant_label).long()
+        kappa = MulticlassCohenKappa(num_classes=inputs.policy.num_labels, weights="quadratic")
+        return {
+            "auc": float(BinaryAUROC()(inputs.scores, relevant)),
+            "kappa": float(kappa(inputs.predicted_labels, golden)),
+        }
+
+
+@hookimpl
+def stillroom_evaluators() -> list[LabelAgreementEvaluator]:
+    return [LabelAgreementEvaluator()]

@@ -1,0 +1,39 @@
+"""Policy compliance: how often a model puts a candidate that breaks a hard rule in a request's top k."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from stillroom import hookimpl
+from stillroom.evaluation import EvalInput
+
+
+@dataclass(frozen=True)
+class PolicyComplianceEvaluator:
+    name: str = "policy_compliance"
+
+    def __call__(self, inputs: EvalInput) -> dict[str, Any]:
+        by_request: dict[str, list[int]] = defaultdict(list)
+        for index, pair in enumerate(inputs.pairs):
+            by_request[pair.request_id].append(index)
+        scores = inputs.scores.tolist()
+        slots = violations = 0
+        per_rule: Counter[str] = Counter({rule.id: 0 for rule in inputs.policy.rules})
+        for indices in by_request.values():
+            top = sorted(indices, key=lambda i: -scores[i])[: inputs.k]
+            slots += len(top)
+            for i in top:
+                broken = inputs.policy.rules_broken(inputs.pairs[i].request, inputs.pairs[i].candidate)
+                violations += bool(broken)
+                per_rule.update(rule.id for rule in broken)
+        return {
+            f"violation_rate@{inputs.k}": violations / slots if slots else 0.0,
+            f"violations_by_rule@{inputs.k}": dict(per_rule),
+        }
+
+
+@hookimpl
+def stillroom_evaluators() -> list[PolicyComplianceEvaluator]:
+    return [PolicyComplianceEvaluator()]

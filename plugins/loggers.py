@@ -1,0 +1,59 @@
+"""Experiment tracking: wandb (offline unless told otherwise), CSV files, or nothing.
+
+wandb keeps one run per Hydra job: every stage logs into it under its own
+prefix, and the run is finished when the job ends, so the jobs of a multirun
+never merge into one run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, Logger
+
+from stillroom import hookimpl
+from stillroom.artifacts import ArtifactStore
+from stillroom.manifest import scrub_secrets
+
+
+def _wandb_logger(config: Mapping[str, Any], run_dir: Path, run_name: str) -> Logger:
+    from lightning.pytorch.loggers import WandbLogger
+
+    return WandbLogger(
+        project=str(config.get("project", "stillroom")),
+        name=run_dir.name,
+        save_dir=str(run_dir),
+        offline=str(config.get("mode", "offline")) == "offline",
+        prefix=run_name,
+        group=config.get("group"),
+    )
+
+
+@hookimpl
+def stillroom_build_loggers(logger_config: Mapping[str, Any], run_dir: Path, run_name: str) -> list[Logger] | None:
+    name = logger_config.get("name")
+    if name == "wandb":
+        return [_wandb_logger(logger_config, run_dir, run_name)]
+    if name == "csv":
+        return [CSVLogger(save_dir=str(run_dir / "csv"), name=run_name, version="")]
+    if name == "none":
+        return []
+    return None
+
+
+@hookimpl
+def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report: Mapping[str, Any] | None) -> None:
+    wandb = sys.modules.get("wandb")
+    if wandb is None or wandb.run is None:
+        return
+    wandb.run.config.update(scrub_secrets(dict(config)), allow_val_change=True)
+    if report is not None:
+        for model, result in report["models"].items():
+            for metric, value in result["metrics"].items():
+                wandb.run.summary[f"{model}/{metric}"] = value
+            wandb.run.summary[f"{model}/throughput_pairs_per_s"] = result["throughput_pairs_per_s"]
+        wandb.run.summary["speedup"] = report["speedup"]
+    wandb.finish(exit_code=0 if report is not None else 1)

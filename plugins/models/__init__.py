@@ -1,0 +1,1 @@
+"""Model builders for the ``stillroom_build_model`` hook."""

@@ -1,0 +1,1 @@
+"""jobs: LinkedIn-style job recommendations (member -> job postings)."""

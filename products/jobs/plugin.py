@@ -1,0 +1,36 @@
+"""The jobs product plugin: its synthetic world as a data source.
+
+Registered through the ``stillroom`` entry-point group, as a product team's
+own package would be. Its config is ``conf/product/jobs.yaml``; its policy is
+``policy.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stillroom import hookimpl
+from stillroom.data import DataBundle
+from stillroom.errors import StillroomError
+from stillroom.policy import Policy
+from stillroom.products.jobs.world import DIMENSIONS, WorldSize, generate
+
+PRODUCT = "jobs"
+SYNTHETIC = "synthetic"
+
+
+@hookimpl
+def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
+    if product != PRODUCT or data_config.get("name") != SYNTHETIC:
+        return None
+    missing = set(DIMENSIONS) - set(policy.dimension_weights())
+    if missing:
+        raise StillroomError(
+            f"the jobs world scores the dimensions {list(DIMENSIONS)}; the policy lacks {sorted(missing)}", where=policy.source
+        )
+    try:
+        size = WorldSize.from_config(dict(data_config))
+    except KeyError as exc:
+        raise StillroomError(f"missing key {exc.args[0]!r} for the synthetic jobs world", where="data") from exc
+    return generate(policy, size, int(data_config.get("seed", seed)))

@@ -1,0 +1,224 @@
+"""A synthetic jobs marketplace, generated from a seed.
+
+Members and job postings are drawn from real job titles and skills
+(``vocabulary.yaml``). Golden labels come from applying the jobs policy: each of
+its dimensions is scored, combined with the policy's weights, cut into the label
+scale, capped by the hard rules, and then blurred by annotator noise, as human
+labels are. The engagement log (views, applies) follows relevance but is biased
+by each posting's popularity, as real logs are.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from stillroom.data import DataBundle, Pair
+from stillroom.policy import Policy
+
+SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
+WORKPLACES = ("onsite", "hybrid", "remote")
+DIMENSIONS = ("role_match", "skill_overlap", "seniority_fit", "location_fit")
+"""The policy dimensions this world knows how to score."""
+LABEL_CUTS = (0.32, 0.55, 0.78)
+"""Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
+
+
+@cache
+def vocabulary() -> dict[str, Any]:
+    return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class WorldSize:
+    train_members: int
+    dev_members: int
+    test_members: int
+    pool_members: int
+    candidates_per_member: int
+    postings: int
+    annotator_noise: float
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WorldSize:
+        return cls(**{name: config[name] for name in cls.__dataclass_fields__})
+
+
+class JobsWorld:
+    """Members, postings and the policy's view of which postings fit which member."""
+
+    def __init__(self, policy: Policy, seed: int) -> None:
+        self.policy = policy
+        self.rng = random.Random(seed)
+        vocab = vocabulary()
+        self.families: dict[str, dict[str, Any]] = vocab["families"]
+        self.cities: list[dict[str, str]] = vocab["cities"]
+        # A few large hubs and a long tail, as on a real marketplace.
+        self.city_weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(self.cities))]
+
+    # -- sampling -------------------------------------------------------------
+
+    def _city(self) -> dict[str, str]:
+        return self.rng.choices(self.cities, weights=self.city_weights)[0]
+
+    def _skills(self, family: str, own: int, adjacent: int) -> list[str]:
+        info = self.families[family]
+        skills = self.rng.sample(info["skills"], own)
+        neighbours = [s for fam in info["adjacent"] for s in self.families[fam]["skills"] if s not in skills]
+        skills += self.rng.sample(neighbours, min(adjacent, len(neighbours)))
+        return skills
+
+    def member(self, member_id: str) -> dict[str, Any]:
+        family = self.rng.choice(list(self.families))
+        city = self._city()
+        return {
+            "member_id": member_id,
+            "family": family,
+            "title": self.rng.choice(self.families[family]["titles"]),
+            "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
+            "skills": self._skills(family, self.rng.randint(4, 6), self.rng.randint(0, 2)),
+            "city": city["name"],
+            "country": city["country"],
+            "remote_only": self.rng.random() < 0.2,
+            "open_to_relocation": self.rng.random() < 0.3,
+        }
+
+    def posting(self, job_id: str) -> dict[str, Any]:
+        family = self.rng.choice(list(self.families))
+        city = self._city()
+        return {
+            "job_id": job_id,
+            "family": family,
+            "title": self.rng.choice(self.families[family]["titles"]),
+            "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
+            "skills": self._skills(family, self.rng.randint(3, 5), self.rng.randint(0, 1)),
+            "city": city["name"],
+            "country": city["country"],
+            "workplace": self.rng.choices(WORKPLACES, weights=(35, 35, 30))[0],
+            "popularity": round(self.rng.paretovariate(1.5), 3),
+        }
+
+    def candidates(self, member: dict[str, Any], postings: list[dict[str, Any]], by_family: dict[str, list[int]], n: int) -> list[dict[str, Any]]:
+        """A retrieval-like slate: mostly the member's own family, some neighbours, some noise."""
+        own = by_family[member["family"]]
+        near = [i for fam in self.families[member["family"]]["adjacent"] for i in by_family[fam]]
+        chosen: list[int] = []
+        for pool, count in ((own, round(n * 0.4)), (near, round(n * 0.25))):
+            chosen += self.rng.sample(pool, min(count, len(pool)))
+        others = [i for i in range(len(postings)) if i not in set(chosen)]
+        chosen += self.rng.sample(others, n - len(chosen))
+        self.rng.shuffle(chosen)
+        return [postings[i] for i in chosen]
+
+    # -- the policy applied ------------------------------------------------------
+
+    def dimension_scores(self, member: dict[str, Any], job: dict[str, Any]) -> dict[str, float]:
+        if job["title"] == member["title"]:
+            role = 1.0
+        elif job["family"] == member["family"]:
+            role = 0.75
+        elif job["family"] in self.families[member["family"]]["adjacent"]:
+            role = 0.35
+        else:
+            role = 0.0
+        skills = len(set(member["skills"]) & set(job["skills"])) / len(job["skills"])
+        gap = job["seniority"] - member["seniority"]
+        seniority = max(0.0, 1 - 0.5 * gap) if gap > 0 else max(0.0, 1 + 0.3 * gap)
+        if job["workplace"] == "remote" or job["city"] == member["city"]:
+            location = 1.0
+        elif member["open_to_relocation"]:
+            location = 0.5
+        else:
+            location = 0.0
+        return {"role_match": role, "skill_overlap": skills, "seniority_fit": seniority, "location_fit": location}
+
+    def true_score(self, member: dict[str, Any], job: dict[str, Any]) -> float:
+        weights = self.policy.dimension_weights()
+        scores = self.dimension_scores(member, job)
+        return sum(weights[name] * scores[name] for name in weights) / sum(weights.values())
+
+    def policy_label(self, member: dict[str, Any], job: dict[str, Any]) -> int:
+        """The label a careful annotator following the policy would give."""
+        label = sum(self.true_score(member, job) >= cut for cut in LABEL_CUTS)
+        return self.policy.cap(label, member, job)
+
+    def annotate(self, member: dict[str, Any], job: dict[str, Any], noise: float) -> int:
+        """The policy label, off by one grade with probability ``noise``."""
+        label = self.policy_label(member, job)
+        if self.rng.random() < noise:
+            label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
+        return label
+
+    def engagement(self, member: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        relevance = self.true_score(member, job)
+        popularity = math.log(job["popularity"])
+        viewed = self.rng.random() < _sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity)
+        applied = viewed and self.rng.random() < _sigmoid(5.0 * (relevance - 0.6) + 0.6 * popularity)
+        return {"member_id": member["member_id"], "job_id": job["job_id"], "viewed": viewed, "applied": applied}
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def member_text(member: dict[str, Any]) -> str:
+    if member["remote_only"]:
+        where = "remote only"
+    elif member["open_to_relocation"]:
+        where = "open to relocation"
+    else:
+        where = "no relocation"
+    return f"{SENIORITY[member['seniority']]} {member['title']} | {', '.join(member['skills'])} | {member['city']} | {where}"
+
+
+def posting_text(job: dict[str, Any]) -> str:
+    return f"{SENIORITY[job['seniority']]} {job['title']} | {', '.join(job['skills'])} | {job['city']} | {job['workplace']}"
+
+
+def rule_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The fields the policy's rules and precedents read (everything but the id)."""
+    return {k: v for k, v in record.items() if not k.endswith("_id")}
+
+
+def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:
+    world = JobsWorld(policy, seed)
+    postings = [world.posting(f"job-{i:05d}") for i in range(size.postings)]
+    by_family: dict[str, list[int]] = {family: [] for family in world.families}
+    for index, job in enumerate(postings):
+        by_family[job["family"]].append(index)
+
+    def pairs_for(prefix: str, count: int, labeled: bool, engagement: list[dict[str, Any]]) -> list[Pair]:
+        pairs = []
+        for m in range(count):
+            member = world.member(f"{prefix}-{m:05d}")
+            for job in world.candidates(member, postings, by_family, size.candidates_per_member):
+                label = world.annotate(member, job, size.annotator_noise) if labeled else None
+                pairs.append(
+                    Pair(
+                        pair_id=f"{member['member_id']}:{job['job_id']}",
+                        request_id=member["member_id"],
+                        candidate_id=job["job_id"],
+                        request_text=member_text(member),
+                        candidate_text=posting_text(job),
+                        request=rule_fields(member),
+                        candidate=rule_fields(job),
+                        label=label,
+                    )
+                )
+                engagement.append(world.engagement(member, job))
+        return pairs
+
+    engagement: list[dict[str, Any]] = []
+    golden = {
+        "train": pairs_for("train", size.train_members, True, engagement),
+        "dev": pairs_for("dev", size.dev_members, True, engagement),
+        "test": pairs_for("test", size.test_members, True, engagement),
+    }
+    pool = pairs_for("pool", size.pool_members, False, engagement)
+    return DataBundle(golden=golden, pool=pool, engagement=engagement)

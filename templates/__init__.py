@@ -1,0 +1,1 @@
+"""Templates that scaffold new product plugin packages (``stillroom new product``)."""
