@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,7 +28,13 @@ def searchpath_override(plugins: PluginManager, args: Sequence[str]) -> list[str
     return [*kept, f"{SEARCHPATH_OVERRIDE}=[{','.join(entries)}]"]
 
 
+OFFLINE_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
+"""Nothing reaches the Hugging Face hub at run time unless the user sets otherwise (wandb: logger.mode)."""
+
+
 def run_command(args: Sequence[str]) -> int:
+    for name, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     from stillroom.app import hydra_main  # Hydra and torch load only for `run`
 
     plugins = get_plugin_manager()

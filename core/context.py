@@ -21,7 +21,7 @@ from stillroom.evaluation import Evaluator, available_evaluators, select_evaluat
 from stillroom.losses import WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
-from stillroom.ranker import WEIGHTS_FILE, BuildContext, Ranker, load_trainable
+from stillroom.ranker import WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
 
 PREPARE_STAGE = "prepare"
 
@@ -51,7 +51,9 @@ class RunContext:
     # -- models ---------------------------------------------------------------
 
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
-        context = BuildContext(num_labels=self.policy.num_labels, teacher=teacher)
+        context = BuildContext(
+            num_labels=self.policy.num_labels, teacher=teacher, label_names=tuple(label.name for label in self.policy.labels)
+        )
         model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=context)
         if model is None:
             raise StillroomError(
@@ -62,10 +64,10 @@ class RunContext:
         return model
 
     def load_model(self, role: str, model_config: Mapping[str, Any], stage: str) -> Ranker:
-        """Rebuild a model from its config and load the weights ``stage`` trained."""
+        """Rebuild a model from its config, load the weights ``stage`` trained, ready for scoring."""
         model = self.build_model(role, model_config)
-        load_trainable(model, self.store.path(stage, WEIGHTS_FILE))
-        return model.eval()
+        load_model_state(model, self.store.path(stage, WEIGHTS_FILE))
+        return for_inference(model)
 
     # -- components -------------------------------------------------------------
 
@@ -75,6 +77,12 @@ class RunContext:
 
     def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
+
+    def check_components(self) -> None:
+        """Fail before any training on a loss or evaluator that no plugin provides."""
+        for stage in ("finetune", "distill"):
+            self.loss_terms(self.config["loss"][stage])
+        self.evaluators(self.config["evaluator"]["names"])
 
     def loggers(self, run_name: str) -> list[Logger]:
         logger_config = self.config["logger"]

@@ -43,6 +43,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     policy = load_policy(config["product"]["policy"], plugins)
     store = ArtifactStore(run_dir)
     ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins)
+    ctx.check_components()
     report = None
     plugins.hook.stillroom_before_run(config=config, store=store)
     try:

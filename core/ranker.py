@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from stillroom.errors import StillroomError
 
-WEIGHTS_FILE = "trainable.safetensors"
+WEIGHTS_FILE = "weights.safetensors"
 
 
 @runtime_checkable
@@ -36,6 +36,16 @@ class Ranker(Protocol):
     def save_pretrained(self, directory: Path) -> None:
         """Write a self-contained folder (weights as safetensors, config, tokenizer)."""
 
+    # Optional: ``for_inference() -> Ranker`` returns an eval-mode ranker that scores
+    # the same but faster (a LoRA adapter merged into its weights, say). The engine
+    # calls it, when present, on every trained model it loads for scoring.
+
+
+def for_inference(model: Ranker) -> Ranker:
+    """The model's inference form (see :class:`Ranker`), in eval mode."""
+    prepare = getattr(model, "for_inference", None)
+    return (prepare() if callable(prepare) else model).eval()
+
 
 @dataclass(frozen=True)
 class BuildContext:
@@ -44,24 +54,34 @@ class BuildContext:
     num_labels: int
     teacher: Ranker | None = None
     """For a student: the trained teacher to initialise from, or ``None`` when weights will be loaded."""
+    label_names: tuple[str, ...] = ()
+    """The policy's label names, in label order, for models that carry them (an exported config's id2label)."""
+
+    def id2label(self) -> dict[int, str]:
+        names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))
+        return dict(enumerate(names))
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that training changes: all of them, or only the adapter and head under LoRA."""
-    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every weight of a trained ranker, frozen ones included.
+
+    Frozen weights are saved too: some (a student's embeddings projected from its
+    teacher) cannot be rebuilt from the config alone.
+    """
+    return {name: t.detach().contiguous() for name, t in model.state_dict().items()}
 
 
-def load_trainable(model: torch.nn.Module, path: Path) -> None:
-    """Load a saved :func:`trainable_state` into a freshly built model of the same config."""
+def load_model_state(model: torch.nn.Module, path: Path) -> None:
+    """Load a saved :func:`model_state` into a freshly built model of the same config."""
     state = load_file(str(path))
-    missing = set(state) - {name for name, _ in model.named_parameters()}
-    if missing:
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
         raise StillroomError(
-            f"saved weights do not fit the model built from the config (unknown: {sorted(missing)[:3]}); "
+            f"saved weights do not fit the model built from the config "
+            f"(missing {result.missing_keys[:2]}, unexpected {result.unexpected_keys[:2]}); "
             "did the model config change since they were trained?",
             where=str(path),
         )
-    model.load_state_dict(state, strict=False)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

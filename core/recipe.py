@@ -32,7 +32,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(finetune.NAME, finetune.run, ("seed", "teacher", "loss", "trainer"), (prepare.NAME,)),
     Stage(label.NAME, label.run, ("teacher",), (finetune.NAME,)),
     Stage(distill.NAME, distill.run, ("seed", "student", "loss", "trainer"), (label.NAME,)),
-    Stage(distill.NO_KD_NAME, distill.run_no_kd, ("seed", "student", "loss", "trainer"), (finetune.NAME,)),
+    Stage(distill.NO_KD_NAME, distill.run_no_kd, ("seed", "student", "loss", "trainer"), (label.NAME,)),
     Stage(evaluate.NAME, evaluate.run, ("evaluator",), (distill.NAME, distill.NO_KD_NAME)),
     Stage(export.NAME, export.run, ("student",), (evaluate.NAME,)),
 )

@@ -27,10 +27,15 @@ class _PredictModule(pl.LightningModule):
 def predict_probs(
     ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int
 ) -> torch.Tensor:
-    """Probabilities over the label scale for every pair, in order (``[n, num_labels]``)."""
+    """Probabilities over the label scale for every pair, in order (``[n, num_labels]``).
+
+    Pairs are batched by text length, so that a batch pads to little more than
+    its own longest pair, and the results are put back in the input order.
+    """
     if not pairs:
         return torch.empty(0, num_labels)
-    items = [TrainItem(p.request_text, p.candidate_text) for p in pairs]
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].request_text) + len(pairs[i].candidate_text))
+    items = [TrainItem(pairs[i].request_text, pairs[i].candidate_text) for i in order]
     loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker, num_labels))
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
@@ -42,23 +47,47 @@ def predict_probs(
         enable_model_summary=False,
     )
     batches = trainer.predict(_PredictModule(ranker).eval(), dataloaders=loader)
-    return torch.cat([b.cpu() for b in batches])
+    probs = torch.empty(len(pairs), num_labels)
+    probs[torch.tensor(order)] = torch.cat([b.float().cpu() for b in batches])
+    return probs
+
+
+def scoring_device(trainer_config: Mapping[str, Any]) -> torch.device:
+    """The device the trainer config runs on, for timing models where they would serve."""
+    wants_gpu = str(trainer_config["accelerator"]) in {"gpu", "cuda", "auto"}
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 @torch.inference_mode()
-def measure_throughput(ranker: Ranker, batches: Sequence[dict[str, torch.Tensor]], repeats: int) -> float:
+def measure_throughput(
+    ranker: Ranker, batches: Sequence[dict[str, torch.Tensor]], repeats: int, trainer_config: Mapping[str, Any]
+) -> float:
     """Pairs per second of the forward pass over pre-tokenized ``batches`` (best of ``repeats``).
 
     Tokenization is left out so that models sharing a tokenizer are compared on
-    the model alone; one warm-up pass runs first.
+    the model alone; one warm-up pass runs first. The model runs on the
+    trainer's device, in bf16 when the trainer's precision is bf16.
     """
-    ranker.eval()
-    ranker(**batches[0])
+    device = scoring_device(trainer_config)
+    bf16 = str(trainer_config["precision"]).startswith("bf16")
+    ranker.eval().to(device)
+    batches = [{k: v.to(device) for k, v in features.items()} for features in batches]
     n_pairs = sum(int(next(iter(b.values())).shape[0]) for b in batches)
     best = float("inf")
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        for features in batches:
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for features in batches[:1]:
             ranker(**features)
-        best = min(best, time.perf_counter() - start)
+        for _ in range(max(1, repeats)):
+            _synchronize(device)
+            start = time.perf_counter()
+            for features in batches:
+                ranker(**features)
+            _synchronize(device)
+            best = min(best, time.perf_counter() - start)
+    ranker.to("cpu")
     return n_pairs / best
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -162,6 +162,7 @@ def fit(
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
     )
     history = HistoryRecorder()
+    ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=trainer_config["devices"],

@@ -2,15 +2,18 @@
 
 The same student architecture is also trained on golden labels alone
 (``student_no_kd``) with the loss terms that need no teacher, so the report
-shows what distillation adds.
+shows what distillation adds. The baseline gets as many optimizer steps as the
+distilled student (more passes over its smaller set): the comparison is about
+the teacher's labels, not about a longer training run.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stillroom.context import RunContext
-from stillroom.ranker import WEIGHTS_FILE, count_parameters, trainable_state
+from stillroom.ranker import WEIGHTS_FILE, count_parameters, model_state
 from stillroom.stages import finetune, label
 from stillroom.training import TrainItem, fit
 
@@ -19,16 +22,18 @@ NO_KD_NAME = "distill_no_kd"
 
 
 def distill_items(ctx: RunContext) -> list[TrainItem]:
+    """The pool with the teacher's soft labels, plus golden train with its human labels."""
     soft = ctx.store.read_tensors(label.NAME, label.SOFT_LABELS_FILE)
-    items = []
+    items = finetune.golden_items(ctx, "train")
     for split in label.LABELED_SPLITS:
         for pair, probs in zip(ctx.pairs(split), soft[split].tolist(), strict=True):
-            golden = int(pair.label) if pair.label is not None else -1
-            items.append(TrainItem(pair.request_text, pair.candidate_text, label=golden, teacher_probs=probs))
+            items.append(TrainItem(pair.request_text, pair.candidate_text, teacher_probs=probs))
     return items
 
 
-def _train_student(ctx: RunContext, stage: str, items: list[TrainItem], terms_config: list[dict[str, Any]], run_name: str) -> dict[str, Any]:
+def _train_student(
+    ctx: RunContext, stage: str, items: list[TrainItem], terms_config: list[dict[str, Any]], run_name: str, epochs: int
+) -> dict[str, Any]:
     teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
     student_config = ctx.config["student"]
     student = ctx.build_model("student", student_config, teacher=teacher)
@@ -38,19 +43,20 @@ def _train_student(ctx: RunContext, stage: str, items: list[TrainItem], terms_co
         ctx.loss_terms(terms_config),
         items,
         finetune.golden_items(ctx, "dev"),
-        student_config["train"],
+        {**student_config["train"], "epochs": epochs},
         ctx.trainer_config,
         ctx.loggers(run_name),
         ctx.policy.num_labels,
         ctx.seed,
     )
-    ctx.store.write_tensors(stage, WEIGHTS_FILE, trainable_state(student))
+    ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(student))
     ctx.store.write_jsonl(stage, "history.jsonl", history)
-    return {"params": count_parameters(student), "train_pairs": len(items)}
+    return {"params": count_parameters(student), "train_pairs": len(items), "epochs": epochs}
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    return _train_student(ctx, NAME, distill_items(ctx), ctx.config["loss"]["distill"], "student")
+    epochs = int(ctx.config["student"]["train"]["epochs"])
+    return _train_student(ctx, NAME, distill_items(ctx), ctx.config["loss"]["distill"], "student", epochs)
 
 
 def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
@@ -60,5 +66,14 @@ def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
     return kept or list(ctx.config["loss"]["finetune"])
 
 
+def matched_epochs(ctx: RunContext, n_items: int) -> int:
+    """Epochs over ``n_items`` pairs that take as many optimizer steps as the distill stage."""
+    train = ctx.config["student"]["train"]
+    batch = int(train["batch_size"])
+    distill_steps = int(train["epochs"]) * math.ceil(len(distill_items(ctx)) / batch)
+    return max(1, round(distill_steps / math.ceil(n_items / batch)))
+
+
 def run_no_kd(ctx: RunContext) -> dict[str, Any]:
-    return _train_student(ctx, NO_KD_NAME, finetune.golden_items(ctx, "train"), no_kd_terms(ctx), "student_no_kd")
+    items = finetune.golden_items(ctx, "train")
+    return _train_student(ctx, NO_KD_NAME, items, no_kd_terms(ctx), "student_no_kd", matched_epochs(ctx, len(items)))

@@ -54,7 +54,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         batches = _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"]))
         results[model_name] = {
             "params": count_parameters(model),
-            "throughput_pairs_per_s": measure_throughput(model, batches, int(config["throughput_repeats"])),
+            "throughput_pairs_per_s": measure_throughput(model, batches, int(config["throughput_repeats"]), ctx.trainer_config),
             "metrics": metrics,
             "details": details,
         }

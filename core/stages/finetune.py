@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stillroom.context import RunContext
-from stillroom.ranker import WEIGHTS_FILE, count_parameters, trainable_state
+from stillroom.ranker import WEIGHTS_FILE, count_parameters, model_state
 from stillroom.training import TrainItem, fit
 
 NAME = "finetune"
@@ -30,7 +30,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         ctx.policy.num_labels,
         ctx.seed,
     )
-    ctx.store.write_tensors(NAME, WEIGHTS_FILE, trainable_state(teacher))
+    ctx.store.write_tensors(NAME, WEIGHTS_FILE, model_state(teacher))
     ctx.store.write_jsonl(NAME, "history.jsonl", history)
     trainable = sum(p.numel() for p in teacher.parameters() if p.requires_grad)
     return {"params": count_parameters(teacher), "trainable_params": trainable, "train_pairs": len(golden_items(ctx, "train"))}

@@ -26,7 +26,7 @@ SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
 DIMENSIONS = ("role_match", "skill_overlap", "seniority_fit", "location_fit")
 """The policy dimensions this world knows how to score."""
-LABEL_CUTS = (0.32, 0.55, 0.78)
+LABEL_CUTS = (0.35, 0.5, 0.7)
 """Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
 
 
@@ -68,9 +68,15 @@ class JobsWorld:
         return self.rng.choices(self.cities, weights=self.city_weights)[0]
 
     def _skills(self, family: str, own: int, adjacent: int) -> list[str]:
+        """Skills of a family, the core ones (listed first) far more often than the niche ones."""
         info = self.families[family]
-        skills = self.rng.sample(info["skills"], own)
-        neighbours = [s for fam in info["adjacent"] for s in self.families[fam]["skills"] if s not in skills]
+        skills: list[str] = []
+        weights = [1.0 / (rank + 1) for rank in range(len(info["skills"]))]
+        while len(skills) < own:
+            skill = self.rng.choices(info["skills"], weights=weights)[0]
+            if skill not in skills:
+                skills.append(skill)
+        neighbours = [s for fam in info["adjacent"] for s in self.families[fam]["skills"][:6] if s not in skills]
         skills += self.rng.sample(neighbours, min(adjacent, len(neighbours)))
         return skills
 
@@ -82,11 +88,11 @@ class JobsWorld:
             "family": family,
             "title": self.rng.choice(self.families[family]["titles"]),
             "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
-            "skills": self._skills(family, self.rng.randint(4, 6), self.rng.randint(0, 2)),
+            "skills": self._skills(family, self.rng.randint(3, 5), self.rng.randint(0, 1)),
             "city": city["name"],
             "country": city["country"],
-            "remote_only": self.rng.random() < 0.2,
-            "open_to_relocation": self.rng.random() < 0.3,
+            "remote_only": self.rng.random() < 0.15,
+            "open_to_relocation": self.rng.random() < 0.35,
         }
 
     def posting(self, job_id: str) -> dict[str, Any]:
@@ -97,20 +103,30 @@ class JobsWorld:
             "family": family,
             "title": self.rng.choice(self.families[family]["titles"]),
             "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
-            "skills": self._skills(family, self.rng.randint(3, 5), self.rng.randint(0, 1)),
+            "skills": self._skills(family, self.rng.randint(3, 4), self.rng.randint(0, 1)),
             "city": city["name"],
             "country": city["country"],
             "workplace": self.rng.choices(WORKPLACES, weights=(35, 35, 30))[0],
             "popularity": round(self.rng.paretovariate(1.5), 3),
         }
 
+    def _weighted_sample(self, items: list[int], weights: list[float], k: int) -> list[int]:
+        """``k`` distinct items, each drawn with probability proportional to its weight (Efraimidis-Spirakis)."""
+        keys = [self.rng.random() ** (1.0 / weight) for weight in weights]
+        return [item for _, item in sorted(zip(keys, items, strict=True), reverse=True)[:k]]
+
     def candidates(self, member: dict[str, Any], postings: list[dict[str, Any]], by_family: dict[str, list[int]], n: int) -> list[dict[str, Any]]:
-        """A retrieval-like slate: mostly the member's own family, some neighbours, some noise."""
+        """A retrieval-like slate: mostly the member's own family, some neighbours, some noise.
+
+        Like a first-stage retriever, it prefers postings the member can reach
+        (remote, or in their city) without filtering the others out.
+        """
         own = by_family[member["family"]]
         near = [i for fam in self.families[member["family"]]["adjacent"] for i in by_family[fam]]
         chosen: list[int] = []
-        for pool, count in ((own, round(n * 0.4)), (near, round(n * 0.25))):
-            chosen += self.rng.sample(pool, min(count, len(pool)))
+        for pool, share in ((own, 0.45), (near, 0.25)):
+            weights = [3.0 if postings[i]["workplace"] == "remote" or postings[i]["city"] == member["city"] else 1.0 for i in pool]
+            chosen += self._weighted_sample(pool, weights, round(n * share))
         others = [i for i in range(len(postings)) if i not in set(chosen)]
         chosen += self.rng.sample(others, n - len(chosen))
         self.rng.shuffle(chosen)

@@ -1,0 +1,74 @@
+"""The `stillroom` command as a user runs it: a subprocess, a real Hydra app, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from stillroom.cli import main
+
+
+def stillroom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run(
+        [sys.executable, "-m", "stillroom.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_run_writes_into_hydra_run_dir_and_prints_the_table(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = stillroom("run", "experiment=smoke", "logger=csv", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| model | params | pairs/s | ndcg@10" in result.stdout
+    assert f"run directory: {run_dir}" in result.stdout
+    assert json.loads((run_dir / "report.json").read_text())["product"] == "jobs"
+    assert (run_dir / "csv" / "teacher" / "metrics.csv").is_file()
+    assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir
+
+
+def test_wandb_logs_offline_one_run_per_job(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = stillroom("run", "experiment=smoke", "logger=wandb", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("*.wandb"))
+
+
+def test_multirun_gives_each_job_its_own_report(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = stillroom("run", "-m", "experiment=smoke", "student.hidden_size=8,16", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = sorted(sweep.glob("*/report.json"))
+    assert len(reports) == 2
+    params = {json.loads(r.read_text())["models"]["student"]["params"] for r in reports}
+    assert len(params) == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("teacher.tokenizer=/no/such/model", "model folder does not exist"),
+        ("loss.distill=[{name: focal}]", "unknown loss 'focal'; known losses"),
+        ("evaluator.names=[bleu]", "unknown evaluator 'bleu'"),
+        ("student.name=mystery", "no plugin builds a model named 'mystery'"),
+    ],
+)
+def test_user_errors_exit_2_with_one_clear_line(
+    tmp_path: Path, override: str, expected: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In-process (the same code path as the command, without paying for a fresh interpreter each time).
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    with pytest.raises(SystemExit) as excinfo:
+        main(["run", "experiment=smoke", override, f"hydra.run.dir={tmp_path / 'run'}"])
+    GlobalHydra.instance().clear()
+    err = capsys.readouterr().err
+    assert excinfo.value.code == 2, err
+    assert expected in err
+    assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err

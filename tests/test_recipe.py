@@ -1,0 +1,92 @@
+"""The recipe on tiny models: every stage's outputs, reuse on rerun, the report and the export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from stillroom.artifacts import ArtifactStore
+from stillroom.job import run_job
+from stillroom.recipe import STAGES
+from tests.conftest import compose_config
+
+MODELS = ("teacher", "student", "student_no_kd")
+METRICS = ("ndcg@10", "mrr@10", "map", "auc", "kappa", "violation_rate@10")
+
+
+def test_every_stage_completed_with_checksummed_outputs(smoke_run: Path) -> None:
+    store = ArtifactStore(smoke_run)
+    for stage in STAGES:
+        assert store.completed_fingerprint(stage.name), stage.name
+    for split in ("train", "dev", "test", "pool", "engagement"):
+        assert store.exists("prepare", f"{split}.jsonl")
+    for stage in ("finetune", "distill", "distill_no_kd"):
+        assert store.exists(stage, "weights.safetensors") and store.read_jsonl(stage, "history.jsonl")
+
+
+def test_soft_labels_are_distributions_over_the_label_scale(smoke_run: Path) -> None:
+    store = ArtifactStore(smoke_run)
+    soft = store.read_tensors("label", "soft_labels.safetensors")
+    assert soft["pool"].shape == (len(store.read_jsonl("prepare", "pool.jsonl")), 4)
+    assert torch.allclose(soft["pool"].sum(-1), torch.ones(soft["pool"].shape[0]), atol=1e-5)
+    assert store.completed_summary("label")["policy_sha256"] == json.loads((smoke_run / "report.json").read_text())["policy"]["sha256"]
+
+
+def test_report_json_has_the_promised_shape(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    assert report["product"] == "jobs"
+    assert set(report["policy"]) >= {"version", "sha256"} and len(report["policy"]["sha256"]) == 64
+    for name in MODELS:
+        model = report["models"][name]
+        assert model["params"] > 0 and model["throughput_pairs_per_s"] > 0
+        for metric in METRICS:
+            assert 0.0 <= model["metrics"][metric] <= 1.0 or metric == "kappa", (name, metric)
+    teacher, student = report["models"]["teacher"], report["models"]["student"]
+    assert report["retained_ndcg@10"] == student["metrics"]["ndcg@10"] / teacher["metrics"]["ndcg@10"]
+    assert report["speedup"] == student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"]
+    assert report["seed"] == 7
+
+
+def test_report_md_and_plots(smoke_run: Path) -> None:
+    markdown = (smoke_run / "report.md").read_text()
+    for name in MODELS:
+        assert f"| {name} |" in markdown
+    for png in ("quality_vs_throughput.png", "training_curves.png"):
+        assert (smoke_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_is_a_hf_folder_with_a_model_card_naming_the_policy(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    folder = smoke_run / "export" / "student"
+    card = (folder / "README.md").read_text()
+    assert report["policy"]["sha256"] in card and f'"{report["policy"]["version"]}"' in card
+    assert load_file(str(folder / "model.safetensors"))
+    id2label = json.loads((folder / "config.json").read_text())["id2label"]
+    assert id2label == {"0": "not_relevant", "1": "somewhat_relevant", "2": "relevant", "3": "highly_relevant"}
+
+
+def test_manifest_records_lineage_and_checksums(smoke_run: Path) -> None:
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["policy"]["sha256"] == json.loads((smoke_run / "report.json").read_text())["policy"]["sha256"]
+    assert len(manifest["data_fingerprint"]) == 64
+    assert {"torch", "lightning", "transformers"} <= set(manifest["packages"])
+    assert manifest["stages"]["export"]["outputs"]["student/model.safetensors"]
+
+
+def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(smoke_run: Path, capsys) -> None:
+    before = json.loads((smoke_run / "report.json").read_text())
+    run_job(compose_config("experiment=smoke"), smoke_run)
+    out = capsys.readouterr().out
+    assert all(f"{stage.name}: unchanged" in out for stage in STAGES)
+    assert json.loads((smoke_run / "report.json").read_text())["models"]["student"]["metrics"] == before["models"]["student"]["metrics"]
+
+    run_job(compose_config("experiment=smoke", "student.hidden_size=8"), smoke_run)
+    out = capsys.readouterr().out
+    for reused in ("prepare", "finetune", "label"):
+        assert f"{reused}: unchanged" in out
+    for rerun in ("distill", "distill_no_kd", "evaluate", "export"):
+        assert f"{rerun}: running" in out
+    run_job(compose_config("experiment=smoke"), smoke_run)  # leave the shared run as it was
