@@ -9,7 +9,7 @@ with the group, the key and what was expected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -37,6 +37,8 @@ class TrainSchema:
     eval_batch_size: int = 64
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
+    early_stopping_patience: Optional[int] = None
+    """Stop after this many epochs without a better dev cross-entropy, keeping the best weights."""
 
 
 @dataclass

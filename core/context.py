@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.loggers import Logger
 
 from stillroom.artifacts import ArtifactStore
@@ -51,6 +52,8 @@ class RunContext:
     # -- models ---------------------------------------------------------------
 
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
+        """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
+        torch.manual_seed(self.seed)
         context = BuildContext(
             num_labels=self.policy.num_labels, teacher=teacher, label_names=tuple(label.name for label in self.policy.labels)
         )

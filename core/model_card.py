@@ -31,6 +31,12 @@ Rank by the expected label: `sum(softmax(logits) * [0..{policy.max_label}]) / {p
 - Student: `{config['student']['name']}`, {student.get('params', 0):,} parameters,
   {student.get('throughput_pairs_per_s', 0):.0f} pairs/s on the machine that trained it
 
+## Scoring
+
+The folder was written by the `{config['student']['name']}` model plugin, which
+also loads it back; weights are safetensors and the tokenizer is included.
+Pairs are scored as (request, candidate) text pairs.
+
 ## Golden test set
 
 | metric | value |

@@ -14,6 +14,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader, Dataset
 
@@ -21,6 +22,8 @@ from stillroom.losses import WeightedTerm
 from stillroom.ranker import Ranker
 
 NO_LABEL = -1
+VAL_METRIC = "val/ce"
+"""Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class RankerModule(pl.LightningModule):
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         logits = self.ranker(**batch["features"])
-        self.log("val/ce", hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
+        self.log(VAL_METRIC, hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.ranker.parameters() if p.requires_grad]
@@ -135,6 +138,25 @@ class HistoryRecorder(pl.Callback):
             self._record(trainer, "val/")
 
 
+class KeepBestWeights(pl.Callback):
+    """Early stopping's other half: restore the weights of the best validation epoch when training ends."""
+
+    def __init__(self, monitor: str = VAL_METRIC) -> None:
+        self.monitor = monitor
+        self.best = float("inf")
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and not trainer.sanity_checking and float(value) < self.best:
+            self.best = float(value)
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+
 def fit(
     ranker: Ranker,
     terms: Sequence[WeightedTerm],
@@ -146,7 +168,12 @@ def fit(
     num_labels: int,
     seed: int,
 ) -> list[dict[str, float]]:
-    """Train ``ranker`` in place; return the recorded curves."""
+    """Train ``ranker`` in place; return the recorded curves.
+
+    With ``early_stopping_patience`` in ``train_config``, training stops once the
+    dev cross-entropy has not improved for that many epochs, and the weights of
+    the best epoch are kept.
+    """
     pl.seed_everything(seed, workers=True, verbose=False)
     collate = PairCollator(ranker, num_labels)
     generator = torch.Generator().manual_seed(seed)
@@ -162,6 +189,10 @@ def fit(
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
     )
     history = HistoryRecorder()
+    callbacks: list[pl.Callback] = [history]
+    patience = train_config.get("early_stopping_patience")
+    if patience is not None and val_items:
+        callbacks += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience)), KeepBestWeights()]
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
@@ -170,7 +201,7 @@ def fit(
         precision=trainer_config["precision"],
         max_epochs=int(train_config["epochs"]),
         logger=loggers or False,
-        callbacks=[history],
+        callbacks=callbacks,
         enable_checkpointing=False,
         enable_progress_bar=bool(trainer_config["progress_bar"]),
         enable_model_summary=False,

@@ -2,9 +2,10 @@
 
 The same student architecture is also trained on golden labels alone
 (``student_no_kd``) with the loss terms that need no teacher, so the report
-shows what distillation adds. The baseline gets as many optimizer steps as the
-distilled student (more passes over its smaller set): the comparison is about
-the teacher's labels, not about a longer training run.
+shows what distillation adds. The baseline may take as many optimizer steps as
+the distilled student (more passes over its smaller set), and with early
+stopping it keeps its best dev epoch: the comparison is about the teacher's
+labels, not about a shorter training run.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from typing import Any
 from stillroom.context import RunContext
 from stillroom.ranker import WEIGHTS_FILE, count_parameters, model_state
 from stillroom.stages import finetune, label
-from stillroom.training import TrainItem, fit
+from stillroom.training import NO_LABEL, TrainItem, fit
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
 
 
 def distill_items(ctx: RunContext) -> list[TrainItem]:
-    """The pool with the teacher's soft labels, plus golden train with its human labels."""
+    """The pool and golden train with the teacher's soft labels, golden train with its human labels too."""
     soft = ctx.store.read_tensors(label.NAME, label.SOFT_LABELS_FILE)
-    items = finetune.golden_items(ctx, "train")
+    items = []
     for split in label.LABELED_SPLITS:
         for pair, probs in zip(ctx.pairs(split), soft[split].tolist(), strict=True):
-            items.append(TrainItem(pair.request_text, pair.candidate_text, teacher_probs=probs))
+            golden = NO_LABEL if pair.label is None else int(pair.label)
+            items.append(TrainItem(pair.request_text, pair.candidate_text, label=golden, teacher_probs=probs))
     return items
 
 

@@ -1,4 +1,4 @@
-"""label: the teacher scores the unlabeled pool; soft labels go to disk.
+"""label: the teacher scores the unlabeled pool and golden train; soft labels go to disk.
 
 The labels are probabilities over the policy's label scale, not an argmax: the
 student learns the teacher's uncertainty too.
@@ -13,7 +13,7 @@ from stillroom.scoring import predict_probs
 from stillroom.stages import finetune
 
 NAME = "label"
-LABELED_SPLITS = ("pool",)
+LABELED_SPLITS = ("pool", "train")
 SOFT_LABELS_FILE = "soft_labels.safetensors"
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
@@ -143,12 +143,17 @@ def _lora(model: torch.nn.Module, lora: Mapping[str, Any], task_type: TaskType) 
     return get_peft_model(model, config)
 
 
-def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
-    where = f"{role}.pretrained"
-    source = locate(str(config["pretrained"]), where)
+def _pooling(config: Mapping[str, Any], role: str) -> str:
     pooling = str(config.get("pooling", "cls"))
     if pooling not in POOLINGS:
         raise StillroomError(f"expected one of {', '.join(POOLINGS)}, got {pooling!r}", where=f"{role}.pooling")
+    return pooling
+
+
+def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    where = f"{role}.pretrained"
+    source = locate(str(config["pretrained"]), where)
+    pooling = _pooling(config, role)
     hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
     auto = AutoModel if pooling == "mean" else AutoModelForSequenceClassification
     labels = context.id2label()
@@ -183,9 +188,9 @@ def _project_rows(weight: torch.Tensor, width: int) -> torch.Tensor:
     return projected * (weight.std() / projected.std().clamp_min(1e-8))
 
 
-def _init_embeddings_from(student: torch.nn.Module, teacher: HFCrossEncoder) -> None:
+def _init_embeddings_from(student: HFCrossEncoder, teacher: HFCrossEncoder) -> None:
     source = teacher.base_embeddings()
-    target = student.base_model.embeddings
+    target = student.base_embeddings()
     width = target.word_embeddings.weight.shape[1]
     with torch.no_grad():
         for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
@@ -210,17 +215,43 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
         label2id={name: index for index, name in context.id2label().items()},
         pad_token_id=tokenizer.pad_token_id or 0,
     )
-    model = AutoModelForSequenceClassification.from_config(bert_config)
+    pooling = _pooling(config, role)
+    if pooling == "mean":
+        model = MeanPoolingClassifier(AutoModel.from_config(bert_config, add_pooling_layer=False), context.num_labels, float(config.get("dropout", 0.1)))
+    else:
+        model = AutoModelForSequenceClassification.from_config(bert_config)
+    student = HFCrossEncoder(model, tokenizer, max_length, context.num_labels)
     teacher = context.teacher
     if config.get("init_from_teacher") and teacher is not None:
         if not isinstance(teacher, HFCrossEncoder):
             raise StillroomError("init_from_teacher needs a transformers teacher", where=f"{role}.init_from_teacher")
-        _init_embeddings_from(model, teacher)
+        _init_embeddings_from(student, teacher)
     if config.get("freeze_word_embeddings"):
         # The vocabulary table is most of a small student's parameters and of its update cost;
         # started from the teacher's, it can stay as it is.
-        model.get_input_embeddings().weight.requires_grad_(False)
-    return HFCrossEncoder(model, tokenizer, max_length, context.num_labels)
+        student.input_embeddings().weight.requires_grad_(False)
+    return student
+
+
+def load_folder(directory: Path) -> HFCrossEncoder:
+    """Load a ranker written by :meth:`HFCrossEncoder.save_pretrained` (an exported student).
+
+    The folder is a transformers encoder (``config.json``, ``model.safetensors``,
+    the tokenizer) plus ``stillroom_ranker.json``: with ``"pooling": "cls"`` it is
+    transformers' own sequence classifier; with ``"pooling": "mean"`` the last
+    hidden state is mean-pooled over the attention mask and fed to the linear
+    head in ``classifier.safetensors``.
+    """
+    directory = Path(directory)
+    meta = json.loads((directory / STILLROOM_CONFIG_FILE).read_text())
+    if meta.get("pooling") == "mean":
+        encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+        model = MeanPoolingClassifier(encoder, int(meta["num_labels"]), dropout=0.0)
+        model.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    return HFCrossEncoder(model, tokenizer, int(meta["max_length"]), int(meta["num_labels"])).eval()
 
 
 @hookimpl
