@@ -15,6 +15,7 @@ import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
+from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 from stillroom.ranker import expected_grade
 
@@ -57,11 +58,8 @@ class Evaluator(Protocol):
 
 
 def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:
-    merged: dict[str, Evaluator] = {}
-    for evaluators in reversed(by_plugin):  # pluggy calls the newest plugin first
-        for evaluator in evaluators:
-            merged[evaluator.name] = evaluator
-    return merged
+    """Every evaluator the plugins contributed, by name; a later plugin overrides a built-in."""
+    return merge_by_name(by_plugin, lambda evaluator: evaluator.name)
 
 
 def select_evaluators(names: Sequence[str], known: Mapping[str, Evaluator]) -> list[Evaluator]:

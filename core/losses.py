@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from stillroom.errors import StillroomError
+from stillroom.plugin_manager import merge_by_name
 
 
 class LossTerm(Protocol):
@@ -41,12 +42,8 @@ class WeightedTerm:
 
 
 def available_losses(specs_by_plugin: Sequence[Sequence[LossSpec]]) -> dict[str, LossSpec]:
-    """Merge what every plugin contributed; later plugins override earlier names."""
-    merged: dict[str, LossSpec] = {}
-    for specs in reversed(specs_by_plugin):  # pluggy calls the newest plugin first
-        for spec in specs:
-            merged[spec.name] = spec
-    return merged
+    """Every loss the plugins contributed, by name; a later plugin overrides a built-in."""
+    return merge_by_name(specs_by_plugin, lambda spec: spec.name)
 
 
 def build_terms(terms_config: Sequence[Mapping[str, Any]], specs: Mapping[str, LossSpec]) -> list[WeightedTerm]:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import TypeVar
 
 import pluggy
 
@@ -129,3 +131,20 @@ def reset_plugin_manager() -> None:
     """Forget the process-wide manager (tests that install plugins call this)."""
     global _MANAGER
     _MANAGER = None
+
+
+T = TypeVar("T")
+
+
+def merge_by_name(contributions: Sequence[Sequence[T]], name_of: Callable[[T], str]) -> dict[str, T]:
+    """Merge the results of a contribute-many hook by name.
+
+    pluggy calls the most recently registered plugin first; the merge walks the
+    results oldest first, so a plugin registered later replaces a built-in of
+    the same name.
+    """
+    merged: dict[str, T] = {}
+    for contributed in reversed(contributions):
+        for item in contributed:
+            merged[name_of(item)] = item
+    return merged

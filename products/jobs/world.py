@@ -80,32 +80,31 @@ class JobsWorld:
         skills += self.rng.sample(neighbours, min(adjacent, len(neighbours)))
         return skills
 
-    def member(self, member_id: str) -> dict[str, Any]:
+    def _profile(self, own_skills: tuple[int, int]) -> dict[str, Any]:
+        """What members and postings share: a family, a title in it, a level, skills and a city."""
         family = self.rng.choice(list(self.families))
         city = self._city()
         return {
-            "member_id": member_id,
             "family": family,
             "title": self.rng.choice(self.families[family]["titles"]),
             "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
-            "skills": self._skills(family, self.rng.randint(3, 5), self.rng.randint(0, 1)),
+            "skills": self._skills(family, self.rng.randint(*own_skills), self.rng.randint(0, 1)),
             "city": city["name"],
             "country": city["country"],
+        }
+
+    def member(self, member_id: str) -> dict[str, Any]:
+        return {
+            "member_id": member_id,
+            **self._profile(own_skills=(3, 5)),
             "remote_only": self.rng.random() < 0.15,
             "open_to_relocation": self.rng.random() < 0.35,
         }
 
     def posting(self, job_id: str) -> dict[str, Any]:
-        family = self.rng.choice(list(self.families))
-        city = self._city()
         return {
             "job_id": job_id,
-            "family": family,
-            "title": self.rng.choice(self.families[family]["titles"]),
-            "seniority": self.rng.choices(range(len(SENIORITY)), weights=(1, 3, 4, 3, 1))[0],
-            "skills": self._skills(family, self.rng.randint(3, 4), self.rng.randint(0, 1)),
-            "city": city["name"],
-            "country": city["country"],
+            **self._profile(own_skills=(3, 4)),
             "workplace": self.rng.choices(WORKPLACES, weights=(35, 35, 30))[0],
             "popularity": round(self.rng.paretovariate(1.5), 3),
         }
