@@ -29,6 +29,11 @@ def lora_teacher(config):
     return _build("teacher", config["teacher"])
 
 
+@pytest.fixture(scope="module")
+def scratch_config() -> dict:
+    return validate_config(compose_config("student=scratch"))["student"]
+
+
 def test_lora_teacher_trains_only_the_adapter_pooler_and_head(lora_teacher) -> None:
     assert isinstance(lora_teacher, Ranker)
     trainable = {n: p for n, p in lora_teacher.named_parameters() if p.requires_grad}
@@ -63,9 +68,9 @@ def test_saved_weights_round_trip(lora_teacher, config, tmp_path: Path) -> None:
     assert not any("lora_" in n for n, _ in merged.named_parameters())
 
 
-def test_student_embeddings_start_from_the_teacher(lora_teacher, config) -> None:
-    student = _build("student", config["student"], teacher=lora_teacher)
-    cold = _build("student", config["student"], teacher=None)
+def test_scratch_student_embeddings_start_from_the_teacher(lora_teacher, scratch_config) -> None:
+    student = _build("student", scratch_config, teacher=lora_teacher)
+    cold = _build("student", scratch_config, teacher=None)
     assert student.input_embeddings().weight.shape[1] == 128
     assert not student.input_embeddings().weight.requires_grad  # frozen, as the config asks
     ids = lora_teacher.tokenizer.convert_tokens_to_ids(["python", "java", "nurse"])
@@ -80,10 +85,10 @@ def test_student_embeddings_start_from_the_teacher(lora_teacher, config) -> None
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
-def test_exported_student_reloads_with_the_same_scores(lora_teacher, config, tmp_path: Path, pooling: str) -> None:
+def test_exported_student_reloads_with_the_same_scores(lora_teacher, scratch_config, tmp_path: Path, pooling: str) -> None:
     from transformers import AutoModel
 
-    student = _build("student", {**config["student"], "pooling": pooling}, teacher=lora_teacher).eval()
+    student = _build("student", {**scratch_config, "pooling": pooling}, teacher=lora_teacher).eval()
     student.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "tokenizer.json").is_file()
     assert not list(tmp_path.glob("*.bin")) and not list(tmp_path.glob("*.pt"))
@@ -92,6 +97,34 @@ def test_exported_student_reloads_with_the_same_scores(lora_teacher, config, tmp
     assert torch.allclose(reloaded(**features), student(**features), atol=1e-6)
     # The encoder is a plain transformers model either way.
     assert AutoModel.from_pretrained(tmp_path, local_files_only=True).config.hidden_size == 128
+
+
+def test_pruned_teacher_student_keeps_chosen_layers_and_most_important_neurons(lora_teacher, config) -> None:
+    student = _build("student", config["student"], teacher=lora_teacher)
+    teacher_layer = lora_teacher.for_inference().model.encoder.encoder.layer[0]
+    student_layer = student.model.encoder.encoder.layer[0]
+    assert len(student.model.encoder.encoder.layer) == len(config["student"]["layers"]) == 1
+    assert torch.equal(student_layer.attention.self.query.weight, teacher_layer.attention.self.query.weight)
+    assert torch.equal(student.input_embeddings().weight, lora_teacher.input_embeddings().weight)
+    assert not student.input_embeddings().weight.requires_grad
+    w_in, w_out = teacher_layer.intermediate.dense.weight, teacher_layer.output.dense.weight
+    importance = w_in.norm(dim=1) * w_out.norm(dim=0)
+    kept = importance.topk(192).indices.sort().values
+    assert student_layer.intermediate.dense.weight.shape == (192, 384)
+    assert torch.equal(student_layer.intermediate.dense.weight, w_in[kept])
+    assert torch.equal(student_layer.output.dense.weight, w_out[:, kept])
+    assert count_parameters(student) < 0.6 * count_parameters(lora_teacher)
+
+
+def test_pruned_teacher_student_reloads_without_the_teacher(lora_teacher, config, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    student = _build("student", config["student"], teacher=lora_teacher).eval()
+    save_file(model_state(student), str(tmp_path / "w.safetensors"))
+    empty = _build("student", config["student"], teacher=None)
+    load_model_state(empty, tmp_path / "w.safetensors")
+    features = student.tokenize(["a member"], ["a job"])
+    assert torch.allclose(empty.eval()(**features), student(**features), atol=1e-6)
 
 
 def test_missing_model_package_fails_at_once_with_the_install_line(config) -> None:

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from stillroom.context import RunContext
-from stillroom.ranker import WEIGHTS_FILE, count_parameters, model_state
+from stillroom.ranker import WEIGHTS_FILE, Ranker, count_parameters, for_inference, model_state
 from stillroom.stages import finetune, label
 from stillroom.training import NO_LABEL, TrainItem, fit
 
@@ -34,12 +34,11 @@ def distill_items(ctx: RunContext) -> list[TrainItem]:
 
 
 def _train_student(
-    ctx: RunContext, stage: str, items: list[TrainItem], terms_config: list[dict[str, Any]], run_name: str, epochs: int
+    ctx: RunContext, stage: str, items: list[TrainItem], terms_config: list[dict[str, Any]], run_name: str, epochs: int, init_from: Ranker
 ) -> dict[str, Any]:
-    teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
+    """Train the configured student, initialised (where its builder does so) from ``init_from``."""
     student_config = ctx.config["student"]
-    student = ctx.build_model("student", student_config, teacher=teacher)
-    del teacher
+    student = ctx.build_model("student", student_config, teacher=init_from)
     history = fit(
         student,
         ctx.loss_terms(terms_config),
@@ -58,7 +57,8 @@ def _train_student(
 
 def run(ctx: RunContext) -> dict[str, Any]:
     epochs = int(ctx.config["student"]["train"]["epochs"])
-    return _train_student(ctx, NAME, distill_items(ctx), ctx.config["loss"]["distill"], "student", epochs)
+    teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
+    return _train_student(ctx, NAME, distill_items(ctx), ctx.config["loss"]["distill"], "student", epochs, teacher)
 
 
 def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
@@ -77,5 +77,9 @@ def matched_epochs(ctx: RunContext, n_items: int) -> int:
 
 
 def run_no_kd(ctx: RunContext) -> dict[str, Any]:
+    """The baseline starts from the teacher as built, before fine-tuning: what a student may inherit
+    from the pretrained model, and nothing learned from the teacher's labels or training."""
     items = finetune.golden_items(ctx, "train")
-    return _train_student(ctx, NO_KD_NAME, items, no_kd_terms(ctx), "student_no_kd", matched_epochs(ctx, len(items)))
+    untrained_teacher = for_inference(ctx.build_model("teacher", ctx.config["teacher"]))
+    epochs = matched_epochs(ctx, len(items))
+    return _train_student(ctx, NO_KD_NAME, items, no_kd_terms(ctx), "student_no_kd", epochs, untrained_teacher)

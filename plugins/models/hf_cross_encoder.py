@@ -11,12 +11,17 @@ Two builders:
   the teacher's, projected onto their top principal components so the student
   begins with the teacher's sense of which words are alike, and
   ``freeze_word_embeddings`` keeps that vocabulary table fixed.
+* ``hf_pruned_teacher``: chosen layers of a mean-pooled BERT-style teacher at
+  its full width, each feed-forward pruned to its most important neurons: the
+  student starts with the teacher's pretrained token-matching ability, which a
+  small encoder trained from scratch on a few thousand pairs does not learn.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from stillroom import hookimpl
@@ -35,6 +40,7 @@ from stillroom.ranker import BuildContext
 PRETRAINED = "hf_cross_encoder"
 POOLINGS = ("cls", "mean")
 FROM_CONFIG = "hf_from_config"
+PRUNED_TEACHER = "hf_pruned_teacher"
 STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
 HEAD_FILE = "classifier.safetensors"
 """With mean pooling, the head beside the encoder's own weights."""
@@ -254,6 +260,55 @@ def load_folder(directory: Path) -> HFCrossEncoder:
     return HFCrossEncoder(model, tokenizer, int(meta["max_length"]), int(meta["num_labels"])).eval()
 
 
+def _teacher_layers_state(teacher: HFCrossEncoder, layers: Sequence[int], ffn_width: int) -> dict[str, torch.Tensor]:
+    """The teacher encoder's weights for the kept ``layers``, renumbered, each feed-forward pruned.
+
+    A feed-forward neuron's importance is the norm of its input weights times
+    the norm of its output weights; the ``ffn_width`` most important are kept.
+    """
+    if not isinstance(teacher.model, MeanPoolingClassifier):
+        raise StillroomError("a pruned-teacher student needs a mean-pooled transformers teacher", where="student.name")
+    state = {}
+    for key, value in _merged(teacher.model).encoder.state_dict().items():
+        match = re.match(r"encoder\.layer\.(\d+)\.(.*)", key)
+        if match:
+            if int(match[1]) not in layers:
+                continue
+            key = f"encoder.layer.{list(layers).index(int(match[1]))}.{match[2]}"
+        state[key] = value.detach().clone()
+    for index in range(len(layers)):
+        prefix = f"encoder.layer.{index}"
+        w_in, b_in = state[f"{prefix}.intermediate.dense.weight"], state[f"{prefix}.intermediate.dense.bias"]
+        w_out = state[f"{prefix}.output.dense.weight"]
+        keep = (w_in.norm(dim=1) * w_out.norm(dim=0)).topk(ffn_width).indices.sort().values
+        state[f"{prefix}.intermediate.dense.weight"], state[f"{prefix}.intermediate.dense.bias"] = w_in[keep], b_in[keep]
+        state[f"{prefix}.output.dense.weight"] = w_out[:, keep]
+    return state
+
+
+def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    """Chosen layers of the teacher at its full width, feed-forward pruned, read by mean pooling.
+
+    With ``context.teacher`` the weights come from it (the head starts fresh);
+    without, the same architecture is built empty for saved weights to fill.
+    """
+    source = locate(str(config["pretrained"]), f"{role}.pretrained")
+    layers = [int(i) for i in config["layers"]]
+    encoder_config = AutoConfig.from_pretrained(source, local_files_only=True)
+    encoder_config.num_hidden_layers = len(layers)
+    encoder_config.intermediate_size = int(config["intermediate_size"])
+    encoder = AutoModel.from_config(encoder_config)
+    if context.teacher is not None:
+        if not isinstance(context.teacher, HFCrossEncoder):
+            raise StillroomError("a pruned-teacher student needs a transformers teacher", where=f"{role}.name")
+        encoder.load_state_dict(_teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size))
+    model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
+    student = HFCrossEncoder(model, _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer"), int(config["max_length"]), context.num_labels)
+    if config.get("freeze_word_embeddings"):
+        student.input_embeddings().weight.requires_grad_(False)
+    return student
+
+
 @hookimpl
 def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> HFCrossEncoder | None:
     name = model_config.get("name")
@@ -261,4 +316,6 @@ def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: B
         return build_pretrained(model_config, context, role)
     if name == FROM_CONFIG:
         return build_from_config(model_config, context, role)
+    if name == PRUNED_TEACHER:
+        return build_pruned_teacher(model_config, context, role)
     return None
