@@ -88,12 +88,6 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@torch.inference_mode()
-def label_probabilities(ranker: Ranker, features: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Softmax over the label scale: the soft labels a teacher hands to a student."""
-    return torch.softmax(ranker(**features).float(), dim=-1)
-
-
 def expected_grade(probs: torch.Tensor) -> torch.Tensor:
     """Expected label divided by the top label: a ranking score in (0, 1)."""
     grades = torch.arange(probs.shape[-1], dtype=probs.dtype, device=probs.device)
