@@ -37,7 +37,7 @@ class TrainSchema:
     eval_batch_size: int = 64
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     """Stop after this many epochs without a better dev cross-entropy, keeping the best weights."""
 
 

@@ -23,7 +23,7 @@ stillroom_policy_sha256: "{policy.sha256}"
 # {config['product']['name']} ranking student
 
 A cross-encoder that scores (request, candidate) pairs over the **{policy.product}**
-policy's label scale ({', '.join(f'{l.value}={l.name}' for l in policy.labels)}).
+policy's label scale ({', '.join(f'{label.value}={label.name}' for label in policy.labels)}).
 Rank by the expected label: `sum(softmax(logits) * [0..{policy.max_label}]) / {policy.max_label}`.
 
 - Policy: `{policy.product}` version **{policy.version}**, sha256 `{policy.sha256}`

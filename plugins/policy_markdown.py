@@ -109,7 +109,11 @@ def parse_policy(path: Path) -> Policy:
     scale = {label.value for label in labels}
 
     dimensions = tuple(
-        Dimension(reader.field(item, "name", f"dimensions[{i}]", str), float(reader.field(item, "weight", f"dimensions[{i}]", (int, float))), str(item.get("description", "")))
+        Dimension(
+            reader.field(item, "name", f"dimensions[{i}]", str),
+            float(reader.field(item, "weight", f"dimensions[{i}]", (int, float))),
+            str(item.get("description", "")),
+        )
         for i, item in enumerate(reader.items(front, "dimensions"))
     )
     if len({d.name for d in dimensions}) != len(dimensions):

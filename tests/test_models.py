@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.plugins.models.hf_cross_encoder import load_folder
+from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.ranker import BuildContext, Ranker, count_parameters, load_model_state, model_state
-from stillroom.config_schema import validate_config
 from tests.conftest import compose_config
 
 
@@ -54,7 +54,7 @@ def test_saved_weights_round_trip(lora_teacher, config, tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     with torch.no_grad():
-        for name, p in lora_teacher.named_parameters():
+        for p in lora_teacher.parameters():
             if p.requires_grad:
                 p.add_(0.01 * torch.randn_like(p))
     save_file({k: v.contiguous() for k, v in model_state(lora_teacher).items()}, str(tmp_path / "w.safetensors"))

@@ -38,7 +38,7 @@ def test_every_hook_is_documented_and_typed() -> None:
 
 def test_provide_one_hooks_are_firstresult() -> None:
     for name in ("stillroom_load_policy", "stillroom_data_source", "stillroom_build_model", "stillroom_build_loggers"):
-        opts = getattr(getattr(hookspecs, name), "stillroom_spec")
+        opts = getattr(hookspecs, name).stillroom_spec
         assert opts["firstresult"] is True, name
         assert "firstresult" in getattr(hookspecs, name).__doc__
 

@@ -6,11 +6,11 @@ import random
 
 import torch
 
+from stillroom.config_schema import validate_config
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext
 from stillroom.training import PairCollator, TrainItem, fit, hard_label_loss
 from tests.conftest import compose_config
-from stillroom.config_schema import validate_config
 
 TRAINER = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "progress_bar": False,
            "log_every_n_steps": 1, "deterministic": True}
@@ -41,8 +41,8 @@ def _dev_ce(ranker, items) -> float:
 
 
 def test_training_lowers_dev_loss() -> None:
-    from stillroom.plugins.losses import hard_label_ce
     from stillroom.losses import WeightedTerm
+    from stillroom.plugins.losses import hard_label_ce
 
     ranker = _tiny_ranker()
     dev = _items(64, seed=2)
@@ -54,8 +54,8 @@ def test_training_lowers_dev_loss() -> None:
 
 
 def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
-    from stillroom.plugins.losses import hard_label_ce
     from stillroom.losses import WeightedTerm
+    from stillroom.plugins.losses import hard_label_ce
 
     ranker = _tiny_ranker()
     dev = _items(64, seed=2)

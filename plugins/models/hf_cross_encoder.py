@@ -1,6 +1,6 @@
-"""Cross-encoders from Hugging Face transformers: a pretrained teacher (LoRA via peft) and small students.
+"""Builders of transformers cross-encoders: a pretrained teacher (LoRA via peft) and small students.
 
-Two builders:
+Three builders answer ``stillroom_build_model``:
 
 * ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
   classification head over the label scale, read from [CLS] (``pooling: cls``,
@@ -19,114 +19,32 @@ Two builders:
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, PreTrainedTokenizerBase
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedTokenizerBase,
+)
 from transformers.utils import logging as hf_logging
 
 from stillroom import hookimpl
 from stillroom.errors import StillroomError
+from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import locate
+from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
 from stillroom.ranker import BuildContext
 
 PRETRAINED = "hf_cross_encoder"
 POOLINGS = ("cls", "mean")
 FROM_CONFIG = "hf_from_config"
 PRUNED_TEACHER = "hf_pruned_teacher"
-STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
-HEAD_FILE = "classifier.safetensors"
-"""With mean pooling, the head beside the encoder's own weights."""
-
-
-class MeanPoolingClassifier(torch.nn.Module):
-    """A pretrained encoder read by mean pooling, plus a linear head over the label scale.
-
-    Sentence-transformers encoders (all-MiniLM-L6-v2 among them) were trained
-    to be read by mean pooling; their [CLS] output was not, so a head on it
-    learns far more slowly (measured on the jobs world: NDCG@10 0.77 with [CLS]
-    against 0.82 with mean pooling, same budget).
-    """
-
-    def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = torch.nn.Dropout(dropout)
-        self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **features).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-        return self.classifier(self.dropout(pooled))
-
-    def get_input_embeddings(self) -> torch.nn.Module:
-        return self.encoder.get_input_embeddings()
-
-    def save_pretrained(self, directory: Path, **kwargs: Any) -> None:
-        self.encoder.save_pretrained(directory, **kwargs)
-        save_file({k: v.contiguous() for k, v in self.classifier.state_dict().items()}, str(Path(directory) / HEAD_FILE))
-
-
-def _merged(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy with every LoRA adapter folded into its base weights, or the module itself if it has none."""
-    if isinstance(module, PeftModel):
-        return copy.deepcopy(module).merge_and_unload()
-    if isinstance(module, MeanPoolingClassifier) and isinstance(module.encoder, PeftModel):
-        merged = copy.deepcopy(module)
-        merged.encoder = merged.encoder.merge_and_unload()
-        return merged
-    return module
-
-
-class HFCrossEncoder(torch.nn.Module):
-    """A transformers classifier and its tokenizer, reading (request, candidate) as a text pair."""
-
-    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int) -> None:
-        super().__init__()
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.num_labels = num_labels
-
-    def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
-        return dict(
-            self.tokenizer(
-                list(requests), list(candidates), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            )
-        )
-
-    def forward(self, **features: torch.Tensor) -> torch.Tensor:
-        out = self.model(**features)
-        return out if isinstance(out, torch.Tensor) else out.logits
-
-    def input_embeddings(self) -> torch.nn.Module:
-        return self.model.get_input_embeddings()
-
-    def base_embeddings(self) -> torch.nn.Module:
-        """The embeddings block (word, position, token type) of the underlying encoder."""
-        model = self.model.encoder if isinstance(self.model, MeanPoolingClassifier) else self.model
-        base = model.get_base_model() if isinstance(model, PeftModel) else model
-        return base.base_model.embeddings
-
-    def for_inference(self) -> HFCrossEncoder:
-        """An eval-mode ranker with any adapter merged: the same scores, without LoRA's extra matmuls."""
-        return HFCrossEncoder(_merged(self.model), self.tokenizer, self.max_length, self.num_labels).eval()
-
-    def save_pretrained(self, directory: Path) -> None:
-        _merged(self.model).save_pretrained(directory, safe_serialization=True)
-        self.tokenizer.save_pretrained(directory)
-        pooling = "mean" if isinstance(self.model, MeanPoolingClassifier) else "cls"
-        (Path(directory) / STILLROOM_CONFIG_FILE).write_text(
-            json.dumps({"max_length": self.max_length, "num_labels": self.num_labels, "pooling": pooling}, indent=2) + "\n"
-        )
 
 
 def _tokenizer(source: str, where: str) -> PreTrainedTokenizerBase:
@@ -180,31 +98,6 @@ def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str
     return HFCrossEncoder(model, tokenizer, int(config["max_length"]), context.num_labels)
 
 
-def _project_rows(weight: torch.Tensor, width: int) -> torch.Tensor:
-    """Rows of ``weight`` projected onto its top ``width`` principal components, at the same scale.
-
-    Where there are fewer components than ``width`` (few rows, or a narrower
-    teacher), the remaining columns stay zero.
-    """
-    centered = weight - weight.mean(0, keepdim=True)
-    _, _, v = torch.linalg.svd(centered, full_matrices=False)
-    components = min(width, v.shape[0])
-    projected = torch.zeros(weight.shape[0], width)
-    projected[:, :components] = centered @ v[:components].T
-    return projected * (weight.std() / projected.std().clamp_min(1e-8))
-
-
-def _init_embeddings_from(student: HFCrossEncoder, teacher: HFCrossEncoder) -> None:
-    source = teacher.base_embeddings()
-    target = student.base_embeddings()
-    width = target.word_embeddings.weight.shape[1]
-    with torch.no_grad():
-        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-            src, dst = getattr(source, name).weight, getattr(target, name).weight
-            rows = min(src.shape[0], dst.shape[0])
-            dst[:rows] = _project_rows(src.float(), width)[:rows]
-
-
 def build_from_config(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
     tokenizer = _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer")
     max_length = int(config["max_length"])
@@ -223,7 +116,8 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
     )
     pooling = _pooling(config, role)
     if pooling == "mean":
-        model = MeanPoolingClassifier(AutoModel.from_config(bert_config, add_pooling_layer=False), context.num_labels, float(config.get("dropout", 0.1)))
+        encoder = AutoModel.from_config(bert_config, add_pooling_layer=False)
+        model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
     else:
         model = AutoModelForSequenceClassification.from_config(bert_config)
     student = HFCrossEncoder(model, tokenizer, max_length, context.num_labels)
@@ -231,59 +125,12 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
     if config.get("init_from_teacher") and teacher is not None:
         if not isinstance(teacher, HFCrossEncoder):
             raise StillroomError("init_from_teacher needs a transformers teacher", where=f"{role}.init_from_teacher")
-        _init_embeddings_from(student, teacher)
+        init_embeddings_from(student, teacher)
     if config.get("freeze_word_embeddings"):
         # The vocabulary table is most of a small student's parameters and of its update cost;
         # started from the teacher's, it can stay as it is.
         student.input_embeddings().weight.requires_grad_(False)
     return student
-
-
-def load_folder(directory: Path) -> HFCrossEncoder:
-    """Load a ranker written by :meth:`HFCrossEncoder.save_pretrained` (an exported student).
-
-    The folder is a transformers encoder (``config.json``, ``model.safetensors``,
-    the tokenizer) plus ``stillroom_ranker.json``: with ``"pooling": "cls"`` it is
-    transformers' own sequence classifier; with ``"pooling": "mean"`` the last
-    hidden state is mean-pooled over the attention mask and fed to the linear
-    head in ``classifier.safetensors``.
-    """
-    directory = Path(directory)
-    meta = json.loads((directory / STILLROOM_CONFIG_FILE).read_text())
-    if meta.get("pooling") == "mean":
-        encoder = AutoModel.from_pretrained(directory, local_files_only=True)
-        model = MeanPoolingClassifier(encoder, int(meta["num_labels"]), dropout=0.0)
-        model.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    return HFCrossEncoder(model, tokenizer, int(meta["max_length"]), int(meta["num_labels"])).eval()
-
-
-def _teacher_layers_state(teacher: HFCrossEncoder, layers: Sequence[int], ffn_width: int) -> dict[str, torch.Tensor]:
-    """The teacher encoder's weights for the kept ``layers``, renumbered, each feed-forward pruned.
-
-    A feed-forward neuron's importance is the norm of its input weights times
-    the norm of its output weights; the ``ffn_width`` most important are kept.
-    """
-    if not isinstance(teacher.model, MeanPoolingClassifier):
-        raise StillroomError("a pruned-teacher student needs a mean-pooled transformers teacher", where="student.name")
-    state = {}
-    for key, value in _merged(teacher.model).encoder.state_dict().items():
-        match = re.match(r"encoder\.layer\.(\d+)\.(.*)", key)
-        if match:
-            if int(match[1]) not in layers:
-                continue
-            key = f"encoder.layer.{list(layers).index(int(match[1]))}.{match[2]}"
-        state[key] = value.detach().clone()
-    for index in range(len(layers)):
-        prefix = f"encoder.layer.{index}"
-        w_in, b_in = state[f"{prefix}.intermediate.dense.weight"], state[f"{prefix}.intermediate.dense.bias"]
-        w_out = state[f"{prefix}.output.dense.weight"]
-        keep = (w_in.norm(dim=1) * w_out.norm(dim=0)).topk(ffn_width).indices.sort().values
-        state[f"{prefix}.intermediate.dense.weight"], state[f"{prefix}.intermediate.dense.bias"] = w_in[keep], b_in[keep]
-        state[f"{prefix}.output.dense.weight"] = w_out[:, keep]
-    return state
 
 
 def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
@@ -301,7 +148,7 @@ def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role:
     if context.teacher is not None:
         if not isinstance(context.teacher, HFCrossEncoder):
             raise StillroomError("a pruned-teacher student needs a transformers teacher", where=f"{role}.name")
-        encoder.load_state_dict(_teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size))
+        encoder.load_state_dict(teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size))
     model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
     student = HFCrossEncoder(model, _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer"), int(config["max_length"]), context.num_labels)
     if config.get("freeze_word_embeddings"):

@@ -1,0 +1,128 @@
+"""The transformers cross-encoder ranker, its mean-pooling head, and the folder format it saves.
+
+A ranker reads (request, candidate) as a text pair. Its folder is a transformers
+encoder (``config.json``, ``model.safetensors``, the tokenizer) plus
+``stillroom_ranker.json``; with mean pooling, the head sits beside it in
+``classifier.safetensors``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file, save_file
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
+HEAD_FILE = "classifier.safetensors"
+"""With mean pooling, the head beside the encoder's own weights."""
+
+
+class MeanPoolingClassifier(torch.nn.Module):
+    """A pretrained encoder read by mean pooling, plus a linear head over the label scale.
+
+    Sentence-transformers encoders (all-MiniLM-L6-v2 among them) were trained
+    to be read by mean pooling; their [CLS] output was not, so a head on it
+    learns far more slowly (measured on the jobs world: NDCG@10 0.77 with [CLS]
+    against 0.82 with mean pooling, same budget).
+    """
+
+    def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **features).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return self.classifier(self.dropout(pooled))
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def save_pretrained(self, directory: Path, **kwargs: Any) -> None:
+        self.encoder.save_pretrained(directory, **kwargs)
+        save_file({k: v.contiguous() for k, v in self.classifier.state_dict().items()}, str(Path(directory) / HEAD_FILE))
+
+
+def merged(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy with every LoRA adapter folded into its base weights, or the module itself if it has none."""
+    if isinstance(module, PeftModel):
+        return copy.deepcopy(module).merge_and_unload()
+    if isinstance(module, MeanPoolingClassifier) and isinstance(module.encoder, PeftModel):
+        folded = copy.deepcopy(module)
+        folded.encoder = folded.encoder.merge_and_unload()
+        return folded
+    return module
+
+
+class HFCrossEncoder(torch.nn.Module):
+    """A transformers classifier and its tokenizer, reading (request, candidate) as a text pair."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.num_labels = num_labels
+
+    def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
+        return dict(
+            self.tokenizer(
+                list(requests), list(candidates), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
+        )
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        out = self.model(**features)
+        return out if isinstance(out, torch.Tensor) else out.logits
+
+    def input_embeddings(self) -> torch.nn.Module:
+        return self.model.get_input_embeddings()
+
+    def base_embeddings(self) -> torch.nn.Module:
+        """The embeddings block (word, position, token type) of the underlying encoder."""
+        model = self.model.encoder if isinstance(self.model, MeanPoolingClassifier) else self.model
+        base = model.get_base_model() if isinstance(model, PeftModel) else model
+        return base.base_model.embeddings
+
+    def for_inference(self) -> HFCrossEncoder:
+        """An eval-mode ranker with any adapter merged: the same scores, without LoRA's extra matmuls."""
+        return HFCrossEncoder(merged(self.model), self.tokenizer, self.max_length, self.num_labels).eval()
+
+    def save_pretrained(self, directory: Path) -> None:
+        merged(self.model).save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        pooling = "mean" if isinstance(self.model, MeanPoolingClassifier) else "cls"
+        (Path(directory) / STILLROOM_CONFIG_FILE).write_text(
+            json.dumps({"max_length": self.max_length, "num_labels": self.num_labels, "pooling": pooling}, indent=2) + "\n"
+        )
+
+
+def load_folder(directory: Path) -> HFCrossEncoder:
+    """Load a ranker written by :meth:`HFCrossEncoder.save_pretrained` (an exported student).
+
+    The folder is a transformers encoder (``config.json``, ``model.safetensors``,
+    the tokenizer) plus ``stillroom_ranker.json``: with ``"pooling": "cls"`` it is
+    transformers' own sequence classifier; with ``"pooling": "mean"`` the last
+    hidden state is mean-pooled over the attention mask and fed to the linear
+    head in ``classifier.safetensors``.
+    """
+    directory = Path(directory)
+    meta = json.loads((directory / STILLROOM_CONFIG_FILE).read_text())
+    if meta.get("pooling") == "mean":
+        encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+        model = MeanPoolingClassifier(encoder, int(meta["num_labels"]), dropout=0.0)
+        model.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    return HFCrossEncoder(model, tokenizer, int(meta["max_length"]), int(meta["num_labels"])).eval()
