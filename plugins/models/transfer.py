@@ -26,6 +26,7 @@ def project_rows(weight: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def init_embeddings_from(student: HFCrossEncoder, teacher: HFCrossEncoder) -> None:
+    """Start a narrower student's embedding tables (word, position, token type) from the teacher's."""
     source = teacher.base_embeddings()
     target = student.base_embeddings()
     width = target.word_embeddings.weight.shape[1]
