@@ -1,0 +1,74 @@
+"""The lifecycle and config-search-path hooks, seen from a throwaway plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillroom import hookimpl
+from stillroom.cli import searchpath_override
+from stillroom.job import run_job
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.recipe import STAGES
+from tests.conftest import compose_config
+
+
+class LifecycleRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    @hookimpl
+    def stillroom_before_run(self, config, store) -> None:
+        self.calls.append(("before_run", config["product"]["name"]))
+
+    @hookimpl
+    def stillroom_before_stage(self, stage: str) -> None:
+        self.calls.append(("before_stage", stage))
+
+    @hookimpl
+    def stillroom_after_stage(self, stage: str, summary, reused: bool) -> None:
+        self.calls.append(("after_stage", stage, str(reused)))
+
+    @hookimpl
+    def stillroom_after_run(self, report) -> None:
+        self.calls.append(("after_run", str(report is not None)))
+
+
+def test_lifecycle_hooks_see_every_stage_in_order(register_plugin, tmp_path: Path) -> None:
+    recorder = register_plugin(LifecycleRecorder())
+    cfg = compose_config("experiment=smoke")
+    run_job(cfg, tmp_path)
+    names = [stage.name for stage in STAGES]
+    expected = [("before_run", "jobs")]
+    for name in names:
+        expected += [("before_stage", name), ("after_stage", name, "False")]
+    assert recorder.calls == [*expected, ("after_run", "True")]
+
+    recorder.calls.clear()
+    run_job(cfg, tmp_path)  # everything reused: no before_stage, after_stage says reused
+    assert [c for c in recorder.calls if c[0] == "before_stage"] == []
+    assert [c[2] for c in recorder.calls if c[0] == "after_stage"] == ["True"] * len(names)
+
+
+class ConfigShipper:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @hookimpl
+    def stillroom_config_searchpath(self) -> list[str]:
+        return [f"file://{self.folder}"]
+
+
+def test_a_plugin_ships_configs_through_the_search_path(register_plugin, tmp_path: Path) -> None:
+    (tmp_path / "logger").mkdir()
+    (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
+    register_plugin(ConfigShipper(tmp_path))
+    args = searchpath_override(get_plugin_manager(), ["logger=shipped"])
+    assert args[-1] == f"hydra.searchpath=[file://{tmp_path}]"
+    cfg = compose_config(*args)
+    assert cfg.logger.shipped_by == "plugin"
+
+
+def test_user_search_path_is_kept_beside_the_plugins(register_plugin, tmp_path: Path) -> None:
+    register_plugin(ConfigShipper(tmp_path))
+    args = searchpath_override(get_plugin_manager(), ["hydra.searchpath=[pkg://elsewhere.conf]", "seed=3"])
+    assert args == ["seed=3", f"hydra.searchpath=[pkg://elsewhere.conf,file://{tmp_path}]"]
