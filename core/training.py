@@ -70,12 +70,12 @@ class PairCollator:
         }
 
 
-def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on the rows that have a golden label (validation's yardstick)."""
+def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy on the rows that have a golden label (validation's yardstick); zero when none has."""
     known = labels != NO_LABEL
     if not known.any():
         return logits.sum() * 0.0
-    return torch.nn.functional.cross_entropy(logits[known].float(), labels[known])
+    return torch.nn.functional.cross_entropy(logits[known].float(), labels[known], label_smoothing=label_smoothing)
 
 
 class RankerModule(pl.LightningModule):

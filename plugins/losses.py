@@ -9,8 +9,7 @@ import torch.nn.functional as F
 
 from stillroom import hookimpl
 from stillroom.losses import LossSpec, LossTerm
-
-NO_LABEL = -1
+from stillroom.training import hard_label_loss
 
 
 def soft_label_kl(temperature: float = 1.0) -> LossTerm:
@@ -37,11 +36,7 @@ def hard_label_ce(label_smoothing: float = 0.0) -> LossTerm:
     """Cross-entropy against the golden label; rows without one are ignored."""
 
     def term(logits: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        labels = batch["labels"]
-        known = labels != NO_LABEL
-        if not known.any():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits[known].float(), labels[known], label_smoothing=float(label_smoothing))
+        return hard_label_loss(logits, batch["labels"], float(label_smoothing))
 
     return term
 

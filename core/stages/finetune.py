@@ -18,11 +18,12 @@ def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
 def run(ctx: RunContext) -> dict[str, Any]:
     teacher_config = ctx.config["teacher"]
     teacher = ctx.build_model("teacher", teacher_config)
+    train_items = golden_items(ctx, "train")
     terms = ctx.loss_terms(ctx.config["loss"]["finetune"])
     history = fit(
         teacher,
         terms,
-        golden_items(ctx, "train"),
+        train_items,
         golden_items(ctx, "dev"),
         teacher_config["train"],
         ctx.trainer_config,
@@ -33,4 +34,4 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.store.write_tensors(NAME, WEIGHTS_FILE, model_state(teacher))
     ctx.store.write_jsonl(NAME, "history.jsonl", history)
     trainable = sum(p.numel() for p in teacher.parameters() if p.requires_grad)
-    return {"params": count_parameters(teacher), "trainable_params": trainable, "train_pairs": len(golden_items(ctx, "train"))}
+    return {"params": count_parameters(teacher), "trainable_params": trainable, "train_pairs": len(train_items)}
