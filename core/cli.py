@@ -1,4 +1,4 @@
-"""The ``stillroom`` command: ``run`` (the Hydra app) and ``plugins``."""
+"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff`` and ``plugins``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the recipe (Hydra overrides follow, -m for multirun)", add_help=False)
     commands.add_parser("plugins", help="list every plugin, its version and its hooks")
+    policy = commands.add_parser("policy", help="validate a policy document or compare two versions")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate FILE and print its summary (exit 2 when invalid)")
+    check.add_argument("file", help="a policy file, or package.module:file.md for one shipped in a package")
+    diff = policy_commands.add_parser("diff", help="what changed from OLD to NEW, label by label and rule by rule")
+    diff.add_argument("old")
+    diff.add_argument("new")
     return parser
 
 
@@ -83,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "plugins":
             return plugins_command()
+        if args.command == "policy":
+            from stillroom.policy_commands import check_command, diff_command
+
+            return check_command(args.file) if args.policy_command == "check" else diff_command(args.old, args.new)
     except StillroomError as error:
         print(f"stillroom: error: {error}", file=sys.stderr)
         return USAGE_EXIT_CODE

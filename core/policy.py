@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from markdown_it import MarkdownIt
 from simpleeval import AttributeDoesNotExist, NameNotDefined, SimpleEval
 
 RULE_FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "lower": str.lower}
@@ -101,6 +102,8 @@ class Policy:
     source: str
     relevant_label: int = field(default=2)
     """The lowest label that counts as relevant for binary metrics (AUC, MRR, MAP)."""
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The declared ``request`` and ``candidate`` fields that rules and precedents read."""
 
     @property
     def num_labels(self) -> int:
@@ -123,6 +126,33 @@ class Policy:
             label = min(label, rule.max_label)
         return label
 
+    def label_name(self, value: int) -> str:
+        return self.labels[value].name
+
+    def section(self, heading: str) -> str:
+        """The prose under a Markdown heading of the body (without the heading), for prompts to quote."""
+        return prose_section(self.body, heading)
+
     def summary(self) -> dict[str, Any]:
         """The lineage block that goes into manifests, model cards and reports."""
         return {"product": self.product, "version": self.version, "sha256": self.sha256, "source": self.source}
+
+
+def prose_section(markdown: str, heading: str) -> str:
+    """The text under ``heading`` up to the next heading of the same or a higher level.
+
+    Headings are found by a Markdown parser, so a ``#`` inside a code block is not one.
+    """
+    lines = markdown.splitlines()
+    tokens = MarkdownIt().parse(markdown)
+    headings = [
+        (int(token.tag[1]), tokens[i + 1].content.strip(), token.map[0])
+        for i, token in enumerate(tokens)
+        if token.type == "heading_open" and token.map is not None
+    ]
+    for index, (level, title, line) in enumerate(headings):
+        if title.lower() == heading.lower():
+            end = next((start for lvl, _, start in headings[index + 1 :] if lvl <= level), len(lines))
+            return "\n".join(lines[line + 1 : end]).strip()
+    known = ", ".join(repr(title) for _, title, _ in headings)
+    raise KeyError(f"the policy prose has no heading {heading!r}; its headings: {known}")
