@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 COMPLETE_MARKER = "_complete.json"
@@ -108,14 +109,19 @@ class ArtifactStore:
 
     # -- tensors ---------------------------------------------------------------
 
-    def write_tensors(self, stage: str, name: str, tensors: Mapping[str, torch.Tensor]) -> Path:
+    def write_tensors(self, stage: str, name: str, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> Path:
+        """Tensors as safetensors, with string ``metadata`` in the file's header."""
         path = self.path(stage, name)
         with atomic_path(path) as tmp:
-            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=dict(metadata or {}))
         return path
 
     def read_tensors(self, stage: str, name: str) -> dict[str, torch.Tensor]:
         return load_file(str(self.path(stage, name)))
+
+    def read_tensor_metadata(self, stage: str, name: str) -> dict[str, str]:
+        with safe_open(str(self.path(stage, name)), framework="pt") as handle:
+            return dict(handle.metadata() or {})
 
     @contextmanager
     def directory(self, stage: str, name: str) -> Iterator[Path]:

@@ -80,6 +80,24 @@ class LoggerSchema:
     name: str = MISSING
 
 
+@dataclass
+class GateSchema:
+    min_kappa: float = MISSING
+    """Quadratic Cohen's kappa the labeler must reach against golden dev."""
+    precedents: bool = True
+    """The labeler must also label every precedent of the policy right."""
+    max_violation_rate: Optional[float] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """Bound on the student's violation_rate@k on golden test; null records it without a bound."""
+
+
+@dataclass
+class LabelingSchema:
+    enforce_rules: bool = True
+    """Cap soft labels by the policy's hard rules before anything learns from them."""
+    precedent_copies: int = 0
+    """How many times the first labeler sees each precedent of the policy among its golden train pairs."""
+
+
 GROUP_SCHEMAS: dict[str, type] = {
     "product": ProductSchema,
     "data": DataSchema,
@@ -89,13 +107,18 @@ GROUP_SCHEMAS: dict[str, type] = {
     "evaluator": EvaluatorSchema,
     "trainer": TrainerSchema,
     "logger": LoggerSchema,
+    "gate": GateSchema,
+    "labeling": LabelingSchema,
 }
+OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema}
+"""Groups a recipe may leave out (``judge: null``)."""
 
 
 def validate_config(cfg: DictConfig) -> dict[str, Any]:
     """Check every group against its schema; return the whole config as plain Python objects."""
     validated = {}
-    for group, schema in GROUP_SCHEMAS.items():
+    optional = {group: schema for group, schema in OPTIONAL_GROUP_SCHEMAS.items() if cfg.get(group) is not None}
+    for group, schema in {**GROUP_SCHEMAS, **optional}.items():
         if group not in cfg or cfg[group] is None:
             raise StillroomError(f"config group {group!r} is missing; choose one with `{group}=NAME`", where="config")
         base = OmegaConf.structured(schema)

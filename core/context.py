@@ -22,6 +22,7 @@ from stillroom.evaluation import Evaluator, available_evaluators, select_evaluat
 from stillroom.losses import WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
+from stillroom.precedents import render_precedents
 from stillroom.ranker import WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
 
 PREPARE_STAGE = "prepare"
@@ -49,13 +50,21 @@ class RunContext:
         """A split written by the ``prepare`` stage: train, dev, test or pool."""
         return [Pair.from_row(row) for row in self.store.read_jsonl(PREPARE_STAGE, f"{split}.jsonl")]
 
+    def precedents(self, required: bool = True) -> list[Pair]:
+        """The policy's precedents as labeled pairs, rendered by the product's plugin (see :func:`render_precedents`)."""
+        return render_precedents(self.policy, self.config["product"]["name"], self.plugins, required)
+
     # -- models ---------------------------------------------------------------
 
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
         """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
         torch.manual_seed(self.seed)
         context = BuildContext(
-            num_labels=self.policy.num_labels, teacher=teacher, label_names=tuple(label.name for label in self.policy.labels)
+            num_labels=self.policy.num_labels,
+            teacher=teacher,
+            label_names=tuple(label.name for label in self.policy.labels),
+            policy=self.policy,
+            precedents=tuple(self.precedents(required=False)),
         )
         model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=context)
         if model is None:

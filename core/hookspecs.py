@@ -85,6 +85,18 @@ def stillroom_data_source(
     """
 
 
+@hookspec(firstresult=True)
+def stillroom_render_pair(product: str, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Render a request and a candidate given as policy fields into the texts models read.
+
+    The engine uses it for the policy's precedents, which the policy states as
+    fields: the gate checks that the judge labels each of them right, and a
+    prompted judge quotes them. Render exactly as the data source renders its
+    pairs. Return ``(request_text, candidate_text)``, or ``None`` unless this
+    plugin renders pairs for ``product``. firstresult.
+    """
+
+
 # --------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------
@@ -94,13 +106,14 @@ def stillroom_data_source(
 def stillroom_build_model(
     role: str, model_config: Mapping[str, Any], context: BuildContext
 ) -> Ranker | None:
-    """Build the model that plays ``role`` (``"teacher"`` or ``"student"``).
+    """Build the model that plays ``role`` (``"judge"``, ``"teacher"`` or ``"student"``).
 
     ``model_config`` is the role's config group as plain Python objects;
     ``model_config["name"]`` names the builder. ``context`` carries the label
-    scale and, for a student, the trained teacher to initialise from (``None``
-    when the weights will be loaded from disk anyway). Return ``None`` unless
-    this plugin builds that name. firstresult.
+    scale, the policy with its precedents rendered as pairs (for a judge that
+    quotes them in a prompt) and, for a student, the trained teacher to
+    initialise from (``None`` when the weights will be loaded from disk
+    anyway). Return ``None`` unless this plugin builds that name. firstresult.
     """
 
 

@@ -19,13 +19,14 @@ from stillroom.context import RunContext
 from stillroom.manifest import write_manifest
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
-from stillroom.recipe import STAGES, run_stages
+from stillroom.recipe import recipe_stages, run_stages
 from stillroom.report import PRIMARY_METRIC, build_report, write_report
-from stillroom.stages import evaluate
+from stillroom.stages import evaluate, gate
 
 
-def _curves(store: ArtifactStore) -> dict[str, list[dict[str, float]]]:
-    return {stage.name: store.read_jsonl(stage.name, "history.jsonl") for stage in STAGES if store.exists(stage.name, "history.jsonl")}
+def _curves(config: dict[str, Any], store: ArtifactStore) -> dict[str, list[dict[str, float]]]:
+    stages = recipe_stages(config)
+    return {stage.name: store.read_jsonl(stage.name, "history.jsonl") for stage in stages if store.exists(stage.name, "history.jsonl")}
 
 
 def _quiet_lightning() -> None:
@@ -49,8 +50,9 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         summaries = run_stages(ctx)
         write_manifest(store, config, policy, summaries)
-        curves = _curves(store)
-        report = build_report(config, policy, store.read_json(evaluate.NAME, "models.json"), curves)
+        curves = _curves(config, store)
+        gate_result = store.read_json(gate.NAME, gate.RESULT_FILE) if store.exists(gate.NAME, gate.RESULT_FILE) else None
+        report = build_report(config, policy, store.read_json(evaluate.NAME, "models.json"), curves, gate_result)
         table = write_report(store, report, curves)
         print(f"\n{table}\n\nstudent keeps {report[f'retained_{PRIMARY_METRIC}']:.1%} of the teacher's {PRIMARY_METRIC} "
               f"at {report['speedup']:.1f}x its throughput\nrun directory: {store.root}")

@@ -126,6 +126,21 @@ class Policy:
             label = min(label, rule.max_label)
         return label
 
+    def label_cap(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
+        """The highest label the hard rules allow for this pair.
+
+        A rule that reads a field the pair does not have cannot be checked on it
+        and does not apply (a data source without that field).
+        """
+        cap = self.max_label
+        for rule in self.rules:
+            try:
+                if rule.applies(request, candidate):
+                    cap = min(cap, rule.max_label)
+            except RuleFieldMissing:
+                continue
+        return cap
+
     def label_name(self, value: int) -> str:
         return self.labels[value].name
 

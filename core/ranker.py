@@ -16,7 +16,9 @@ from typing import Protocol, runtime_checkable
 import torch
 from safetensors.torch import load_file
 
+from stillroom.data import Pair
 from stillroom.errors import StillroomError
+from stillroom.policy import Policy
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -56,6 +58,10 @@ class BuildContext:
     """For a student: the trained teacher to initialise from, or ``None`` when weights will be loaded."""
     label_names: tuple[str, ...] = ()
     """The policy's label names, in label order, for models that carry them (an exported config's id2label)."""
+    policy: Policy | None = None
+    """The run's policy, for models that read it (a judge whose prompt quotes the prose)."""
+    precedents: tuple[Pair, ...] = ()
+    """The policy's precedents rendered as labeled pairs, for a judge whose prompt quotes them."""
 
     def id2label(self) -> dict[int, str]:
         names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))

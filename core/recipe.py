@@ -9,13 +9,14 @@ reused, so rerunning an interrupted command resumes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from stillroom.artifacts import fingerprint
 from stillroom.context import RunContext
-from stillroom.stages import distill, evaluate, export, finetune, label, prepare
+from stillroom.stages import compliance, distill, evaluate, export, finetune, gate, label, prepare
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,83 @@ class Stage:
     name: str
     run: Callable[[RunContext], dict[str, Any]]
     config_keys: tuple[str, ...]
-    """Top-level config groups the stage reads (its fingerprint covers them)."""
+    """Config entries the stage reads, dotted for nested ones (``loss.finetune``); its fingerprint covers them."""
     depends_on: tuple[str, ...] = ()
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
-    Stage(finetune.NAME, finetune.run, ("seed", "teacher", "loss", "trainer"), (prepare.NAME,)),
-    Stage(label.NAME, label.run, ("teacher",), (finetune.NAME,)),
-    Stage(distill.NAME, distill.run, ("seed", "student", "loss", "trainer"), (label.NAME,)),
-    Stage(distill.NO_KD_NAME, distill.run_no_kd, ("seed", "student", "loss", "trainer"), (label.NAME,)),
-    Stage(evaluate.NAME, evaluate.run, ("evaluator",), (distill.NAME, distill.NO_KD_NAME)),
-    Stage(export.NAME, export.run, ("student",), (evaluate.NAME,)),
-)
+TRAIN_KEYS = ("seed", "trainer")
+
+
+def _labelers(config: Mapping[str, Any]) -> list[Stage]:
+    """Fine-tune, gate and label, once per model that labels data: the judge (if any), then the teacher.
+
+    The first labeler learns from golden train and the policy's precedents and
+    must pass the policy gate; with a judge, the teacher learns from the
+    judge's labels instead.
+    """
+    first = "judge" if config.get("judge") else "teacher"
+    first_trained = finetune.JUDGE_NAME if first == "judge" else finetune.NAME
+    first_labels = label.JUDGE_NAME if first == "judge" else label.NAME
+    stages = [
+        Stage(
+            first_trained,
+            partial(finetune.run_on_golden, role=first, stage=first_trained),
+            (*TRAIN_KEYS, first, "loss.finetune", "labeling.precedent_copies"),
+            (prepare.NAME,),
+        ),
+        Stage(gate.NAME, partial(gate.run, role=first, trained_stage=first_trained), ("gate", "labeling.enforce_rules"), (first_trained,)),
+        Stage(
+            first_labels,
+            partial(label.run, role=first, trained_stage=first_trained, stage=first_labels),
+            (first, "labeling.enforce_rules"),
+            (first_trained,),
+        ),
+    ]
+    if first == "judge":
+        stages += [
+            Stage(
+                finetune.NAME,
+                partial(finetune.run_from_labels, role="teacher", stage=finetune.NAME, labels_stage=first_labels),
+                (*TRAIN_KEYS, "teacher", "loss.distill"),
+                (first_labels,),
+            ),
+            Stage(
+                label.NAME,
+                partial(label.run, role="teacher", trained_stage=finetune.NAME, stage=label.NAME),
+                ("teacher", "labeling.enforce_rules"),
+                (finetune.NAME,),
+            ),
+        ]
+    return stages
+
+
+def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
+    """The stages this config runs, in order."""
+    judged = (finetune.JUDGE_NAME,) if config.get("judge") else ()
+    return (
+        Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
+        *_labelers(config),
+        Stage(distill.NAME, distill.run, (*TRAIN_KEYS, "student", "loss.distill"), (label.NAME,)),
+        Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "loss"), (label.NAME,)),
+        Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, distill.NAME, distill.NO_KD_NAME)),
+        Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
+        Stage(export.NAME, export.run, ("student",), (compliance.NAME,)),
+    )
+
 
 # Settings that change how a stage looks, not what it computes.
 _COSMETIC_TRAINER_KEYS = ("progress_bar", "log_every_n_steps")
 
 
+def _config_value(config: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
-    parts = {key: ctx.config.get(key) for key in stage.config_keys}
+    parts = {key: _config_value(ctx.config, key) for key in stage.config_keys}
     if isinstance(parts.get("trainer"), dict):
         parts["trainer"] = {k: v for k, v in parts["trainer"].items() if k not in _COSMETIC_TRAINER_KEYS}
     return parts
@@ -53,7 +111,7 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
     fingerprints: dict[str, str] = {}
     summaries: dict[str, dict[str, Any]] = {}
     hook = ctx.plugins.hook
-    for stage in STAGES:
+    for stage in recipe_stages(ctx.config):
         stage_fp = fingerprint(
             stage.name,
             _fingerprint_config(ctx, stage),

@@ -25,7 +25,11 @@ TABLE_METRICS = ("ndcg@10", "mrr@10", "map", "auc", "kappa", "violation_rate@10"
 
 
 def build_report(
-    config: Mapping[str, Any], policy: Policy, models: Mapping[str, Any], curves: Mapping[str, list[dict[str, float]]]
+    config: Mapping[str, Any],
+    policy: Policy,
+    models: Mapping[str, Any],
+    curves: Mapping[str, list[dict[str, float]]],
+    gate: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     teacher, student = models["teacher"], models["student"]
     teacher_ndcg = teacher["metrics"].get(PRIMARY_METRIC, 0.0)
@@ -33,6 +37,7 @@ def build_report(
         "product": config["product"]["name"],
         "policy": {"version": policy.version, "sha256": policy.sha256},
         "seed": config["seed"],
+        "gate": dict(gate) if gate else None,
         "models": {name: dict(result) for name, result in models.items()},
         f"retained_{PRIMARY_METRIC}": student["metrics"].get(PRIMARY_METRIC, 0.0) / teacher_ndcg if teacher_ndcg else 0.0,
         "speedup": student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"],
@@ -48,6 +53,32 @@ def comparison_table(report: Mapping[str, Any]) -> str:
         cells = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in TABLE_METRICS]
         lines.append(f"| {name} | {result['params']:,} | {result['throughput_pairs_per_s']:,.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def violations_table(report: Mapping[str, Any]) -> str:
+    """Each hard rule with the number of top-k slots, per model, that hold a candidate breaking it."""
+    by_model = {
+        name: next((v for k, v in result.get("details", {}).items() if k.startswith("violations_by_rule@")), None)
+        for name, result in report["models"].items()
+    }
+    by_model = {name: counts for name, counts in by_model.items() if counts is not None}
+    if not by_model:
+        return ""
+    rules = sorted({rule for counts in by_model.values() for rule in counts})
+    lines = ["| rule | " + " | ".join(by_model) + " |", "|" + "---|" * (1 + len(by_model))]
+    lines += [f"| {rule} | " + " | ".join(str(counts.get(rule, 0)) for counts in by_model.values()) + " |" for rule in rules]
+    return "\n".join(lines)
+
+
+def gate_line(report: Mapping[str, Any]) -> str:
+    gate = report.get("gate")
+    if not gate:
+        return ""
+    return (
+        f"Policy gate passed by the **{gate['model']}**: quadratic kappa {gate['kappa']:.3f} against golden dev "
+        f"(threshold {gate['min_kappa']:.2f}), precedents right {gate['precedents_checked'] - len(gate['missed'])} "
+        f"of {gate['precedents_checked']}."
+    )
 
 
 def _plot_quality_vs_throughput(report: Mapping[str, Any], path: Path) -> None:
@@ -95,9 +126,15 @@ def write_report(store: ArtifactStore, report: Mapping[str, Any], curves: Mappin
 
 Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}.
 
+{gate_line(report)}
+
 {table}
 
 Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at **{report['speedup']:.1f}x** its throughput.
+
+## Hard-rule violations in each model's top 10 on golden test
+
+{violations_table(report) or "No policy_compliance evaluator in this run."}
 
 ![quality against throughput](quality_vs_throughput.png)
 

@@ -11,7 +11,7 @@ from stillroom.config_schema import GROUP_SCHEMAS, validate_config
 from stillroom.errors import StillroomError
 from tests.conftest import compose_config
 
-GROUPS = ("product", "data", "teacher", "student", "loss", "evaluator", "trainer", "logger", "experiment", "hparams_search")
+GROUPS = ("product", "data", "judge", "teacher", "student", "loss", "evaluator", "trainer", "logger", "experiment", "hparams_search")
 
 
 def _options(group: str) -> list[str]:
@@ -32,6 +32,7 @@ def test_every_option_composes_and_validates(group: str, option: str) -> None:
     assert config["student"]["tokenizer"] == config["teacher"]["tokenizer"]
     for key in GROUP_SCHEMAS:
         assert isinstance(config[key], dict), key
+    assert (config["judge"] is not None) == (group == "judge")  # a judge only when a recipe asks for one
 
 
 def test_defaults_are_the_real_recipe() -> None:

@@ -8,8 +8,10 @@ from stillroom import hookimpl
 from stillroom.cli import searchpath_override
 from stillroom.job import run_job
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.recipe import STAGES
+from stillroom.recipe import recipe_stages
 from tests.conftest import compose_config
+
+STAGES = recipe_stages(compose_config("experiment=smoke"))
 
 
 class LifecycleRecorder:

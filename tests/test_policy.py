@@ -10,7 +10,8 @@ import pytest
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.policy_markdown import parse_policy
-from stillroom.policy_source import load_policy, resolve_policy_path
+from stillroom.policy_source import load_policy
+from stillroom.resources import resolve_file
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 
@@ -21,7 +22,7 @@ def policy():
 
 
 def test_shipped_jobs_policy_loads_with_its_sha256(policy) -> None:
-    path = resolve_policy_path(JOBS_POLICY)
+    path = resolve_file(JOBS_POLICY, "policy")
     assert policy.product == "jobs"
     assert policy.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [label.value for label in policy.labels] == [0, 1, 2, 3]
@@ -43,7 +44,7 @@ def test_rules_apply_to_fields_and_cap_the_label(policy) -> None:
 
 
 def test_rules_are_not_executed_as_python(tmp_path: Path) -> None:
-    text = resolve_policy_path(JOBS_POLICY).read_text()
+    text = resolve_file(JOBS_POLICY, "policy").read_text()
     evil = text.replace(
         'condition: candidate.seniority - request.seniority >= 2',
         'condition: __import__("os").system("touch pwned")',

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from stillroom.cli import main
-from stillroom.policy_source import resolve_policy_path
+from stillroom.resources import resolve_file
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
-SHIPPED = resolve_policy_path(JOBS_POLICY).read_text(encoding="utf-8")
+SHIPPED = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
 
 
 def mutated(old: str, new: str) -> str:

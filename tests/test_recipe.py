@@ -10,8 +10,10 @@ from safetensors.torch import load_file
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.job import run_job
-from stillroom.recipe import STAGES
+from stillroom.recipe import recipe_stages
 from tests.conftest import compose_config
+
+STAGES = recipe_stages(compose_config("experiment=smoke"))
 
 MODELS = ("teacher", "student", "student_no_kd")
 METRICS = ("ndcg@10", "mrr@10", "map", "auc", "kappa", "violation_rate@10")

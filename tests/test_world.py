@@ -76,3 +76,19 @@ def test_engagement_follows_relevance_but_is_biased_by_popularity(policy, bundle
             (popular if pair.candidate["popularity"] > 2 else obscure).append(event["viewed"])
     assert statistics.mean(applied) > statistics.mean(ignored) + 0.1
     assert statistics.mean(popular) > statistics.mean(obscure)
+
+
+def test_the_world_annotates_every_precedent_as_the_policy_settles_it(policy) -> None:
+    # The golden labels and the policy's precedents must not contradict each other: the gate asks
+    # a judge trained on the former to label the latter right.
+    world = JobsWorld(policy, seed=0)
+    assert len(policy.precedents) >= 9
+    for precedent in policy.precedents:
+        assert world.policy_label(dict(precedent.request), dict(precedent.candidate)) == precedent.label, precedent.why
+
+
+def test_pairs_render_as_the_jobs_data_source_renders_them(policy, bundle) -> None:
+    pair = bundle.golden["train"][0]
+    rendered = get_plugin_manager().hook.stillroom_render_pair(product="jobs", request=pair.request, candidate=pair.candidate)
+    assert rendered == (pair.request_text, pair.candidate_text)
+    assert get_plugin_manager().hook.stillroom_render_pair(product="feed", request=pair.request, candidate=pair.candidate) is None

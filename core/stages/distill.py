@@ -14,51 +14,18 @@ import math
 from typing import Any
 
 from stillroom.context import RunContext
-from stillroom.ranker import WEIGHTS_FILE, Ranker, count_parameters, for_inference, model_state
+from stillroom.ranker import for_inference
 from stillroom.stages import finetune, label
-from stillroom.training import NO_LABEL, TrainItem, fit
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
-
-
-def distill_items(ctx: RunContext) -> list[TrainItem]:
-    """The pool and golden train with the teacher's soft labels, golden train with its human labels too."""
-    soft = ctx.store.read_tensors(label.NAME, label.SOFT_LABELS_FILE)
-    items = []
-    for split in label.LABELED_SPLITS:
-        for pair, probs in zip(ctx.pairs(split), soft[split].tolist(), strict=True):
-            golden = NO_LABEL if pair.label is None else int(pair.label)
-            items.append(TrainItem(pair.request_text, pair.candidate_text, label=golden, teacher_probs=probs))
-    return items
-
-
-def _train_student(
-    ctx: RunContext, stage: str, items: list[TrainItem], terms_config: list[dict[str, Any]], run_name: str, epochs: int, init_from: Ranker
-) -> dict[str, Any]:
-    """Train the configured student, initialised (where its builder does so) from ``init_from``."""
-    student_config = ctx.config["student"]
-    student = ctx.build_model("student", student_config, teacher=init_from)
-    history = fit(
-        student,
-        ctx.loss_terms(terms_config),
-        items,
-        finetune.golden_items(ctx, "dev"),
-        {**student_config["train"], "epochs": epochs},
-        ctx.trainer_config,
-        ctx.loggers(run_name),
-        ctx.policy.num_labels,
-        ctx.seed,
-    )
-    ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(student))
-    ctx.store.write_jsonl(stage, "history.jsonl", history)
-    return {"params": count_parameters(student), "train_pairs": len(items), "epochs": epochs}
+ROLE = "student"
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    epochs = int(ctx.config["student"]["train"]["epochs"])
     teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
-    return _train_student(ctx, NAME, distill_items(ctx), ctx.config["loss"]["distill"], "student", epochs, teacher)
+    items = label.labeled_items(ctx, label.NAME)
+    return finetune.train(ctx, ROLE, NAME, items, ctx.config["loss"]["distill"], init_from=teacher)
 
 
 def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
@@ -72,7 +39,8 @@ def matched_epochs(ctx: RunContext, n_items: int) -> int:
     """Epochs over ``n_items`` pairs that take as many optimizer steps as the distill stage."""
     train = ctx.config["student"]["train"]
     batch = int(train["batch_size"])
-    distill_steps = int(train["epochs"]) * math.ceil(len(distill_items(ctx)) / batch)
+    distilled = sum(len(ctx.pairs(split)) for split in label.LABELED_SPLITS)
+    distill_steps = int(train["epochs"]) * math.ceil(distilled / batch)
     return max(1, round(distill_steps / math.ceil(n_items / batch)))
 
 
@@ -82,4 +50,4 @@ def run_no_kd(ctx: RunContext) -> dict[str, Any]:
     items = finetune.golden_items(ctx, "train")
     untrained_teacher = for_inference(ctx.build_model("teacher", ctx.config["teacher"]))
     epochs = matched_epochs(ctx, len(items))
-    return _train_student(ctx, NO_KD_NAME, items, no_kd_terms(ctx), "student_no_kd", epochs, untrained_teacher)
+    return finetune.train(ctx, ROLE, NO_KD_NAME, items, no_kd_terms(ctx), run_name="student_no_kd", init_from=untrained_teacher, epochs=epochs)

@@ -25,6 +25,12 @@ MODELS = {
     "student": ("student", distill.NAME),
     "student_no_kd": ("student", distill.NO_KD_NAME),
 }
+JUDGE = {"judge": ("judge", finetune.JUDGE_NAME)}
+
+
+def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The recipe's models by report name: the judge first when the recipe has one."""
+    return {**(JUDGE if config.get("judge") else {}), **MODELS}
 
 
 def _throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
@@ -41,7 +47,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     evaluators = ctx.evaluators(config["names"])
     results: dict[str, Any] = {}
     predictions = {}
-    for model_name, (role, stage) in MODELS.items():
+    for model_name, (role, stage) in models_to_evaluate(ctx.config).items():
         model = ctx.load_model(role, ctx.config[role], stage)
         probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
         predictions[model_name] = probs

@@ -1,37 +1,82 @@
-"""finetune: train the teacher on the golden train labels (Lightning; LoRA if the teacher config asks)."""
+"""finetune: train a judge or a teacher (Lightning; LoRA when its config asks).
+
+From golden train labels (``loss.finetune``) when it is the first model of the
+recipe, or from the judge's soft labels on the pool plus golden train
+(``loss.distill``) when a judge labeled the pool first: the teacher then learns
+from far more pairs than people labeled, as LinkedIn's teachers learn from
+their 7B judge.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stillroom.context import RunContext
-from stillroom.ranker import WEIGHTS_FILE, count_parameters, model_state
+from stillroom.ranker import WEIGHTS_FILE, Ranker, count_parameters, model_state
+from stillroom.stages.label import labeled_items
 from stillroom.training import TrainItem, fit
 
 NAME = "finetune"
+JUDGE_NAME = "judge"
 
 
 def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
     return [TrainItem(p.request_text, p.candidate_text, label=int(p.label)) for p in ctx.pairs(split)]
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
-    teacher_config = ctx.config["teacher"]
-    teacher = ctx.build_model("teacher", teacher_config)
-    train_items = golden_items(ctx, "train")
-    terms = ctx.loss_terms(ctx.config["loss"]["finetune"])
+def train(
+    ctx: RunContext,
+    role: str,
+    stage: str,
+    items: Sequence[TrainItem],
+    terms_config: Sequence[Mapping[str, Any]],
+    *,
+    run_name: str | None = None,
+    init_from: Ranker | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Build ``role`` (from ``init_from`` where its builder does so), train it on ``items``, save its weights.
+
+    Golden dev drives early stopping when the role's config asks for it.
+    """
+    model_config = ctx.config[role]
+    model = ctx.build_model(role, model_config, teacher=init_from)
+    train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
     history = fit(
-        teacher,
-        terms,
-        train_items,
+        model,
+        ctx.loss_terms(terms_config),
+        items,
         golden_items(ctx, "dev"),
-        teacher_config["train"],
+        train_config,
         ctx.trainer_config,
-        ctx.loggers("teacher"),
+        ctx.loggers(run_name or role),
         ctx.policy.num_labels,
         ctx.seed,
     )
-    ctx.store.write_tensors(NAME, WEIGHTS_FILE, model_state(teacher))
-    ctx.store.write_jsonl(NAME, "history.jsonl", history)
-    trainable = sum(p.numel() for p in teacher.parameters() if p.requires_grad)
-    return {"params": count_parameters(teacher), "trainable_params": trainable, "train_pairs": len(train_items)}
+    ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(model))
+    ctx.store.write_jsonl(stage, "history.jsonl", history)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"params": count_parameters(model), "trainable_params": trainable, "train_pairs": len(items), "epochs": int(train_config["epochs"])}
+
+
+def precedent_items(ctx: RunContext) -> list[TrainItem]:
+    """The policy's precedents, each ``labeling.precedent_copies`` times.
+
+    Annotators keep the precedents open while they label; a model that cannot
+    read a prompt learns them as examples instead. They are few against
+    thousands of golden pairs, hence the copies.
+    """
+    copies = int(ctx.config["labeling"]["precedent_copies"])
+    if not copies:
+        return []
+    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label)) for p in ctx.precedents()] * copies
+
+
+def run_on_golden(ctx: RunContext, role: str, stage: str) -> dict[str, Any]:
+    """The first labeler of the recipe learns from golden train and the policy's precedents."""
+    return train(ctx, role, stage, golden_items(ctx, "train") + precedent_items(ctx), ctx.config["loss"]["finetune"])
+
+
+def run_from_labels(ctx: RunContext, role: str, stage: str, labels_stage: str) -> dict[str, Any]:
+    return train(ctx, role, stage, labeled_items(ctx, labels_stage), ctx.config["loss"]["distill"])

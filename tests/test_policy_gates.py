@@ -1,0 +1,104 @@
+"""The recipe answers to the policy: the judge and its gate, labels bound to the policy, the compliance gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from stillroom.artifacts import ArtifactStore
+from stillroom.data import Pair
+from stillroom.errors import GateFailed, StillroomError
+from stillroom.job import run_job
+from stillroom.labeling import SOFT_LABELS_FILE, cap_by_rules, read_soft_labels, write_soft_labels
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.policy_source import load_policy
+from stillroom.recipe import recipe_stages
+from stillroom.resources import resolve_file
+from tests.conftest import compose_config
+
+JOBS_POLICY = "stillroom.products.jobs:policy.md"
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy(JOBS_POLICY, get_plugin_manager())
+
+
+def _pair(request: dict, candidate: dict) -> Pair:
+    return Pair("p", "r", "c", "", "", request=request, candidate=candidate, label=None)
+
+
+def test_labels_above_a_rule_cap_move_onto_the_cap(policy) -> None:
+    member = {"remote_only": True, "open_to_relocation": False, "city": "Berlin", "seniority": 2}
+    onsite = {"workplace": "onsite", "city": "Berlin", "seniority": 2}  # remote-only-member: cap 0
+    stretch = {"workplace": "remote", "city": "Paris", "seniority": 4}  # seniority-reach: cap 1
+    fine = {"workplace": "remote", "city": "Paris", "seniority": 2}
+    probs = torch.tensor([[0.1, 0.2, 0.3, 0.4]] * 3)
+    capped = cap_by_rules(probs, [_pair(member, onsite), _pair(member, stretch), _pair(member, fine)], policy)
+    assert torch.allclose(capped[0], torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    assert torch.allclose(capped[1], torch.tensor([0.1, 0.9, 0.0, 0.0]))
+    assert torch.equal(capped[2], probs[2])
+
+
+def test_soft_labels_refuse_to_train_under_another_policy(policy, tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    write_soft_labels(store, "label", {"pool": torch.full((2, 4), 0.25)}, policy, labeler="teacher")
+    assert read_soft_labels(store, "label", policy)["pool"].shape == (2, 4)
+    assert store.read_tensor_metadata("label", SOFT_LABELS_FILE)["policy_sha256"] == policy.sha256
+    other = type(policy)(**{**policy.__dict__, "sha256": "0" * 64})
+    with pytest.raises(StillroomError, match="made under policy sha256"):
+        read_soft_labels(store, "label", other)
+
+
+def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(tmp_path: Path, capsys) -> None:
+    cfg = compose_config("experiment=smoke", "judge=tiny")
+    names = [stage.name for stage in recipe_stages(cfg)]
+    assert names[:6] == ["prepare", "judge", "gate", "judge_label", "finetune", "label"]
+    report = run_job(cfg, tmp_path)
+    store = ArtifactStore(tmp_path)
+    assert "the judge passes the policy gate" in capsys.readouterr().out
+    assert report["gate"]["model"] == "judge" and report["gate"]["passed"]
+    assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd"]
+    labeled = len(store.read_jsonl("prepare", "pool.jsonl")) + len(store.read_jsonl("prepare", "train.jsonl"))
+    assert store.completed_summary("finetune")["train_pairs"] == labeled  # the teacher learned from the judge's labels
+    assert store.read_tensor_metadata("judge_label", SOFT_LABELS_FILE)["labeler"] == "judge"
+
+
+def test_a_judge_below_the_gate_stops_the_run_before_labeling(tmp_path: Path) -> None:
+    cfg = compose_config("experiment=smoke", "gate.min_kappa=0.99", "gate.precedents=true")
+    with pytest.raises(GateFailed) as excinfo:
+        run_job(cfg, tmp_path)
+    message = str(excinfo.value)
+    assert "the teacher fails the policy gate: quadratic kappa" in message and "gate.min_kappa 0.990" in message
+    assert "precedents" in message
+    store = ArtifactStore(tmp_path)
+    assert store.completed_fingerprint("finetune") and not store.completed_fingerprint("gate")
+    assert not (tmp_path / "label").exists() and not (tmp_path / "report.json").exists()
+
+
+def test_a_student_above_the_violation_bound_is_not_exported(tmp_path: Path) -> None:
+    with pytest.raises(GateFailed, match=r"above gate.max_violation_rate 0.0% \(by rule: remote-only-member \d+"):
+        run_job(compose_config("experiment=smoke", "gate.max_violation_rate=0.0"), tmp_path)
+    assert ArtifactStore(tmp_path).completed_fingerprint("evaluate") and not (tmp_path / "export").exists()
+
+
+def test_changing_one_rule_relabels_and_keeping_the_policy_reuses_the_labels(smoke_run: Path, tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+    before = json.loads((run_dir / "report.json").read_text())
+    changed = tmp_path / "policy.md"
+    text = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
+    changed.write_text(text.replace("request.seniority >= 2", "request.seniority >= 3"), encoding="utf-8")
+
+    run_job(compose_config("experiment=smoke", f"product.policy={changed}"), run_dir)
+    assert "[stillroom] label: running" in capsys.readouterr().out
+    after = json.loads((run_dir / "report.json").read_text())
+    assert after["policy"]["sha256"] != before["policy"]["sha256"]
+    assert ArtifactStore(run_dir).completed_summary("label")["policy_sha256"] == after["policy"]["sha256"]
+
+    run_job(compose_config("experiment=smoke", f"product.policy={changed}"), run_dir)
+    assert "[stillroom] label: unchanged" in capsys.readouterr().out
