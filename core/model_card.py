@@ -9,7 +9,17 @@ from stillroom import __version__
 from stillroom.policy import Policy
 
 
-def render_model_card(config: Mapping[str, Any], policy: Policy, results: Mapping[str, Any]) -> str:
+def _gate_line(gate: Mapping[str, Any] | None) -> str:
+    if not gate:
+        return "- Policy gate: not recorded"
+    right = gate["precedents_checked"] - len(gate["missed"])
+    return (
+        f"- Policy gate: the {gate['model']} that labeled its training data agreed with golden dev at quadratic kappa "
+        f"{gate['kappa']:.3f} (threshold {gate['min_kappa']:.2f}) and labeled {right} of {gate['precedents_checked']} precedents right"
+    )
+
+
+def render_model_card(config: Mapping[str, Any], policy: Policy, results: Mapping[str, Any], gate: Mapping[str, Any] | None = None) -> str:
     student = results.get("student", {})
     metrics = student.get("metrics", {})
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
@@ -27,6 +37,7 @@ policy's label scale ({', '.join(f'{label.value}={label.name}' for label in poli
 Rank by the expected label: `sum(softmax(logits) * [0..{policy.max_label}]) / {policy.max_label}`.
 
 - Policy: `{policy.product}` version **{policy.version}**, sha256 `{policy.sha256}`
+{_gate_line(gate)}
 - Distilled by stillroom {__version__} from the `{config['teacher']['name']}` teacher
 - Student: `{config['student']['name']}`, {student.get('params', 0):,} parameters,
   {student.get('throughput_pairs_per_s', 0):.0f} pairs/s on the machine that trained it

@@ -33,7 +33,7 @@ def render_precedents(policy: Policy, product: str, plugins: PluginManager, requ
                 return []
             raise StillroomError(
                 f"no plugin renders {product!r} pairs as text, so the policy's precedents cannot be scored; "
-                "implement stillroom_render_pair in the product plugin, or set gate.precedents=false",
+                "implement stillroom_render_pair in the product plugin, or set gate.precedents=false and labeling.precedent_copies=0",
                 where=f"{policy.source}: precedents",
             )
         request_text, candidate_text = texts

@@ -84,7 +84,7 @@ def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
         Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "loss"), (label.NAME,)),
         Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, distill.NAME, distill.NO_KD_NAME)),
         Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
-        Stage(export.NAME, export.run, ("student",), (compliance.NAME,)),
+        Stage(export.NAME, export.run, ("student",), (compliance.NAME, gate.NAME)),
     )
 
 

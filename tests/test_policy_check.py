@@ -13,6 +13,7 @@ from stillroom.resources import resolve_file
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 SHIPPED = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
+VERSION_LINE = next(line for line in SHIPPED.splitlines() if line.startswith("version: "))
 
 
 def mutated(old: str, new: str) -> str:
@@ -20,53 +21,46 @@ def mutated(old: str, new: str) -> str:
     return SHIPPED.replace(old, new, 1)
 
 
-def line_of(text: str, needle: str) -> int:
-    """The last line holding ``needle`` (a duplicate is reported where it repeats)."""
-    return max(number for number, line in enumerate(text.splitlines(), start=1) if needle in line)
+def changed_line(text: str) -> int:
+    """The line of ``text`` where it first differs from the shipped policy: where the error must point."""
+    first = next(i for i, (a, b) in enumerate(zip(SHIPPED, text, strict=False)) if a != b)
+    return SHIPPED.count("\n", 0, first) + 1
 
 
-# name: (file content, words the error must contain, the line it must name or None)
-MALFORMED: dict[str, tuple[str | bytes, str, str | None]] = {
-    "empty file": ("", "policy file is empty", None),
-    "no front matter": ("# Jobs policy\n\nProse only.\n", "expected YAML front matter", None),
-    "front matter not closed": ("---\nproduct: jobs\nversion: '1'\n", "not closed", None),
-    "bad yaml": (mutated("relevant_from: 2", "relevant_from: [2"), "not valid YAML", None),
-    "not utf-8": (b"---\nproduct: j\xffobs\n---\n", "not UTF-8", None),
-    "missing label scale": (mutated("\nlabels:\n", "\nscale:\n"), "scale: is not a policy field", "scale:"),
-    "labels out of order": (mutated("  - value: 0\n", "  - value: 5\n"), "ordinal scale with values 0, 1, 2", None),
-    "unquoted version": (mutated('version: "1.0.0"', "version: 1.0"), 'expected a quoted string such as "1.0.0"', "version:"),
-    "negative weight": (mutated("weight: 0.40", "weight: -0.4"), "dimensions[0].weight: input should be greater than 0", "weight: -0.4"),
-    "typo in a key": (mutated("    max_label: 1\n", "    max_lable: 1\n"), "did you mean 'max_label'", "max_lable"),
-    "unknown rule field": (mutated("candidate.seniority - request", "candidate.level - request"), "unknown field candidate.level", "candidate.level"),
+# name: (file content, words the error must contain, whether it must name the line that was changed)
+MALFORMED: dict[str, tuple[str | bytes, str, bool]] = {
+    "empty file": ("", "policy file is empty", False),
+    "no front matter": ("# Jobs policy\n\nProse only.\n", "expected YAML front matter", False),
+    "front matter not closed": ("---\nproduct: jobs\nversion: '1'\n", "not closed", False),
+    "bad yaml": (mutated("relevant_from: 2", "relevant_from: [2"), "not valid YAML", False),
+    "not utf-8": (b"---\nproduct: j\xffobs\n---\n", "not UTF-8", False),
+    "missing label scale": (mutated("\nlabels:\n", "\nscale:\n"), "scale: is not a policy field", True),
+    "labels out of order": (mutated("  - value: 0\n", "  - value: 5\n"), "ordinal scale with values 0, 1, 2", False),
+    "unquoted version": (mutated(VERSION_LINE, "version: 1.0"), 'expected a quoted string such as "1.0.0"', True),
+    "negative weight": (mutated("weight: 0.40", "weight: -0.4"), "dimensions[0].weight: input should be greater than 0", True),
+    "typo in a key": (mutated("    max_label: 1\n", "    max_lable: 1\n"), "did you mean 'max_label'", True),
+    "unknown rule field": (mutated("candidate.seniority - request", "candidate.level - request"), "unknown field candidate.level", True),
     "python in a rule": (
         mutated("candidate.seniority - request", "__import__('os').getpid() + candidate.seniority - request"),
         "unknown name '__import__'",
-        "__import__",
+        True,
     ),
-    "rule syntax error": (mutated("request.seniority >= 2", "request.seniority >=> 2"), "not a valid expression", ">=>"),
-    "duplicate rule id": (
-        mutated("id: no-relocation", "id: remote-only-member"),
-        "rules[1].id: duplicate id 'remote-only-member'",
-        "id: remote-only-member",
-    ),
+    "rule syntax error": (mutated("request.seniority >= 2", "request.seniority >=> 2"), "not a valid expression", True),
+    "duplicate rule id": (mutated("id: no-relocation", "id: remote-only-member"), "rules[1].id: duplicate id 'remote-only-member'", True),
     "rule cap off the scale": (
         mutated("    max_label: 1\n", "    max_label: 9\n"),
         "rules[2].max_label: expected a label on the scale [0, 1, 2, 3], got 9",
-        "max_label: 9",
+        True,
     ),
-    "precedent label off the scale": (mutated("    label: 1\n", "    label: 4\n"), "precedents[2].label: expected a label on the scale", "label: 4"),
-    "precedent breaks a rule": (mutated("    label: 1\n", "    label: 2\n"), "contradicts hard rule 'seniority-reach'", "label: 2"),
-    "precedent with an undeclared field": (
-        mutated("Staff", "Staff").replace("popularity: 1.1}", "popularity: 1.1, salary: 90}", 1),
-        "is not a declared candidate field",
-        None,
-    ),
+    "precedent label off the scale": (mutated("    label: 1\n", "    label: 4\n"), "precedents[2].label: expected a label on the scale", True),
+    "precedent breaks a rule": (mutated("    label: 1\n", "    label: 2\n"), "contradicts hard rule 'seniority-reach'", True),
+    "precedent with an undeclared field": (mutated("popularity: 1.1}", "popularity: 1.1, salary: 90}"), "is not a declared candidate field", True),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_policy_check_rejects_malformed_policy_with_one_clear_line(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    content, expected, needle = MALFORMED[case]
+    content, expected, names_line = MALFORMED[case]
     path = tmp_path / "policy.md"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     assert main(["policy", "check", str(path)]) == 2
@@ -75,8 +69,8 @@ def test_policy_check_rejects_malformed_policy_with_one_clear_line(case: str, tm
     assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
     assert lines[0].startswith(f"stillroom: error: {path}")
     assert expected in lines[0]
-    if needle is not None:
-        assert f"{path}:{line_of(content, needle)}:" in lines[0]
+    if names_line:
+        assert f"{path}:{changed_line(content)}:" in lines[0]
     assert captured.out == ""
 
 
@@ -105,13 +99,13 @@ def test_policy_check_is_a_command_with_real_exit_codes(tmp_path: Path) -> None:
 
 
 def test_policy_diff_shows_changes_rule_by_rule_and_label_by_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new = SHIPPED.replace('version: "1.0.0"', 'version: "1.1.0"').replace("request.seniority >= 2", "request.seniority >= 3")
+    new = SHIPPED.replace(VERSION_LINE, 'version: "9.0.0"').replace("request.seniority >= 2", "request.seniority >= 3")
     new = new.replace("name: somewhat_relevant", "name: stretch").replace("weight: 0.40", "weight: 0.45").replace("weight: 0.30", "weight: 0.25")
     path = tmp_path / "new.md"
     path.write_text(new, encoding="utf-8")
     assert main(["policy", "diff", JOBS_POLICY, str(path)]) == 0
     out = capsys.readouterr().out
-    assert "version: '1.0.0' -> '1.1.0'" in out
+    assert f"version: {VERSION_LINE.split(': ')[1].strip(chr(34))!r} -> '9.0.0'" in out
     assert (
         "~ seniority-reach (max label 1): condition 'candidate.seniority - request.seniority >= 2' -> 'candidate.seniority - request.seniority >= 3'"
         in out
