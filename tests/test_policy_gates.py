@@ -54,8 +54,9 @@ def test_soft_labels_refuse_to_train_under_another_policy(policy, tmp_path: Path
         read_soft_labels(store, "label", other)
 
 
-def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(tmp_path: Path, capsys) -> None:
-    cfg = compose_config("experiment=smoke", "judge=tiny")
+@pytest.mark.parametrize("judge", ["tiny", "tiny_causal_lm"])
+def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(judge: str, tmp_path: Path, capsys) -> None:
+    cfg = compose_config("experiment=smoke", f"judge={judge}")
     names = [stage.name for stage in recipe_stages(cfg)]
     assert names[:6] == ["prepare", "judge", "gate", "judge_label", "finetune", "label"]
     report = run_job(cfg, tmp_path)
