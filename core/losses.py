@@ -18,6 +18,9 @@ import torch
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import merge_by_name
 
+NO_LABEL = -1
+"""The label of a pair that has none (the unlabeled pool): hard-label terms skip it."""
+
 
 class LossTerm(Protocol):
     def __call__(self, logits: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
@@ -66,3 +69,11 @@ def build_terms(terms_config: Sequence[Mapping[str, Any]], specs: Mapping[str, L
     if not terms:
         raise StillroomError("no loss terms configured", where="loss.terms")
     return terms
+
+
+def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy on the rows that have a golden label (validation's yardstick); zero when none has."""
+    known = labels != NO_LABEL
+    if not known.any():
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits[known].float(), labels[known], label_smoothing=label_smoothing)

@@ -18,10 +18,9 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader, Dataset
 
-from stillroom.losses import WeightedTerm
+from stillroom.losses import NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
 
-NO_LABEL = -1
 VAL_METRIC = "val/ce"
 """Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
 
@@ -68,14 +67,6 @@ class PairCollator:
             "teacher_probs": teacher,
             "teacher_mask": mask,
         }
-
-
-def hard_label_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy on the rows that have a golden label (validation's yardstick); zero when none has."""
-    known = labels != NO_LABEL
-    if not known.any():
-        return logits.sum() * 0.0
-    return torch.nn.functional.cross_entropy(logits[known].float(), labels[known], label_smoothing=label_smoothing)
 
 
 class RankerModule(pl.LightningModule):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from lightning.pytorch.loggers import CSVLogger, Logger
+from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
 from stillroom.artifacts import ArtifactStore
 from stillroom.manifest import scrub_secrets
+
+if TYPE_CHECKING:  # Lightning loads when a logger is built, not when `stillroom policy check` loads the plugins
+    from lightning.pytorch.loggers import Logger
 
 
 def _wandb_logger(config: Mapping[str, Any], run_dir: Path, run_name: str) -> Logger:
@@ -38,6 +39,8 @@ def stillroom_build_loggers(logger_config: Mapping[str, Any], run_dir: Path, run
     if name == "wandb":
         return [_wandb_logger(logger_config, run_dir, run_name)]
     if name == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
         return [CSVLogger(save_dir=str(run_dir / "csv"), name=run_name, version="")]
     if name == "none":
         return []

@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from stillroom import hookimpl
-from stillroom.losses import LossSpec, LossTerm
-from stillroom.training import hard_label_loss
+from stillroom.losses import LossSpec, LossTerm, hard_label_loss
 
 
 def soft_label_kl(temperature: float = 1.0) -> LossTerm:

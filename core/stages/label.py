@@ -11,8 +11,9 @@ from typing import Any
 
 from stillroom.context import RunContext
 from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
+from stillroom.losses import NO_LABEL
 from stillroom.scoring import predict_probs
-from stillroom.training import NO_LABEL, TrainItem
+from stillroom.training import TrainItem
 
 NAME = "label"
 JUDGE_NAME = "judge_label"

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from peft import LoraConfig, get_peft_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from stillroom import hookimpl
 from stillroom.errors import StillroomError
+from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
 from stillroom.plugins.models.locate import locate
 from stillroom.plugins.models.prompting import PromptTemplate
@@ -32,9 +32,15 @@ NAME = "causal_lm_judge"
 
 def _tokenizer(source: str, gguf_file: str | None, where: str) -> PreTrainedTokenizerBase:
     try:
-        return AutoTokenizer.from_pretrained(source, local_files_only=True, **({"gguf_file": gguf_file} if gguf_file else {}))
+        return copy.deepcopy(_cached_tokenizer(source, gguf_file))
     except OSError as exc:
         raise StillroomError(f"no tokenizer on disk for {source!r}: {exc}".splitlines()[0], where=where) from None
+
+
+@lru_cache(maxsize=2)
+def _cached_tokenizer(source: str, gguf_file: str | None) -> PreTrainedTokenizerBase:
+    """Read once per process: converting a GGUF file's tokenizer takes seconds, and every stage rebuilds its judge."""
+    return AutoTokenizer.from_pretrained(source, local_files_only=True, **({"gguf_file": gguf_file} if gguf_file else {}))
 
 
 @lru_cache(maxsize=1)
@@ -92,16 +98,7 @@ def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role
         tokenizer = _tokenizer(source, config.get("gguf_file"), f"{role}.tokenizer")
     lm = _language_model(config, role, len(tokenizer))
     if config.get("lora"):
-        lora = config["lora"]
-        lm = get_peft_model(
-            lm,
-            LoraConfig(
-                r=int(lora["r"]),
-                lora_alpha=int(lora["alpha"]),
-                lora_dropout=float(lora.get("dropout", 0.0)),
-                target_modules=list(lora["target_modules"]),
-            ),
-        )
+        lm = with_lora(lm, config["lora"])
     chat_template = bool(config.get("chat_template", False))
     if chat_template and not tokenizer.chat_template:
         raise StillroomError("the tokenizer has no chat template; set chat_template: false", where=f"{role}.chat_template")

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
 from safetensors.torch import save_file
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
+from stillroom.plugins.models.adapters import has_adapter
 from stillroom.plugins.models.prompting import PromptTemplate
 
 JUDGE_CONFIG_FILE = "stillroom_judge.json"
@@ -54,7 +54,7 @@ class CausalLMJudge(torch.nn.Module):
 
     def __init__(
         self,
-        lm: PreTrainedModel | PeftModel,
+        lm: torch.nn.Module,
         tokenizer: PreTrainedTokenizerBase,
         prompt: PromptTemplate,
         answer_ids: dict[str, list[int]],
@@ -108,7 +108,7 @@ class CausalLMJudge(torch.nn.Module):
 
     def for_inference(self) -> CausalLMJudge:
         """A copy with the LoRA adapter folded into the weights: the same scores, one matmul per layer."""
-        if not isinstance(self.lm, PeftModel):
+        if not has_adapter(self.lm):
             return self
         folded = copy.copy(self)
         folded._modules = dict(self._modules)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import PeftModel
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from stillroom.plugins.models.adapters import has_adapter
 
 STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
 HEAD_FILE = "classifier.safetensors"
@@ -55,9 +56,9 @@ class MeanPoolingClassifier(torch.nn.Module):
 
 def merged(module: torch.nn.Module) -> torch.nn.Module:
     """A copy with every LoRA adapter folded into its base weights, or the module itself if it has none."""
-    if isinstance(module, PeftModel):
+    if has_adapter(module):
         return copy.deepcopy(module).merge_and_unload()
-    if isinstance(module, MeanPoolingClassifier) and isinstance(module.encoder, PeftModel):
+    if isinstance(module, MeanPoolingClassifier) and has_adapter(module.encoder):
         folded = copy.deepcopy(module)
         folded.encoder = folded.encoder.merge_and_unload()
         return folded
@@ -91,7 +92,7 @@ class HFCrossEncoder(torch.nn.Module):
     def base_embeddings(self) -> torch.nn.Module:
         """The embeddings block (word, position, token type) of the underlying encoder."""
         model = self.model.encoder if isinstance(self.model, MeanPoolingClassifier) else self.model
-        base = model.get_base_model() if isinstance(model, PeftModel) else model
+        base = model.get_base_model() if has_adapter(model) else model
         return base.base_model.embeddings
 
     def for_inference(self) -> HFCrossEncoder:

@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from peft import LoraConfig, TaskType, get_peft_model
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -36,6 +34,7 @@ from transformers.utils import logging as hf_logging
 
 from stillroom import hookimpl
 from stillroom.errors import StillroomError
+from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import locate
 from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
@@ -52,19 +51,6 @@ def _tokenizer(source: str, where: str) -> PreTrainedTokenizerBase:
         return AutoTokenizer.from_pretrained(locate(source, where), local_files_only=True)
     except OSError as exc:
         raise StillroomError(f"no tokenizer on disk for {source!r}: {exc}".splitlines()[0], where=where) from exc
-
-
-def _lora(model: torch.nn.Module, lora: Mapping[str, Any], task_type: TaskType) -> torch.nn.Module:
-    config = LoraConfig(
-        task_type=task_type,
-        r=int(lora["r"]),
-        lora_alpha=int(lora["alpha"]),
-        lora_dropout=float(lora.get("dropout", 0.0)),
-        target_modules=list(lora["target_modules"]),
-        layers_to_transform=list(lora["layers"]) if lora.get("layers") is not None else None,
-        modules_to_save=list(lora["modules_to_save"]) if lora.get("modules_to_save") else None,
-    )
-    return get_peft_model(model, config)
 
 
 def _pooling(config: Mapping[str, Any], role: str) -> str:
@@ -91,7 +77,7 @@ def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str
             f"model {config['pretrained']!r} is not on disk (nothing is downloaded at run time): {exc}".splitlines()[0], where=where
         ) from exc
     if config.get("lora"):
-        model = _lora(model, config["lora"], TaskType.FEATURE_EXTRACTION if pooling == "mean" else TaskType.SEQ_CLS)
+        model = with_lora(model, config["lora"], "FEATURE_EXTRACTION" if pooling == "mean" else "SEQ_CLS")
     if pooling == "mean":
         model = MeanPoolingClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
