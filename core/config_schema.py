@@ -94,7 +94,7 @@ class GateSchema:
 class LabelingSchema:
     enforce_rules: bool = False
     """Cap soft labels by the policy's hard rules before anything learns from them."""
-    precedent_copies: int = 0
+    precedent_copies: int = 30
     """How many times the first labeler sees each precedent of the policy among its golden train pairs."""
 
 

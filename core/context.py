@@ -91,10 +91,12 @@ class RunContext:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
 
     def check_components(self) -> None:
-        """Fail before any training on a loss or evaluator that no plugin provides."""
+        """Fail before any training on a loss or evaluator that no plugin provides, or precedents no plugin renders."""
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])
         self.evaluators(self.config["evaluator"]["names"])
+        if self.config["gate"]["precedents"] or self.config["labeling"]["precedent_copies"]:
+            self.precedents()
 
     def loggers(self, run_name: str) -> list[Logger]:
         logger_config = self.config["logger"]

@@ -17,6 +17,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_cohen_kappa
 
 from stillroom.data import Pair
+from stillroom.errors import StillroomError
 from stillroom.policy import Policy
 
 
@@ -47,6 +48,7 @@ class GateResult:
         return self.kappa >= self.min_kappa and not self.missed
 
     def summary(self) -> dict[str, Any]:
+        """The result as JSON-ready data: ``gate/gate.json``, the report and the model card read it."""
         return {**asdict(self), "missed": [asdict(m) for m in self.missed], "passed": self.passed}
 
     def explain(self, policy: Policy) -> str:
@@ -58,9 +60,25 @@ class GateResult:
             )
             parts.append(f"precedents missed {len(self.missed)} of {self.precedents_checked}: {missed}")
         else:
-            parts.append(f"precedents right {self.precedents_checked} of {self.precedents_checked}")
+            parts.append(precedents_phrase(self.summary()))
         verdict = "passes" if self.passed else "fails"
         return f"the {self.model} {verdict} the policy gate: " + "; ".join(parts)
+
+
+def precedents_phrase(gate: Mapping[str, Any]) -> str:
+    """How the gated model did on the precedents, from a :meth:`GateResult.summary`."""
+    checked = gate["precedents_checked"]
+    if not checked:
+        return "precedents not checked"
+    return f"precedents right {checked - len(gate['missed'])} of {checked}"
+
+
+def describe_gate(gate: Mapping[str, Any]) -> str:
+    """One sentence on a passed gate, for the report and the model card."""
+    return (
+        f"the {gate['model']}, the first model to label data at scale, passed the policy gate: quadratic kappa "
+        f"{gate['kappa']:.3f} against golden dev (threshold {gate['min_kappa']:.2f}), {precedents_phrase(gate)}"
+    )
 
 
 def judge_gate(
@@ -74,7 +92,13 @@ def judge_gate(
 ) -> GateResult:
     """Measure a labeler's agreement with golden dev and with the policy's precedents."""
     golden = torch.tensor([int(p.label) for p in dev], dtype=torch.long)
-    kappa = quadratic_kappa(dev_probs.argmax(-1), golden, policy.num_labels) if len(dev) else 0.0
+    if golden.unique().numel() < 2:
+        raise StillroomError(
+            f"golden dev has {len(dev)} pairs and {golden.unique().numel()} distinct labels: agreement (kappa) is undefined; "
+            "the data source must give dev pairs with at least two labels",
+            where="gate",
+        )
+    kappa = quadratic_kappa(dev_probs.argmax(-1), golden, policy.num_labels)
     predicted = precedent_probs.argmax(-1).tolist() if len(precedents) else []
     missed = tuple(
         PrecedentMiss(index, int(pair.label), label, policy.precedents[index].why)

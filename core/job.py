@@ -51,7 +51,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summaries = run_stages(ctx)
         write_manifest(store, config, policy, summaries)
         curves = _curves(config, store)
-        gate_result = store.read_json(gate.NAME, gate.RESULT_FILE) if store.exists(gate.NAME, gate.RESULT_FILE) else None
+        gate_result = store.read_json(gate.NAME, gate.RESULT_FILE)
         report = build_report(config, policy, store.read_json(evaluate.NAME, "models.json"), curves, gate_result)
         table = write_report(store, report, curves)
         print(f"\n{table}\n\nstudent keeps {report[f'retained_{PRIMARY_METRIC}']:.1%} of the teacher's {PRIMARY_METRIC} "

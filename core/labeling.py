@@ -30,7 +30,7 @@ def cap_by_rules(probs: torch.Tensor, pairs: Sequence[Pair], policy: Policy) -> 
     """``probs`` with each pair's mass above its hard-rule cap moved onto the cap."""
     capped = probs.clone()
     for row, pair in enumerate(pairs):
-        cap = policy.label_cap(pair.request, pair.candidate)
+        cap = policy.cap(policy.max_label, pair.request, pair.candidate)
         if cap < policy.max_label:
             capped[row, cap] += capped[row, cap + 1 :].sum()
             capped[row, cap + 1 :] = 0.0

@@ -6,17 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillroom import __version__
+from stillroom.gate import describe_gate
 from stillroom.policy import Policy
 
 
 def _gate_line(gate: Mapping[str, Any] | None) -> str:
-    if not gate:
-        return "- Policy gate: not recorded"
-    right = gate["precedents_checked"] - len(gate["missed"])
-    return (
-        f"- Policy gate: the {gate['model']} that labeled its training data agreed with golden dev at quadratic kappa "
-        f"{gate['kappa']:.3f} (threshold {gate['min_kappa']:.2f}) and labeled {right} of {gate['precedents_checked']} precedents right"
-    )
+    return f"- Policy gate: {describe_gate(gate)}" if gate else "- Policy gate: not recorded"
 
 
 def render_model_card(config: Mapping[str, Any], policy: Policy, results: Mapping[str, Any], gate: Mapping[str, Any] | None = None) -> str:

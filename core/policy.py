@@ -11,11 +11,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
 from simpleeval import AttributeDoesNotExist, NameNotDefined, SimpleEval
+
+from stillroom.errors import StillroomError
 
 RULE_FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "lower": str.lower}
 """The only functions a rule condition may call."""
@@ -61,20 +63,35 @@ class HardRule:
         return frozenset(found)
 
     def applies(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> bool:
-        """Whether the condition holds for this pair."""
+        """Whether the condition holds for this pair.
+
+        Raises :class:`RuleFieldMissing` when the pair lacks a field the rule reads, and
+        :class:`RuleFailed` when the condition cannot be evaluated on the pair's values
+        (comparing a number with a string, say).
+        """
         evaluator = SimpleEval(functions=RULE_FUNCTIONS, names={"request": dict(request), "candidate": dict(candidate)})
         try:
             return bool(evaluator.eval(self.condition))
         except (AttributeDoesNotExist, NameNotDefined, KeyError) as exc:
             raise RuleFieldMissing(self.id, str(exc)) from exc
+        except Exception as exc:  # simpleeval raises many kinds; each means "not on these values"
+            raise RuleFailed(self.id, f"{type(exc).__name__}: {exc}") from exc
 
 
 class RuleFieldMissing(LookupError):
-    """A rule read a field that the pair does not have."""
+    """A rule read a field that the pair does not have: the rule does not apply to that data."""
 
     def __init__(self, rule_id: str, detail: str) -> None:
         self.rule_id = rule_id
         super().__init__(f"rule {rule_id!r}: {detail}")
+
+
+class RuleFailed(StillroomError):
+    """A rule's condition could not be evaluated on a pair's values: the policy or the data is wrong."""
+
+    def __init__(self, rule_id: str, detail: str) -> None:
+        self.rule_id = rule_id
+        super().__init__(f"rule {rule_id!r} cannot be evaluated on this pair: {detail}", where=f"rules.{rule_id}")
 
 
 @dataclass(frozen=True)
@@ -117,8 +134,19 @@ class Policy:
         return {d.name: d.weight for d in self.dimensions}
 
     def rules_broken(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[HardRule]:
-        """The hard rules whose condition holds for this pair."""
-        return [rule for rule in self.rules if rule.applies(request, candidate)]
+        """The hard rules whose condition holds for this pair.
+
+        A rule that reads a field the pair does not have cannot be checked on it
+        and does not apply (a data source without that field).
+        """
+        broken = []
+        for rule in self.rules:
+            try:
+                if rule.applies(request, candidate):
+                    broken.append(rule)
+            except RuleFieldMissing:
+                continue
+        return broken
 
     def cap(self, label: int, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
         """``label`` lowered to the tightest ``max_label`` of the rules this pair breaks."""
@@ -126,22 +154,8 @@ class Policy:
             label = min(label, rule.max_label)
         return label
 
-    def label_cap(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
-        """The highest label the hard rules allow for this pair.
-
-        A rule that reads a field the pair does not have cannot be checked on it
-        and does not apply (a data source without that field).
-        """
-        cap = self.max_label
-        for rule in self.rules:
-            try:
-                if rule.applies(request, candidate):
-                    cap = min(cap, rule.max_label)
-            except RuleFieldMissing:
-                continue
-        return cap
-
     def label_name(self, value: int) -> str:
+        """The name of label ``value`` on the scale."""
         return self.labels[value].name
 
     def section(self, heading: str) -> str:
@@ -153,6 +167,7 @@ class Policy:
         return {"product": self.product, "version": self.version, "sha256": self.sha256, "source": self.source}
 
 
+@lru_cache(maxsize=64)
 def prose_section(markdown: str, heading: str) -> str:
     """The text under ``heading`` up to the next heading of the same or a higher level.
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from stillroom.policy import RULE_FUNCTIONS, RULE_NAMES, Dimension, HardRule, Label, Policy, Precedent, RuleFieldMissing
+from stillroom.policy import RULE_FUNCTIONS, RULE_NAMES, Dimension, HardRule, Label, Policy, Precedent, RuleFailed, RuleFieldMissing
 
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 
@@ -48,7 +48,7 @@ class LabelEntry(_Entry):
 
 class DimensionEntry(_Entry):
     name: NonEmpty
-    weight: Annotated[float, Field(gt=0, strict=False)]
+    weight: Annotated[float, Field(gt=0, strict=True)]
     description: StrictStr = ""
 
 
@@ -159,6 +159,10 @@ def _check_condition(condition: str, field: str, declared: Mapping[str, set[str]
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in (*RULE_NAMES, *RULE_FUNCTIONS, "True", "False", "None"):
             raise PolicyFieldError(field, f"condition reads unknown name {node.id!r}; expected request.FIELD or candidate.FIELD")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            raise PolicyFieldError(field, f"condition reads private attribute {node.attr!r}; expected request.FIELD or candidate.FIELD")
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in RULE_NAMES:
+            raise PolicyFieldError(field, f"condition indexes {node.value.id}[...]; write {node.value.id}.FIELD so the field can be checked")
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in RULE_NAMES:
             known = declared[node.value.id]
             if node.attr not in known:
@@ -179,6 +183,8 @@ def _check_precedent(precedent: Precedent, index: int, rules: tuple[HardRule, ..
             raise PolicyFieldError(
                 f"precedents[{index}]", f"lacks a field that rule {rule.id!r} reads ({', '.join(f'{s}.{f}' for s, f in sorted(rule.fields))})"
             ) from None
+        except RuleFailed as exc:
+            raise PolicyFieldError(f"precedents[{index}]", f"rule {rule.id!r} cannot be evaluated on it: {exc.message.split(': ', 1)[-1]}") from None
         if broken and precedent.label > rule.max_label:
             raise PolicyFieldError(
                 f"precedents[{index}].label",

@@ -25,6 +25,8 @@ def render_precedents(policy: Policy, product: str, plugins: PluginManager, requ
         try:
             texts = plugins.hook.stillroom_render_pair(product=product, request=precedent.request, candidate=precedent.candidate)
         except KeyError as exc:
+            if not required:
+                return []
             raise StillroomError(
                 f"the {product} plugin needs field {exc.args[0]!r} to render this precedent as text", where=f"{policy.source}: precedents[{index}]"
             ) from None

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from stillroom.artifacts import fingerprint
+from stillroom.artifacts import fingerprint, sha256_file
 from stillroom.context import RunContext
+from stillroom.resources import resolve_file
 from stillroom.stages import compliance, distill, evaluate, export, finetune, gate, label, prepare
 
 
@@ -29,6 +30,9 @@ class Stage:
 
 
 TRAIN_KEYS = ("seed", "trainer")
+GATE_KEYS = ("gate.min_kappa", "gate.precedents", "labeling.enforce_rules")
+FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
+"""A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
 
 
 def _labelers(config: Mapping[str, Any]) -> list[Stage]:
@@ -48,7 +52,7 @@ def _labelers(config: Mapping[str, Any]) -> list[Stage]:
             (*TRAIN_KEYS, first, "loss.finetune", "labeling.precedent_copies"),
             (prepare.NAME,),
         ),
-        Stage(gate.NAME, partial(gate.run, role=first, trained_stage=first_trained), ("gate", "labeling.enforce_rules"), (first_trained,)),
+        Stage(gate.NAME, partial(gate.run, role=first, trained_stage=first_trained), GATE_KEYS, (first_trained,)),
         Stage(
             first_labels,
             partial(label.run, role=first, trained_stage=first_trained, stage=first_labels),
@@ -81,7 +85,8 @@ def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
         Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
         *_labelers(config),
         Stage(distill.NAME, distill.run, (*TRAIN_KEYS, "student", "loss.distill"), (label.NAME,)),
-        Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "loss"), (label.NAME,)),
+        # The baseline reads no labels: it starts from the teacher as built and learns golden train.
+        Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "teacher", "loss"), (prepare.NAME,)),
         Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, distill.NAME, distill.NO_KD_NAME)),
         Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
         Stage(export.NAME, export.run, ("student",), (compliance.NAME, gate.NAME)),
@@ -99,8 +104,15 @@ def _config_value(config: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
+def _file_digest(spec: Any, where: str) -> str | None:
+    return sha256_file(resolve_file(spec, where)) if isinstance(spec, str) else None
+
+
 def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
     parts = {key: _config_value(ctx.config, key) for key in stage.config_keys}
+    for key in FILE_KEYS:
+        if key.split(".")[0] in stage.config_keys:
+            parts[f"sha256({key})"] = _file_digest(_config_value(ctx.config, key), key)
     if isinstance(parts.get("trainer"), dict):
         parts["trainer"] = {k: v for k, v in parts["trainer"].items() if k not in _COSMETIC_TRAINER_KEYS}
     return parts

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from stillroom.artifacts import ArtifactStore, atomic_path, write_json  # noqa: E402
+from stillroom.gate import describe_gate  # noqa: E402
 from stillroom.policy import Policy  # noqa: E402
 
 PRIMARY_METRIC = "ndcg@10"
@@ -37,6 +38,7 @@ def build_report(
         "product": config["product"]["name"],
         "policy": {"version": policy.version, "sha256": policy.sha256},
         "seed": config["seed"],
+        "k": config["evaluator"]["k"],
         "gate": dict(gate) if gate else None,
         "models": {name: dict(result) for name, result in models.items()},
         f"retained_{PRIMARY_METRIC}": student["metrics"].get(PRIMARY_METRIC, 0.0) / teacher_ndcg if teacher_ndcg else 0.0,
@@ -55,30 +57,23 @@ def comparison_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _gate_sentence(report: Mapping[str, Any]) -> str:
+    if not report.get("gate"):
+        return ""
+    sentence = describe_gate(report["gate"])
+    return f"{sentence[0].upper()}{sentence[1:]}."
+
+
 def violations_table(report: Mapping[str, Any]) -> str:
     """Each hard rule with the number of top-k slots, per model, that hold a candidate breaking it."""
-    by_model = {
-        name: next((v for k, v in result.get("details", {}).items() if k.startswith("violations_by_rule@")), None)
-        for name, result in report["models"].items()
-    }
-    by_model = {name: counts for name, counts in by_model.items() if counts is not None}
+    key = f"violations_by_rule@{report['k']}"
+    by_model = {name: result["details"][key] for name, result in report["models"].items() if key in result.get("details", {})}
     if not by_model:
         return ""
     rules = sorted({rule for counts in by_model.values() for rule in counts})
     lines = ["| rule | " + " | ".join(by_model) + " |", "|" + "---|" * (1 + len(by_model))]
     lines += [f"| {rule} | " + " | ".join(str(counts.get(rule, 0)) for counts in by_model.values()) + " |" for rule in rules]
     return "\n".join(lines)
-
-
-def gate_line(report: Mapping[str, Any]) -> str:
-    gate = report.get("gate")
-    if not gate:
-        return ""
-    return (
-        f"Policy gate passed by the **{gate['model']}**: quadratic kappa {gate['kappa']:.3f} against golden dev "
-        f"(threshold {gate['min_kappa']:.2f}), precedents right {gate['precedents_checked'] - len(gate['missed'])} "
-        f"of {gate['precedents_checked']}."
-    )
 
 
 def _plot_quality_vs_throughput(report: Mapping[str, Any], path: Path) -> None:
@@ -126,13 +121,13 @@ def write_report(store: ArtifactStore, report: Mapping[str, Any], curves: Mappin
 
 Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}.
 
-{gate_line(report)}
+{_gate_sentence(report)}
 
 {table}
 
 Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at **{report['speedup']:.1f}x** its throughput.
 
-## Hard-rule violations in each model's top 10 on golden test
+## Hard-rule violations in each model's top {report['k']} on golden test
 
 {violations_table(report) or "No policy_compliance evaluator in this run."}
 

@@ -14,8 +14,9 @@ def resolve_file(spec: str, where: str) -> Path:
         package, _, name = spec.partition(":")
         try:
             path = Path(str(resources.files(package).joinpath(name)))
-        except ModuleNotFoundError:
-            raise StillroomError(f"package {package!r} is not installed", where=f"{where} ({spec})") from None
+        except (ModuleNotFoundError, ValueError, TypeError):
+            message = f"expected a file path or package.module:file, and {package!r} is not an installed package"
+            raise StillroomError(message, where=f"{where} ({spec})") from None
     else:
         path = Path(spec).expanduser()
     if not path.is_file():

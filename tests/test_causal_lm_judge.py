@@ -52,6 +52,14 @@ def test_the_prompt_quotes_the_policy_the_nearest_precedents_and_the_pair(config
     assert prompt.endswith(f"Member: {MEMBER}\nJob: {POSTING}\nIs this job relevant to the member under the policy? Answer yes or no.")
 
 
+def test_a_precedent_is_never_quoted_in_its_own_prompt(config, context) -> None:
+    judge = build(config, context)
+    for index, precedent in enumerate(context.precedents):
+        prompt = judge.prompt_text(precedent.request_text, precedent.candidate_text)
+        assert context.policy.precedents[index].why not in prompt
+        assert prompt.count("Label: ") == 2
+
+
 def test_scores_are_distributions_ranked_exactly_as_p_yes(config, context) -> None:
     judge = build(config, context).eval()
     requests = [MEMBER, "Junior Accountant | Microsoft Excel | Paris | remote only", MEMBER]

@@ -54,6 +54,18 @@ MALFORMED: dict[str, tuple[str | bytes, str, bool]] = {
     ),
     "precedent label off the scale": (mutated("    label: 1\n", "    label: 4\n"), "precedents[2].label: expected a label on the scale", True),
     "precedent breaks a rule": (mutated("    label: 1\n", "    label: 2\n"), "contradicts hard rule 'seniority-reach'", True),
+    "private attribute in a rule": (
+        mutated("candidate.seniority - request.seniority >= 2", "request.city.__class__ == 1"),
+        "private attribute '__class__'",
+        True,
+    ),
+    "subscript in a rule": (mutated("candidate.seniority - request.seniority >= 2", 'request["level"] >= 2'), "write request.FIELD", True),
+    "precedent value of the wrong type": (
+        mutated("seniority: 4, skills: [JavaScript", 'seniority: "four", skills: [JavaScript'),
+        "rule 'seniority-reach' cannot be evaluated on it: TypeError",
+        False,
+    ),
+    "boolean weight": (mutated("weight: 0.40", "weight: true"), "dimensions[0].weight: input should be a valid number", True),
     "precedent with an undeclared field": (mutated("popularity: 1.1}", "popularity: 1.1, salary: 90}"), "is not a declared candidate field", True),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,11 +13,12 @@ import torch
 from stillroom.artifacts import ArtifactStore
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
+from stillroom.gate import judge_gate
 from stillroom.job import run_job
 from stillroom.labeling import SOFT_LABELS_FILE, cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
-from stillroom.recipe import recipe_stages
+from stillroom.recipe import _fingerprint_config, recipe_stages
 from stillroom.resources import resolve_file
 from tests.conftest import compose_config
 
@@ -52,6 +54,22 @@ def test_soft_labels_refuse_to_train_under_another_policy(policy, tmp_path: Path
     other = type(policy)(**{**policy.__dict__, "sha256": "0" * 64})
     with pytest.raises(StillroomError, match="made under policy sha256"):
         read_soft_labels(store, "label", other)
+
+
+def test_kappa_on_a_dev_set_with_one_label_is_an_error_not_a_number(policy) -> None:
+    dev = [Pair(f"p{i}", "r", f"c{i}", "", "", label=0) for i in range(4)]
+    with pytest.raises(StillroomError, match="1 distinct labels: agreement \\(kappa\\) is undefined"):
+        judge_gate("teacher", dev, torch.full((4, 4), 0.25), [], torch.zeros(0, 4), policy, {"min_kappa": 0.5})
+
+
+def test_editing_the_judge_prompt_file_changes_the_judge_fingerprint(tmp_path: Path) -> None:
+    template = tmp_path / "prompt.j2"
+    template.write_text("Is it relevant? {{ request }} {{ candidate }}")
+    config = {"judge": {"name": "causal_lm_judge", "prompt": str(template)}, "seed": 7, "trainer": {}, "loss": {}, "labeling": {}}
+    stage = next(s for s in recipe_stages(config) if s.name == "judge")
+    before = _fingerprint_config(SimpleNamespace(config=config), stage)
+    template.write_text("Is it relevant under the policy? {{ request }} {{ candidate }}")
+    assert _fingerprint_config(SimpleNamespace(config=config), stage) != before
 
 
 @pytest.mark.parametrize("judge", ["tiny", "tiny_causal_lm"])

@@ -66,10 +66,6 @@ def _language_model(config: Mapping[str, Any], role: str, vocab_size: int) -> Pr
         return AutoModelForCausalLM.from_config(lm_config)
     source = locate(str(config["pretrained"]), f"{role}.pretrained", install=config.get("install"))
     gguf_file = config.get("gguf_file")
-    if gguf_file and importlib.util.find_spec("gguf") is None:
-        raise StillroomError(
-            f"reading a GGUF file needs the gguf package; install it with `{config.get('install') or 'pip install gguf'}`", where=f"{role}.gguf_file"
-        )
     try:
         return copy.deepcopy(_pretrained(source, gguf_file, bool(config.get("trust_remote_code", False))))
     except OSError as exc:
@@ -91,6 +87,9 @@ def _answer_ids(tokenizer: PreTrainedTokenizerBase, answers: Mapping[str, Any], 
 def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role: str) -> CausalLMJudge:
     if context.policy is None:
         raise StillroomError("a prompted judge needs the run's policy to quote", where=f"{role}.name")
+    if config.get("gguf_file") and importlib.util.find_spec("gguf") is None:
+        command = config.get("install") or "pip install gguf"
+        raise StillroomError(f"reading a GGUF file needs the gguf package; install it with `{command}`", where=f"{role}.gguf_file")
     if config.get("tokenizer"):
         tokenizer = _tokenizer(locate(str(config["tokenizer"]), f"{role}.tokenizer"), None, f"{role}.tokenizer")
     else:  # the tokenizer stored with the weights (in the GGUF file, for one)
@@ -105,6 +104,7 @@ def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role
     prompt = PromptTemplate(
         resolve_file(str(config["prompt"]), f"{role}.prompt"), context.policy, context.precedents, int(config.get("precedents_in_prompt", 2))
     )
+    prompt.render("request", "candidate")  # a template that cannot render fails here, not mid-training
     return CausalLMJudge(
         lm, tokenizer, prompt, _answer_ids(tokenizer, config["answers"], role), int(config["max_length"]), context.num_labels, chat_template
     )

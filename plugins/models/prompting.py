@@ -55,10 +55,13 @@ class PromptTemplate:
             self.index.index(_tokens([f"{p['request']} {p['candidate']}" for p in self.precedents]), show_progress=False)
 
     def nearest_precedents(self, request: str, candidate: str) -> list[dict[str, Any]]:
+        """The precedents most like this pair, never the pair itself: scoring a precedent must not quote its answer."""
         if self.index is None:
             return []
-        found, _ = self.index.retrieve(_tokens([f"{request} {candidate}"]), k=self.n_precedents, show_progress=False)
-        return [self.precedents[int(i)] for i in found[0]]
+        k = min(self.n_precedents + 1, len(self.precedents))
+        found, _ = self.index.retrieve(_tokens([f"{request} {candidate}"]), k=k, show_progress=False)
+        nearest = [self.precedents[int(i)] for i in found[0]]
+        return [p for p in nearest if (p["request"], p["candidate"]) != (request, candidate)][: self.n_precedents]
 
     def render(self, request: str, candidate: str) -> str:
         try:
