@@ -60,7 +60,8 @@ class EvaluatorSchema:
     k: int = 10
     batch_size: int = 64
     throughput_pairs: int = 256
-    throughput_repeats: int = 3
+    throughput_rounds: int = 3
+    throughput_slice_seconds: float = 0.0
 
 
 @dataclass

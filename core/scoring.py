@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -58,34 +59,52 @@ def scoring_device(trainer_config: Mapping[str, Any]) -> torch.device:
     return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
-@torch.inference_mode()
-def measure_throughput(
-    ranker: Ranker, batches: Sequence[dict[str, torch.Tensor]], repeats: int, trainer_config: Mapping[str, Any]
-) -> float:
-    """Pairs per second of the forward pass over pre-tokenized ``batches`` (best of ``repeats``).
+@dataclass(frozen=True)
+class Timed:
+    """A model and the pre-tokenized batches its throughput is measured on."""
 
-    Tokenization is left out so that models sharing a tokenizer are compared on
-    the model alone; one warm-up pass runs first. The model runs on the
-    trainer's device, in bf16 when the trainer's precision is bf16.
+    ranker: Ranker
+    batches: Sequence[dict[str, torch.Tensor]]
+
+    @property
+    def pairs(self) -> int:
+        return sum(int(next(iter(b.values())).shape[0]) for b in self.batches)
+
+
+@torch.inference_mode()
+def measure_throughputs(models: Mapping[str, Timed], rounds: int, trainer_config: Mapping[str, Any], slice_seconds: float = 0.0) -> dict[str, float]:
+    """Pairs per second of each model's forward pass: the best of its timed passes, measured in interleaved rounds.
+
+    Every round gives each model in turn at least one pass over its batches, and
+    more until it has spent ``slice_seconds`` (as timeit's autorange does): a
+    small model's pass lasts a fraction of a second, and a few such passes swing
+    with whatever else the machine is doing. Interleaving means a busy moment
+    slows every model alike, so the ratio between them (the report's speedup)
+    holds even when the absolute figures move. Tokenization is left out so that
+    models sharing a tokenizer are compared on the model alone; each model
+    warms up first. Models run on the trainer's device, in bf16 when the
+    trainer's precision is bf16.
     """
     device = scoring_device(trainer_config)
     bf16 = str(trainer_config["precision"]).startswith("bf16")
-    ranker.eval().to(device)
-    batches = [{k: v.to(device) for k, v in features.items()} for features in batches]
-    n_pairs = sum(int(next(iter(b.values())).shape[0]) for b in batches)
-    best = float("inf")
+    best = dict.fromkeys(models, float("inf"))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        for features in batches[:1]:
-            ranker(**features)
-        for _ in range(max(1, repeats)):
-            _synchronize(device)
-            start = time.perf_counter()
-            for features in batches:
-                ranker(**features)
-            _synchronize(device)
-            best = min(best, time.perf_counter() - start)
-    ranker.to("cpu")
-    return n_pairs / best
+        for _ in range(max(1, rounds)):
+            for name, timed in models.items():
+                timed.ranker.eval().to(device)
+                batches = [{k: v.to(device) for k, v in features.items()} for features in timed.batches]
+                timed.ranker(**batches[0])  # warm-up
+                spent = 0.0
+                while spent == 0.0 or spent < slice_seconds:
+                    _synchronize(device)
+                    start = time.perf_counter()
+                    for features in batches:
+                        timed.ranker(**features)
+                    _synchronize(device)
+                    elapsed = time.perf_counter() - start
+                    best[name], spent = min(best[name], elapsed), spent + elapsed
+                timed.ranker.to("cpu")
+    return {name: models[name].pairs / best[name] for name in models}
 
 
 def _synchronize(device: torch.device) -> None:

@@ -1,7 +1,8 @@
 """evaluate: every model on the golden test set, with the same evaluators and the same batches.
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
-for every model, so the speedup in the report compares like with like.
+for every model, timed in interleaved rounds (see :func:`measure_throughputs`),
+so the speedup in the report compares like with like.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from stillroom.context import RunContext
 from stillroom.evaluation import EvalInput
 from stillroom.ranker import Ranker, count_parameters
-from stillroom.scoring import measure_throughput, predict_probs
+from stillroom.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.stages import distill, finetune
 
 NAME = "evaluate"
@@ -47,6 +48,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     evaluators = ctx.evaluators(config["names"])
     results: dict[str, Any] = {}
     predictions = {}
+    timed: dict[str, Timed] = {}
     for model_name, (role, stage) in models_to_evaluate(ctx.config).items():
         model = ctx.load_model(role, ctx.config[role], stage)
         probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
@@ -57,13 +59,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
         for evaluator in evaluators:
             for key, value in evaluator(inputs).items():
                 (metrics if isinstance(value, float | int) else details)[key] = value
-        batches = _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"]))
-        results[model_name] = {
-            "params": count_parameters(model),
-            "throughput_pairs_per_s": measure_throughput(model, batches, int(config["throughput_repeats"]), ctx.trainer_config),
-            "metrics": metrics,
-            "details": details,
-        }
+        timed[model_name] = Timed(model, _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
+        results[model_name] = {"params": count_parameters(model), "metrics": metrics, "details": details}
+    throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
+    for model_name, pairs_per_s in throughput.items():
+        results[model_name]["throughput_pairs_per_s"] = pairs_per_s
     ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
     ctx.store.write_json(NAME, "models.json", results)
     return {"test_pairs": len(test), "models": list(results)}
