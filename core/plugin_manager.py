@@ -33,7 +33,7 @@ TRACE_ENV = "STILLROOM_TRACE_HOOKS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.policy_markdown",
     "stillroom.plugins.models.hf_cross_encoder",
-    "stillroom.plugins.models.causal_lm_builder",
+    "stillroom.plugins.models.causal_lm",
     "stillroom.plugins.losses",
     "stillroom.plugins.evaluators.ranking",
     "stillroom.plugins.evaluators.label_agreement",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torchmetrics.classification import BinaryAUROC, MulticlassCohenKappa
-
 from stillroom import hookimpl
 from stillroom.evaluation import EvalInput
 
@@ -15,6 +13,8 @@ class LabelAgreementEvaluator:
     name: str = "label_agreement"
 
     def __call__(self, inputs: EvalInput) -> dict[str, float]:
+        from torchmetrics.classification import BinaryAUROC, MulticlassCohenKappa  # seconds to import: only when evaluating
+
         golden = inputs.golden_labels
         relevant = (golden >= inputs.policy.relevant_label).long()
         kappa = MulticlassCohenKappa(num_classes=inputs.policy.num_labels, weights="quadratic")

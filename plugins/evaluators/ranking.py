@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torchmetrics.retrieval import RetrievalMAP, RetrievalMRR, RetrievalNormalizedDCG
-
 from stillroom import hookimpl
 from stillroom.evaluation import EvalInput
 
@@ -19,6 +17,8 @@ class RankingEvaluator:
     name: str = "ranking"
 
     def __call__(self, inputs: EvalInput) -> dict[str, float]:
+        from torchmetrics.retrieval import RetrievalMAP, RetrievalMRR, RetrievalNormalizedDCG  # seconds to import: only when evaluating
+
         scores, indexes, golden = inputs.scores, inputs.request_index, inputs.golden_labels
         relevant = golden >= inputs.policy.relevant_label
         k = inputs.k

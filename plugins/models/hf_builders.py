@@ -1,0 +1,138 @@
+"""Builders of transformers cross-encoders: a pretrained teacher (LoRA via peft) and small students.
+
+Three builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
+
+* ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
+  classification head over the label scale, read from [CLS] (``pooling: cls``,
+  transformers' own sequence classifier) or by mean pooling (``pooling: mean``);
+  ``lora`` makes only a LoRA adapter and the head trainable.
+* ``hf_from_config``: a small BERT-style encoder built from sizes in the config,
+  with the teacher's tokenizer; ``init_from_teacher`` starts its embeddings from
+  the teacher's, projected onto their top principal components so the student
+  begins with the teacher's sense of which words are alike, and
+  ``freeze_word_embeddings`` keeps that vocabulary table fixed.
+* ``hf_pruned_teacher``: chosen layers of a mean-pooled BERT-style teacher at
+  its full width, each feed-forward pruned to its most important neurons: the
+  student starts with the teacher's pretrained token-matching ability, which a
+  small encoder trained from scratch on a few thousand pairs does not learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from stillroom.errors import StillroomError
+from stillroom.plugins.models.adapters import with_lora
+from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
+from stillroom.plugins.models.locate import locate
+from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
+from stillroom.ranker import BuildContext
+
+POOLINGS = ("cls", "mean")
+
+
+def _tokenizer(source: str, where: str) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(locate(source, where), local_files_only=True)
+    except OSError as exc:
+        raise StillroomError(f"no tokenizer on disk for {source!r}: {exc}".splitlines()[0], where=where) from exc
+
+
+def _pooling(config: Mapping[str, Any], role: str) -> str:
+    pooling = str(config.get("pooling", "cls"))
+    if pooling not in POOLINGS:
+        raise StillroomError(f"expected one of {', '.join(POOLINGS)}, got {pooling!r}", where=f"{role}.pooling")
+    return pooling
+
+
+def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    where = f"{role}.pretrained"
+    source = locate(str(config["pretrained"]), where)
+    pooling = _pooling(config, role)
+    hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
+    auto = AutoModel if pooling == "mean" else AutoModelForSequenceClassification
+    labels = context.id2label()
+    extra = {} if pooling == "mean" else {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+    try:
+        model = auto.from_pretrained(
+            source, local_files_only=True, trust_remote_code=bool(config.get("trust_remote_code", False)), **extra
+        )
+    except OSError as exc:
+        raise StillroomError(
+            f"model {config['pretrained']!r} is not on disk (nothing is downloaded at run time): {exc}".splitlines()[0], where=where
+        ) from exc
+    if config.get("lora"):
+        model = with_lora(model, config["lora"], "FEATURE_EXTRACTION" if pooling == "mean" else "SEQ_CLS")
+    if pooling == "mean":
+        model = MeanPoolingClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
+    tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+    return HFCrossEncoder(model, tokenizer, int(config["max_length"]), context.num_labels)
+
+
+def build_from_config(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    tokenizer = _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer")
+    max_length = int(config["max_length"])
+    bert_config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=int(config["hidden_size"]),
+        num_hidden_layers=int(config["num_layers"]),
+        num_attention_heads=int(config["num_heads"]),
+        intermediate_size=int(config["intermediate_size"]),
+        max_position_embeddings=max(max_length, 64),
+        hidden_dropout_prob=float(config.get("dropout", 0.1)),
+        attention_probs_dropout_prob=float(config.get("dropout", 0.1)),
+        id2label=context.id2label(),
+        label2id={name: index for index, name in context.id2label().items()},
+        pad_token_id=tokenizer.pad_token_id or 0,
+    )
+    pooling = _pooling(config, role)
+    if pooling == "mean":
+        encoder = AutoModel.from_config(bert_config, add_pooling_layer=False)
+        model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
+    else:
+        model = AutoModelForSequenceClassification.from_config(bert_config)
+    student = HFCrossEncoder(model, tokenizer, max_length, context.num_labels)
+    teacher = context.teacher
+    if config.get("init_from_teacher") and teacher is not None:
+        if not isinstance(teacher, HFCrossEncoder):
+            raise StillroomError("init_from_teacher needs a transformers teacher", where=f"{role}.init_from_teacher")
+        init_embeddings_from(student, teacher)
+    if config.get("freeze_word_embeddings"):
+        # The vocabulary table is most of a small student's parameters and of its update cost;
+        # started from the teacher's, it can stay as it is.
+        student.input_embeddings().weight.requires_grad_(False)
+    return student
+
+
+def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    """Chosen layers of the teacher at its full width, feed-forward pruned, read by mean pooling.
+
+    With ``context.teacher`` the weights come from it (the head starts fresh);
+    without, the same architecture is built empty for saved weights to fill.
+    """
+    source = locate(str(config["pretrained"]), f"{role}.pretrained")
+    layers = [int(i) for i in config["layers"]]
+    encoder_config = AutoConfig.from_pretrained(source, local_files_only=True)
+    encoder_config.num_hidden_layers = len(layers)
+    encoder_config.intermediate_size = int(config["intermediate_size"])
+    encoder = AutoModel.from_config(encoder_config)
+    if context.teacher is not None:
+        if not isinstance(context.teacher, HFCrossEncoder):
+            raise StillroomError("a pruned-teacher student needs a transformers teacher", where=f"{role}.name")
+        encoder.load_state_dict(teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size))
+    model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
+    student = HFCrossEncoder(model, _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer"), int(config["max_length"]), context.num_labels)
+    if config.get("freeze_word_embeddings"):
+        student.input_embeddings().weight.requires_grad_(False)
+    return student
