@@ -13,8 +13,7 @@ from typing import Any
 from stillroom.context import RunContext
 from stillroom.errors import GateFailed
 from stillroom.gate import judge_gate
-from stillroom.labeling import cap_by_rules
-from stillroom.scoring import predict_probs
+from stillroom.stages.label import labels_of
 
 NAME = "gate"
 RESULT_FILE = "gate.json"
@@ -23,14 +22,10 @@ RESULT_FILE = "gate.json"
 def run(ctx: RunContext, role: str, trained_stage: str) -> dict[str, Any]:
     gate_config = ctx.config["gate"]
     model = ctx.load_model(role, ctx.config[role], trained_stage)
-    batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
     dev = ctx.pairs("dev")
     precedents = ctx.precedents() if gate_config["precedents"] else []
-    scored = {}
-    for name, pairs in (("dev", dev), ("precedents", precedents)):
-        probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
-        scored[name] = cap_by_rules(probs, pairs, ctx.policy) if ctx.config["labeling"]["enforce_rules"] else probs
-    result = judge_gate(role, dev, scored["dev"], precedents, scored["precedents"], ctx.policy, gate_config)
+    dev_labels, precedent_labels = labels_of(ctx, role, model, dev), labels_of(ctx, role, model, precedents)
+    result = judge_gate(role, dev, dev_labels, precedents, precedent_labels, ctx.policy, gate_config)
     if not result.passed:
         raise GateFailed(result.explain(ctx.policy), where=NAME)
     print(f"[stillroom] {result.explain(ctx.policy)}")

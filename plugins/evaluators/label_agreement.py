@@ -13,14 +13,15 @@ class LabelAgreementEvaluator:
     name: str = "label_agreement"
 
     def __call__(self, inputs: EvalInput) -> dict[str, float]:
-        from torchmetrics.classification import BinaryAUROC, MulticlassCohenKappa  # seconds to import: only when evaluating
+        from torchmetrics.classification import BinaryAUROC  # seconds to import: only when evaluating
+
+        from stillroom.gate import quadratic_kappa
 
         golden = inputs.golden_labels
         relevant = (golden >= inputs.policy.relevant_label).long()
-        kappa = MulticlassCohenKappa(num_classes=inputs.policy.num_labels, weights="quadratic")
         return {
             "auc": float(BinaryAUROC()(inputs.scores, relevant)),
-            "kappa": float(kappa(inputs.predicted_labels, golden)),
+            "kappa": quadratic_kappa(inputs.predicted_labels, golden, inputs.policy.num_labels),
         }
 
 

@@ -17,29 +17,16 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
-from stillroom.plugins.models.locate import locate
+from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.ranker import BuildContext
 from stillroom.resources import resolve_file
-
-
-def _tokenizer(source: str, gguf_file: str | None, where: str) -> PreTrainedTokenizerBase:
-    try:
-        return copy.deepcopy(_cached_tokenizer(source, gguf_file))
-    except OSError as exc:
-        raise StillroomError(f"no tokenizer on disk for {source!r}: {exc}".splitlines()[0], where=where) from None
-
-
-@lru_cache(maxsize=2)
-def _cached_tokenizer(source: str, gguf_file: str | None) -> PreTrainedTokenizerBase:
-    """Read once per process: converting a GGUF file's tokenizer takes seconds, and every stage rebuilds its judge."""
-    return AutoTokenizer.from_pretrained(source, local_files_only=True, **({"gguf_file": gguf_file} if gguf_file else {}))
 
 
 @lru_cache(maxsize=1)
@@ -92,9 +79,9 @@ def build_causal_lm_judge(config: Mapping[str, Any], context: BuildContext, role
         command = config.get("install") or "pip install gguf"
         raise StillroomError(f"reading a GGUF file needs the gguf package; install it with `{command}`", where=f"{role}.gguf_file")
     if config.get("tokenizer"):
-        tokenizer = _tokenizer(locate(str(config["tokenizer"]), f"{role}.tokenizer"), None, f"{role}.tokenizer")
+        tokenizer = load_tokenizer(locate(str(config["tokenizer"]), f"{role}.tokenizer"), f"{role}.tokenizer")
     else:  # the tokenizer stored with the weights (in the GGUF file, for one)
-        tokenizer = _tokenizer(str(source), config.get("gguf_file"), f"{role}.tokenizer")
+        tokenizer = load_tokenizer(str(source), f"{role}.tokenizer", config.get("gguf_file"))
     lm = _language_model(config, role, len(tokenizer))
     if config.get("lora"):
         lm = with_lora(lm, config["lora"])

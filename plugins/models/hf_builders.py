@@ -26,7 +26,6 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForSequenceClassification,
-    AutoTokenizer,
     BertConfig,
     PreTrainedTokenizerBase,
 )
@@ -35,7 +34,7 @@ from transformers.utils import logging as hf_logging
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
-from stillroom.plugins.models.locate import locate
+from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
 from stillroom.ranker import BuildContext
 
@@ -43,10 +42,7 @@ POOLINGS = ("cls", "mean")
 
 
 def _tokenizer(source: str, where: str) -> PreTrainedTokenizerBase:
-    try:
-        return AutoTokenizer.from_pretrained(locate(source, where), local_files_only=True)
-    except OSError as exc:
-        raise StillroomError(f"no tokenizer on disk for {source!r}: {exc}".splitlines()[0], where=where) from exc
+    return load_tokenizer(locate(source, where), where)
 
 
 def _pooling(config: Mapping[str, Any], role: str) -> str:

@@ -7,10 +7,16 @@ that is already in the local cache.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stillroom.errors import StillroomError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PACKAGE_PREFIX = "pkg:"
 
@@ -41,3 +47,19 @@ def locate(source: str, where: str, install: str | None = None) -> str:
             raise StillroomError("model folder does not exist", where=f"{where} ({path})")
         return str(path)
     return source  # a hub id: loaded with local_files_only=True, so only from the local cache
+
+
+def load_tokenizer(folder: str, where: str, gguf_file: str | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer in ``folder`` (or stored in its GGUF file), from disk only; a fresh copy for each model."""
+    try:
+        return copy.deepcopy(_cached_tokenizer(folder, gguf_file))
+    except OSError as exc:
+        raise StillroomError(f"no tokenizer on disk for {folder!r}: {exc}".splitlines()[0], where=where) from None
+
+
+@lru_cache(maxsize=4)
+def _cached_tokenizer(folder: str, gguf_file: str | None) -> PreTrainedTokenizerBase:
+    """Read once per process: every stage rebuilds its models, and converting a GGUF file's tokenizer takes seconds."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True, **({"gguf_file": gguf_file} if gguf_file else {}))
