@@ -62,6 +62,7 @@ class EvaluatorSchema:
     throughput_pairs: int = 256
     throughput_rounds: int = 3
     throughput_slice_seconds: float = 0.0
+    baselines: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -16,10 +16,11 @@ import torch
 from lightning.pytorch.loggers import Logger
 
 from stillroom.artifacts import ArtifactStore
+from stillroom.baselines import Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
-from stillroom.losses import WeightedTerm, available_losses, build_terms
+from stillroom.losses import HiddenWidths, WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
 from stillroom.precedents import render_precedents
@@ -59,14 +60,7 @@ class RunContext:
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
         """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
         torch.manual_seed(self.seed)
-        context = BuildContext(
-            num_labels=self.policy.num_labels,
-            teacher=teacher,
-            label_names=tuple(label.name for label in self.policy.labels),
-            policy=self.policy,
-            precedents=tuple(self.precedents(required=False)),
-        )
-        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=context)
+        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(teacher))
         if model is None:
             raise StillroomError(
                 f"no plugin builds a model named {model_config.get('name')!r} for role {role!r}; "
@@ -74,6 +68,32 @@ class RunContext:
                 where=f"{role}.name",
             )
         return model
+
+    def num_labels(self, role: str) -> int:
+        """The size of the label scale ``role`` predicts: the policy's."""
+        return self.policy.num_labels
+
+    def _build_context(self, teacher: Ranker | None = None) -> BuildContext:
+        return BuildContext(
+            num_labels=self.policy.num_labels,
+            teacher=teacher,
+            label_names=tuple(label.name for label in self.policy.labels),
+            policy=self.policy,
+            precedents=tuple(self.precedents(required=False)),
+        )
+
+    def build_baseline(self, name: str) -> Scorer:
+        """The baseline ``name`` from the plugin that provides it for this run's teacher."""
+        torch.manual_seed(self.seed)
+        teacher_config = self.config["teacher"]
+        scorer = self.plugins.hook.stillroom_build_baseline(name=name, model_config=teacher_config, context=self._build_context())
+        if scorer is None:
+            raise StillroomError(
+                f"no plugin provides the baseline {name!r} for a teacher named {teacher_config.get('name')!r}; "
+                "remove it from evaluator.baselines or install the plugin that provides it",
+                where="evaluator.baselines",
+            )
+        return scorer
 
     def load_model(self, role: str, model_config: Mapping[str, Any], stage: str) -> Ranker:
         """Rebuild a model from its config, load the weights ``stage`` trained, ready for scoring."""
@@ -83,9 +103,9 @@ class RunContext:
 
     # -- components -------------------------------------------------------------
 
-    def loss_terms(self, terms_config: Sequence[Mapping[str, Any]]) -> list[WeightedTerm]:
+    def loss_terms(self, terms_config: Sequence[Mapping[str, Any]], widths: HiddenWidths | None = None) -> list[WeightedTerm]:
         specs = available_losses(self.plugins.hook.stillroom_losses())
-        return build_terms(terms_config, specs)
+        return build_terms(terms_config, specs, widths)
 
     def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))

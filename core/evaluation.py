@@ -22,21 +22,37 @@ from stillroom.ranker import expected_grade
 
 @dataclass(frozen=True)
 class EvalInput:
-    """One model's predictions on the golden test set."""
+    """One model's predictions on the golden test set.
+
+    A trained model gives ``probs`` over the label scale; a baseline gives only
+    ``ranking_scores`` (no labels), and evaluators that need labels skip it
+    (:attr:`has_labels`).
+    """
 
     pairs: Sequence[Pair]
-    probs: torch.Tensor
-    """``[n_pairs, num_labels]`` probabilities over the policy's label scale."""
+    probs: torch.Tensor | None
+    """``[n_pairs, num_labels]`` probabilities over the policy's label scale, or ``None`` for a baseline."""
     policy: Policy
     k: int
+    ranking_scores: torch.Tensor | None = None
+    """A baseline's scores, mapped into (0, 1); ``None`` for a model with ``probs``."""
+
+    @property
+    def has_labels(self) -> bool:
+        return self.probs is not None
 
     @property
     def scores(self) -> torch.Tensor:
-        """The ranking score: expected grade in (0, 1), a probability-like positive number."""
+        """The ranking score in (0, 1), a probability-like positive number: the expected grade for a model."""
+        if self.probs is None:
+            assert self.ranking_scores is not None, "an EvalInput needs probs or ranking_scores"
+            return self.ranking_scores
         return expected_grade(self.probs)
 
     @property
     def predicted_labels(self) -> torch.Tensor:
+        if self.probs is None:
+            raise ValueError("a baseline predicts no labels; check has_labels first")
         return self.probs.argmax(-1)
 
     @property

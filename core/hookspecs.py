@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
     from stillroom.artifacts import ArtifactStore
+    from stillroom.baselines import Scorer
     from stillroom.data import DataBundle
     from stillroom.evaluation import Evaluator
     from stillroom.losses import LossSpec
@@ -114,6 +115,17 @@ def stillroom_build_model(
     quotes them in a prompt) and, for a student, the trained teacher to
     initialise from (``None`` when the weights will be loaded from disk
     anyway). Return ``None`` unless this plugin builds that name. firstresult.
+    """
+
+
+@hookspec(firstresult=True)
+def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> Scorer | None:
+    """Build the baseline ``name`` that ``evaluator.baselines`` lists (``"bm25"``, ``"zero_shot"``).
+
+    ``model_config`` is the teacher's config: ``zero_shot`` is the teacher's
+    base model used off the shelf, so the plugin that builds that model family
+    answers it. Return a :class:`stillroom.baselines.Scorer`, or ``None`` unless
+    this plugin provides ``name`` for that model. firstresult.
     """
 
 

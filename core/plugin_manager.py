@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.models.hf_cross_encoder",
     "stillroom.plugins.models.causal_lm",
     "stillroom.plugins.losses",
+    "stillroom.plugins.baselines.bm25",
     "stillroom.plugins.evaluators.ranking",
     "stillroom.plugins.evaluators.label_agreement",
     "stillroom.plugins.evaluators.policy_compliance",

@@ -41,6 +41,11 @@ class Ranker(Protocol):
     # Optional: ``for_inference() -> Ranker`` returns an eval-mode ranker that scores
     # the same but faster (a LoRA adapter merged into its weights, say). The engine
     # calls it, when present, on every trained model it loads for scoring.
+    #
+    # Optional: ``forward_with_hidden(**features) -> (logits, hidden)`` also returns
+    # the pooled ``[batch, width]`` representation the logits are read from. A
+    # labeler that has it records it beside its soft labels, and a student that
+    # has it can learn the teacher's representation (the ``hidden_mse`` loss).
 
 
 def for_inference(model: Ranker) -> Ranker:

@@ -2,8 +2,10 @@
 
 ``report.json`` keeps a stable shape (``product``, ``policy``, ``models`` with
 ``params``, ``throughput_pairs_per_s`` and ``metrics``, ``retained_ndcg@10``
-and ``speedup``); ``report.md`` is the same table for people, with a plot of
-quality against throughput and the training curves.
+and ``speedup``, and ``beats_baselines``: by how much the student and the
+teacher beat each baseline); ``report.md`` is the same table for people, with a
+plot of quality against throughput and the training curves. A baseline's row
+has ``"baseline": true``, no throughput (``null``) and no kappa.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def build_report(
 ) -> dict[str, Any]:
     teacher, student = models["teacher"], models["student"]
     teacher_ndcg = teacher["metrics"].get(PRIMARY_METRIC, 0.0)
-    return {
+    report = {
         "product": config["product"]["name"],
         "policy": {"version": policy.version, "sha256": policy.sha256},
         "seed": config["seed"],
@@ -45,6 +47,13 @@ def build_report(
         "speedup": student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"],
         "training_curves": {name: f"{name}/history.jsonl" for name in curves},
     }
+    report["beats_baselines"] = baseline_margins(report)
+    return report
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A table cell; a dash where the figure does not apply (a baseline has no labels and is not timed)."""
+    return "—" if value is None else format(value, spec)
 
 
 def comparison_table(report: Mapping[str, Any]) -> str:
@@ -52,8 +61,37 @@ def comparison_table(report: Mapping[str, Any]) -> str:
     header = "| model | params | pairs/s | " + " | ".join(TABLE_METRICS) + " |"
     lines = [header, "|" + "---|" * (3 + len(TABLE_METRICS))]
     for name, result in report["models"].items():
-        cells = [f"{result['metrics'].get(m, float('nan')):.4f}" for m in TABLE_METRICS]
-        lines.append(f"| {name} | {result['params']:,} | {result['throughput_pairs_per_s']:,.0f} | " + " | ".join(cells) + " |")
+        cells = [_cell(result["metrics"].get(m), ".4f") for m in TABLE_METRICS]
+        row = f"| {name} | {result['params']:,} | {_cell(result['throughput_pairs_per_s'], ',.0f')} | " + " | ".join(cells) + " |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def baseline_margins(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """For each baseline, by how much the student and the teacher beat it on the primary metric."""
+    models = report["models"]
+    margins = {}
+    for name, result in models.items():
+        if not result.get("baseline"):
+            continue
+        base = result["metrics"].get(PRIMARY_METRIC, 0.0)
+        margins[name] = {
+            f"{model}_minus_baseline": models[model]["metrics"].get(PRIMARY_METRIC, 0.0) - base for model in ("student", "teacher")
+        }
+    return margins
+
+
+def _baseline_sentences(report: Mapping[str, Any]) -> str:
+    models = report["models"]
+    lines = []
+    for name, margin in report.get("beats_baselines", {}).items():
+        base = models[name]["metrics"].get(PRIMARY_METRIC, 0.0)
+        student = margin["student_minus_baseline"]
+        relative = f" ({student / base:+.0%})" if base else ""
+        lines.append(
+            f"- Against **{name}** (NDCG@10 {base:.4f}): the student {student:+.4f}{relative}, "
+            f"the teacher {margin['teacher_minus_baseline']:+.4f}."
+        )
     return "\n".join(lines)
 
 
@@ -80,6 +118,10 @@ def _plot_quality_vs_throughput(report: Mapping[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, result in report["models"].items():
         x, y = result["throughput_pairs_per_s"], result["metrics"].get(PRIMARY_METRIC, 0.0)
+        if x is None:  # a baseline: not timed
+            ax.axhline(y, linestyle=":", color="grey")
+            ax.annotate(name, (0.01, y), xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 3), color="grey")
+            continue
         ax.scatter([x], [y], s=60)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
     ax.set_xscale("log")
@@ -126,6 +168,8 @@ Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha
 {table}
 
 Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at **{report['speedup']:.1f}x** its throughput.
+
+{_baseline_sentences(report)}
 
 ## Hard-rule violations in each model's top {report['k']} on golden test
 

@@ -17,27 +17,37 @@ from stillroom.training import PairCollator, PairDataset, TrainItem
 
 
 class _PredictModule(pl.LightningModule):
-    def __init__(self, ranker: Ranker) -> None:
+    def __init__(self, ranker: Ranker, with_hidden: bool) -> None:
         super().__init__()
         self.ranker = ranker
+        self.with_hidden = with_hidden
 
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        return torch.softmax(self.ranker(**batch["features"]).float(), dim=-1)
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        if self.with_hidden:
+            logits, hidden = self.ranker.forward_with_hidden(**batch["features"])
+            return {"probs": torch.softmax(logits.float(), dim=-1), "hidden": hidden.float()}
+        return {"probs": torch.softmax(self.ranker(**batch["features"]).float(), dim=-1)}
 
 
-def predict_probs(
-    ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int
-) -> torch.Tensor:
-    """Probabilities over the label scale for every pair, in order (``[n, num_labels]``).
+def has_hidden(ranker: Ranker) -> bool:
+    """Whether the ranker can return its pooled representation of a pair (``forward_with_hidden``)."""
+    return callable(getattr(ranker, "forward_with_hidden", None))
+
+
+def predict(
+    ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int, with_hidden: bool = False
+) -> dict[str, torch.Tensor]:
+    """Probabilities over the label scale for every pair, in order (``probs``: ``[n, num_labels]``),
+    and with ``with_hidden`` the ranker's pooled representation of each (``hidden``).
 
     Pairs are batched by text length, so that a batch pads to little more than
     its own longest pair, and the results are put back in the input order.
     """
     if not pairs:
-        return torch.empty(0, num_labels)
+        return {"probs": torch.empty(0, num_labels)}
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].request_text) + len(pairs[i].candidate_text))
     items = [TrainItem(pairs[i].request_text, pairs[i].candidate_text) for i in order]
-    loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker, num_labels))
+    loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker))
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=1,
@@ -47,10 +57,17 @@ def predict_probs(
         enable_progress_bar=bool(trainer_config["progress_bar"]),
         enable_model_summary=False,
     )
-    batches = trainer.predict(_PredictModule(ranker).eval(), dataloaders=loader)
-    probs = torch.empty(len(pairs), num_labels)
-    probs[torch.tensor(order)] = torch.cat([b.float().cpu() for b in batches])
-    return probs
+    batches = trainer.predict(_PredictModule(ranker, with_hidden).eval(), dataloaders=loader)
+    where = torch.empty(len(pairs), dtype=torch.long)
+    where[torch.tensor(order)] = torch.arange(len(pairs))
+    return {key: torch.cat([b[key].float().cpu() for b in batches])[where] for key in batches[0]}
+
+
+def predict_probs(
+    ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int
+) -> torch.Tensor:
+    """Probabilities over the label scale for every pair, in order (``[n, num_labels]``); see :func:`predict`."""
+    return predict(ranker, pairs, num_labels, trainer_config, batch_size)["probs"]
 
 
 def scoring_device(trainer_config: Mapping[str, Any]) -> torch.device:

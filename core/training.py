@@ -8,17 +8,17 @@ terms over the student's logits. What differs between stages is only the data
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from stillroom.losses import NO_LABEL, WeightedTerm, hard_label_loss
+from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
 
 VAL_METRIC = "val/ce"
@@ -27,12 +27,34 @@ VAL_METRIC = "val/ce"
 
 @dataclass(frozen=True)
 class TrainItem:
-    """A pair as training sees it: text, golden label (or -1) and teacher soft labels (or None)."""
+    """A pair as training sees it: its texts, its request, its golden label (or -1) and its teachers' targets."""
 
     request_text: str
     candidate_text: str
     label: int = NO_LABEL
-    teacher_probs: Sequence[float] | None = None
+    targets: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    """Per teacher objective (``"relevance"``, ``"engagement"``): its probabilities over its label scale."""
+    hidden: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    """Per teacher objective, where the labeler recorded it: its pooled representation of the pair."""
+    request_id: str = ""
+    """Pairs of one request share it; ranking terms compare them."""
+
+
+@dataclass(frozen=True)
+class TargetShapes:
+    """The teachers present in a training set: each one's label scale and, where recorded, hidden width."""
+
+    scales: Mapping[str, int]
+    hidden_widths: Mapping[str, int]
+
+    @classmethod
+    def of(cls, items: Sequence[TrainItem]) -> TargetShapes:
+        scales: dict[str, int] = {}
+        widths: dict[str, int] = {}
+        for item in items:
+            scales.update({name: int(probs.shape[-1]) for name, probs in item.targets.items() if name not in scales})
+            widths.update({name: int(h.shape[-1]) for name, h in item.hidden.items() if name not in widths})
+        return cls(scales, widths)
 
 
 class PairDataset(Dataset):
@@ -46,42 +68,92 @@ class PairDataset(Dataset):
         return self.items[index]
 
 
-class PairCollator:
-    """Tokenizes a batch with the ranker's own tokenizer and stacks its targets."""
+class RequestBatchSampler(Sampler[list[int]]):
+    """Batches of whole requests: a request's candidates stay together, so ranking terms can compare them.
 
-    def __init__(self, ranker: Ranker, num_labels: int) -> None:
+    Requests are shuffled each epoch and packed into batches of at most
+    ``batch_size`` pairs (a request with more candidates than that fills a
+    batch of its own).
+    """
+
+    def __init__(self, request_ids: Sequence[str], batch_size: int, generator: torch.Generator) -> None:
+        self.by_request: dict[str, list[int]] = {}
+        for index, request in enumerate(request_ids):
+            self.by_request.setdefault(request, []).append(index)
+        self.requests = list(self.by_request)
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def _batches(self, order: Sequence[int]) -> list[list[int]]:
+        batches: list[list[int]] = [[]]
+        for position in order:
+            rows = self.by_request[self.requests[position]]
+            if batches[-1] and len(batches[-1]) + len(rows) > self.batch_size:
+                batches.append([])
+            batches[-1].extend(rows)
+        return [batch for batch in batches if batch]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._batches(torch.randperm(len(self.requests), generator=self.generator).tolist())
+
+    def __len__(self) -> int:
+        return len(self._batches(range(len(self.requests))))
+
+
+class PairCollator:
+    """Tokenizes a batch with the ranker's own tokenizer and stacks its targets (see :mod:`stillroom.losses`)."""
+
+    def __init__(self, ranker: Ranker, shapes: TargetShapes | None = None) -> None:
         self.ranker = ranker
-        self.num_labels = num_labels
+        self.shapes = shapes or TargetShapes({}, {})
+
+    def _teacher(self, items: Sequence[TrainItem], name: str) -> dict[str, torch.Tensor]:
+        probs = torch.zeros(len(items), self.shapes.scales[name])
+        mask = torch.zeros(len(items), dtype=torch.bool)
+        width = self.shapes.hidden_widths.get(name)
+        hidden = torch.zeros(len(items), width) if width else None
+        for row, item in enumerate(items):
+            if name in item.targets:
+                probs[row] = item.targets[name]
+                mask[row] = True
+            if hidden is not None and name in item.hidden:
+                hidden[row] = item.hidden[name]
+        return {"probs": probs, "mask": mask, **({"hidden": hidden} if hidden is not None else {})}
 
     def __call__(self, items: Sequence[TrainItem]) -> dict[str, Any]:
         features = self.ranker.tokenize([i.request_text for i in items], [i.candidate_text for i in items])
-        teacher = torch.zeros(len(items), self.num_labels)
-        mask = torch.zeros(len(items), dtype=torch.bool)
-        for row, item in enumerate(items):
-            if item.teacher_probs is not None:
-                teacher[row] = torch.as_tensor(item.teacher_probs, dtype=torch.float32)
-                mask[row] = True
+        requests = {request: index for index, request in enumerate(dict.fromkeys(i.request_id for i in items))}
         return {
             "features": features,
             "labels": torch.tensor([i.label for i in items], dtype=torch.long),
-            "teacher_probs": teacher,
-            "teacher_mask": mask,
+            "group": torch.tensor([requests[i.request_id] for i in items], dtype=torch.long),
+            "teachers": {name: self._teacher(items, name) for name in self.shapes.scales},
         }
 
 
 class RankerModule(pl.LightningModule):
-    """Trains a ranker on a weighted sum of loss terms."""
+    """Trains a ranker on a weighted sum of loss terms.
+
+    Terms with parameters of their own (a hidden-state projection) train along
+    with the ranker; only the ranker is saved.
+    """
 
     def __init__(self, ranker: Ranker, terms: Sequence[WeightedTerm], lr: float, weight_decay: float, warmup_ratio: float) -> None:
         super().__init__()
         self.ranker = ranker
         self.terms = list(terms)
+        self.term_modules = torch.nn.ModuleList([t.term for t in self.terms if isinstance(t.term, torch.nn.Module)])
+        self.needs_hidden = any(HIDDEN in t.needs for t in self.terms)
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        logits = self.ranker(**batch["features"])
+        if self.needs_hidden:
+            logits, hidden = self.ranker.forward_with_hidden(**batch["features"])
+            batch = {**batch, "student_hidden": hidden}
+        else:
+            logits = self.ranker(**batch["features"])
         total = logits.new_zeros(())
         for term in self.terms:
             value = term.term(logits, batch)
@@ -95,7 +167,7 @@ class RankerModule(pl.LightningModule):
         self.log(VAL_METRIC, hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
 
     def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.ranker.parameters() if p.requires_grad]
+        params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = max(1, int(total * self.warmup_ratio))
@@ -156,21 +228,24 @@ def fit(
     train_config: Mapping[str, Any],
     trainer_config: Mapping[str, Any],
     loggers: list[Logger],
-    num_labels: int,
     seed: int,
 ) -> list[dict[str, float]]:
     """Train ``ranker`` in place; return the recorded curves.
 
     With ``early_stopping_patience`` in ``train_config``, training stops once the
     dev cross-entropy has not improved for that many epochs, and the weights of
-    the best epoch are kept.
+    the best epoch are kept. When a term ranks a request's candidates, batches
+    hold whole requests (:class:`RequestBatchSampler`).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
-    collate = PairCollator(ranker, num_labels)
+    collate = PairCollator(ranker, TargetShapes.of(train_items))
     generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(
-        PairDataset(train_items), batch_size=int(train_config["batch_size"]), shuffle=True, collate_fn=collate, generator=generator
-    )
+    batch_size = int(train_config["batch_size"])
+    if any(LISTS in t.needs for t in terms):
+        sampler = RequestBatchSampler([i.request_id for i in train_items], batch_size, generator)
+        train_loader = DataLoader(PairDataset(train_items), batch_sampler=sampler, collate_fn=collate)
+    else:
+        train_loader = DataLoader(PairDataset(train_items), batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
     val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config.get("eval_batch_size", 64)), collate_fn=collate)
     module = RankerModule(
         ranker,

@@ -57,6 +57,7 @@ def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report:
         for model, result in report["models"].items():
             for metric, value in result["metrics"].items():
                 wandb.run.summary[f"{model}/{metric}"] = value
-            wandb.run.summary[f"{model}/throughput_pairs_per_s"] = result["throughput_pairs_per_s"]
+            if result["throughput_pairs_per_s"] is not None:
+                wandb.run.summary[f"{model}/throughput_pairs_per_s"] = result["throughput_pairs_per_s"]
         wandb.run.summary["speedup"] = report["speedup"]
     wandb.finish(exit_code=0 if report is not None else 1)

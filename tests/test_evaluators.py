@@ -71,3 +71,16 @@ def test_violation_rate_counts_rule_breaking_candidates_in_the_top_k(policy) -> 
 def test_unknown_evaluator_lists_the_known_ones() -> None:
     with pytest.raises(StillroomError, match="known evaluators: label_agreement, policy_compliance, ranking"):
         select_evaluators(["bleu"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+
+
+def test_a_baseline_without_labels_gets_ranking_figures_and_auc_but_no_kappa(policy) -> None:
+    labels = [3, 2, 0, 1]
+    evaluators = select_evaluators(
+        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators())
+    )
+    inputs = EvalInput(pairs=_pairs(labels), probs=None, policy=policy, k=10, ranking_scores=torch.tensor([0.9, 0.7, 0.1, 0.3]))
+    out = {key: value for evaluator in evaluators for key, value in evaluator(inputs).items()}
+    assert out["ndcg@10"] == pytest.approx(1.0) and out["auc"] == pytest.approx(1.0)
+    assert "kappa" not in out
+    with pytest.raises(ValueError, match="no labels"):
+        _ = inputs.predicted_labels

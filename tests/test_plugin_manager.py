@@ -102,7 +102,7 @@ def test_a_later_plugin_overrides_a_builtin_loss(register_plugin) -> None:
     class Override:
         @hookimpl
         def stillroom_losses(self) -> list[LossSpec]:
-            return [LossSpec("hard_label_ce", lambda: (lambda logits, batch: logits.sum() * 0), needs_teacher=False, description="override")]
+            return [LossSpec("hard_label_ce", lambda: (lambda logits, batch: logits.sum() * 0), description="override")]
 
     register_plugin(Override(), name="override-test")
     from stillroom.plugin_manager import get_plugin_manager

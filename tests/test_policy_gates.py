@@ -81,7 +81,7 @@ def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels
     store = ArtifactStore(tmp_path)
     assert "the judge passes the policy gate" in capsys.readouterr().out
     assert report["gate"]["model"] == "judge" and report["gate"]["passed"]
-    assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd"]
+    assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd", "bm25", "zero_shot"]
     labeled = len(store.read_jsonl("prepare", "pool.jsonl")) + len(store.read_jsonl("prepare", "train.jsonl"))
     assert store.completed_summary("finetune")["train_pairs"] == labeled  # the teacher learned from the judge's labels
     assert store.read_tensor_metadata("judge_label", SOFT_LABELS_FILE)["labeler"] == "judge"

@@ -92,3 +92,17 @@ def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(s
     for rerun in ("distill", "distill_no_kd", "evaluate", "export"):
         assert f"{rerun}: running" in out
     run_job(compose_config("experiment=smoke"), smoke_run)  # leave the shared run as it was
+
+
+def test_baselines_are_ranked_beside_the_models_and_the_report_says_by_how_much_the_recipe_beats_them(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    for name in ("bm25", "zero_shot"):
+        baseline = report["models"][name]
+        assert baseline["baseline"] is True and baseline["throughput_pairs_per_s"] is None
+        assert "kappa" not in baseline["metrics"] and 0.0 <= baseline["metrics"]["ndcg@10"] <= 1.0
+        margin = report["beats_baselines"][name]["student_minus_baseline"]
+        assert margin == report["models"]["student"]["metrics"]["ndcg@10"] - baseline["metrics"]["ndcg@10"]
+    assert report["models"]["bm25"]["params"] == 0
+    assert report["models"]["zero_shot"]["params"] > 0  # the untrained teacher's encoder
+    markdown = (smoke_run / "report.md").read_text()
+    assert "| bm25 | 0 | — |" in markdown and "Against **zero_shot**" in markdown

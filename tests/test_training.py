@@ -34,7 +34,7 @@ def _items(n: int, seed: int) -> list[TrainItem]:
 
 
 def _dev_ce(ranker, items) -> float:
-    batch = PairCollator(ranker, 2)(items)
+    batch = PairCollator(ranker)(items)
     ranker.eval()
     with torch.no_grad():
         return float(hard_label_loss(ranker(**batch["features"]), batch["labels"]))
@@ -47,8 +47,8 @@ def test_training_lowers_dev_loss() -> None:
     ranker = _tiny_ranker()
     dev = _items(64, seed=2)
     before = _dev_ce(ranker, dev)
-    terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce(), needs_teacher=False)]
-    history = fit(ranker, terms, _items(256, seed=1), dev, {"epochs": 4, "lr": 3e-3, "batch_size": 16}, TRAINER, [], 2, seed=0)
+    terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
+    history = fit(ranker, terms, _items(256, seed=1), dev, {"epochs": 4, "lr": 3e-3, "batch_size": 16}, TRAINER, [], seed=0)
     assert _dev_ce(ranker, dev) < before
     assert any("train/loss" in row for row in history) and any("val/ce" in row for row in history)
 
@@ -59,12 +59,65 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
 
     ranker = _tiny_ranker()
     dev = _items(64, seed=2)
-    terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce(), needs_teacher=False)]
+    terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
     # Labels that contradict the dev set: dev loss rises after the first epochs.
     flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label) for i in _items(256, seed=1)]
     history = fit(
-        ranker, terms, flipped, dev, {"epochs": 12, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1}, TRAINER, [], 2, seed=0
+        ranker, terms, flipped, dev, {"epochs": 12, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1}, TRAINER, [], seed=0
     )
     val = [row["val/ce"] for row in history if "val/ce" in row]
     assert len(val) < 12
     assert abs(_dev_ce(ranker, dev) - min(val)) < 1e-4
+
+
+def test_request_batches_keep_each_request_whole_and_cover_every_pair_once() -> None:
+    from stillroom.training import RequestBatchSampler
+
+    requests = [f"r{i % 7}" for i in range(40)]  # 7 requests of 5 or 6 pairs, interleaved
+    sampler = RequestBatchSampler(requests, batch_size=12, generator=torch.Generator().manual_seed(0))
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(40))
+    assert all(len(b) <= 12 for b in batches) and len(batches) == len(sampler)
+    for batch in batches:
+        for request in {requests[i] for i in batch}:
+            assert sum(requests[i] == request for i in batch) == requests.count(request)
+
+
+def test_collator_stacks_each_teacher_on_its_own_scale() -> None:
+    from stillroom.training import TargetShapes
+
+    items = [
+        TrainItem("a", "b", targets={"relevance": torch.tensor([0.1, 0.9]), "engagement": torch.tensor([0.2, 0.3, 0.5])}, request_id="m1"),
+        TrainItem("a", "c", label=1, request_id="m2"),
+        TrainItem("a", "d", targets={"relevance": torch.tensor([0.6, 0.4])}, hidden={"relevance": torch.ones(4)}, request_id="m1"),
+    ]
+    shapes = TargetShapes.of(items)
+    assert shapes.scales == {"relevance": 2, "engagement": 3} and shapes.hidden_widths == {"relevance": 4}
+    batch = PairCollator(_tiny_ranker(), shapes)(items)
+    assert batch["group"].tolist() == [0, 1, 0]
+    assert batch["teachers"]["relevance"]["mask"].tolist() == [True, False, True]
+    assert batch["teachers"]["engagement"]["mask"].tolist() == [True, False, False]
+    assert batch["teachers"]["engagement"]["probs"].shape == (3, 3)
+    assert batch["teachers"]["relevance"]["hidden"][2].tolist() == [1.0] * 4
+
+
+def test_distilling_with_list_and_hidden_terms_trains_the_projection_too() -> None:
+    from stillroom.losses import HiddenWidths, available_losses, build_terms
+    from stillroom.stages.finetune import hidden_widths
+
+    ranker = _tiny_ranker()
+    rng = random.Random(3)
+    items = [
+        TrainItem(i.request_text, i.candidate_text, label=i.label, request_id=f"m{n // 4}",
+                  targets={"relevance": torch.tensor([0.8, 0.2]) if i.label == 0 else torch.tensor([0.1, 0.9])},
+                  hidden={"relevance": torch.tensor([rng.random() for _ in range(8)])})
+        for n, i in enumerate(_items(64, seed=4))
+    ]
+    widths = hidden_widths(ranker, items)
+    assert widths == HiddenWidths(student=32, teachers={"relevance": 8})  # the tiny teacher config is 32 wide
+    specs = available_losses(get_plugin_manager().hook.stillroom_losses())
+    terms = build_terms([{"name": "listnet"}, {"name": "hidden_mse", "weight": 0.5}], specs, widths)
+    projection = terms[1].term.projection.weight.detach().clone()
+    history = fit(ranker, terms, items, _items(16, seed=2), {"epochs": 1, "lr": 3e-3, "batch_size": 8}, TRAINER, [], seed=0)
+    assert not torch.equal(projection, terms[1].term.projection.weight)
+    assert any("train/listnet" in row and "train/hidden_mse" in row for row in history)

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from stillroom.context import RunContext
+from stillroom.losses import RELEVANCE
 from stillroom.ranker import for_inference
 from stillroom.stages import finetune, label
 
@@ -24,7 +25,7 @@ ROLE = "student"
 
 def run(ctx: RunContext) -> dict[str, Any]:
     teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
-    items = label.labeled_items(ctx, label.NAME)
+    items = label.labeled_items(ctx, {RELEVANCE: label.NAME})
     return finetune.train(ctx, ROLE, NAME, items, ctx.config["loss"]["distill"], init_from=teacher)
 
 

@@ -2,7 +2,9 @@
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
 for every model, timed in interleaved rounds (see :func:`measure_throughputs`),
-so the speedup in the report compares like with like.
+so the speedup in the report compares like with like. The baselines
+(``evaluator.baselines``: BM25, the untrained teacher) are ranked by the same
+evaluators; they predict no labels and are not timed.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from typing import Any
 
 import torch
 
+from stillroom.baselines import to_unit_interval
 from stillroom.context import RunContext
-from stillroom.evaluation import EvalInput
+from stillroom.data import Pair
+from stillroom.evaluation import EvalInput, Evaluator
 from stillroom.ranker import Ranker, count_parameters
 from stillroom.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.stages import distill, finetune
@@ -42,6 +46,26 @@ def _throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: 
     ]
 
 
+def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> dict[str, Any]:
+    """Figures go to ``metrics`` (the table), nested results to ``details`` (the report only)."""
+    metrics: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    for evaluator in evaluators:
+        for key, value in evaluator(inputs).items():
+            (metrics if isinstance(value, float | int) else details)[key] = value
+    return {"metrics": metrics, "details": details}
+
+
+def _baselines(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -> dict[str, Any]:
+    results = {}
+    for name in ctx.config["evaluator"].get("baselines") or ():
+        scorer = ctx.build_baseline(name)
+        scores = scorer.score([p.request_text for p in test], [p.candidate_text for p in test])
+        inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=to_unit_interval(scores))
+        results[name] = {"params": int(scorer.params), "baseline": True, "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}
+    return results
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["evaluator"]
     test = ctx.pairs("test")
@@ -54,16 +78,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
         predictions[model_name] = probs
         inputs = EvalInput(pairs=test, probs=probs, policy=ctx.policy, k=int(config["k"]))
-        metrics: dict[str, Any] = {}
-        details: dict[str, Any] = {}
-        for evaluator in evaluators:
-            for key, value in evaluator(inputs).items():
-                (metrics if isinstance(value, float | int) else details)[key] = value
         timed[model_name] = Timed(model, _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
-        results[model_name] = {"params": count_parameters(model), "metrics": metrics, "details": details}
+        results[model_name] = {"params": count_parameters(model), **_evaluate(evaluators, inputs)}
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     for model_name, pairs_per_s in throughput.items():
         results[model_name]["throughput_pairs_per_s"] = pairs_per_s
+    results.update(_baselines(ctx, test, evaluators))
     ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
     ctx.store.write_json(NAME, "models.json", results)
     return {"test_pairs": len(test), "models": list(results)}

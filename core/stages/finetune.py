@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
+
 from stillroom.context import RunContext
+from stillroom.losses import RELEVANCE, HiddenWidths
 from stillroom.ranker import WEIGHTS_FILE, Ranker, count_parameters, model_state
+from stillroom.scoring import has_hidden
 from stillroom.stages.label import labeled_items
-from stillroom.training import TrainItem, fit
+from stillroom.training import TargetShapes, TrainItem, fit
 
 NAME = "finetune"
 JUDGE_NAME = "judge"
@@ -45,19 +49,28 @@ def train(
     train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
     history = fit(
         model,
-        ctx.loss_terms(terms_config),
+        ctx.loss_terms(terms_config, hidden_widths(model, items)),
         items,
         golden_items(ctx, "dev"),
         train_config,
         ctx.trainer_config,
         ctx.loggers(run_name or role),
-        ctx.policy.num_labels,
         ctx.seed,
     )
     ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(model))
     ctx.store.write_jsonl(stage, "history.jsonl", history)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"params": count_parameters(model), "trainable_params": trainable, "train_pairs": len(items), "epochs": int(train_config["epochs"])}
+
+
+def hidden_widths(model: Ranker, items: Sequence[TrainItem]) -> HiddenWidths | None:
+    """The widths a hidden-state loss projects between, when the model and some teacher have hidden states."""
+    teachers = TargetShapes.of(items).hidden_widths
+    if not teachers or not has_hidden(model):
+        return None
+    with torch.no_grad():
+        _, hidden = model.forward_with_hidden(**model.tokenize([items[0].request_text], [items[0].candidate_text]))
+    return HiddenWidths(int(hidden.shape[-1]), teachers)
 
 
 def precedent_items(ctx: RunContext) -> list[TrainItem]:
@@ -79,4 +92,4 @@ def run_on_golden(ctx: RunContext, role: str, stage: str) -> dict[str, Any]:
 
 
 def run_from_labels(ctx: RunContext, role: str, stage: str, labels_stage: str) -> dict[str, Any]:
-    return train(ctx, role, stage, labeled_items(ctx, labels_stage), ctx.config["loss"]["distill"])
+    return train(ctx, role, stage, labeled_items(ctx, {RELEVANCE: labels_stage}), ctx.config["loss"]["distill"])

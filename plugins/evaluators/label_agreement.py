@@ -1,4 +1,7 @@
-"""Agreement with the golden labels: ROC AUC of the score and quadratic Cohen's kappa of the label."""
+"""Agreement with the golden labels: ROC AUC of the score and quadratic Cohen's kappa of the label.
+
+A baseline predicts no label, so it gets the AUC alone.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +22,10 @@ class LabelAgreementEvaluator:
 
         golden = inputs.golden_labels
         relevant = (golden >= inputs.policy.relevant_label).long()
-        return {
-            "auc": float(BinaryAUROC()(inputs.scores, relevant)),
-            "kappa": quadratic_kappa(inputs.predicted_labels, golden, inputs.policy.num_labels),
-        }
+        figures = {"auc": float(BinaryAUROC()(inputs.scores, relevant))}
+        if inputs.has_labels:
+            figures["kappa"] = quadratic_kappa(inputs.predicted_labels, golden, inputs.policy.num_labels)
+        return figures
 
 
 @hookimpl

@@ -13,6 +13,7 @@ from stillroom.ranker import BuildContext
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
+    from stillroom.plugins.models.zero_shot import PromptedYesScorer
 
 NAME = "causal_lm_judge"
 
@@ -24,3 +25,14 @@ def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: B
     from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
 
     return build_causal_lm_judge(model_config, context, role)
+
+
+@hookimpl
+def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> PromptedYesScorer | None:
+    """``zero_shot`` for a causal-LM teacher: its prompted P("yes") before any fine-tuning."""
+    if name != "zero_shot" or model_config.get("name") != NAME:
+        return None
+    from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
+    from stillroom.plugins.models.zero_shot import PromptedYesScorer
+
+    return PromptedYesScorer(build_causal_lm_judge(model_config, context, "teacher"))

@@ -40,11 +40,17 @@ class MeanPoolingClassifier(torch.nn.Module):
         self.dropout = torch.nn.Dropout(dropout)
         self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor) -> torch.Tensor:
+    def forward_with_hidden(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the mean-pooled representation they are read from."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **features).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-        return self.classifier(self.dropout(pooled))
+        return self.classifier(self.dropout(pooled)), pooled
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_hidden(input_ids, attention_mask, **features)[0]
 
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.encoder.get_input_embeddings()
@@ -86,14 +92,25 @@ class HFCrossEncoder(torch.nn.Module):
         out = self.model(**features)
         return out if isinstance(out, torch.Tensor) else out.logits
 
+    def forward_with_hidden(self, **features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the pooled representation the head reads (the mean, or [CLS] for ``pooling: cls``)."""
+        if isinstance(self.model, MeanPoolingClassifier):
+            return self.model.forward_with_hidden(**features)
+        out = self.model(**features, output_hidden_states=True)
+        return out.logits, out.hidden_states[-1][:, 0]
+
     def input_embeddings(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()
 
-    def base_embeddings(self) -> torch.nn.Module:
-        """The embeddings block (word, position, token type) of the underlying encoder."""
+    def base_encoder(self) -> torch.nn.Module:
+        """The underlying transformers encoder, without head or adapter wrapper."""
         model = self.model.encoder if isinstance(self.model, MeanPoolingClassifier) else self.model
         base = model.get_base_model() if has_adapter(model) else model
-        return base.base_model.embeddings
+        return base.base_model
+
+    def base_embeddings(self) -> torch.nn.Module:
+        """The embeddings block (word, position, token type) of the underlying encoder."""
+        return self.base_encoder().embeddings
 
     def for_inference(self) -> HFCrossEncoder:
         """An eval-mode ranker with any adapter merged: the same scores, without LoRA's extra matmuls."""

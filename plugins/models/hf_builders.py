@@ -27,6 +27,7 @@ from transformers import (
     AutoModel,
     AutoModelForSequenceClassification,
     BertConfig,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 from transformers.utils import logging as hf_logging
@@ -36,6 +37,7 @@ from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
+from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 from stillroom.ranker import BuildContext
 
 POOLINGS = ("cls", "mean")
@@ -52,28 +54,42 @@ def _pooling(config: Mapping[str, Any], role: str) -> str:
     return pooling
 
 
-def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+def _from_pretrained(auto: Any, config: Mapping[str, Any], role: str, **extra: Any) -> PreTrainedModel:
     where = f"{role}.pretrained"
     source = locate(str(config["pretrained"]), where)
-    pooling = _pooling(config, role)
     hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
-    auto = AutoModel if pooling == "mean" else AutoModelForSequenceClassification
-    labels = context.id2label()
-    extra = {} if pooling == "mean" else {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
     try:
-        model = auto.from_pretrained(
-            source, local_files_only=True, trust_remote_code=bool(config.get("trust_remote_code", False)), **extra
-        )
+        return auto.from_pretrained(source, local_files_only=True, trust_remote_code=bool(config.get("trust_remote_code", False)), **extra)
     except OSError as exc:
         raise StillroomError(
             f"model {config['pretrained']!r} is not on disk (nothing is downloaded at run time): {exc}".splitlines()[0], where=where
         ) from exc
+
+
+def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
+    pooling = _pooling(config, role)
+    auto = AutoModel if pooling == "mean" else AutoModelForSequenceClassification
+    labels = context.id2label()
+    extra = {} if pooling == "mean" else {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+    model = _from_pretrained(auto, config, role, **extra)
     if config.get("lora"):
         model = with_lora(model, config["lora"], "FEATURE_EXTRACTION" if pooling == "mean" else "SEQ_CLS")
     if pooling == "mean":
         model = MeanPoolingClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
     return HFCrossEncoder(model, tokenizer, int(config["max_length"]), context.num_labels)
+
+
+def build_zero_shot(config: Mapping[str, Any], context: BuildContext) -> EmbeddingCosineScorer:
+    """The teacher's encoder as it ships (``pretrained``), or as built from sizes, read by mean-pooled cosine."""
+    role = "teacher"
+    if config.get("pretrained"):
+        encoder = _from_pretrained(AutoModel, config, role)
+        tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+    else:
+        built = build_from_config(config, context, role)
+        encoder, tokenizer = built.base_encoder(), built.tokenizer
+    return EmbeddingCosineScorer(encoder, tokenizer, int(config["max_length"]))
 
 
 def build_from_config(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:

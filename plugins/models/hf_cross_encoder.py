@@ -15,6 +15,7 @@ from stillroom.ranker import BuildContext
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.cross_encoder import HFCrossEncoder
+    from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 
 BUILDERS = {
     "hf_cross_encoder": "build_pretrained",
@@ -22,6 +23,8 @@ BUILDERS = {
     "hf_pruned_teacher": "build_pruned_teacher",
 }
 """Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
+TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
+"""The builders that make a model from a base encoder of its own, which ``zero_shot`` can use untrained."""
 
 
 @hookimpl
@@ -32,3 +35,13 @@ def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: B
     from stillroom.plugins.models import hf_builders
 
     return getattr(hf_builders, builder)(model_config, context, role)
+
+
+@hookimpl
+def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> EmbeddingCosineScorer | None:
+    """``zero_shot`` for a transformers teacher: its encoder as it ships (or as built, for a from-config one)."""
+    if name != "zero_shot" or model_config.get("name") not in TEACHER_BUILDERS:
+        return None
+    from stillroom.plugins.models import hf_builders
+
+    return hf_builders.build_zero_shot(model_config, context)

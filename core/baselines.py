@@ -1,0 +1,37 @@
+"""Baselines: what a product team would do without the recipe, scored on the same golden test set.
+
+A baseline scores pairs with no label scale: higher ranks first. Two ship with
+stillroom, each a plugin answering :func:`stillroom_build_baseline`:
+
+* ``bm25``: lexical retrieval over the candidate text, the request as the query;
+* ``zero_shot``: the teacher's base model off the shelf, with no fine-tuning
+  (for an encoder the cosine of mean-pooled embeddings, for a causal LM the
+  prompted P("yes")), the "just prompt the big model" option LinkedIn rejected.
+
+The report ranks them beside the trained models, so it shows by how much the
+recipe beats each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A baseline's whole interface: a relevance score per pair, and its size."""
+
+    params: int
+    """Parameters the baseline uses (0 for a lexical one)."""
+
+    def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
+        """One score per pair, ``[n]``; higher ranks first. Gets every pair of the test set at once
+        (a lexical index needs the whole candidate collection) and batches as it likes."""
+
+
+def to_unit_interval(scores: torch.Tensor) -> torch.Tensor:
+    """Scores mapped into (0, 1) in the same order, for metrics that want probability-like positives."""
+    return torch.sigmoid((scores.float() - scores.float().mean()) / scores.float().std().clamp_min(1e-6))

@@ -1,0 +1,67 @@
+"""The ``zero_shot`` baseline for each model family: the teacher's base model used as it ships, untrained.
+
+* An encoder ranks by the cosine of the mean-pooled embeddings of request and
+  candidate, the way sentence-transformers models are meant to be used.
+* A causal LM ranks by the prompted P("yes"), as the judge does before any
+  fine-tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
+
+BATCH_SIZE = 64
+
+
+class EmbeddingCosineScorer:
+    """Cosine of mean-pooled embeddings; each distinct text is embedded once."""
+
+    def __init__(self, encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        self.encoder = encoder.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.params = sum(p.numel() for p in encoder.parameters())
+
+    @torch.inference_mode()
+    def _embed(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        unique = list(dict.fromkeys(texts))
+        vectors = {}
+        for start in range(0, len(unique), BATCH_SIZE):
+            batch = unique[start : start + BATCH_SIZE]
+            features = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            hidden = self.encoder(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            vectors.update(zip(batch, pooled, strict=True))
+        return vectors
+
+    def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
+        embedded = self._embed([*requests, *candidates])
+        left = torch.stack([embedded[r] for r in requests])
+        right = torch.stack([embedded[c] for c in candidates])
+        return F.cosine_similarity(left, right, dim=-1)
+
+
+class PromptedYesScorer:
+    """P("yes") of an untrained causal-LM judge: the prompt alone, no LoRA, no learned head."""
+
+    def __init__(self, judge: CausalLMJudge) -> None:
+        self.judge = judge.for_inference().eval()
+        self.params = sum(p.numel() for p in self.judge.lm.parameters())
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
+        scores = []
+        for start in range(0, len(requests), BATCH_SIZE):
+            features = self.judge.tokenize(requests[start : start + BATCH_SIZE], candidates[start : start + BATCH_SIZE])
+            scores.append(self.judge.p_yes(**features))
+        return torch.cat(scores) if scores else torch.empty(0)

@@ -1,0 +1,72 @@
+"""The baselines every report ranks beside the trained models: BM25 and the untrained teacher."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stillroom.baselines import Scorer, to_unit_interval
+from stillroom.config_schema import validate_config
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.ranker import BuildContext
+from tests.conftest import compose_config
+
+
+def _baseline(name: str, model_config: dict) -> Scorer | None:
+    return get_plugin_manager().hook.stillroom_build_baseline(name=name, model_config=model_config, context=BuildContext(4))
+
+
+def _teacher(*overrides: str) -> dict:
+    return validate_config(compose_config("experiment=smoke", *overrides))["teacher"]
+
+
+def test_bm25_ranks_each_candidate_against_its_own_request() -> None:
+    scorer = _baseline("bm25", _teacher())
+    requests = ["python developer berlin", "python developer berlin", "python developer berlin", "nurse paris", "nurse paris"]
+    candidates = ["senior python developer in berlin", "nurse in paris", "python tutor", "nurse in paris", "python tutor"]
+    scores = scorer.score(requests, candidates)
+    assert scores[0] > scores[2] > scores[1] == 0.0  # more shared terms, higher; none shared, zero
+    assert scores[3] > scores[4] == 0.0  # the same candidate scores by the request it is ranked for
+    assert scorer.params == 0
+
+
+def test_zero_shot_encoder_is_the_untrained_teacher_read_by_cosine() -> None:
+    scorer = _baseline("zero_shot", _teacher())
+    scores = scorer.score(["data engineer", "data engineer"], ["data engineer", "registered nurse"])
+    assert scores[0] == pytest.approx(1.0, abs=1e-5)  # a text is most like itself
+    assert scores[1] < scores[0]
+    assert scorer.params > 0
+
+
+def test_zero_shot_causal_lm_is_the_prompted_p_yes_before_fine_tuning() -> None:
+    from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
+    from stillroom.policy_source import load_policy
+
+    config = validate_config(compose_config("experiment=smoke", "judge=tiny_causal_lm"))["judge"]
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    context = BuildContext(4, policy=policy)
+    torch.manual_seed(0)
+    scorer = get_plugin_manager().hook.stillroom_build_baseline(name="zero_shot", model_config=config, context=context)
+    torch.manual_seed(0)
+    judge = build_causal_lm_judge(config, context, "teacher").eval()
+    requests, candidates = ["Junior Nurse | care | Paris"], ["Nurse | care | Paris | onsite"]
+    with torch.inference_mode():
+        expected = judge.p_yes(**judge.tokenize(requests, candidates))
+    assert torch.allclose(scorer.score(requests, candidates), expected, atol=1e-6)
+    assert 0.0 < float(expected[0]) < 1.0
+
+
+def test_a_baseline_no_plugin_provides_is_a_clear_error(tmp_path) -> None:
+    from stillroom.job import run_job
+
+    config = compose_config("experiment=smoke", "evaluator.baselines=[bm25,oracle]")
+    with pytest.raises(StillroomError, match="no plugin provides the baseline 'oracle'"):
+        run_job(config, tmp_path / "run")
+
+
+def test_unit_interval_keeps_the_order() -> None:
+    scores = torch.tensor([3.0, -1.0, 10.0, 0.0])
+    mapped = to_unit_interval(scores)
+    assert ((mapped > 0) & (mapped < 1)).all()
+    assert mapped.argsort().tolist() == scores.argsort().tolist()
