@@ -22,6 +22,8 @@ class ProductSchema:
     name: str = MISSING
     policy: str = MISSING
     """A file path, or ``package.module:file`` for a policy shipped inside a package."""
+    engagement_events: list[str] = field(default_factory=list)
+    """The engagement log's events, weakest first (``[viewed, applied]``): an engagement teacher's grades."""
 
 
 @dataclass
@@ -100,6 +102,17 @@ class LabelingSchema:
     """How many times the first labeler sees each precedent of the policy among its golden train pairs."""
 
 
+@dataclass
+class PruneSchema:
+    enabled: bool = False
+    keep_heads: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """Attention heads kept in each layer, the most important first; null keeps them all."""
+    keep_layers: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """Layers kept, the most important; null keeps them all."""
+    epochs: int = 2
+    importance_pairs: int = 512
+
+
 GROUP_SCHEMAS: dict[str, type] = {
     "product": ProductSchema,
     "data": DataSchema,
@@ -111,9 +124,10 @@ GROUP_SCHEMAS: dict[str, type] = {
     "logger": LoggerSchema,
     "gate": GateSchema,
     "labeling": LabelingSchema,
+    "prune": PruneSchema,
 }
-OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema}
-"""Groups a recipe may leave out (``judge: null``)."""
+OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema, "engagement_teacher": ModelSchema}
+"""Groups a recipe may leave out (``judge: null``, ``engagement_teacher: null``)."""
 
 
 def validate_config(cfg: DictConfig) -> dict[str, Any]:

@@ -15,16 +15,17 @@ from typing import Any
 import torch
 from lightning.pytorch.loggers import Logger
 
+from stillroom import engagement
 from stillroom.artifacts import ArtifactStore
 from stillroom.baselines import Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
-from stillroom.losses import HiddenWidths, WeightedTerm, available_losses, build_terms
+from stillroom.losses import ENGAGEMENT, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
 from stillroom.precedents import render_precedents
-from stillroom.ranker import WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
+from stillroom.ranker import PRUNING_FILE, WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
 
 PREPARE_STAGE = "prepare"
 
@@ -60,7 +61,7 @@ class RunContext:
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
         """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
         torch.manual_seed(self.seed)
-        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(teacher))
+        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(role, teacher))
         if model is None:
             raise StillroomError(
                 f"no plugin builds a model named {model_config.get('name')!r} for role {role!r}; "
@@ -69,15 +70,20 @@ class RunContext:
             )
         return model
 
-    def num_labels(self, role: str) -> int:
-        """The size of the label scale ``role`` predicts: the policy's."""
-        return self.policy.num_labels
+    def label_names(self, role: str) -> tuple[str, ...]:
+        """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
+        if role == engagement.ROLE:
+            return ("none", *self.config["product"]["engagement_events"])
+        return tuple(label.name for label in self.policy.labels)
 
-    def _build_context(self, teacher: Ranker | None = None) -> BuildContext:
+    def num_labels(self, role: str) -> int:
+        return len(self.label_names(role))
+
+    def _build_context(self, role: str = "", teacher: Ranker | None = None) -> BuildContext:
         return BuildContext(
-            num_labels=self.policy.num_labels,
+            num_labels=self.num_labels(role),
             teacher=teacher,
-            label_names=tuple(label.name for label in self.policy.labels),
+            label_names=self.label_names(role),
             policy=self.policy,
             precedents=tuple(self.precedents(required=False)),
         )
@@ -98,6 +104,8 @@ class RunContext:
     def load_model(self, role: str, model_config: Mapping[str, Any], stage: str) -> Ranker:
         """Rebuild a model from its config, load the weights ``stage`` trained, ready for scoring."""
         model = self.build_model(role, model_config)
+        if self.store.exists(stage, PRUNING_FILE):
+            model.apply_pruning(self.store.read_json(stage, PRUNING_FILE))
         load_model_state(model, self.store.path(stage, WEIGHTS_FILE))
         return for_inference(model)
 
@@ -111,9 +119,19 @@ class RunContext:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
 
     def check_components(self) -> None:
-        """Fail before any training on a loss or evaluator that no plugin provides, or precedents no plugin renders."""
+        """Fail before any training on a loss or evaluator that no plugin provides, a loss reading a teacher
+        the recipe lacks, or precedents no plugin renders."""
+        teachers = {RELEVANCE} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])
+            for index, entry in enumerate(self.config["loss"][stage]):
+                teacher = entry.get("teacher", RELEVANCE)
+                if teacher not in teachers:
+                    hint = f"; add one with `{engagement.ROLE}=NAME`" if teacher == ENGAGEMENT else ""
+                    raise StillroomError(
+                        f"the loss reads teacher {teacher!r}, which this recipe does not have (it has: {', '.join(sorted(teachers))}){hint}",
+                        where=f"loss.{stage}[{index}].teacher",
+                    )
         self.evaluators(self.config["evaluator"]["names"])
         if self.config["gate"]["precedents"] or self.config["labeling"]["precedent_copies"]:
             self.precedents()

@@ -43,7 +43,12 @@ class Pair:
 
 @dataclass(frozen=True)
 class DataBundle:
-    """Golden train/dev/test (labeled under the policy), unlabeled pool, engagement log."""
+    """Golden train/dev/test (labeled under the policy), unlabeled pool, engagement log.
+
+    An engagement row names its pair by ``request_id`` and ``candidate_id`` and
+    says which of the product's engagement events happened (``viewed``,
+    ``applied``...: the names ``product.engagement_events`` lists, as booleans).
+    """
 
     golden: Mapping[str, list[Pair]]
     pool: list[Pair]

@@ -21,6 +21,8 @@ from stillroom.errors import StillroomError
 from stillroom.policy import Policy
 
 WEIGHTS_FILE = "weights.safetensors"
+PRUNING_FILE = "pruning.json"
+"""Beside the weights of a pruned model: the plan that gives a freshly built model the pruned structure."""
 
 
 @runtime_checkable
@@ -46,6 +48,15 @@ class Ranker(Protocol):
     # the pooled ``[batch, width]`` representation the logits are read from. A
     # labeler that has it records it beside its soft labels, and a student that
     # has it can learn the teacher's representation (the ``hidden_mse`` loss).
+    #
+    # Optional: ``prune(keep_layers, keep_heads, loss_of) -> plan`` removes the least
+    # important layers and attention heads in place, by ``loss_of()``'s gradient,
+    # and ``apply_pruning(plan)`` gives a freshly built model the same structure
+    # (so that pruned weights load). The ``prune`` stage needs both.
+    #
+    # Optional: ``caches_candidates = True`` says that in eval mode the model keeps
+    # each candidate's encoding after first use (a two-tower model), so its measured
+    # throughput is that of ranking with a candidate index built offline.
 
 
 def for_inference(model: Ranker) -> Ranker:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from stillroom import engagement
 from stillroom.artifacts import fingerprint, sha256_file
 from stillroom.context import RunContext
 from stillroom.resources import resolve_file
-from stillroom.stages import compliance, distill, evaluate, export, finetune, gate, label, prepare
+from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,41 @@ def _labelers(config: Mapping[str, Any]) -> list[Stage]:
     return stages
 
 
+def _engagement_teacher(config: Mapping[str, Any]) -> list[Stage]:
+    """The second teacher, when the recipe has one: trained on the engagement log, then labeling."""
+    if not config.get(engagement.ROLE):
+        return []
+    return [
+        Stage(
+            engagement_teacher.TRAIN_NAME,
+            engagement_teacher.run_finetune,
+            (*TRAIN_KEYS, engagement.ROLE, "loss.finetune", "product.engagement_events"),
+            (prepare.NAME,),
+        ),
+        Stage(engagement_teacher.LABEL_NAME, engagement_teacher.run_label, (engagement.ROLE,), (engagement_teacher.TRAIN_NAME,)),
+    ]
+
+
+def _prune(config: Mapping[str, Any]) -> list[Stage]:
+    if not config["prune"]["enabled"]:
+        return []
+    return [Stage(prune.NAME, prune.run, (*TRAIN_KEYS, "student", "loss.distill", "prune"), (distill.NAME,))]
+
+
 def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
     """The stages this config runs, in order."""
     judged = (finetune.JUDGE_NAME,) if config.get("judge") else ()
+    teachers = tuple(distill.teacher_labels(config).values())
+    pruned = (prune.NAME,) if config["prune"]["enabled"] else ()
     return (
         Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
         *_labelers(config),
-        Stage(distill.NAME, distill.run, (*TRAIN_KEYS, "student", "loss.distill"), (label.NAME,)),
+        *_engagement_teacher(config),
+        Stage(distill.NAME, distill.run, (*TRAIN_KEYS, "student", "loss.distill"), teachers),
         # The baseline reads no labels: it starts from the teacher as built and learns golden train.
         Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "teacher", "loss"), (prepare.NAME,)),
-        Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, distill.NAME, distill.NO_KD_NAME)),
+        *_prune(config),
+        Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, *teachers, *pruned, distill.NAME, distill.NO_KD_NAME)),
         Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
         Stage(export.NAME, export.run, ("student",), (compliance.NAME, gate.NAME)),
     )

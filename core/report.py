@@ -81,6 +81,16 @@ def baseline_margins(report: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return margins
 
 
+def _cached_note(report: Mapping[str, Any]) -> str:
+    cached = [name for name, result in report["models"].items() if result.get("candidates_cached")]
+    if not cached:
+        return ""
+    return (
+        f"\nThroughput of {', '.join(cached)} is measured as it serves: each candidate's vector is computed once and "
+        "cached, each request is encoded once per batch, and a pair costs one dot product."
+    )
+
+
 def _baseline_sentences(report: Mapping[str, Any]) -> str:
     models = report["models"]
     lines = []
@@ -168,6 +178,7 @@ Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha
 {table}
 
 Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at **{report['speedup']:.1f}x** its throughput.
+{_cached_note(report)}
 
 {_baseline_sentences(report)}
 

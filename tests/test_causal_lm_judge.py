@@ -11,7 +11,8 @@ import torch
 from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.plugins.models.causal_lm_judge import CausalLMJudge, OrdinalHead
+from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
+from stillroom.plugins.models.ordinal import OrdinalHead
 from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.policy_source import load_policy
 from stillroom.precedents import render_precedents

@@ -69,7 +69,7 @@ def test_engagement_follows_relevance_but_is_biased_by_popularity(policy, bundle
     pairs = {(p.request_id, p.candidate_id): p for pairs in bundle.splits().values() for p in pairs}
     applied, ignored, popular, obscure = [], [], [], []
     for event in bundle.engagement:
-        pair = pairs[(event["member_id"], event["job_id"])]
+        pair = pairs[(event["request_id"], event["candidate_id"])]
         score = world.true_score(dict(pair.request), dict(pair.candidate))
         (applied if event["applied"] else ignored).append(score)
         if 0.4 <= score <= 0.6:

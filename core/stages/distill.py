@@ -1,4 +1,8 @@
-"""distill: train the student from the teacher's soft labels plus the golden labels.
+"""distill: train the student from the teachers' soft labels plus the golden labels.
+
+The relevance teacher's labels always; the engagement teacher's too when the
+recipe has one (``engagement_teacher=...``), each in its own file, each read by
+the loss terms that name it.
 
 The same student architecture is also trained on golden labels alone
 (``student_no_kd``) with the loss terms that need no teacher, so the report
@@ -13,19 +17,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stillroom import engagement
 from stillroom.context import RunContext
-from stillroom.losses import RELEVANCE
+from stillroom.losses import ENGAGEMENT, RELEVANCE
 from stillroom.ranker import for_inference
-from stillroom.stages import finetune, label
+from stillroom.stages import engagement_teacher, finetune, label
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
 ROLE = "student"
 
 
+def teacher_labels(config: dict[str, Any]) -> dict[str, str]:
+    """Each teacher objective the student learns, and the stage whose soft labels it reads."""
+    return {RELEVANCE: label.NAME, **({ENGAGEMENT: engagement_teacher.LABEL_NAME} if config.get(engagement.ROLE) else {})}
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
-    items = label.labeled_items(ctx, {RELEVANCE: label.NAME})
+    items = label.labeled_items(ctx, teacher_labels(ctx.config))
     return finetune.train(ctx, ROLE, NAME, items, ctx.config["loss"]["distill"], init_from=teacher)
 
 

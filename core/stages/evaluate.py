@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
+from stillroom import engagement
 from stillroom.baselines import to_unit_interval
 from stillroom.context import RunContext
 from stillroom.data import Pair
 from stillroom.evaluation import EvalInput, Evaluator
-from stillroom.ranker import Ranker, count_parameters
+from stillroom.ranker import Ranker, count_parameters, expected_grade
 from stillroom.scoring import Timed, measure_throughputs, predict_probs
-from stillroom.stages import distill, finetune
+from stillroom.stages import distill, engagement_teacher, finetune, prune
 
 NAME = "evaluate"
 PREDICTIONS_FILE = "test_probs.safetensors"
@@ -33,9 +34,18 @@ MODELS = {
 JUDGE = {"judge": ("judge", finetune.JUDGE_NAME)}
 
 
+def student_stage(config: dict[str, Any]) -> str:
+    """The stage that trained the student the run exports: pruned and distilled again, when ``prune.enabled``."""
+    return prune.NAME if config["prune"]["enabled"] else distill.NAME
+
+
 def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """The recipe's models by report name: the judge first when the recipe has one."""
-    return {**(JUDGE if config.get("judge") else {}), **MODELS}
+    """The recipe's models by report name: the judge first when the recipe has one; with pruning,
+    ``student`` is the pruned one and ``student_before_pruning`` the model it came from."""
+    models = {**(JUDGE if config.get("judge") else {}), **MODELS, "student": ("student", student_stage(config))}
+    if config["prune"]["enabled"]:
+        models["student_before_pruning"] = ("student", distill.NAME)
+    return models
 
 
 def _throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
@@ -66,6 +76,16 @@ def _baselines(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -
     return results
 
 
+def _engagement_teacher(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -> dict[str, Any]:
+    """The engagement teacher ranks by its expected engagement grade; its scale is not the policy's, so it gets no kappa."""
+    if not ctx.config.get(engagement.ROLE):
+        return {}
+    model = ctx.load_model(engagement.ROLE, ctx.config[engagement.ROLE], engagement_teacher.TRAIN_NAME)
+    probs = predict_probs(model, test, ctx.num_labels(engagement.ROLE), ctx.trainer_config, int(ctx.config["evaluator"]["batch_size"]))
+    inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=expected_grade(probs))
+    return {engagement.ROLE: {"params": count_parameters(model), "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}}
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["evaluator"]
     test = ctx.pairs("test")
@@ -80,9 +100,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         inputs = EvalInput(pairs=test, probs=probs, policy=ctx.policy, k=int(config["k"]))
         timed[model_name] = Timed(model, _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
         results[model_name] = {"params": count_parameters(model), **_evaluate(evaluators, inputs)}
+        if getattr(model, "caches_candidates", False):
+            results[model_name]["candidates_cached"] = True
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     for model_name, pairs_per_s in throughput.items():
         results[model_name]["throughput_pairs_per_s"] = pairs_per_s
+    results.update(_engagement_teacher(ctx, test, evaluators))
     results.update(_baselines(ctx, test, evaluators))
     ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
     ctx.store.write_json(NAME, "models.json", results)

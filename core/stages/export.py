@@ -6,14 +6,14 @@ from typing import Any
 
 from stillroom.context import RunContext
 from stillroom.model_card import render_model_card
-from stillroom.stages import distill, evaluate, gate
+from stillroom.stages import evaluate, gate
 
 NAME = "export"
 STUDENT_DIR = "student"
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    student = ctx.load_model("student", ctx.config["student"], distill.NAME)
+    student = ctx.load_model("student", ctx.config["student"], evaluate.student_stage(ctx.config))
     results = ctx.store.read_json(evaluate.NAME, "models.json")
     gate_result = ctx.store.read_json(gate.NAME, gate.RESULT_FILE)
     with ctx.store.directory(NAME, STUDENT_DIR) as folder:

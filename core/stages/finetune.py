@@ -39,19 +39,22 @@ def train(
     run_name: str | None = None,
     init_from: Ranker | None = None,
     epochs: int | None = None,
+    val_items: Sequence[TrainItem] | None = None,
+    model: Ranker | None = None,
 ) -> dict[str, Any]:
-    """Build ``role`` (from ``init_from`` where its builder does so), train it on ``items``, save its weights.
+    """Build ``role`` (from ``init_from`` where its builder does so), or take ``model`` as it is, train it
+    on ``items``, save its weights.
 
-    Golden dev drives early stopping when the role's config asks for it.
+    ``val_items`` (golden dev unless given) drive early stopping when the role's config asks for it.
     """
     model_config = ctx.config[role]
-    model = ctx.build_model(role, model_config, teacher=init_from)
+    model = model if model is not None else ctx.build_model(role, model_config, teacher=init_from)
     train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
     history = fit(
         model,
         ctx.loss_terms(terms_config, hidden_widths(model, items)),
         items,
-        golden_items(ctx, "dev"),
+        golden_items(ctx, "dev") if val_items is None else val_items,
         train_config,
         ctx.trainer_config,
         ctx.loggers(run_name or role),

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from stillroom import engagement
 from stillroom.context import RunContext
 from stillroom.data import Pair
 from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
@@ -32,7 +33,7 @@ HIDDEN_FILE = "hidden_states.safetensors"
 def _predict(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], with_hidden: bool) -> dict[str, torch.Tensor]:
     batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
     out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden)
-    if ctx.config["labeling"]["enforce_rules"] and ctx.num_labels(role) == ctx.policy.num_labels:
+    if ctx.config["labeling"]["enforce_rules"] and role != engagement.ROLE:  # the rules cap grades of relevance only
         out["probs"] = cap_by_rules(out["probs"], pairs, ctx.policy)
     return out
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from stillroom.plugins.models.adapters import has_adapter
+from stillroom.plugins.models.pruning import PrunePlan, apply_plan, plan_pruning, positional_heads
 
 STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
 HEAD_FILE = "classifier.safetensors"
@@ -74,12 +75,21 @@ def merged(module: torch.nn.Module) -> torch.nn.Module:
 class HFCrossEncoder(torch.nn.Module):
     """A transformers classifier and its tokenizer, reading (request, candidate) as a text pair."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        num_labels: int,
+        pruning: PrunePlan | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.num_labels = num_labels
+        self.pruning = pruning
+        """The plan this model's encoder was pruned by (see :mod:`stillroom.plugins.models.pruning`), if any."""
 
     def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
         return dict(
@@ -114,15 +124,27 @@ class HFCrossEncoder(torch.nn.Module):
 
     def for_inference(self) -> HFCrossEncoder:
         """An eval-mode ranker with any adapter merged: the same scores, without LoRA's extra matmuls."""
-        return HFCrossEncoder(merged(self.model), self.tokenizer, self.max_length, self.num_labels).eval()
+        return HFCrossEncoder(merged(self.model), self.tokenizer, self.max_length, self.num_labels, self.pruning).eval()
+
+    def prune(self, keep_layers: int | None, keep_heads: int | None, loss_of: Callable[[], torch.Tensor]) -> PrunePlan:
+        """Remove the least important layers and attention heads (by ``loss_of``'s gradient), in place; return the plan."""
+        plan = plan_pruning(self.base_encoder(), keep_layers, keep_heads, loss_of)
+        self.apply_pruning(plan)
+        return plan
+
+    def apply_pruning(self, plan: PrunePlan) -> None:
+        """Give this (unpruned) model the structure a plan describes, so that the pruned weights fit."""
+        apply_plan(self.base_encoder(), plan)
+        self.pruning = plan
 
     def save_pretrained(self, directory: Path) -> None:
         merged(self.model).save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         pooling = "mean" if isinstance(self.model, MeanPoolingClassifier) else "cls"
-        (Path(directory) / STILLROOM_CONFIG_FILE).write_text(
-            json.dumps({"max_length": self.max_length, "num_labels": self.num_labels, "pooling": pooling}, indent=2) + "\n"
-        )
+        meta = {"max_length": self.max_length, "num_labels": self.num_labels, "pooling": pooling}
+        if self.pruning:
+            meta["pruned_heads"] = positional_heads(self.pruning)
+        (Path(directory) / STILLROOM_CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def load_folder(directory: Path) -> HFCrossEncoder:
@@ -136,11 +158,19 @@ def load_folder(directory: Path) -> HFCrossEncoder:
     """
     directory = Path(directory)
     meta = json.loads((directory / STILLROOM_CONFIG_FILE).read_text())
-    if meta.get("pooling") == "mean":
-        encoder = AutoModel.from_pretrained(directory, local_files_only=True)
-        model = MeanPoolingClassifier(encoder, int(meta["num_labels"]), dropout=0.0)
-        model.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
+    auto = AutoModel if meta.get("pooling") == "mean" else AutoModelForSequenceClassification
+    if meta.get("pruned_heads"):
+        # Fewer heads than config.json says: build the shape, cut the heads, then load the weights.
+        model = auto.from_config(AutoConfig.from_pretrained(directory, local_files_only=True))
+        base = model.base_model
+        apply_plan(base, {"layers": list(range(len(base.encoder.layer))), "heads": meta["pruned_heads"]})
+        result = model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=False)
+        if result.unexpected_keys or any("pooler" not in key for key in result.missing_keys):  # a mean-pooled encoder has no pooler
+            raise ValueError(f"{directory}: the weights do not fit the pruned encoder ({result.missing_keys[:2]}, {result.unexpected_keys[:2]})")
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+        model = auto.from_pretrained(directory, local_files_only=True)
+    if meta.get("pooling") == "mean":
+        model = MeanPoolingClassifier(model, int(meta["num_labels"]), dropout=0.0)
+        model.classifier.load_state_dict(load_file(str(directory / HEAD_FILE)))
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     return HFCrossEncoder(model, tokenizer, int(meta["max_length"]), int(meta["num_labels"])).eval()

@@ -1,6 +1,6 @@
 """Builders of transformers cross-encoders: a pretrained teacher (LoRA via peft) and small students.
 
-Three builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
+Four builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
 
 * ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
   classification head over the label scale, read from [CLS] (``pooling: cls``,
@@ -15,6 +15,9 @@ Three builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
   its full width, each feed-forward pruned to its most important neurons: the
   student starts with the teacher's pretrained token-matching ability, which a
   small encoder trained from scratch on a few thousand pairs does not learn.
+* ``two_tower``: a bi-encoder over a frozen pretrained encoder
+  (:mod:`stillroom.plugins.models.two_tower`), whose candidate vectors are
+  cached when it serves.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
+from stillroom.plugins.models.two_tower import TwoTowerRanker
 from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 from stillroom.ranker import BuildContext
 
@@ -125,6 +129,28 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
         # started from the teacher's, it can stay as it is.
         student.input_embeddings().weight.requires_grad_(False)
     return student
+
+
+def build_two_tower(config: Mapping[str, Any], context: BuildContext, role: str) -> TwoTowerRanker:
+    """A frozen pretrained encoder, cut after the deepest pooled layer, under two trainable towers."""
+    pooled_layers = [int(layer) for layer in config["pooled_layers"]]
+    encoder_config = AutoConfig.from_pretrained(locate(str(config["pretrained"]), f"{role}.pretrained"), local_files_only=True)
+    if not pooled_layers or min(pooled_layers) < 1 or max(pooled_layers) > encoder_config.num_hidden_layers:
+        raise StillroomError(
+            f"expected layer numbers from 1 to {encoder_config.num_hidden_layers} (the encoder's depth), got {pooled_layers}",
+            where=f"{role}.pooled_layers",
+        )
+    encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=max(pooled_layers), add_pooling_layer=False)
+    tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+    return TwoTowerRanker(
+        encoder,
+        tokenizer,
+        int(config["max_length"]),
+        context.num_labels,
+        pooled_layers,
+        int(config["tower_hidden"]),
+        int(config["embedding_dim"]),
+    )
 
 
 def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:

@@ -15,12 +15,14 @@ from stillroom.ranker import BuildContext
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.cross_encoder import HFCrossEncoder
+    from stillroom.plugins.models.two_tower import TwoTowerRanker
     from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 
 BUILDERS = {
     "hf_cross_encoder": "build_pretrained",
     "hf_from_config": "build_from_config",
     "hf_pruned_teacher": "build_pruned_teacher",
+    "two_tower": "build_two_tower",
 }
 """Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
 TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
@@ -28,7 +30,7 @@ TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
 
 
 @hookimpl
-def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> HFCrossEncoder | None:
+def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> HFCrossEncoder | TwoTowerRanker | None:
     builder = BUILDERS.get(str(model_config.get("name")))
     if builder is None:
         return None

@@ -175,7 +175,7 @@ class JobsWorld:
         popularity = math.log(job["popularity"])
         viewed = self.rng.random() < _sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity)
         applied = viewed and self.rng.random() < _sigmoid(5.0 * (relevance - 0.6) + 0.6 * popularity)
-        return {"member_id": member["member_id"], "job_id": job["job_id"], "viewed": viewed, "applied": applied}
+        return {"request_id": member["member_id"], "candidate_id": job["job_id"], "viewed": viewed, "applied": applied}
 
 
 def _sigmoid(x: float) -> float:

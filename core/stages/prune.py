@@ -1,0 +1,52 @@
+"""prune: cut the distilled student's least important attention heads (and layers), then distill it again.
+
+Importance is measured on the distillation objective over a sample of the
+teacher-labeled pairs (the student's own plugin decides how; see
+:mod:`stillroom.plugins.models.pruning`). The pruned student then trains
+again on the same soft labels for ``prune.epochs`` epochs, to win back what
+the cut cost. The report shows it as ``student`` beside the model it came from,
+``student_before_pruning``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+
+from stillroom.context import RunContext
+from stillroom.errors import StillroomError
+from stillroom.losses import HIDDEN
+from stillroom.ranker import PRUNING_FILE, Ranker, count_parameters
+from stillroom.stages import distill, finetune, label
+from stillroom.training import PairCollator, TargetShapes, TrainItem
+
+NAME = "prune"
+
+
+def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> torch.Tensor:
+    """The distillation objective on ``sample`` (terms that read hidden states left out), averaged over batches."""
+    terms = [t for t in ctx.loss_terms(ctx.config["loss"]["distill"]) if HIDDEN not in t.needs]
+    collate = PairCollator(model, TargetShapes.of(sample))
+    batch_size = int(ctx.config["student"]["train"]["batch_size"])
+    total = torch.zeros(())
+    batches = [collate(sample[i : i + batch_size]) for i in range(0, len(sample), batch_size)]
+    for batch in batches:
+        logits = model(**batch["features"])
+        total = total + sum(t.weight * t.term(logits, batch) for t in terms)
+    return total / max(1, len(batches))
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    config = ctx.config["prune"]
+    student = ctx.load_model("student", ctx.config["student"], distill.NAME)
+    if not callable(getattr(student, "prune", None)):
+        raise StillroomError(f"the student {ctx.config['student']['name']!r} cannot be pruned (it has no prune method)", where="prune.enabled")
+    items = label.labeled_items(ctx, distill.teacher_labels(ctx.config))
+    sample = random.Random(ctx.seed).sample(items, min(int(config["importance_pairs"]), len(items)))
+    params_before = count_parameters(student)
+    plan = student.prune(config["keep_layers"], config["keep_heads"], lambda: importance_loss(ctx, student, sample))
+    ctx.store.write_json(NAME, PRUNING_FILE, plan)
+    summary = finetune.train(ctx, "student", NAME, items, ctx.config["loss"]["distill"], model=student, epochs=int(config["epochs"]))
+    return {**summary, "params_before": params_before, "layers_kept": plan["layers"], "heads_kept": {k: len(v) for k, v in plan["heads"].items()}}
