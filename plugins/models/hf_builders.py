@@ -39,7 +39,7 @@ from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import load_tokenizer, locate
-from stillroom.plugins.models.transfer import init_embeddings_from, teacher_layers_state
+from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
 from stillroom.plugins.models.two_tower import TwoTowerRanker
 from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 from stillroom.ranker import BuildContext
@@ -154,7 +154,8 @@ def build_two_tower(config: Mapping[str, Any], context: BuildContext, role: str)
 
 
 def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
-    """Chosen layers of the teacher at its full width, feed-forward pruned, read by mean pooling.
+    """Chosen layers of the teacher, feed-forward pruned, read by mean pooling; at the teacher's width, or
+    narrower (``hidden_size``) with every weight projected onto the top principal directions of its embeddings.
 
     With ``context.teacher`` the weights come from it (the head starts fresh);
     without, the same architecture is built empty for saved weights to fill.
@@ -162,13 +163,25 @@ def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role:
     source = locate(str(config["pretrained"]), f"{role}.pretrained")
     layers = [int(i) for i in config["layers"]]
     encoder_config = AutoConfig.from_pretrained(source, local_files_only=True)
+    full_width = encoder_config.hidden_size
+    head_size = full_width // encoder_config.num_attention_heads
+    width = int(config.get("hidden_size") or full_width)
+    if width > full_width or width % head_size:
+        raise StillroomError(
+            f"expected a multiple of the teacher's head size {head_size}, at most its width {full_width}, got {width}", where=f"{role}.hidden_size"
+        )
     encoder_config.num_hidden_layers = len(layers)
     encoder_config.intermediate_size = int(config["intermediate_size"])
+    encoder_config.hidden_size = width
+    encoder_config.num_attention_heads = width // head_size
     encoder = AutoModel.from_config(encoder_config)
     if context.teacher is not None:
         if not isinstance(context.teacher, HFCrossEncoder):
             raise StillroomError("a pruned-teacher student needs a transformers teacher", where=f"{role}.name")
-        encoder.load_state_dict(teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size))
+        state = teacher_layers_state(context.teacher, layers, encoder_config.intermediate_size)
+        if width < full_width:
+            state = narrowed_state(state, principal_basis(state["embeddings.word_embeddings.weight"], width), head_size)
+        encoder.load_state_dict(state)
     model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
     student = HFCrossEncoder(model, _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer"), int(config["max_length"]), context.num_labels)
     if config.get("freeze_word_embeddings"):

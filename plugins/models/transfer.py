@@ -61,3 +61,62 @@ def teacher_layers_state(teacher: HFCrossEncoder, layers: Sequence[int], ffn_wid
         state[f"{prefix}.intermediate.dense.weight"], state[f"{prefix}.intermediate.dense.bias"] = w_in[keep], b_in[keep]
         state[f"{prefix}.output.dense.weight"] = w_out[:, keep]
     return state
+
+
+def principal_basis(weight: torch.Tensor, width: int) -> torch.Tensor:
+    """``[d, width]`` orthonormal columns: the top principal directions of ``weight``'s rows."""
+    _, _, v = torch.linalg.svd(weight - weight.mean(0, keepdim=True), full_matrices=False)
+    return v[:width].T.contiguous()
+
+
+def _most_important_heads(prefix: str, state: dict[str, torch.Tensor], head_size: int, count: int) -> torch.Tensor:
+    """Row indices of the ``count`` heads whose value and output weights are largest (norm product)."""
+    values = state[f"{prefix}.attention.self.value.weight"]
+    outputs = state[f"{prefix}.attention.output.dense.weight"]
+    heads = values.shape[0] // head_size
+    norms = torch.stack(
+        [values[h * head_size : (h + 1) * head_size].norm() * outputs[:, h * head_size : (h + 1) * head_size].norm() for h in range(heads)]
+    )
+    kept = norms.topk(count).indices.sort().values
+    return torch.cat([torch.arange(h * head_size, (h + 1) * head_size) for h in kept.tolist()])
+
+
+def narrowed_state(state: dict[str, torch.Tensor], basis: torch.Tensor, head_size: int) -> dict[str, torch.Tensor]:
+    """A full-width encoder state re-expressed in a narrower hidden space spanned by ``basis`` (``[d, width]``).
+
+    Every map into the hidden space is projected onto the basis and every map out
+    of it reads from it; attention keeps the ``width / head_size`` most important
+    heads, so its width matches the hidden width as BERT's configs require.
+    LayerNorm cannot be projected exactly; its scale keeps each new direction's
+    weighted share of the old scales. The result is a starting point that
+    distillation then trains, not an equivalent model.
+    """
+    width = basis.shape[1]
+    squared = basis.pow(2)
+    narrowed: dict[str, torch.Tensor] = {}
+    layer_prefixes = sorted({key.rsplit(".attention.", 1)[0] for key in state if ".attention." in key})
+    kept_rows = {prefix: _most_important_heads(prefix, state, head_size, width // head_size) for prefix in layer_prefixes}
+    for key, value in state.items():
+        prefix = key.rsplit(".attention.", 1)[0] if ".attention." in key else None
+        if key.endswith("_embeddings.weight"):
+            narrowed[key] = value @ basis
+        elif "LayerNorm.weight" in key:
+            narrowed[key] = squared.T @ value
+        elif "LayerNorm.bias" in key:
+            narrowed[key] = basis.T @ value
+        elif prefix and any(f"attention.self.{p}." in key for p in ("query", "key", "value")):
+            rows = kept_rows[prefix]
+            narrowed[key] = value[rows] @ basis if key.endswith("weight") else value[rows]
+        elif prefix and "attention.output.dense" in key:
+            narrowed[key] = basis.T @ value[:, kept_rows[prefix]] if key.endswith("weight") else basis.T @ value
+        elif "intermediate.dense.weight" in key:
+            narrowed[key] = value @ basis
+        elif key.endswith("output.dense.weight"):  # the feed-forward's way back into the hidden space
+            narrowed[key] = basis.T @ value
+        elif key.endswith("output.dense.bias") or key == "pooler.dense.bias":
+            narrowed[key] = basis.T @ value
+        elif key == "pooler.dense.weight":  # unused under mean pooling, but part of the encoder
+            narrowed[key] = basis.T @ value @ basis
+        else:
+            narrowed[key] = value
+    return {key: value.contiguous() for key, value in narrowed.items()}

@@ -1,0 +1,30 @@
+"""The benchmark scripts run and print their tables (on tiny models here; the figures in the README come from the real ones)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_overhead_prints_both_loops_and_their_ratio() -> None:
+    out = _run("overhead.py", "--pairs", "64", "--rounds", "1", "experiment=smoke")
+    assert "| bare |" in out and "| stillroom |" in out
+    assert "of the bare loop's throughput" in out
+
+
+def test_distill_prints_one_row_per_student_against_the_teacher(tmp_path: Path) -> None:
+    out = _run("distill.py", "--out", str(tmp_path), "--students", "tiny,tiny+prune", "experiment=smoke", "prune.keep_layers=1")
+    table = out.split("| model | params | pairs/s | ndcg@10 | retained | speedup |")[-1]  # each run prints its own report before
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows] == ["| teacher", "| tiny", "| tiny+prune"]
+    assert rows[0].endswith("| 100.0% | 1.0x |")
+    assert (tmp_path / "tiny+prune" / "prune" / "pruning.json").exists()
