@@ -95,7 +95,7 @@ def _engagement_teacher(config: Mapping[str, Any]) -> list[Stage]:
 
 
 def _prune(config: Mapping[str, Any]) -> list[Stage]:
-    if not config["prune"]["enabled"]:
+    if not prune.enabled(config):
         return []
     return [Stage(prune.NAME, prune.run, (*TRAIN_KEYS, "student", "loss.distill", "prune"), (distill.NAME,))]
 
@@ -104,7 +104,7 @@ def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
     """The stages this config runs, in order."""
     judged = (finetune.JUDGE_NAME,) if config.get("judge") else ()
     teachers = tuple(distill.teacher_labels(config).values())
-    pruned = (prune.NAME,) if config["prune"]["enabled"] else ()
+    pruned = (prune.NAME,) if prune.enabled(config) else ()
     return (
         Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
         *_labelers(config),

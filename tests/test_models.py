@@ -104,7 +104,14 @@ def test_pruned_teacher_student_keeps_chosen_layers_and_most_important_neurons(l
     teacher_layer = lora_teacher.for_inference().model.encoder.encoder.layer[0]
     student_layer = student.model.encoder.encoder.layer[0]
     assert len(student.model.encoder.encoder.layer) == len(config["student"]["layers"]) == 1
-    assert torch.equal(student_layer.attention.self.query.weight, teacher_layer.attention.self.query.weight)
+    # The six heads whose value and output weights are largest, their rows copied as they are.
+    from stillroom.plugins.models.pruning import strongest_heads
+
+    heads = strongest_heads(teacher_layer, config["student"]["attention_heads"])
+    rows = torch.cat([torch.arange(h * 32, (h + 1) * 32) for h in heads])
+    assert len(heads) == 6 and student_layer.attention.self.query.weight.shape == (192, 384)
+    assert torch.equal(student_layer.attention.self.query.weight, teacher_layer.attention.self.query.weight[rows])
+    assert torch.equal(student_layer.attention.output.dense.weight, teacher_layer.attention.output.dense.weight[:, rows])
     assert torch.equal(student.input_embeddings().weight, lora_teacher.input_embeddings().weight)
     assert not student.input_embeddings().weight.requires_grad
     w_in, w_out = teacher_layer.intermediate.dense.weight, teacher_layer.output.dense.weight

@@ -36,14 +36,14 @@ JUDGE = {"judge": ("judge", finetune.JUDGE_NAME)}
 
 def student_stage(config: dict[str, Any]) -> str:
     """The stage that trained the student the run exports: pruned and distilled again, when ``prune.enabled``."""
-    return prune.NAME if config["prune"]["enabled"] else distill.NAME
+    return prune.NAME if prune.enabled(config) else distill.NAME
 
 
 def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """The recipe's models by report name: the judge first when the recipe has one; with pruning,
     ``student`` is the pruned one and ``student_before_pruning`` the model it came from."""
     models = {**(JUDGE if config.get("judge") else {}), **MODELS, "student": ("student", student_stage(config))}
-    if config["prune"]["enabled"]:
+    if prune.enabled(config):
         models["student_before_pruning"] = ("student", distill.NAME)
     return models
 

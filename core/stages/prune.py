@@ -11,6 +11,7 @@ the cut cost. The report shows it as ``student`` beside the model it came from,
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -23,6 +24,11 @@ from stillroom.stages import distill, finetune, label
 from stillroom.training import PairCollator, TargetShapes, TrainItem
 
 NAME = "prune"
+
+
+def enabled(config: Mapping[str, Any]) -> bool:
+    """Whether the recipe prunes its student (``prune.enabled``)."""
+    return bool((config.get("prune") or {}).get("enabled"))
 
 
 def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> torch.Tensor:

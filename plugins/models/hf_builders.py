@@ -39,6 +39,7 @@ from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.locate import load_tokenizer, locate
+from stillroom.plugins.models.pruning import keep_heads, strongest_heads
 from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
 from stillroom.plugins.models.two_tower import TwoTowerRanker
 from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
@@ -182,6 +183,11 @@ def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role:
         if width < full_width:
             state = narrowed_state(state, principal_basis(state["embeddings.word_embeddings.weight"], width), head_size)
         encoder.load_state_dict(state)
+    heads = config.get("attention_heads")
+    if heads is not None and int(heads) < encoder_config.num_attention_heads:
+        # The most important heads by weight (value and output norms) with a teacher; any, as a shape, for saved weights.
+        for layer in encoder.encoder.layer:
+            keep_heads(layer, strongest_heads(layer, int(heads)) if context.teacher is not None else list(range(int(heads))))
     model = MeanPoolingClassifier(encoder, context.num_labels, float(config.get("dropout", 0.1)))
     student = HFCrossEncoder(model, _tokenizer(str(config["tokenizer"]), f"{role}.tokenizer"), int(config["max_length"]), context.num_labels)
     if config.get("freeze_word_embeddings"):

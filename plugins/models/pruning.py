@@ -31,6 +31,14 @@ def heads_of(layer: torch.nn.Module) -> int:
     return attention.query.out_features // attention.attention_head_size
 
 
+def strongest_heads(layer: torch.nn.Module, count: int) -> list[int]:
+    """The ``count`` heads with the largest value and output weights (norm product): importance without data."""
+    size = layer.attention.self.attention_head_size
+    values, outputs = layer.attention.self.value.weight, layer.attention.output.dense.weight
+    norms = torch.stack([values[h * size : (h + 1) * size].norm() * outputs[:, h * size : (h + 1) * size].norm() for h in range(heads_of(layer))])
+    return sorted(norms.topk(count).indices.tolist())
+
+
 def head_importance(encoder: torch.nn.Module, loss_of: Callable[[], torch.Tensor]) -> list[torch.Tensor]:
     """|d loss / d gate| for every head of every layer (gates on the heads' outputs, all 1)."""
     gates = [torch.ones(heads_of(layer), requires_grad=True) for layer in _layers(encoder)]
