@@ -27,10 +27,11 @@ from hydra import compose, initialize_config_module
 from torch.utils.data import DataLoader
 
 from stillroom.config_schema import validate_config
-from stillroom.losses import WeightedTerm, available_losses, build_terms
+from stillroom.losses import HIDDEN, WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.ranker import BuildContext, Ranker
+from stillroom.stages.finetune import hidden_widths
 from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit
 
 
@@ -70,13 +71,19 @@ def bare_loop(model: Ranker, terms: list[WeightedTerm], items: list[TrainItem], 
         collate_fn=PairCollator(model, TargetShapes.of(items)),
         generator=torch.Generator().manual_seed(seed),
     )
-    params = [p for p in model.parameters() if p.requires_grad]
+    term_params = [p for t in terms if isinstance(t.term, torch.nn.Module) for p in t.term.parameters()]
+    params = [p for p in model.parameters() if p.requires_grad] + term_params
+    needs_hidden = any(HIDDEN in t.needs for t in terms)
     optimizer = torch.optim.AdamW(params, lr=float(train["lr"]), weight_decay=float(train.get("weight_decay", 0.0)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(len(loader), float(train.get("warmup_ratio", 0.1))))
     model.train()
     start = time.perf_counter()
     for batch in loader:
-        logits = model(**batch["features"])
+        if needs_hidden:
+            logits, hidden = model.forward_with_hidden(**batch["features"])
+            batch = {**batch, "student_hidden": hidden}
+        else:
+            logits = model(**batch["features"])
         loss = sum(term.weight * term.term(logits, batch) for term in terms)
         optimizer.zero_grad()
         loss.backward()
@@ -98,25 +105,29 @@ def main() -> None:
     plugins = get_plugin_manager()
     policy = load_policy(config["product"]["policy"], plugins)
     bundle = plugins.hook.stillroom_data_source(product=config["product"]["name"], data_config=config["data"], policy=policy, seed=config["seed"])
-    torch.manual_seed(0)  # the teacher's soft labels: random distributions (timing does not depend on them)
+    context = BuildContext(policy.num_labels)
+    teacher = plugins.hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=context)
+    pairs = (bundle.pool + bundle.golden["train"])[: args.pairs]
+    with torch.no_grad():
+        _, hidden = teacher.forward_with_hidden(**teacher.tokenize([pairs[0].request_text], [pairs[0].candidate_text]))
+    torch.manual_seed(0)  # the teacher's soft labels and hidden states: random (timing does not depend on them)
     items = [
         TrainItem(
             p.request_text,
             p.candidate_text,
             label=-1 if p.label is None else int(p.label),
             targets={"relevance": torch.distributions.Dirichlet(torch.ones(policy.num_labels)).sample()},
+            hidden={"relevance": torch.randn(hidden.shape[-1])},
             request_id=p.request_id,
         )
-        for p in (bundle.pool + bundle.golden["train"])[: args.pairs]
+        for p in pairs
     ]
-    context = BuildContext(policy.num_labels)
-    teacher = plugins.hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=context)
 
     def fresh_student() -> Ranker:
         torch.manual_seed(config["seed"])
         return plugins.hook.stillroom_build_model(role="student", model_config=config["student"], context=BuildContext(policy.num_labels, teacher))
 
-    terms = build_terms(config["loss"]["distill"], available_losses(plugins.hook.stillroom_losses()))
+    terms = build_terms(config["loss"]["distill"], available_losses(plugins.hook.stillroom_losses()), hidden_widths(fresh_student(), items))
     train = {**config["student"]["train"], "epochs": 1, "early_stopping_patience": None}
     trainer_config = {**config["trainer"], "progress_bar": False}
     best = {"stillroom": math.inf, "bare": math.inf, "fit() call": math.inf}

@@ -67,6 +67,9 @@ def test_the_score_is_one_dot_product_and_the_expected_grade_ranks_by_it(encoder
         dots = (u * v).sum(-1)
     assert probs.shape == (6, 4) and torch.allclose(probs.sum(-1), torch.ones(6))
     assert expected_grade(probs).argsort().tolist() == dots.argsort().tolist()
+    with torch.no_grad():
+        _, interaction = model.forward_with_hidden(**features)  # what hidden_mse reads: the product whose sum is the score
+    assert torch.allclose(interaction.sum(-1), dots, atol=1e-5)
 
 
 def test_the_encoder_is_frozen_and_only_the_towers_and_head_train(encoder_folder: Path) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from stillroom.context import RunContext
-from stillroom.losses import RELEVANCE, HiddenWidths
+from stillroom.errors import StillroomError
+from stillroom.losses import HIDDEN, RELEVANCE, HiddenWidths
 from stillroom.ranker import WEIGHTS_FILE, Ranker, count_parameters, model_state
 from stillroom.scoring import has_hidden
 from stillroom.stages.label import labeled_items
@@ -50,9 +51,17 @@ def train(
     model_config = ctx.config[role]
     model = model if model is not None else ctx.build_model(role, model_config, teacher=init_from)
     train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
+    widths = hidden_widths(model, items)
+    terms = ctx.loss_terms(terms_config, widths)
+    if widths is None and any(HIDDEN in term.needs for term in terms):
+        raise StillroomError(
+            f"a loss term reads hidden states, but the {role} ({model_config.get('name')!r}) or its teacher's labels have none; "
+            "drop the term or use models with forward_with_hidden",
+            where=f"loss ({stage})",
+        )
     history = fit(
         model,
-        ctx.loss_terms(terms_config, hidden_widths(model, items)),
+        terms,
         items,
         golden_items(ctx, "dev") if val_items is None else val_items,
         train_config,

@@ -135,9 +135,6 @@ class TwoTowerRanker(torch.nn.Module):
                 self._candidates[keys[row]] = vector.detach()
         return torch.stack([self._candidates[key] for key in keys])
 
-    def score(self, requests: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        return (requests * candidates).sum(-1) / math.sqrt(self.embedding_dim)
-
     # -- the Ranker interface ----------------------------------------------------------------
 
     def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -152,16 +149,22 @@ class TwoTowerRanker(torch.nn.Module):
             "candidate_mask": candidate["attention_mask"],
         }
 
-    def forward(
+    def forward_with_hidden(
         self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the pair's representation ``u * v`` (elementwise), whose sum is the score."""
         # A batch holds few distinct requests (a member and its candidates): encode each once.
         keys = self._keys(request_ids, request_mask)
         first_rows = self._first_rows(keys, {})
         position = {keys[row]: i for i, row in enumerate(first_rows)}
         vectors = self.encode_requests(request_ids[first_rows], request_mask[first_rows])
-        requests = vectors[torch.tensor([position[key] for key in keys])]
-        return self.head(self.score(requests, self.encode_candidates(candidate_ids, candidate_mask)))
+        interaction = vectors[torch.tensor([position[key] for key in keys])] * self.encode_candidates(candidate_ids, candidate_mask)
+        return self.head(interaction.sum(-1) / math.sqrt(self.embedding_dim)), interaction
+
+    def forward(
+        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+    ) -> torch.Tensor:
+        return self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask)[0]
 
     def save_pretrained(self, directory: Path) -> None:
         """The encoder and tokenizer as a transformers folder, the towers and head beside them."""
