@@ -40,7 +40,11 @@ def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "stillroom/hookspecs.py",
-        "stillroom/plugins/losses.py",
+        "stillroom/plugins/losses/__init__.py",
+        "stillroom/plugins/losses/ranking.py",
+        "stillroom/plugins/baselines/bm25.py",
+        "stillroom/plugins/models/two_tower.py",
+        "stillroom/conf/engagement_teacher/minilm_lora.yaml",
         "stillroom/products/jobs/policy.md",
         "stillroom/products/jobs/vocabulary.yaml",
         "stillroom/conf/config.yaml",
@@ -59,3 +63,17 @@ def test_constraints_pin_the_cpu_torch() -> None:
     lines = (ROOT / "constraints.txt").read_text().splitlines()
     assert "torch==2.13.0" in lines
     assert all("==" in line for line in lines if line and not line.startswith("#"))
+
+
+def test_every_python_package_folder_is_listed_in_pyproject() -> None:
+    """setuptools installs only the packages pyproject lists: a new subfolder left out works in a checkout and breaks in a wheel."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    for package, folder in setuptools["package-dir"].items():
+        for init in (root / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(root / folder).parts
+            if "__pycache__" not in relative:
+                assert ".".join((package, *relative)) in listed, f"{init.parent} is not in pyproject's packages"

@@ -54,11 +54,13 @@ def train(
     widths = hidden_widths(model, items)
     terms = ctx.loss_terms(terms_config, widths)
     if widths is None and any(HIDDEN in term.needs for term in terms):
-        raise StillroomError(
-            f"a loss term reads hidden states, but the {role} ({model_config.get('name')!r}) or its teacher's labels have none; "
-            "drop the term or use models with forward_with_hidden",
-            where=f"loss ({stage})",
-        )
+        # One loss config teaches a teacher from its judge and a student from its teacher; a causal-LM
+        # judge records no hidden states, so there the representation terms cannot apply.
+        skipped = ", ".join(term.name for term in terms if HIDDEN in term.needs)
+        terms = [term for term in terms if HIDDEN not in term.needs]
+        print(f"[stillroom] {stage}: {skipped} left out: the {role} or the model that labeled its data has no hidden states")
+        if not terms:
+            raise StillroomError(f"no loss term is left once {skipped} is left out", where=f"loss ({stage})")
     history = fit(
         model,
         terms,
