@@ -79,7 +79,11 @@ def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels
     assert names[:6] == ["prepare", "judge", "gate", "judge_label", "finetune", "label"]
     report = run_job(cfg, tmp_path)
     store = ArtifactStore(tmp_path)
-    assert "the judge passes the policy gate" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the judge passes the policy gate" in out
+    # A causal-LM judge records no hidden states: the teacher learns from its labels without hidden_mse.
+    assert ("finetune: hidden_mse left out" in out) == (judge == "tiny_causal_lm")
+    assert store.exists("judge_label", "hidden_states.safetensors") == (judge == "tiny")
     assert report["gate"]["model"] == "judge" and report["gate"]["passed"]
     assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd", "bm25", "zero_shot"]
     labeled = len(store.read_jsonl("prepare", "pool.jsonl")) + len(store.read_jsonl("prepare", "train.jsonl"))
