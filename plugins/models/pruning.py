@@ -31,12 +31,22 @@ def heads_of(layer: torch.nn.Module) -> int:
     return attention.query.out_features // attention.attention_head_size
 
 
-def strongest_heads(layer: torch.nn.Module, count: int) -> list[int]:
-    """The ``count`` heads with the largest value and output weights (norm product): importance without data."""
-    size = layer.attention.self.attention_head_size
-    values, outputs = layer.attention.self.value.weight, layer.attention.output.dense.weight
-    norms = torch.stack([values[h * size : (h + 1) * size].norm() * outputs[:, h * size : (h + 1) * size].norm() for h in range(heads_of(layer))])
+def head_rows(heads: Sequence[int], size: int) -> torch.Tensor:
+    """The rows (of query, key and value; columns of the output projection) that hold ``heads``, in order."""
+    return torch.cat([torch.arange(h * size, (h + 1) * size) for h in sorted(heads)])
+
+
+def heads_by_weight(values: torch.Tensor, outputs: torch.Tensor, size: int, count: int) -> list[int]:
+    """The ``count`` heads whose value rows and output columns have the largest norm product: importance without data."""
+    heads = values.shape[0] // size
+    norms = torch.stack([values[h * size : (h + 1) * size].norm() * outputs[:, h * size : (h + 1) * size].norm() for h in range(heads)])
     return sorted(norms.topk(count).indices.tolist())
+
+
+def strongest_heads(layer: torch.nn.Module, count: int) -> list[int]:
+    """The ``count`` strongest heads of a layer by :func:`heads_by_weight`."""
+    attention = layer.attention.self
+    return heads_by_weight(attention.value.weight, layer.attention.output.dense.weight, attention.attention_head_size, count)
 
 
 def head_importance(encoder: torch.nn.Module, loss_of: Callable[[], torch.Tensor]) -> list[torch.Tensor]:
@@ -76,8 +86,7 @@ def layer_importance(encoder: torch.nn.Module, loss_of: Callable[[], torch.Tenso
 def keep_heads(layer: torch.nn.Module, keep: Sequence[int]) -> None:
     """Cut every head but ``keep`` out of the layer's query, key, value and output projections."""
     attention, output = layer.attention.self, layer.attention.output
-    size = attention.attention_head_size
-    rows = torch.cat([torch.arange(h * size, (h + 1) * size) for h in sorted(keep)])
+    rows = head_rows(keep, attention.attention_head_size)
     for name in ("query", "key", "value"):
         old = getattr(attention, name)
         new = torch.nn.Linear(old.in_features, len(rows), bias=old.bias is not None)

@@ -9,6 +9,7 @@ import torch
 
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier, merged
+from stillroom.plugins.models.pruning import head_rows, heads_by_weight
 
 
 def project_rows(weight: torch.Tensor, width: int) -> torch.Tensor:
@@ -69,18 +70,6 @@ def principal_basis(weight: torch.Tensor, width: int) -> torch.Tensor:
     return v[:width].T.contiguous()
 
 
-def _most_important_heads(prefix: str, state: dict[str, torch.Tensor], head_size: int, count: int) -> torch.Tensor:
-    """Row indices of the ``count`` heads whose value and output weights are largest (norm product)."""
-    values = state[f"{prefix}.attention.self.value.weight"]
-    outputs = state[f"{prefix}.attention.output.dense.weight"]
-    heads = values.shape[0] // head_size
-    norms = torch.stack(
-        [values[h * head_size : (h + 1) * head_size].norm() * outputs[:, h * head_size : (h + 1) * head_size].norm() for h in range(heads)]
-    )
-    kept = norms.topk(count).indices.sort().values
-    return torch.cat([torch.arange(h * head_size, (h + 1) * head_size) for h in kept.tolist()])
-
-
 def narrowed_state(state: dict[str, torch.Tensor], basis: torch.Tensor, head_size: int) -> dict[str, torch.Tensor]:
     """A full-width encoder state re-expressed in a narrower hidden space spanned by ``basis`` (``[d, width]``).
 
@@ -95,7 +84,10 @@ def narrowed_state(state: dict[str, torch.Tensor], basis: torch.Tensor, head_siz
     squared = basis.pow(2)
     narrowed: dict[str, torch.Tensor] = {}
     layer_prefixes = sorted({key.rsplit(".attention.", 1)[0] for key in state if ".attention." in key})
-    kept_rows = {prefix: _most_important_heads(prefix, state, head_size, width // head_size) for prefix in layer_prefixes}
+    kept_rows = {}
+    for prefix in layer_prefixes:
+        values, outputs = state[f"{prefix}.attention.self.value.weight"], state[f"{prefix}.attention.output.dense.weight"]
+        kept_rows[prefix] = head_rows(heads_by_weight(values, outputs, head_size, width // head_size), head_size)
     for key, value in state.items():
         prefix = key.rsplit(".attention.", 1)[0] if ".attention." in key else None
         if key.endswith("_embeddings.weight"):
