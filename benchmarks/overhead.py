@@ -32,7 +32,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.ranker import BuildContext, Ranker
 from stillroom.stages.finetune import hidden_widths
-from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit
+from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit, warmup_cosine
 
 
 class EpochClock(pl.Callback):
@@ -50,17 +50,6 @@ class EpochClock(pl.Callback):
             self.seconds = time.perf_counter() - self._start
 
 
-def _schedule(total: int, warmup_ratio: float):  # the same schedule as RankerModule.configure_optimizers
-    warmup = max(1, int(total * warmup_ratio))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup))))
-
-    return factor
-
-
 def bare_loop(model: Ranker, terms: list[WeightedTerm], items: list[TrainItem], train: dict[str, Any], seed: int) -> float:
     """One epoch as a person writes it by hand; returns its seconds."""
     torch.manual_seed(seed)
@@ -75,7 +64,7 @@ def bare_loop(model: Ranker, terms: list[WeightedTerm], items: list[TrainItem], 
     params = [p for p in model.parameters() if p.requires_grad] + term_params
     needs_hidden = any(HIDDEN in t.needs for t in terms)
     optimizer = torch.optim.AdamW(params, lr=float(train["lr"]), weight_decay=float(train.get("weight_decay", 0.0)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(len(loader), float(train.get("warmup_ratio", 0.1))))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(len(loader), float(train.get("warmup_ratio", 0.1))))
     model.train()
     start = time.perf_counter()
     for batch in loader:

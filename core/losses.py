@@ -63,10 +63,6 @@ class LossSpec:
     needs: frozenset[str] = frozenset()
     description: str = ""
 
-    @property
-    def needs_teacher(self) -> bool:
-        return TEACHER in self.needs
-
 
 @dataclass(frozen=True)
 class WeightedTerm:

@@ -66,13 +66,18 @@ def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> dict[str, Any]:
     return {"metrics": metrics, "details": details}
 
 
+def _ranked_by(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator], scores: torch.Tensor, params: int) -> dict[str, Any]:
+    """A row for a ranker without labels on the policy's scale: its figures from ``scores`` in (0, 1), not timed."""
+    inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=scores)
+    return {"params": params, "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}
+
+
 def _baselines(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -> dict[str, Any]:
     results = {}
     for name in ctx.config["evaluator"].get("baselines") or ():
         scorer = ctx.build_baseline(name)
-        scores = scorer.score([p.request_text for p in test], [p.candidate_text for p in test])
-        inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=to_unit_interval(scores))
-        results[name] = {"params": int(scorer.params), "baseline": True, "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}
+        scores = to_unit_interval(scorer.score([p.request_text for p in test], [p.candidate_text for p in test]))
+        results[name] = {"baseline": True, **_ranked_by(ctx, test, evaluators, scores, int(scorer.params))}
     return results
 
 
@@ -82,8 +87,7 @@ def _engagement_teacher(ctx: RunContext, test: list[Pair], evaluators: list[Eval
         return {}
     model = ctx.load_model(engagement.ROLE, ctx.config[engagement.ROLE], engagement_teacher.TRAIN_NAME)
     probs = predict_probs(model, test, ctx.num_labels(engagement.ROLE), ctx.trainer_config, int(ctx.config["evaluator"]["batch_size"]))
-    inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=expected_grade(probs))
-    return {engagement.ROLE: {"params": count_parameters(model), "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}}
+    return {engagement.ROLE: _ranked_by(ctx, test, evaluators, expected_grade(probs), count_parameters(model))}
 
 
 def run(ctx: RunContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -109,16 +109,20 @@ class TwoTowerRanker(torch.nn.Module):
         pooled = [(states[layer] * weights).sum(1) / weights.sum(1).clamp_min(1.0) for layer in self.pooled_layers]
         return torch.cat(pooled, dim=-1)
 
+    def _memoised(
+        self, ids: torch.Tensor, mask: torch.Tensor, cache: dict[bytes, torch.Tensor], encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """``encode`` per row, through ``cache``: each distinct text is encoded once, on its first use."""
+        keys = self._keys(ids, mask)
+        rows = self._first_rows(keys, cache)
+        if rows:
+            for row, value in zip(rows, encode(ids[rows], mask[rows]), strict=True):
+                cache[keys[row]] = value.detach()
+        return torch.stack([cache[key] for key in keys])
+
     def _frozen_features(self, ids: torch.Tensor, mask: torch.Tensor, memo: bool) -> torch.Tensor:
         """The frozen encoder's features per row; with ``memo``, each distinct text is encoded once ever."""
-        if not memo:
-            return self._encode_frozen(ids, mask)
-        keys = self._keys(ids, mask)
-        rows = self._first_rows(keys, self._features)
-        if rows:
-            for row, feature in zip(rows, self._encode_frozen(ids[rows], mask[rows]), strict=True):
-                self._features[keys[row]] = feature
-        return torch.stack([self._features[key] for key in keys])
+        return self._memoised(ids, mask, self._features, self._encode_frozen) if memo else self._encode_frozen(ids, mask)
 
     def encode_requests(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Request vectors; in training the frozen features are memoised, when serving every request is encoded."""
@@ -128,12 +132,7 @@ class TwoTowerRanker(torch.nn.Module):
         """Candidate vectors; in eval mode each distinct candidate is encoded once and then read from the cache."""
         if self.training:
             return self.candidate_tower(self._frozen_features(ids, mask, memo=True))
-        keys = self._keys(ids, mask)
-        rows = self._first_rows(keys, self._candidates)
-        if rows:
-            for row, vector in zip(rows, self.candidate_tower(self._encode_frozen(ids[rows], mask[rows])), strict=True):
-                self._candidates[keys[row]] = vector.detach()
-        return torch.stack([self._candidates[key] for key in keys])
+        return self._memoised(ids, mask, self._candidates, lambda i, m: self.candidate_tower(self._encode_frozen(i, m)))
 
     # -- the Ranker interface ----------------------------------------------------------------
 
