@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from stillroom.plugins.models.adapters import has_adapter
+from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.pruning import PrunePlan, apply_plan, plan_pruning, positional_heads
 
 STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
@@ -46,8 +47,7 @@ class MeanPoolingClassifier(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The logits and the mean-pooled representation they are read from."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **features).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        pooled = mean_pool(hidden, attention_mask)
         return self.classifier(self.dropout(pooled)), pooled
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from stillroom.plugins.models.ordinal import OrdinalHead
+from stillroom.plugins.models.pooling import mean_pool
 
 CONFIG_FILE = "stillroom_two_tower.json"
 TOWERS_FILE = "towers.safetensors"
@@ -105,9 +106,7 @@ class TwoTowerRanker(torch.nn.Module):
     @torch.no_grad()
     def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         states = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-        weights = mask.unsqueeze(-1).to(states[0].dtype)
-        pooled = [(states[layer] * weights).sum(1) / weights.sum(1).clamp_min(1.0) for layer in self.pooled_layers]
-        return torch.cat(pooled, dim=-1)
+        return torch.cat([mean_pool(states[layer], mask) for layer in self.pooled_layers], dim=-1)
 
     def _memoised(
         self, ids: torch.Tensor, mask: torch.Tensor, cache: dict[bytes, torch.Tensor], encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from stillroom.plugins.models.pooling import mean_pool
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -38,9 +40,7 @@ class EmbeddingCosineScorer:
         for start in range(0, len(unique), BATCH_SIZE):
             batch = unique[start : start + BATCH_SIZE]
             features = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-            hidden = self.encoder(**features).last_hidden_state
-            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            pooled = mean_pool(self.encoder(**features).last_hidden_state, features["attention_mask"])
             vectors.update(zip(batch, pooled, strict=True))
         return vectors
 
