@@ -1,6 +1,6 @@
 """Every student on the jobs recipe, compared in one table against the same teacher on the same data.
 
-    python benchmarks/distill.py [--out DIR] [--students small,small+prune,narrow,two_tower,scratch] [hydra overrides]
+    python benchmarks/distill.py [--out DIR] [--students small,small+prune,narrow,two_tower,late_interaction,scratch] [hydra overrides]
 
 The default recipe runs once (``DIR/small``). Each other student then runs in a
 copy of that run directory, so it reuses the same world, teacher and soft
@@ -57,7 +57,7 @@ def run_student(out: Path, base: Path, student: str, common: list[str]) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmark_runs/distill"))
-    parser.add_argument("--students", default="small,small+prune,narrow,two_tower,scratch")
+    parser.add_argument("--students", default="small,small+prune,narrow,two_tower,late_interaction,scratch")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (e.g. seed=3)")
     args = parser.parse_args()
     common = ["product=jobs", "logger=none", "trainer.progress_bar=false", *args.overrides]

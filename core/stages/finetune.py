@@ -27,7 +27,7 @@ JUDGE_NAME = "judge"
 
 
 def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
-    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label)) for p in ctx.pairs(split)]
+    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=p.request_id) for p in ctx.pairs(split)]
 
 
 def train(
@@ -92,12 +92,16 @@ def precedent_items(ctx: RunContext) -> list[TrainItem]:
 
     Annotators keep the precedents open while they label; a model that cannot
     read a prompt learns them as examples instead. They are few against
-    thousands of golden pairs, hence the copies.
+    thousands of golden pairs, hence the copies. Each copy is a request of its
+    own, so that batches of whole requests spread the copies out.
     """
     copies = int(ctx.config["labeling"]["precedent_copies"])
-    if not copies:
-        return []
-    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label)) for p in ctx.precedents()] * copies
+    precedents = ctx.precedents() if copies else []
+    return [
+        TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=f"{p.request_id}/copy-{copy}")
+        for copy in range(copies)
+        for p in precedents
+    ]
 
 
 def run_on_golden(ctx: RunContext, role: str, stage: str) -> dict[str, Any]:

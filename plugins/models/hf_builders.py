@@ -1,6 +1,6 @@
-"""Builders of transformers cross-encoders: a pretrained teacher (LoRA via peft) and small students.
+"""Builders of transformers rankers: a pretrained cross-encoder teacher (LoRA via peft) and small students.
 
-Four builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
+Five builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
 
 * ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
   classification head over the label scale, read from [CLS] (``pooling: cls``,
@@ -18,6 +18,10 @@ Four builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
 * ``two_tower``: a bi-encoder over a frozen pretrained encoder
   (:mod:`stillroom.plugins.models.two_tower`), whose candidate vectors are
   cached when it serves.
+* ``late_interaction``: request and candidate token states of a frozen
+  pretrained encoder meeting in one cross-attention
+  (:mod:`stillroom.plugins.models.late_interaction`), candidate side cached
+  when it serves.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from transformers.utils import logging as hf_logging
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
+from stillroom.plugins.models.late_interaction import LateInteractionRanker
 from stillroom.plugins.models.locate import load_tokenizer, locate
 from stillroom.plugins.models.pruning import keep_heads, strongest_heads
 from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
@@ -132,26 +137,36 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
     return student
 
 
+def _frozen_encoder(config: Mapping[str, Any], role: str, layers: list[int], key: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The pretrained encoder cut after the deepest of ``layers`` (1 is the first layer's output), and its tokenizer.
+
+    ``key`` is the config key that names the layers, for the error.
+    """
+    encoder_config = AutoConfig.from_pretrained(locate(str(config["pretrained"]), f"{role}.pretrained"), local_files_only=True)
+    depth = encoder_config.num_hidden_layers
+    if not layers or min(layers) < 1 or max(layers) > depth:
+        raise StillroomError(f"expected layer numbers from 1 to {depth} (the encoder's depth), got {layers}", where=f"{role}.{key}")
+    encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=max(layers), add_pooling_layer=False)
+    return encoder, _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+
+
 def build_two_tower(config: Mapping[str, Any], context: BuildContext, role: str) -> TwoTowerRanker:
     """A frozen pretrained encoder, cut after the deepest pooled layer, under two trainable towers."""
     pooled_layers = [int(layer) for layer in config["pooled_layers"]]
-    encoder_config = AutoConfig.from_pretrained(locate(str(config["pretrained"]), f"{role}.pretrained"), local_files_only=True)
-    if not pooled_layers or min(pooled_layers) < 1 or max(pooled_layers) > encoder_config.num_hidden_layers:
-        raise StillroomError(
-            f"expected layer numbers from 1 to {encoder_config.num_hidden_layers} (the encoder's depth), got {pooled_layers}",
-            where=f"{role}.pooled_layers",
-        )
-    encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=max(pooled_layers), add_pooling_layer=False)
-    tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+    encoder, tokenizer = _frozen_encoder(config, role, pooled_layers, key="pooled_layers")
     return TwoTowerRanker(
-        encoder,
-        tokenizer,
-        int(config["max_length"]),
-        context.num_labels,
-        pooled_layers,
-        int(config["tower_hidden"]),
-        int(config["embedding_dim"]),
+        encoder, tokenizer, int(config["max_length"]), context.num_labels, pooled_layers, int(config["tower_hidden"]), int(config["embedding_dim"])
     )
+
+
+def build_late_interaction(config: Mapping[str, Any], context: BuildContext, role: str) -> LateInteractionRanker:
+    """A frozen pretrained encoder, cut after ``layer``, whose request and candidate token states meet in one cross-attention."""
+    layer = int(config["layer"])
+    encoder, tokenizer = _frozen_encoder(config, role, [layer], key="layer")
+    dim, heads = int(config["interaction_dim"]), int(config["heads"])
+    if dim % heads:
+        raise StillroomError(f"expected interaction_dim divisible by heads ({heads}), got {dim}", where=f"{role}.interaction_dim")
+    return LateInteractionRanker(encoder, tokenizer, int(config["max_length"]), context.num_labels, layer, dim, heads, int(config["mlp_hidden"]))
 
 
 def build_pruned_teacher(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:

@@ -1,4 +1,4 @@
-"""Registers the transformers cross-encoder builders (see :mod:`stillroom.plugins.models.hf_builders`).
+"""Registers the transformers ranker builders (see :mod:`stillroom.plugins.models.hf_builders`).
 
 transformers loads only when one of these names is asked for: commands that
 load every plugin without building a model (``stillroom policy check``,
@@ -15,6 +15,7 @@ from stillroom.ranker import BuildContext
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.cross_encoder import HFCrossEncoder
+    from stillroom.plugins.models.late_interaction import LateInteractionRanker
     from stillroom.plugins.models.two_tower import TwoTowerRanker
     from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 
@@ -23,6 +24,7 @@ BUILDERS = {
     "hf_from_config": "build_from_config",
     "hf_pruned_teacher": "build_pruned_teacher",
     "two_tower": "build_two_tower",
+    "late_interaction": "build_late_interaction",
 }
 """Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
 TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
@@ -30,7 +32,9 @@ TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
 
 
 @hookimpl
-def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> HFCrossEncoder | TwoTowerRanker | None:
+def stillroom_build_model(
+    role: str, model_config: Mapping[str, Any], context: BuildContext
+) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:
     builder = BUILDERS.get(str(model_config.get("name")))
     if builder is None:
         return None

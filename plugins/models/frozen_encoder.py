@@ -1,0 +1,222 @@
+"""Rankers that read the request and the candidate apart, through a frozen pretrained encoder.
+
+What they share, and what makes them cheap to serve: a candidate's side of the
+model depends on the candidate alone. In eval mode each candidate is encoded
+once and cached, so ranking a member's candidates costs one encoding of the
+member plus the pairwise part of the model per candidate. Requests are never
+cached: each one is new when it is served, and each distinct request of a
+batch (a member and its candidates) is encoded once. In training the encoder
+is frozen, so what it says of a text never changes and is computed once per
+text.
+
+A subclass says what it reads from the encoder's hidden states
+(:meth:`FrozenEncoderRanker.read_states`), what each side's trainable part
+makes of that (:meth:`~FrozenEncoderRanker.request_side`,
+:meth:`~FrozenEncoderRanker.candidate_side`) and how the two sides score a pair
+(:meth:`~FrozenEncoderRanker.score_pairs`). Each works on a batch: a vector
+per text (``[texts, width]``), or a state per token (``[texts, tokens, width]``
+with a ``[texts, tokens]`` mask of the real tokens). Memo and cache keep one
+tensor per text, without padding; the trainable parts always see whole
+batches, so that backpropagation stays one pass over a few large tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+Rows = list[torch.Tensor]
+"""One tensor per text: a vector, or a ``[tokens, width]`` matrix without padding."""
+
+TRAINED_FILE = "trained.safetensors"
+SelfType = TypeVar("SelfType", bound="FrozenEncoderRanker")
+
+
+def rows_of(batch: torch.Tensor, mask: torch.Tensor | None) -> Rows:
+    """A batch as one tensor per text: each text's vector, or its real tokens' states."""
+    if batch.dim() == 2:
+        return list(batch)
+    assert mask is not None, "a batch of token states needs its mask"
+    return [row[row_mask.bool()] for row, row_mask in zip(batch, mask, strict=True)]
+
+
+def batch_of(rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The inverse of :func:`rows_of`: vectors stacked (no mask), or token states padded with a boolean mask of the real tokens."""
+    if rows[0].dim() == 1:
+        return torch.stack(rows), None
+    batch = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    lengths = torch.tensor([row.shape[0] for row in rows], device=batch.device)
+    return batch, torch.arange(batch.shape[1], device=batch.device) < lengths.unsqueeze(1)
+
+
+class FrozenEncoderRanker(torch.nn.Module):
+    """A :class:`~stillroom.ranker.Ranker` over a frozen encoder, with a request side, a candidate side and a pairwise score."""
+
+    caches_candidates = True
+    """Scored in eval mode, candidate sides come from a cache after their first use (see the module doc)."""
+    config_file: ClassVar[str]
+    """The JSON file beside the exported encoder that holds :meth:`settings`."""
+    weights_file: ClassVar[str] = TRAINED_FILE
+
+    def __init__(self, encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int) -> None:
+        super().__init__()
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.num_labels = num_labels
+        self._frozen: dict[bytes, torch.Tensor] = {}
+        self._candidates: dict[bytes, torch.Tensor] = {}
+
+    # -- what a subclass defines ----------------------------------------------------------
+
+    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """What the model reads of each text from the frozen encoder's hidden states (embeddings first):
+        ``[texts, width]``, or ``[texts, tokens, width]`` read with ``mask``."""
+        raise NotImplementedError
+
+    def request_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The trainable request side of a batch of distinct requests, in the shape of ``states``."""
+        raise NotImplementedError
+
+    def candidate_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The trainable candidate side of a batch of candidates, in the shape of ``states``: what the serving cache keeps."""
+        raise NotImplementedError
+
+    def score_pairs(
+        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits over the label scale and a pooled representation of each pair (for ``hidden_mse``), row by row."""
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor's arguments beyond encoder and tokenizer, for :func:`load_frozen_encoder_folder`."""
+        raise NotImplementedError
+
+    # -- caches ------------------------------------------------------------------------
+
+    def train(self: SelfType, mode: bool = True) -> SelfType:
+        """Switching mode drops the candidate cache (the trainable part may have changed); the encoder stays in eval mode."""
+        if mode != self.training:
+            self._candidates.clear()
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Moving or casting the weights (``.to(device)``) leaves cached tensors behind: drop them."""
+        self._frozen.clear()
+        self._candidates.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self._candidates.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    @staticmethod
+    def _keys(ids: torch.Tensor, mask: torch.Tensor) -> list[bytes]:
+        """One key per row: its token ids without padding, so a text has the same key in any batch."""
+        return [row[row_mask.bool()].cpu().numpy().tobytes() for row, row_mask in zip(ids, mask, strict=True)]
+
+    @staticmethod
+    def _first_rows(keys: list[bytes], known: dict[bytes, torch.Tensor]) -> list[int]:
+        """The first row of each distinct key that ``known`` lacks."""
+        first: dict[bytes, int] = {}
+        for row, key in enumerate(keys):
+            if key not in known:
+                first.setdefault(key, row)
+        return list(first.values())
+
+    def _memoised(
+        self, ids: torch.Tensor, mask: torch.Tensor, cache: dict[bytes, torch.Tensor], encode: Callable[[torch.Tensor, torch.Tensor], Rows]
+    ) -> Rows:
+        """``encode`` per row, through ``cache``: each distinct text is encoded once, on its first use."""
+        keys = self._keys(ids, mask)
+        rows = self._first_rows(keys, cache)
+        if rows:
+            for row, value in zip(rows, encode(ids[rows], mask[rows]), strict=True):
+                cache[keys[row]] = value.detach()
+        return [cache[key] for key in keys]
+
+    # -- encoding ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor) -> Rows:
+        hidden_states = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        return rows_of(self.read_states(hidden_states, mask), mask)
+
+    def _frozen_batch(self, ids: torch.Tensor, mask: torch.Tensor, memo: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The frozen encoder's reading of each row; with ``memo``, each distinct text is encoded once ever."""
+        return batch_of(self._memoised(ids, mask, self._frozen, self._encode_frozen) if memo else self._encode_frozen(ids, mask))
+
+    def request_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The request side of every row (and its token mask), each distinct request computed once; frozen readings memoised in training."""
+        keys = self._keys(ids, mask)
+        first_rows = self._first_rows(keys, {})
+        position = {keys[row]: index for index, row in enumerate(first_rows)}
+        where = torch.tensor([position[key] for key in keys], device=ids.device)
+        states, states_mask = self._frozen_batch(ids[first_rows], mask[first_rows], memo=self.training)
+        side = self.request_side(states, states_mask)
+        return side[where], None if states_mask is None else states_mask[where]
+
+    def candidate_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The candidate side of every row (and its token mask); in eval mode each distinct candidate is computed once, then cached."""
+        if self.training:
+            states, states_mask = self._frozen_batch(ids, mask, memo=True)
+            return self.candidate_side(states, states_mask), states_mask
+
+        def encode(new_ids: torch.Tensor, new_mask: torch.Tensor) -> Rows:
+            states, states_mask = batch_of(self._encode_frozen(new_ids, new_mask))
+            return rows_of(self.candidate_side(states, states_mask), states_mask)
+
+        return batch_of(self._memoised(ids, mask, self._candidates, encode))
+
+    # -- the Ranker interface ----------------------------------------------------------------
+
+    def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
+        def encode(texts: Sequence[str]) -> dict[str, torch.Tensor]:
+            return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"))
+
+        request, candidate = encode(requests), encode(candidates)
+        return {
+            "request_ids": request["input_ids"],
+            "request_mask": request["attention_mask"],
+            "candidate_ids": candidate["input_ids"],
+            "candidate_mask": candidate["attention_mask"],
+        }
+
+    def forward_with_hidden(
+        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.score_pairs(*self.request_batch(request_ids, request_mask), *self.candidate_batch(candidate_ids, candidate_mask))
+
+    def forward(
+        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+    ) -> torch.Tensor:
+        return self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask)[0]
+
+    def save_pretrained(self, directory: Path) -> None:
+        """The encoder and tokenizer as a transformers folder, the trained part and its settings beside them."""
+        directory = Path(directory)
+        self.encoder.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        trained = {k: v.detach().contiguous() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+        save_file(trained, str(directory / self.weights_file))
+        meta = {"max_length": self.max_length, "num_labels": self.num_labels, **self.settings()}
+        (directory / self.config_file).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def load_frozen_encoder_folder(directory: Path, kind: type[SelfType]) -> SelfType:
+    """Load a ranker of class ``kind`` written by its :meth:`~FrozenEncoderRanker.save_pretrained`."""
+    directory = Path(directory)
+    meta = json.loads((directory / kind.config_file).read_text(encoding="utf-8"))
+    encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    model = kind(encoder, tokenizer, **meta)
+    model.load_state_dict(load_file(str(directory / kind.weights_file)), strict=False)
+    return model.eval()
