@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import platform
 import re
 from collections.abc import Mapping
@@ -12,13 +13,20 @@ from stillroom.artifacts import ArtifactStore, write_json
 from stillroom.policy import Policy
 
 TRACKED_PACKAGES = ("stillroom", "torch", "lightning", "transformers", "peft", "torchmetrics", "hydra-core", "pluggy", "wandb")
-_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
+_SECRET_WORDS = frozenset({"token", "secret", "password", "apikey", "credentials"})
+"""Words of a key that mark a credential: ``hf_token``, ``client_secret``; never ``tokenizer`` or ``max_tokens``."""
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a config key names a credential, judged by its words (``WANDB_API_KEY``: ``api`` then ``key``)."""
+    words = [word for word in re.split(r"[^a-z0-9]+", key.lower()) if word]
+    return bool(_SECRET_WORDS.intersection(words)) or any(a == "api" and b == "key" for a, b in itertools.pairwise(words))
 
 
 def scrub_secrets(obj: Any) -> Any:
     """Replace the values of keys that look like credentials, at any depth."""
     if isinstance(obj, Mapping):
-        return {k: ("***" if _SECRET_KEY.search(str(k)) else scrub_secrets(v)) for k, v in obj.items()}
+        return {k: ("***" if is_secret_key(str(k)) else scrub_secrets(v)) for k, v in obj.items()}
     if isinstance(obj, list):
         return [scrub_secrets(v) for v in obj]
     return obj
