@@ -2,14 +2,14 @@
 
     python benchmarks/distill.py [--out DIR] [--students small,small+prune,narrow,two_tower,late_interaction,scratch] [hydra overrides]
 
-The default recipe runs once (``DIR/small``). Each other student then runs in a
-copy of that run directory, so it reuses the same world, teacher and soft
-labels and only its own stages run (``small+prune`` is the default student
-with ``prune.enabled=true``). At the end every model is loaded into this one
+The recipe runs once with the first student (``DIR/small``). Each other
+student then runs in a copy of that run directory, so it reuses the same
+world, teacher and soft labels and only its own stages run (``small+prune`` is
+``small`` with ``prune.enabled=true``). At the end every model is loaded into this one
 process and timed on the same golden-test batches in interleaved rounds (as
 the evaluate stage times them), and one table is printed: params, pairs per
 second, NDCG@10 on golden test, retained ratio and speedup against the teacher.
-A two-tower student is timed as it serves: candidate vectors cached.
+Students that cache candidates (two-tower, late interaction) are timed as they serve: candidates cached.
 """
 
 from __future__ import annotations

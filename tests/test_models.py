@@ -21,7 +21,8 @@ def _build(role: str, config: dict, teacher=None):
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return validate_config(compose_config())
+    """The real recipe, with the cross-encoder student cut from the teacher that several tests here check."""
+    return validate_config(compose_config("student=small"))
 
 
 @pytest.fixture(scope="module")
