@@ -146,13 +146,16 @@ class FrozenEncoderRanker(torch.nn.Module):
     # -- encoding ----------------------------------------------------------------------
 
     @torch.no_grad()
-    def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor) -> Rows:
-        hidden_states = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-        return rows_of(self.read_states(hidden_states, mask), mask)
+    def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The frozen encoder's reading of a batch, and the mask of its real tokens when it reads tokens."""
+        states = self.read_states(self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states, mask)
+        return states, (mask.bool() if states.dim() == 3 else None)
 
     def _frozen_batch(self, ids: torch.Tensor, mask: torch.Tensor, memo: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The frozen encoder's reading of each row; with ``memo``, each distinct text is encoded once ever."""
-        return batch_of(self._memoised(ids, mask, self._frozen, self._encode_frozen) if memo else self._encode_frozen(ids, mask))
+        if not memo:
+            return self._encode_frozen(ids, mask)
+        return batch_of(self._memoised(ids, mask, self._frozen, lambda new_ids, new_mask: rows_of(*self._encode_frozen(new_ids, new_mask))))
 
     def request_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The request side of every row (and its token mask), each distinct request computed once; frozen readings memoised in training."""
@@ -171,7 +174,7 @@ class FrozenEncoderRanker(torch.nn.Module):
             return self.candidate_side(states, states_mask), states_mask
 
         def encode(new_ids: torch.Tensor, new_mask: torch.Tensor) -> Rows:
-            states, states_mask = batch_of(self._encode_frozen(new_ids, new_mask))
+            states, states_mask = self._encode_frozen(new_ids, new_mask)
             return rows_of(self.candidate_side(states, states_mask), states_mask)
 
         return batch_of(self._memoised(ids, mask, self._candidates, encode))
