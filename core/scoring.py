@@ -99,8 +99,8 @@ def measure_throughputs(models: Mapping[str, Timed], rounds: int, trainer_config
     slows every model alike, so the ratio between them (the report's speedup)
     holds even when the absolute figures move. Tokenization is left out so that
     models sharing a tokenizer are compared on the model alone; each model
-    warms up first. Models run on the trainer's device, in bf16 when the
-    trainer's precision is bf16.
+    warms up first (see :func:`warm_up_batches`). Models run on the trainer's
+    device, in bf16 when the trainer's precision is bf16.
     """
     device = scoring_device(trainer_config)
     bf16 = str(trainer_config["precision"]).startswith("bf16")
@@ -110,7 +110,8 @@ def measure_throughputs(models: Mapping[str, Timed], rounds: int, trainer_config
             for name, timed in models.items():
                 timed.ranker.eval().to(device)
                 batches = [{k: v.to(device) for k, v in features.items()} for features in timed.batches]
-                timed.ranker(**batches[0])  # warm-up
+                for features in warm_up_batches(timed.ranker, batches):
+                    timed.ranker(**features)
                 spent = 0.0
                 while spent == 0.0 or spent < slice_seconds:
                     _synchronize(device)
@@ -122,6 +123,16 @@ def measure_throughputs(models: Mapping[str, Timed], rounds: int, trainer_config
                     best[name], spent = min(best[name], elapsed), spent + elapsed
                 timed.ranker.to("cpu")
     return {name: models[name].pairs / best[name] for name in models}
+
+
+def warm_up_batches(ranker: Ranker, batches: Sequence[dict[str, torch.Tensor]]) -> Sequence[dict[str, torch.Tensor]]:
+    """What a model runs, untimed, before its passes are timed: one batch, or all of them for a ranker that caches candidates.
+
+    A caching ranker is timed as it serves under steady traffic, every candidate
+    already cached; filling the cache on a timed pass would time the encoder it
+    saves. Moving a model to a device drops its cache, so this runs every round.
+    """
+    return batches if getattr(ranker, "caches_candidates", False) else batches[:1]
 
 
 def _synchronize(device: torch.device) -> None:

@@ -48,7 +48,7 @@ def test_a_pair_scores_the_same_in_any_batch(tiny_encoder_folder: Path) -> None:
     together = _scores(model, requests, candidates)
     apart = torch.cat([_scores(_build_copy(model), [r], [c]) for r, c in zip(requests, candidates, strict=True)])
     assert together.shape == (6, 4)
-    assert torch.allclose(together, apart, atol=1e-5)
+    assert torch.allclose(together, apart, atol=1e-4)  # float32 rounding differs with padding; a leak through it moves logits by far more
     assert not torch.allclose(together[0], together[1])  # the candidate matters
 
 
@@ -116,8 +116,8 @@ def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tm
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"layer": 3}, r"student\.layer.*from 1 to 2"),
-        ({"layer": 0}, r"student\.layer.*from 1 to 2"),
+        ({"layer": 3}, r"student\.layer.*from 0 \(the embeddings\) to 2"),
+        ({"layer": -1}, r"student\.layer.*from 0 \(the embeddings\) to 2"),
         ({"interaction_dim": 10, "heads": 4}, r"interaction_dim.*divisible by heads"),
     ],
 )

@@ -10,6 +10,7 @@ import torch
 from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
+from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.two_tower import TwoTowerRanker, load_two_tower_folder
 from stillroom.ranker import BuildContext, expected_grade
 from tests.conftest import EncoderCalls, compose_config
@@ -20,7 +21,7 @@ CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care |
 
 def _config(folder: Path, **overrides) -> dict:
     config = validate_config(compose_config("student=two_tower", f"student.pretrained={folder}", f"student.tokenizer={folder}"))["student"]
-    return {**config, "tower_hidden": 16, "embedding_dim": 8, "pooled_layers": [1, 2], **overrides}
+    return {**config, "tower_hidden": 16, "embedding_dim": 8, "request_layers": [1, 2], "candidate_layers": [1, 2], **overrides}
 
 
 def _build(config: dict) -> TwoTowerRanker:
@@ -52,7 +53,7 @@ def test_the_encoder_is_frozen_and_only_the_towers_and_head_train(tiny_encoder_f
     trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"request_tower", "candidate_tower", "head"}
     assert len(model.encoder.encoder.layer) == 2  # cut after the deepest pooled layer
-    assert len(_build(_config(tiny_encoder_folder, pooled_layers=[1])).encoder.encoder.layer) == 1
+    assert len(_build(_config(tiny_encoder_folder, request_layers=[1], candidate_layers=[1])).encoder.encoder.layer) == 1
 
 
 def test_serving_encodes_each_candidate_once_and_every_request_each_time(tiny_encoder_folder: Path) -> None:
@@ -70,6 +71,36 @@ def test_serving_encodes_each_candidate_once_and_every_request_each_time(tiny_en
     with torch.no_grad():
         model(**features)
     assert calls.texts == 7 + 5  # a mode switch drops the cache: the towers may have changed
+
+
+def _layer_runs(model: TwoTowerRanker) -> list[int]:
+    """Texts each encoder layer reads, counted as the model runs."""
+    runs = [0] * len(model.encoder.encoder.layer)
+    for index, layer in enumerate(model.encoder.encoder.layer):
+        layer.register_forward_hook(lambda module, args, output, index=index: runs.__setitem__(index, runs[index] + args[0].shape[0]))
+    return runs
+
+
+def test_each_side_runs_the_encoder_only_as_deep_as_it_reads(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder, request_layers=[0], candidate_layers=[2])).eval()
+    runs = _layer_runs(model)
+    features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
+    with torch.no_grad():
+        model(**features)
+        assert runs == [3, 3]  # the three candidates, through both layers; the requests read the embeddings alone
+        model(**features)
+    assert runs == [3, 3]  # candidates cached: serving runs no encoder layer at all
+
+
+def test_a_shallow_side_reads_what_a_full_pass_gives_at_its_layers(tiny_encoder_folder: Path) -> None:
+    model = _build(_config(tiny_encoder_folder, request_layers=[0, 1], candidate_layers=[2])).eval()
+    features = model.tokenize(REQUESTS, REQUESTS)
+    ids, mask = features["request_ids"], features["request_mask"]
+    with torch.no_grad():
+        shallow = model.encode_requests(ids, mask)
+        states = model.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        full = model.request_tower(torch.cat([mean_pool(states[0], mask), mean_pool(states[1], mask)], dim=-1))
+    assert len(states) == 3 and torch.allclose(shallow, full, atol=1e-5)
 
 
 def test_training_reads_each_text_through_the_frozen_encoder_once(tiny_encoder_folder: Path) -> None:
@@ -94,6 +125,6 @@ def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tm
         assert torch.allclose(model(**features), reloaded(**reloaded.tokenize(*_pairs(REQUESTS, CANDIDATES))), atol=1e-6)
 
 
-def test_pooled_layers_beyond_the_encoder_are_a_clear_error(tiny_encoder_folder: Path) -> None:
-    with pytest.raises(StillroomError, match="from 1 to 2"):
-        _build(_config(tiny_encoder_folder, pooled_layers=[3]))
+def test_layers_beyond_the_encoder_are_a_clear_error(tiny_encoder_folder: Path) -> None:
+    with pytest.raises(StillroomError, match=r"from 0 \(the embeddings\) to 2"):
+        _build(_config(tiny_encoder_folder, request_layers=[3]))

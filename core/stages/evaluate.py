@@ -1,7 +1,7 @@
 """evaluate: every model on the golden test set, with the same evaluators and the same batches.
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
-for every model, timed in interleaved rounds (see :func:`measure_throughputs`),
+for every model (whole requests per batch, as a ranking service is called), timed in interleaved rounds (see :func:`measure_throughputs`),
 so the speedup in the report compares like with like. The baselines
 (``evaluator.baselines``: BM25, the untrained teacher) are ranked by the same
 evaluators; they predict no labels and are not timed.
@@ -9,6 +9,7 @@ evaluators; they predict no labels and are not timed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -48,11 +49,34 @@ def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return models
 
 
-def throughput_batches(model: Ranker, pairs: list, batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
-    pairs = pairs[:max_pairs]
+def ranking_calls(pairs: Sequence[Pair], batch_size: int, max_pairs: int) -> list[list[Pair]]:
+    """The pairs as a ranking service gets them: a call ranks whole requests (a member and its candidates),
+    as many as fit in ``batch_size`` pairs; only a request longer than that spans calls.
+
+    Requests are taken in order, whole, until the next would pass ``max_pairs`` (one at least).
+    """
+    requests: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        requests.setdefault(pair.request_id, []).append(pair)
+    calls: list[list[Pair]] = []
+    taken = 0
+    for candidates in requests.values():
+        if taken and taken + len(candidates) > max_pairs:
+            break
+        taken += len(candidates)
+        for start in range(0, len(candidates), batch_size):
+            chunk = candidates[start : start + batch_size]
+            if calls and len(calls[-1]) + len(chunk) <= batch_size:
+                calls[-1].extend(chunk)
+            else:
+                calls.append(list(chunk))
+    return calls
+
+
+def throughput_batches(model: Ranker, pairs: Sequence[Pair], batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
+    """The pre-tokenized :func:`ranking_calls` a model is timed on."""
     return [
-        model.tokenize([p.request_text for p in pairs[i : i + batch_size]], [p.candidate_text for p in pairs[i : i + batch_size]])
-        for i in range(0, len(pairs), batch_size)
+        model.tokenize([p.request_text for p in call], [p.candidate_text for p in call]) for call in ranking_calls(pairs, batch_size, max_pairs)
     ]
 
 

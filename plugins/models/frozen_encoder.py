@@ -23,9 +23,10 @@ batches, so that backpropagation stays one pass over a few large tensors.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -34,8 +35,23 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 Rows = list[torch.Tensor]
 """One tensor per text: a vector, or a ``[tokens, width]`` matrix without padding."""
 
+Side = Literal["request", "candidate"]
 TRAINED_FILE = "trained.safetensors"
 SelfType = TypeVar("SelfType", bound="FrozenEncoderRanker")
+
+
+@contextmanager
+def first_layers(encoder: torch.nn.Module, depth: int) -> Iterator[None]:
+    """Inside the block, ``encoder`` runs its embeddings and first ``depth`` layers only (a BERT-family encoder).
+
+    A side that reads shallow states need not pay for the layers that only the other side reads.
+    """
+    layers = encoder.encoder.layer
+    encoder.encoder.layer = layers[:depth]
+    try:
+        yield
+    finally:
+        encoder.encoder.layer = layers
 
 
 def rows_of(batch: torch.Tensor, mask: torch.Tensor | None) -> Rows:
@@ -70,15 +86,23 @@ class FrozenEncoderRanker(torch.nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.num_labels = num_labels
-        self._frozen: dict[bytes, torch.Tensor] = {}
+        self._frozen: dict[Side, dict[bytes, torch.Tensor]] = {"request": {}, "candidate": {}}
         self._candidates: dict[bytes, torch.Tensor] = {}
+        # transformers hooks the layers whose hidden states it records on the model's first forward pass, and only
+        # the layers that pass runs: run them all once, so that a side stopping early (first_layers) still records its own.
+        with torch.no_grad():
+            self.encoder(input_ids=torch.zeros((1, 1), dtype=torch.long), output_hidden_states=True)
 
     # -- what a subclass defines ----------------------------------------------------------
 
-    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        """What the model reads of each text from the frozen encoder's hidden states (embeddings first):
-        ``[texts, width]``, or ``[texts, tokens, width]`` read with ``mask``."""
+    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
+        """What ``side`` reads of each text from the frozen encoder's hidden states (embeddings first, up to
+        :meth:`depth`): ``[texts, width]``, or ``[texts, tokens, width]`` read with ``mask``."""
         raise NotImplementedError
+
+    def depth(self, side: Side) -> int:
+        """How many of the encoder's layers ``side`` reads; its encoding stops there. All of them, unless a subclass says less."""
+        return len(self.encoder.encoder.layer)
 
     def request_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """The trainable request side of a batch of distinct requests, in the shape of ``states``."""
@@ -110,7 +134,8 @@ class FrozenEncoderRanker(torch.nn.Module):
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Moving or casting the weights (``.to(device)``) leaves cached tensors behind: drop them."""
-        self._frozen.clear()
+        for memo in self._frozen.values():
+            memo.clear()
         self._candidates.clear()
         return super()._apply(fn, *args, **kwargs)
 
@@ -120,8 +145,12 @@ class FrozenEncoderRanker(torch.nn.Module):
 
     @staticmethod
     def _keys(ids: torch.Tensor, mask: torch.Tensor) -> list[bytes]:
-        """One key per row: its token ids without padding, so a text has the same key in any batch."""
-        return [row[row_mask.bool()].cpu().numpy().tobytes() for row, row_mask in zip(ids, mask, strict=True)]
+        """One key per row: its token ids without padding, so a text has the same key in any batch.
+
+        Read in numpy: serving computes keys for every pair, and indexing tensor rows one by one cost more than the cached model itself.
+        """
+        real = mask.bool().cpu().numpy()
+        return [row[row_real].tobytes() for row, row_real in zip(ids.cpu().numpy(), real, strict=True)]
 
     @staticmethod
     def _first_rows(keys: list[bytes], known: dict[bytes, torch.Tensor]) -> list[int]:
@@ -146,16 +175,20 @@ class FrozenEncoderRanker(torch.nn.Module):
     # -- encoding ----------------------------------------------------------------------
 
     @torch.no_grad()
-    def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The frozen encoder's reading of a batch, and the mask of its real tokens when it reads tokens."""
-        states = self.read_states(self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states, mask)
+    def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor, side: Side) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What ``side`` reads of a batch from the frozen encoder, and the mask of its real tokens when it reads tokens."""
+        with first_layers(self.encoder, self.depth(side)):
+            output = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        hidden_states = output.hidden_states or (output.last_hidden_state,)  # run to depth 0, the encoder records no layer
+        states = self.read_states(hidden_states, mask, side)
         return states, (mask.bool() if states.dim() == 3 else None)
 
-    def _frozen_batch(self, ids: torch.Tensor, mask: torch.Tensor, memo: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The frozen encoder's reading of each row; with ``memo``, each distinct text is encoded once ever."""
+    def _frozen_batch(self, ids: torch.Tensor, mask: torch.Tensor, side: Side, memo: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What ``side`` reads of each row from the frozen encoder; with ``memo``, each distinct text is encoded once ever."""
         if not memo:
-            return self._encode_frozen(ids, mask)
-        return batch_of(self._memoised(ids, mask, self._frozen, lambda new_ids, new_mask: rows_of(*self._encode_frozen(new_ids, new_mask))))
+            return self._encode_frozen(ids, mask, side)
+        rows = self._memoised(ids, mask, self._frozen[side], lambda new_ids, new_mask: rows_of(*self._encode_frozen(new_ids, new_mask, side)))
+        return batch_of(rows)
 
     def request_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The request side of every row (and its token mask), each distinct request computed once; frozen readings memoised in training."""
@@ -163,18 +196,18 @@ class FrozenEncoderRanker(torch.nn.Module):
         first_rows = self._first_rows(keys, {})
         position = {keys[row]: index for index, row in enumerate(first_rows)}
         where = torch.tensor([position[key] for key in keys], device=ids.device)
-        states, states_mask = self._frozen_batch(ids[first_rows], mask[first_rows], memo=self.training)
+        states, states_mask = self._frozen_batch(ids[first_rows], mask[first_rows], "request", memo=self.training)
         side = self.request_side(states, states_mask)
         return side[where], None if states_mask is None else states_mask[where]
 
     def candidate_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The candidate side of every row (and its token mask); in eval mode each distinct candidate is computed once, then cached."""
         if self.training:
-            states, states_mask = self._frozen_batch(ids, mask, memo=True)
+            states, states_mask = self._frozen_batch(ids, mask, "candidate", memo=True)
             return self.candidate_side(states, states_mask), states_mask
 
         def encode(new_ids: torch.Tensor, new_mask: torch.Tensor) -> Rows:
-            states, states_mask = self._encode_frozen(new_ids, new_mask)
+            states, states_mask = self._encode_frozen(new_ids, new_mask, "candidate")
             return rows_of(self.candidate_side(states, states_mask), states_mask)
 
         return batch_of(self._memoised(ids, mask, self._candidates, encode))
@@ -218,7 +251,7 @@ def load_frozen_encoder_folder(directory: Path, kind: type[SelfType]) -> SelfTyp
     """Load a ranker of class ``kind`` written by its :meth:`~FrozenEncoderRanker.save_pretrained`."""
     directory = Path(directory)
     meta = json.loads((directory / kind.config_file).read_text(encoding="utf-8"))
-    encoder = AutoModel.from_pretrained(directory, local_files_only=True)
+    encoder = AutoModel.from_pretrained(directory, local_files_only=True, add_pooling_layer=False)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     model = kind(encoder, tokenizer, **meta)
     model.load_state_dict(load_file(str(directory / kind.weights_file)), strict=False)

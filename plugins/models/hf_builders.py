@@ -137,32 +137,42 @@ def build_from_config(config: Mapping[str, Any], context: BuildContext, role: st
     return student
 
 
-def _frozen_encoder(config: Mapping[str, Any], role: str, layers: list[int], key: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The pretrained encoder cut after the deepest of ``layers`` (1 is the first layer's output), and its tokenizer.
+def _frozen_encoder(config: Mapping[str, Any], role: str, layers: Mapping[str, list[int]]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The pretrained encoder cut after the deepest of the ``layers`` it is read at, and its tokenizer.
 
-    ``key`` is the config key that names the layers, for the error.
+    ``layers`` maps each config key that names layers to its numbers: 0 is the
+    embeddings, 1 the first layer's output; a key read at layer 0 alone needs no layer at all.
     """
     encoder_config = AutoConfig.from_pretrained(locate(str(config["pretrained"]), f"{role}.pretrained"), local_files_only=True)
     depth = encoder_config.num_hidden_layers
-    if not layers or min(layers) < 1 or max(layers) > depth:
-        raise StillroomError(f"expected layer numbers from 1 to {depth} (the encoder's depth), got {layers}", where=f"{role}.{key}")
-    encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=max(layers), add_pooling_layer=False)
+    for key, numbers in layers.items():
+        if not numbers or min(numbers) < 0 or max(numbers) > depth:
+            raise StillroomError(f"expected layer numbers from 0 (the embeddings) to {depth} (the encoder's depth), got {numbers}", where=f"{role}.{key}")
+    deepest = max(max(numbers) for numbers in layers.values())
+    encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=deepest, add_pooling_layer=False)
     return encoder, _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
 
 
 def build_two_tower(config: Mapping[str, Any], context: BuildContext, role: str) -> TwoTowerRanker:
-    """A frozen pretrained encoder, cut after the deepest pooled layer, under two trainable towers."""
-    pooled_layers = [int(layer) for layer in config["pooled_layers"]]
-    encoder, tokenizer = _frozen_encoder(config, role, pooled_layers, key="pooled_layers")
+    """A frozen pretrained encoder, cut after the deepest layer either side reads, under two trainable towers."""
+    layers = {key: [int(layer) for layer in config[key]] for key in ("request_layers", "candidate_layers")}
+    encoder, tokenizer = _frozen_encoder(config, role, layers)
     return TwoTowerRanker(
-        encoder, tokenizer, int(config["max_length"]), context.num_labels, pooled_layers, int(config["tower_hidden"]), int(config["embedding_dim"])
+        encoder,
+        tokenizer,
+        int(config["max_length"]),
+        context.num_labels,
+        layers["request_layers"],
+        layers["candidate_layers"],
+        int(config["tower_hidden"]),
+        int(config["embedding_dim"]),
     )
 
 
 def build_late_interaction(config: Mapping[str, Any], context: BuildContext, role: str) -> LateInteractionRanker:
     """A frozen pretrained encoder, cut after ``layer``, whose request and candidate token states meet in one cross-attention."""
     layer = int(config["layer"])
-    encoder, tokenizer = _frozen_encoder(config, role, [layer], key="layer")
+    encoder, tokenizer = _frozen_encoder(config, role, {"layer": [layer]})
     dim, heads = int(config["interaction_dim"]), int(config["heads"])
     if dim % heads:
         raise StillroomError(f"expected interaction_dim divisible by heads ({heads}), got {dim}", where=f"{role}.interaction_dim")

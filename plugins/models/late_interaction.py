@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, load_frozen_encoder_folder
+from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.pooling import mean_pool
 
 PAIR_WIDTH = 256
@@ -77,7 +77,7 @@ class LateInteractionRanker(FrozenEncoderRanker):
         )
         self.head = torch.nn.Linear(PAIR_WIDTH, num_labels)
 
-    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
         return hidden_states[self.layer]
 
     def request_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -1,7 +1,10 @@
 """The two-tower (bi-encoder) ranker: request and candidate encoded apart, scored by one dot product.
 
 Each side is read by the frozen pretrained encoder (mean-pooled states of
-chosen layers) and a small trainable tower on top. The dot product of the two
+chosen layers) and a small trainable tower on top. The sides may read
+different depths: a request is encoded on every call, a candidate once, so
+the request side can read shallow states (down to the embeddings alone)
+while the candidate side reads deep ones at no cost to serving. The dot product of the two
 tower outputs is the pair's relevance score; an ordinal head turns it into
 probabilities over the label scale, so the expected grade ranks exactly as the
 dot product does and the usual losses and evaluators apply. Serving caches each
@@ -19,7 +22,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, load_frozen_encoder_folder
+from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.ordinal import OrdinalHead
 from stillroom.plugins.models.pooling import mean_pool
 
@@ -40,21 +43,25 @@ class TwoTowerRanker(FrozenEncoderRanker):
         tokenizer: PreTrainedTokenizerBase,
         max_length: int,
         num_labels: int,
-        pooled_layers: Sequence[int],
+        request_layers: Sequence[int],
+        candidate_layers: Sequence[int],
         tower_hidden: int,
         embedding_dim: int,
     ) -> None:
         super().__init__(encoder, tokenizer, max_length, num_labels)
-        self.pooled_layers = list(pooled_layers)
+        self.layers: dict[Side, list[int]] = {"request": list(request_layers), "candidate": list(candidate_layers)}
         self.tower_hidden = tower_hidden
         self.embedding_dim = embedding_dim
-        width = encoder.config.hidden_size * len(self.pooled_layers)
-        self.request_tower = tower(width, tower_hidden, embedding_dim)
-        self.candidate_tower = tower(width, tower_hidden, embedding_dim)
+        width = encoder.config.hidden_size
+        self.request_tower = tower(width * len(request_layers), tower_hidden, embedding_dim)
+        self.candidate_tower = tower(width * len(candidate_layers), tower_hidden, embedding_dim)
         self.head = OrdinalHead(num_labels)
 
-    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        return torch.cat([mean_pool(hidden_states[layer], mask) for layer in self.pooled_layers], dim=-1)
+    def depth(self, side: Side) -> int:
+        return max(self.layers[side])
+
+    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
+        return torch.cat([mean_pool(hidden_states[layer], mask) for layer in self.layers[side]], dim=-1)
 
     def request_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         return self.request_tower(states)
@@ -78,7 +85,7 @@ class TwoTowerRanker(FrozenEncoderRanker):
         return self.candidate_batch(ids, mask)[0]
 
     def settings(self) -> dict[str, Any]:
-        return {"pooled_layers": self.pooled_layers, "tower_hidden": self.tower_hidden, "embedding_dim": self.embedding_dim}
+        return {"request_layers": self.layers["request"], "candidate_layers": self.layers["candidate"], "tower_hidden": self.tower_hidden, "embedding_dim": self.embedding_dim}
 
 
 def load_two_tower_folder(directory: Path) -> TwoTowerRanker:
