@@ -86,8 +86,8 @@ def _cached_note(report: Mapping[str, Any]) -> str:
     if not cached:
         return ""
     return (
-        f"\nThroughput of {', '.join(cached)} is measured as it serves: each candidate's vector is computed once and "
-        "cached, each request is encoded once per batch, and a pair costs one dot product."
+        f"\nThroughput of {', '.join(cached)} is measured as it serves: each candidate's side is computed once and "
+        "cached, each request is encoded once per call, and a pair costs only what the model does with the two sides."
     )
 
 

@@ -147,7 +147,8 @@ def _frozen_encoder(config: Mapping[str, Any], role: str, layers: Mapping[str, l
     depth = encoder_config.num_hidden_layers
     for key, numbers in layers.items():
         if not numbers or min(numbers) < 0 or max(numbers) > depth:
-            raise StillroomError(f"expected layer numbers from 0 (the embeddings) to {depth} (the encoder's depth), got {numbers}", where=f"{role}.{key}")
+            expected = f"expected layer numbers from 0 (the embeddings) to {depth} (the encoder's depth)"
+            raise StillroomError(f"{expected}, got {numbers}", where=f"{role}.{key}")
     deepest = max(max(numbers) for numbers in layers.values())
     encoder = _from_pretrained(AutoModel, config, role, num_hidden_layers=deepest, add_pooling_layer=False)
     return encoder, _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")

@@ -30,7 +30,7 @@ PAIR_WIDTH = 256
 """The width of the pair representation the head reads (and ``hidden_mse`` compares with the teacher's)."""
 
 
-class Side(torch.nn.Module):
+class SideProjection(torch.nn.Module):
     """One side's projection of the frozen token states, with its query, key and value for the cross-attention.
 
     A side's output per token is ``[state, query, key, value]`` side by side:
@@ -70,8 +70,8 @@ class LateInteractionRanker(FrozenEncoderRanker):
         self.heads = heads
         self.mlp_hidden = mlp_hidden
         width = encoder.config.hidden_size
-        self.request = Side(width, interaction_dim)
-        self.candidate = Side(width, interaction_dim)
+        self.request = SideProjection(width, interaction_dim)
+        self.candidate = SideProjection(width, interaction_dim)
         self.mlp = torch.nn.Sequential(
             torch.nn.Linear(5 * interaction_dim, mlp_hidden), torch.nn.GELU(), torch.nn.Linear(mlp_hidden, PAIR_WIDTH), torch.nn.GELU()
         )

@@ -85,7 +85,12 @@ class TwoTowerRanker(FrozenEncoderRanker):
         return self.candidate_batch(ids, mask)[0]
 
     def settings(self) -> dict[str, Any]:
-        return {"request_layers": self.layers["request"], "candidate_layers": self.layers["candidate"], "tower_hidden": self.tower_hidden, "embedding_dim": self.embedding_dim}
+        return {
+            "request_layers": self.layers["request"],
+            "candidate_layers": self.layers["candidate"],
+            "tower_hidden": self.tower_hidden,
+            "embedding_dim": self.embedding_dim,
+        }
 
 
 def load_two_tower_folder(directory: Path) -> TwoTowerRanker:
