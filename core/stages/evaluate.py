@@ -1,8 +1,9 @@
 """evaluate: every model on the golden test set, with the same evaluators and the same batches.
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
-for every model (whole requests per batch, as a ranking service is called), timed in interleaved rounds (see :func:`measure_throughputs`),
-so the speedup in the report compares like with like. The baselines
+for every model (whole requests per batch, as a ranking service is called:
+:func:`ranking_calls`), timed in interleaved rounds (see
+:func:`measure_throughputs`), so the speedup in the report compares like with like. The baselines
 (``evaluator.baselines``: BM25, the untrained teacher) are ranked by the same
 evaluators; they predict no labels and are not timed.
 """

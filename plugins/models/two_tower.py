@@ -4,8 +4,8 @@ Each side is read by the frozen pretrained encoder (mean-pooled states of
 chosen layers) and a small trainable tower on top. The sides may read
 different depths: a request is encoded on every call, a candidate once, so
 the request side can read shallow states (down to the embeddings alone)
-while the candidate side reads deep ones at no cost to serving. The dot product of the two
-tower outputs is the pair's relevance score; an ordinal head turns it into
+while the candidate side reads deeper ones at no cost to serving. The dot
+product of the two tower outputs is the pair's relevance score; an ordinal head turns it into
 probabilities over the label scale, so the expected grade ranks exactly as the
 dot product does and the usual losses and evaluators apply. Serving caches each
 candidate's vector (see :mod:`stillroom.plugins.models.frozen_encoder`), so a
