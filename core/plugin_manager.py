@@ -36,6 +36,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.models.causal_lm",
     "stillroom.plugins.losses",
     "stillroom.plugins.baselines.bm25",
+    "stillroom.plugins.data.jsonl",
+    "stillroom.plugins.data.beir",
     "stillroom.plugins.evaluators.ranking",
     "stillroom.plugins.evaluators.label_agreement",
     "stillroom.plugins.evaluators.policy_compliance",

@@ -124,6 +124,15 @@ def violations_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def not_applicable_sentence(report: Mapping[str, Any]) -> str:
+    """The hard rules this data cannot be checked against, and the fields they read that it lacks."""
+    found = next((r["details"]["rules_not_applicable"] for r in report["models"].values() if r.get("details", {}).get("rules_not_applicable")), {})
+    if not found:
+        return ""
+    rules = "; ".join(f"`{rule}` (reads {', '.join(fields)})" for rule, fields in found.items())
+    return f"\nNot applicable to this data, which lacks the fields they read: {rules}."
+
+
 def _plot_quality_vs_throughput(report: Mapping[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, result in report["models"].items():
@@ -185,6 +194,7 @@ Student keeps **{report['retained_ndcg@10']:.1%}** of the teacher's NDCG@10 at *
 ## Hard-rule violations in each model's top {report['k']} on golden test
 
 {violations_table(report) or "No policy_compliance evaluator in this run."}
+{not_applicable_sentence(report)}
 
 ![quality against throughput](quality_vs_throughput.png)
 

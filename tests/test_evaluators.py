@@ -68,6 +68,17 @@ def test_violation_rate_counts_rule_breaking_candidates_in_the_top_k(policy) -> 
     assert out["violations_by_rule@2"]["seniority-reach"] == 0
 
 
+def test_a_rule_reading_fields_the_data_lacks_is_not_applicable_rather_than_never_broken(policy) -> None:
+    """Query-and-document data (BEIR) has none of the jobs fields: every rule is reported with the fields it lacks."""
+    pairs = [Pair(f"q:{i}", "q", str(i), "q", "d", {"text": "q"}, {"title": "t", "text": "d"}, label) for i, label in enumerate([2, 0, 1])]
+    out = _evaluate(policy, pairs, _one_hot([2, 0, 1]))
+    assert out["rules_not_applicable"]["remote-only-member"] == ["candidate.workplace", "request.remote_only"]
+    assert set(out["rules_not_applicable"]) == {rule.id for rule in policy.rules}
+    assert out["violations_by_rule@10"] == {} and out["violation_rate@10"] == 0.0
+    with_fields = _evaluate(policy, _pairs([1, 0]), _one_hot([1, 0]))
+    assert with_fields["rules_not_applicable"] == {}
+
+
 def test_unknown_evaluator_lists_the_known_ones() -> None:
     with pytest.raises(StillroomError, match="known evaluators: label_agreement, policy_compliance, ranking"):
         select_evaluators(["bleu"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))

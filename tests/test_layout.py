@@ -43,6 +43,7 @@ def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
         "stillroom/plugins/losses/__init__.py",
         "stillroom/plugins/losses/ranking.py",
         "stillroom/plugins/baselines/bm25.py",
+        "stillroom/plugins/data/beir.py",
         "stillroom/plugins/models/two_tower.py",
         "stillroom/plugins/models/late_interaction.py",
         "stillroom/conf/engagement_teacher/minilm_lora.yaml",

@@ -1,4 +1,9 @@
-"""Policy compliance: how often a model puts a candidate that breaks a hard rule in a request's top k."""
+"""Policy compliance: how often a model puts a candidate that breaks a hard rule in a request's top k.
+
+A rule that reads a field the data does not have (a BEIR query has no
+``remote_only``) cannot be checked on it: it is reported as not applicable to
+this data, with the fields it lacks, rather than counted as never broken.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,19 @@ class PolicyComplianceEvaluator:
                 broken = inputs.policy.rules_broken(inputs.pairs[i].request, inputs.pairs[i].candidate)
                 violations += bool(broken)
                 per_rule.update(rule.id for rule in broken)
+        not_applicable = rules_not_applicable(inputs)
         return {
             f"violation_rate@{inputs.k}": violations / slots if slots else 0.0,
-            f"violations_by_rule@{inputs.k}": dict(per_rule),
+            f"violations_by_rule@{inputs.k}": {rule: count for rule, count in per_rule.items() if rule not in not_applicable},
+            "rules_not_applicable": not_applicable,
         }
+
+
+def rules_not_applicable(inputs: EvalInput) -> dict[str, list[str]]:
+    """Each rule that reads a field no pair of the data has, with those fields (``request.remote_only``)."""
+    present = {("request", name) for pair in inputs.pairs for name in pair.request}
+    present |= {("candidate", name) for pair in inputs.pairs for name in pair.candidate}
+    return {rule.id: sorted(f"{side}.{name}" for side, name in rule.fields - present) for rule in inputs.policy.rules if rule.fields - present}
 
 
 @hookimpl

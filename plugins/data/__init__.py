@@ -1,0 +1,1 @@
+"""Data sources for files teams already have: a JSONL file of pairs, a BEIR collection, a MIND impressions log."""

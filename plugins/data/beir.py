@@ -1,0 +1,175 @@
+"""``data=beir data.path=DIR``: a collection in the BEIR layout, reranked as a search stack does.
+
+The folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
+(``_id``, ``text``) and ``qrels/train.tsv``, ``qrels/dev.tsv`` (optional) and
+``qrels/test.tsv``, each with the header row ``query-id corpus-id score``.
+
+Each query's candidates come from a first stage, BM25 over the corpus
+(``bm25s``): its top ``data.first_stage_k`` documents, plus every document
+judged for it, so that the golden lists hold all known relevant documents. A
+judged document takes its qrels score as its label (``data.label_map`` maps
+scores onto the policy's scale; by default a score is the label, capped at the
+scale's top); an unjudged candidate is labeled 0, as pooled relevance
+judgments assume. Golden train, dev and test follow the qrels files (dev carved
+from train queries when there is no ``dev.tsv``). The unlabeled pool is the
+first-stage candidates of queries no qrels file judges; a collection without
+such queries lends the train queries' candidates, unlabeled, for the teacher
+to label.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stillroom import hookimpl
+from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+from stillroom.errors import StillroomError
+from stillroom.plugins.data.reading import data_error, field, jsonl_objects, tsv_rows
+from stillroom.plugins.data.splits import assign_splits, first
+from stillroom.policy import Policy
+
+NAME = "beir"
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+SPLIT_CAPS = {"train": "max_train_queries", "dev": "max_dev_queries", "test": "max_test_queries", "pool": "max_pool_queries"}
+
+
+def read_corpus(path: Path) -> dict[str, dict[str, str]]:
+    """Documents by id: ``title`` (may be empty) and ``text``; a document needs one of them."""
+    corpus: dict[str, dict[str, str]] = {}
+    for line, row in jsonl_objects(path):
+        doc_id = str(field(row, "_id", (str, int), path, line))
+        title = row.get("title") or ""
+        text = row.get("text") or ""
+        if not isinstance(title, str) or not isinstance(text, str):
+            raise data_error(path, line, "fields 'title' and 'text' must be strings")
+        if not title.strip() and not text.strip():
+            raise data_error(path, line, f"document {doc_id!r} has neither title nor text")
+        if doc_id in corpus:
+            raise data_error(path, line, f"document id {doc_id!r} appears twice")
+        corpus[doc_id] = {"title": title.strip(), "text": text.strip()}
+    return corpus
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for line, row in jsonl_objects(path):
+        query_id = str(field(row, "_id", (str, int), path, line))
+        if query_id in queries:
+            raise data_error(path, line, f"query id {query_id!r} appears twice")
+        queries[query_id] = field(row, "text", str, path, line).strip()
+    return queries
+
+
+def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Judgments by query, then document: the score of each judged pair."""
+    qrels: dict[str, dict[str, int]] = {}
+    for line, (query_id, doc_id, score) in tsv_rows(path, QRELS_HEADER):
+        if query_id not in queries:
+            raise data_error(path, line, f"query-id {query_id!r} is not in queries.jsonl")
+        if doc_id not in corpus:
+            raise data_error(path, line, f"corpus-id {doc_id!r} is not in corpus.jsonl")
+        try:
+            qrels.setdefault(query_id, {})[doc_id] = int(score)
+        except ValueError:
+            raise data_error(path, line, f"score must be an integer, got {score!r}") from None
+    return qrels
+
+
+def document_text(doc: Mapping[str, str]) -> str:
+    return f"{doc['title']}. {doc['text']}" if doc["title"] and doc["text"] else doc["title"] or doc["text"]
+
+
+class FirstStage:
+    """BM25 over the corpus (``bm25s``): each query's top documents, as a search stack's retriever gives them."""
+
+    def __init__(self, corpus: Mapping[str, Mapping[str, str]]) -> None:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        self.ids = list(corpus)
+        self.index = bm25s.BM25()
+        self.index.index(bm25s.tokenize([document_text(corpus[i]) for i in self.ids], stopwords="en", show_progress=False), show_progress=False)
+
+    def top(self, queries: list[str], k: int) -> list[list[str]]:
+        import bm25s
+
+        if not queries:
+            return []
+        tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
+        rows, _ = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        return [[self.ids[int(i)] for i in row] for row in rows]
+
+
+class BeirCollection:
+    """A BEIR folder read and checked, turned into the golden splits and the pool."""
+
+    def __init__(self, folder: Path, data_config: Mapping[str, Any], policy: Policy, seed: int) -> None:
+        if not folder.is_dir():
+            raise StillroomError("expected the folder of a BEIR collection (corpus.jsonl, queries.jsonl, qrels/)", where=str(folder))
+        self.config = data_config
+        self.policy = policy
+        self.seed = seed
+        self.corpus = read_corpus(folder / "corpus.jsonl")
+        self.queries = read_queries(folder / "queries.jsonl")
+        qrels_dir = folder / "qrels"
+        self.qrels = {
+            split: read_qrels(qrels_dir / f"{split}.tsv", self.queries, self.corpus)
+            for split in GOLDEN_SPLITS
+            if split != "dev" or (qrels_dir / "dev.tsv").exists()
+        }
+        label_map = data_config.get("label_map") or {}
+        self.label_map = {int(score): int(label) for score, label in label_map.items()}
+
+    def label(self, score: int) -> int:
+        return self.label_map.get(score, max(0, min(score, self.policy.max_label)))
+
+    def split_queries(self) -> dict[str, list[str]]:
+        """Query ids per golden split and pool, each capped at ``data.max_*_queries``."""
+        judged = {split: list(qrels) for split, qrels in self.qrels.items()}
+        if "dev" not in judged:
+            carve = assign_splits(judged["train"], {"train": 1 - float(self.config.get("dev_share", 0.2)), "dev": 1.0}, self.seed)
+            judged = {**judged, **{split: [q for q in judged["train"] if carve[q] == split] for split in ("train", "dev")}}
+            self.qrels["dev"] = {q: self.qrels["train"][q] for q in judged["dev"]}
+        all_judged = {q for ids in judged.values() for q in ids}
+        unjudged = [q for q in self.queries if q not in all_judged]
+        splits = {**judged, "pool": unjudged or judged["train"]}
+        return {split: first(ids, self.config.get(SPLIT_CAPS[split]), self.seed) for split, ids in splits.items()}
+
+    def bundle(self) -> DataBundle:
+        chosen = self.split_queries()
+        retriever = FirstStage(self.corpus)
+        k = int(self.config.get("first_stage_k", 20))
+        pairs: dict[str, list[Pair]] = {}
+        for split, query_ids in chosen.items():
+            judged = self.qrels.get(split, {}) if split != "pool" else {}
+            pairs[split] = []
+            for query_id, top in zip(query_ids, retriever.top([self.queries[q] for q in query_ids], k), strict=True):
+                scores = judged.get(query_id, {})
+                for doc_id in dict.fromkeys([*top, *scores]):
+                    label = None if split == "pool" else self.label(scores.get(doc_id, 0))
+                    pairs[split].append(self.pair(query_id, doc_id, label))
+        return DataBundle(golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"])
+
+    def pair(self, query_id: str, doc_id: str, label: int | None) -> Pair:
+        doc = self.corpus[doc_id]
+        return Pair(
+            pair_id=f"{query_id}:{doc_id}",
+            request_id=query_id,
+            candidate_id=doc_id,
+            request_text=self.queries[query_id],
+            candidate_text=document_text(doc),
+            request={"text": self.queries[query_id]},
+            candidate={"title": doc["title"], "text": doc["text"]},
+            label=label,
+        )
+
+
+@hookimpl
+def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
+    if data_config.get("name") != NAME:
+        return None
+    folder = Path(str(data_config["path"])).expanduser()
+    return BeirCollection(folder, data_config, policy, int(data_config.get("seed", seed))).bundle()

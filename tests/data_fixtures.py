@@ -1,0 +1,49 @@
+"""Small files in the formats stillroom reads (BEIR, JSONL), written into a test's tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TOPICS = {
+    "spark": ["Apache Spark tuning for large joins", "Spark executors, partitions and shuffles explained", "Structured streaming with Spark"],
+    "nursing": ["Night shifts in intensive care nursing", "Patient care plans for nurses", "Nursing licence requirements abroad"],
+    "sourdough": ["Feeding a sourdough starter", "Shaping and proofing sourdough loaves", "Why sourdough bread rises slowly"],
+    "chess": ["Opening principles for chess beginners", "Endgame technique with rook and pawn", "Chess tactics: forks and pins"],
+}
+QUERIES = {
+    "q-spark": ("how do I tune spark joins and shuffles", "spark"),
+    "q-nurse": ("nursing care plans for intensive care patients", "nursing"),
+    "q-bread": ("sourdough starter feeding and proofing", "sourdough"),
+    "q-chess": ("chess endgame technique with a rook", "chess"),
+    "q-spark2": ("spark streaming partitions", "spark"),
+    "q-nurse2": ("nurse night shifts", "nursing"),
+    "q-open": ("bread and chess", None),  # judged by no qrels file: the pool
+}
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def write_beir(folder: Path, splits: dict[str, list[str]] | None = None, open_query: bool = True) -> Path:
+    """A BEIR folder: 12 documents in 4 topics, the queries, qrels graded 2 (the topic's first document) and 1 (its second).
+
+    With ``open_query``, queries.jsonl also holds a query that no qrels file judges.
+    """
+    splits = splits or {"train": ["q-spark", "q-nurse", "q-bread", "q-chess"], "test": ["q-spark2", "q-nurse2"]}
+    corpus = [{"_id": f"{topic}-{i}", "title": title, "text": title} for topic, titles in TOPICS.items() for i, title in enumerate(titles)]
+    write_jsonl(folder / "corpus.jsonl", corpus)
+    queries = [{"_id": q, "text": text} for q, (text, topic) in QUERIES.items() if topic or open_query]
+    write_jsonl(folder / "queries.jsonl", queries)
+    for split, query_ids in splits.items():
+        rows = ["query-id\tcorpus-id\tscore"]
+        for q in query_ids:
+            topic = QUERIES[q][1]
+            rows += [f"{q}\t{topic}-0\t2", f"{q}\t{topic}-1\t1"]
+        (folder / "qrels").mkdir(parents=True, exist_ok=True)
+        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder

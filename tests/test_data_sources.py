@@ -1,0 +1,171 @@
+"""Data-source plugins for files teams already have: JSONL pairs and BEIR collections, read with clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stillroom.data import DataBundle
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.policy_source import load_policy
+from tests.data_fixtures import QUERIES, write_beir, write_jsonl
+
+POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+
+
+def _source(**data_config) -> DataBundle:
+    return get_plugin_manager().hook.stillroom_data_source(product="any", data_config=data_config, policy=POLICY, seed=3)
+
+
+def _pair_row(request_id: str, candidate_id: str, **extra) -> dict:
+    texts = {"request_text": f"member {request_id}", "candidate_text": f"job {candidate_id}"}
+    return {"request_id": request_id, "candidate_id": candidate_id, **texts, **extra}
+
+
+# -- jsonl -----------------------------------------------------------------------------
+
+
+def test_jsonl_sorts_labeled_requests_into_golden_splits_and_unlabeled_pairs_into_the_pool(tmp_path: Path) -> None:
+    rows = [_pair_row(f"m{m}", f"j{j}", label=(m + j) % 4) for m in range(20) for j in range(3)]
+    rows += [_pair_row(f"p{m}", f"j{j}") for m in range(5) for j in range(3)]
+    rows += [_pair_row("fixed", "j0", label=1, split="test", request={"city": "Paris"}, engagement={"viewed": True})]
+    bundle = _source(name="jsonl", path=str(write_jsonl(tmp_path / "pairs.jsonl", rows)), dev_share=0.15, test_share=0.25)
+    requests = {split: {p.request_id for p in pairs} for split, pairs in bundle.splits().items()}
+    assert len(requests["train"]) == 12 and len(requests["dev"]) == 3 and len(requests["test"]) == 6  # 5 drawn, plus "fixed"
+    assert not requests["train"] & requests["dev"] and not requests["train"] & requests["test"] and not requests["dev"] & requests["test"]
+    assert len(bundle.pool) == 15 and all(p.label is None for p in bundle.pool)
+    fixed = next(p for p in bundle.golden["test"] if p.request_id == "fixed")
+    assert fixed.request == {"city": "Paris"} and fixed.pair_id == "fixed:j0"
+    assert bundle.engagement == [{"request_id": "fixed", "candidate_id": "j0", "viewed": True}]
+
+
+BAD_JSONL = [
+    ('{"request_id": "m1"', 1, "not valid JSON"),
+    ("[1, 2]", 1, "expected a JSON object"),
+    ({"candidate_id": "j", "request_text": "a", "candidate_text": "b"}, 1, "missing field 'request_id'"),
+    ({**_pair_row("m", "j"), "request_text": "   "}, 1, "field 'request_text' is empty"),
+    ({**_pair_row("m", "j"), "candidate_text": 5}, 1, "field 'candidate_text' must be str"),
+    ({**_pair_row("m", "j"), "label": "2"}, 1, "field 'label' must be int"),
+    ({**_pair_row("m", "j"), "label": True}, 1, "field 'label' must be int"),
+    ({**_pair_row("m", "j"), "label": 7}, 1, r"label 7 is off the policy's scale \(0 to 3\)"),
+    ({**_pair_row("m", "j"), "split": "holdout"}, 1, "split must be one of train, dev, test, pool"),
+    ({**_pair_row("m", "j"), "split": "pool", "label": 1}, 1, "a pool pair carries no label"),
+    ({**_pair_row("m", "j"), "split": "test"}, 1, "a test pair needs a label"),
+    ({**_pair_row("m", "j"), "request": ["remote"]}, 1, "field 'request' must be dict"),
+    ({**_pair_row("m", "j"), "engagement": {"viewed": "yes"}}, 1, "engagement event 'viewed' must be true or false"),
+]
+
+
+@pytest.mark.parametrize(("row", "line", "message"), BAD_JSONL)
+def test_a_bad_jsonl_line_is_named_by_file_and_line(tmp_path: Path, row, line: int, message: str) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text((row if isinstance(row, str) else json.dumps(row)) + "\n", encoding="utf-8")
+    with pytest.raises(StillroomError, match=message) as caught:
+        _source(name="jsonl", path=str(path))
+    assert caught.value.where == f"{path}:{line}"
+
+
+def test_jsonl_file_problems_name_the_file_and_the_line(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", [_pair_row("m", "j", label=1), _pair_row("m2", "j", label=1), _pair_row("m", "j", label=2)])
+    with pytest.raises(StillroomError, match=r"pair 'm:j' appears twice \(first on line 1\)") as caught:
+        _source(name="jsonl", path=str(path))
+    assert caught.value.where == f"{path}:3"
+    path.write_bytes(b'{"request_id": "m"}\n{"request_id": "caf\xe9"}\n')
+    with pytest.raises(StillroomError, match="not UTF-8") as caught:
+        _source(name="jsonl", path=str(path))
+    assert caught.value.where == f"{path}:2"
+    path.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(StillroomError, match="the file is empty"):
+        _source(name="jsonl", path=str(path))
+    with pytest.raises(StillroomError, match="no such file"):
+        _source(name="jsonl", path=str(tmp_path / "missing.jsonl"))
+
+
+# -- beir ------------------------------------------------------------------------------
+
+
+def _beir(folder: Path, **overrides) -> DataBundle:
+    return _source(name="beir", path=str(folder), first_stage_k=3, dev_share=0.25, **overrides)
+
+
+def test_beir_reranks_first_stage_candidates_with_every_judged_document_in_the_list(tmp_path: Path) -> None:
+    bundle = _beir(write_beir(tmp_path / "beir"))
+    test = bundle.golden["test"]
+    assert {p.request_id for p in test} == {"q-spark2", "q-nurse2"}
+    for query in ("q-spark2", "q-nurse2"):
+        labels = {p.candidate_id: p.label for p in test if p.request_id == query}
+        topic = QUERIES[query][1]
+        assert labels[f"{topic}-0"] == 2 and labels[f"{topic}-1"] == 1  # judged, in the list even when BM25 missed them
+        assert all(label == 0 for doc, label in labels.items() if doc not in {f"{topic}-0", f"{topic}-1"})  # unjudged: not relevant
+        assert len(labels) >= 3
+    spark = next(p for p in test if p.candidate_id == "spark-0")
+    assert spark.candidate == {"title": "Apache Spark tuning for large joins", "text": "Apache Spark tuning for large joins"}
+    assert spark.request == {"text": QUERIES["q-spark2"][0]}
+
+
+def test_beir_carves_dev_from_train_and_pools_the_unjudged_queries(tmp_path: Path) -> None:
+    bundle = _beir(write_beir(tmp_path / "beir"))
+    train, dev = ({p.request_id for p in bundle.golden[split]} for split in ("train", "dev"))
+    assert len(dev) == 1 and len(train) == 3 and not train & dev
+    assert {p.request_id for p in bundle.pool} == {"q-open"} and all(p.label is None for p in bundle.pool)
+    assert len(bundle.pool) == 3  # its first-stage top 3
+
+
+def test_beir_without_unjudged_queries_lends_the_train_queries_to_the_pool_and_maps_labels(tmp_path: Path) -> None:
+    train = ["q-spark", "q-nurse", "q-bread", "q-chess", "q-nurse2"]
+    folder = write_beir(tmp_path / "beir", {"train": train, "test": ["q-spark2"]}, open_query=False)
+    bundle = _beir(folder, label_map={1: 3, 2: 3}, max_train_queries=2)
+    assert bundle.pool and {p.request_id for p in bundle.pool} <= set(train)
+    assert len({p.request_id for p in bundle.golden["train"]}) == 2
+    assert {p.label for p in bundle.golden["test"]} == {0, 3}
+
+
+def _test_qrels(*rows: str):
+    return lambda folder: (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+HEADER = "query-id\tcorpus-id\tscore"
+BAD_BEIR = [
+    (_test_qrels(HEADER, "q-spark2\tnowhere-9\t1"), "qrels/test.tsv:2", "corpus-id 'nowhere-9' is not in corpus.jsonl"),
+    (_test_qrels(HEADER, "q-ghost\tspark-0\t1"), "qrels/test.tsv:2", "query-id 'q-ghost' is not in queries.jsonl"),
+    (_test_qrels("qid\tdocid\tscore"), "qrels/test.tsv:1", "expected the header row query-id / corpus-id / score"),
+    (_test_qrels(HEADER, "q-spark2\tspark-0\thigh"), "qrels/test.tsv:2", "score must be an integer"),
+    (_test_qrels(HEADER, "q-spark2\tspark-0"), "qrels/test.tsv:2", "expected 3 tab-separated columns"),
+    (lambda folder: (folder / "qrels" / "test.tsv").unlink(), "qrels/test.tsv", "no such file"),
+    (lambda folder: write_jsonl(folder / "corpus.jsonl", [{"_id": "d1", "title": "", "text": ""}]), "corpus.jsonl:1", "has neither title nor text"),
+    (lambda folder: write_jsonl(folder / "queries.jsonl", [{"_id": "q1", "text": "a"}] * 2), "queries.jsonl:2", "query id 'q1' appears twice"),
+    (lambda folder: (folder / "corpus.jsonl").write_bytes(b'{"_id": "d", "text": "\xff"}\n'), "corpus.jsonl:1", "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("damage", "where", "message"), BAD_BEIR)
+def test_a_bad_beir_file_is_named_by_file_and_line(tmp_path: Path, damage, where: str, message: str) -> None:
+    folder = write_beir(tmp_path / "beir")
+    damage(folder)
+    with pytest.raises(StillroomError, match=message) as caught:
+        _beir(folder)
+    assert caught.value.where == f"{folder}/{where}"
+
+
+def test_a_missing_beir_folder_says_what_it_expected(tmp_path: Path) -> None:
+    with pytest.raises(StillroomError, match="expected the folder of a BEIR collection"):
+        _beir(tmp_path / "nowhere")
+
+
+def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_cannot_check(tmp_path: Path) -> None:
+    """The jobs policy on query-and-document data: the recipe runs, and its rules are reported as not applicable."""
+    from stillroom.job import run_job
+    from tests.conftest import compose_config
+
+    folder = write_beir(tmp_path / "beir")
+    run_dir = tmp_path / "run"
+    run_job(compose_config("experiment=smoke", "data=beir", f"data.path={folder}", "data.first_stage_k=4"), run_dir)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert {"teacher", "student", "bm25"} <= set(report["models"])
+    test_queries = {json.loads(line)["request_id"] for line in (run_dir / "prepare" / "test.jsonl").read_text().splitlines()}
+    assert test_queries == {"q-spark2", "q-nurse2"}
+    markdown = (run_dir / "report.md").read_text()
+    assert "Not applicable to this data" in markdown and "`remote-only-member` (reads candidate.workplace, request.remote_only)" in markdown
