@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,6 +22,7 @@ import yaml
 
 from stillroom.data import DataBundle, Pair
 from stillroom.policy import Policy
+from stillroom.synthetic import generate_bundle
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
@@ -201,39 +203,44 @@ def rule_fields(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not k.endswith("_id")}
 
 
+class JobsMarket:
+    """The jobs world with its postings: members as requests, postings as candidates (a :class:`SyntheticWorld`)."""
+
+    def __init__(self, world: JobsWorld, size: WorldSize) -> None:
+        self.world = world
+        self.size = size
+        self.postings = [world.posting(f"job-{i:05d}") for i in range(size.postings)]
+        self.by_family: dict[str, list[int]] = {family: [] for family in world.families}
+        for index, job in enumerate(self.postings):
+            self.by_family[job["family"]].append(index)
+
+    def request(self, request_id: str) -> dict[str, Any]:
+        return self.world.member(request_id)
+
+    def slate(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self.world.candidates(dict(request), self.postings, self.by_family, self.size.candidates_per_member)
+
+    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
+        return self.world.annotate(dict(request), dict(candidate), self.size.annotator_noise)
+
+    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
+        return self.world.engagement(dict(request), dict(candidate))
+
+    def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
+        member, job = dict(request), dict(candidate)
+        return Pair(
+            pair_id=f"{member['member_id']}:{job['job_id']}",
+            request_id=member["member_id"],
+            candidate_id=job["job_id"],
+            request_text=member_text(member),
+            candidate_text=posting_text(job),
+            request=rule_fields(member),
+            candidate=rule_fields(job),
+            label=label,
+        )
+
+
 def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:
-    world = JobsWorld(policy, seed)
-    postings = [world.posting(f"job-{i:05d}") for i in range(size.postings)]
-    by_family: dict[str, list[int]] = {family: [] for family in world.families}
-    for index, job in enumerate(postings):
-        by_family[job["family"]].append(index)
-
-    def pairs_for(prefix: str, count: int, labeled: bool, engagement: list[dict[str, Any]]) -> list[Pair]:
-        pairs = []
-        for m in range(count):
-            member = world.member(f"{prefix}-{m:05d}")
-            for job in world.candidates(member, postings, by_family, size.candidates_per_member):
-                label = world.annotate(member, job, size.annotator_noise) if labeled else None
-                pairs.append(
-                    Pair(
-                        pair_id=f"{member['member_id']}:{job['job_id']}",
-                        request_id=member["member_id"],
-                        candidate_id=job["job_id"],
-                        request_text=member_text(member),
-                        candidate_text=posting_text(job),
-                        request=rule_fields(member),
-                        candidate=rule_fields(job),
-                        label=label,
-                    )
-                )
-                engagement.append(world.engagement(member, job))
-        return pairs
-
-    engagement: list[dict[str, Any]] = []
-    golden = {
-        "train": pairs_for("train", size.train_members, True, engagement),
-        "dev": pairs_for("dev", size.dev_members, True, engagement),
-        "test": pairs_for("test", size.test_members, True, engagement),
-    }
-    pool = pairs_for("pool", size.pool_members, False, engagement)
-    return DataBundle(golden=golden, pool=pool, engagement=engagement)
+    """The jobs world of ``size`` drawn from ``seed``: golden splits, pool and engagement log."""
+    requests = {"train": size.train_members, "dev": size.dev_members, "test": size.test_members, "pool": size.pool_members}
+    return generate_bundle(JobsMarket(JobsWorld(policy, seed), size), requests)

@@ -1,0 +1,55 @@
+"""Synthetic worlds as data sources: requests, the slate a first stage gives each, labels and an engagement log.
+
+A product that generates its own data (``data=synthetic``) describes its
+world as a :class:`SyntheticWorld`; :func:`generate_bundle` turns any such world
+into golden splits, an unlabeled pool and the engagement log, the same way
+for every product. Requests are drawn split by split, so no request is in two
+splits, and the world's random draws happen in one fixed order, so one seed
+gives one dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+
+POOL = "pool"
+
+
+class SyntheticWorld(Protocol):
+    """What a product's generated world provides."""
+
+    def request(self, request_id: str) -> dict[str, Any]:
+        """A new request (a member, a query) with this id."""
+
+    def slate(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The candidates a first-stage retriever would give the request."""
+
+    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
+        """The label an annotator following the policy gives the pair, with an annotator's noise."""
+
+    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
+        """The pair's row of the engagement log: ``request_id``, ``candidate_id`` and the product's events."""
+
+    def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
+        """The pair as the models and the policy's rules read it."""
+
+
+def generate_bundle(world: SyntheticWorld, requests: Mapping[str, int]) -> DataBundle:
+    """Golden train, dev and test, the pool and the engagement log: ``requests[split]`` requests per split, each with its slate.
+
+    Every pair shown gets an engagement row, the pool's too: the log covers what was served, not only what was labeled.
+    """
+    engagement: list[dict[str, Any]] = []
+    splits: dict[str, list[Pair]] = {}
+    for split in (*GOLDEN_SPLITS, POOL):
+        labeled = split != POOL
+        pairs = splits[split] = []
+        for index in range(requests[split]):
+            request = world.request(f"{split}-{index:05d}")
+            for candidate in world.slate(request):
+                pairs.append(world.pair(request, candidate, world.annotate(request, candidate) if labeled else None))
+                engagement.append(world.engagement(request, candidate))
+    return DataBundle(golden={split: splits[split] for split in GOLDEN_SPLITS}, pool=splits[POOL], engagement=engagement)
