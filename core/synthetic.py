@@ -11,11 +11,38 @@ gives one dataset.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+from stillroom.errors import StillroomError
 
 POOL = "pool"
+
+
+@dataclass(frozen=True)
+class WorldSize:
+    """How much of a world to draw: requests per split, the slate each gets, the catalog it comes from, the annotators' noise."""
+
+    train_requests: int
+    dev_requests: int
+    test_requests: int
+    pool_requests: int
+    candidates_per_request: int
+    catalog: int
+    """Candidates in the world (job postings, posts, profiles), that slates are drawn from."""
+    annotator_noise: float
+    """The chance an annotator's label is one grade off the policy's."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WorldSize:
+        missing = [f.name for f in fields(cls) if f.name not in config]
+        if missing:
+            raise StillroomError(f"the synthetic world needs {', '.join(missing)}", where="config data")
+        return cls(**{f.name: config[f.name] for f in fields(cls)})
+
+    def requests(self) -> dict[str, int]:
+        return {"train": self.train_requests, "dev": self.dev_requests, "test": self.test_requests, POOL: self.pool_requests}
 
 
 class SyntheticWorld(Protocol):
@@ -37,8 +64,8 @@ class SyntheticWorld(Protocol):
         """The pair as the models and the policy's rules read it."""
 
 
-def generate_bundle(world: SyntheticWorld, requests: Mapping[str, int]) -> DataBundle:
-    """Golden train, dev and test, the pool and the engagement log: ``requests[split]`` requests per split, each with its slate.
+def generate_bundle(world: SyntheticWorld, size: WorldSize) -> DataBundle:
+    """Golden train, dev and test, the pool and the engagement log: ``size``'s requests per split, each with its slate.
 
     Every pair shown gets an engagement row, the pool's too: the log covers what was served, not only what was labeled.
     """
@@ -47,7 +74,7 @@ def generate_bundle(world: SyntheticWorld, requests: Mapping[str, int]) -> DataB
     for split in (*GOLDEN_SPLITS, POOL):
         labeled = split != POOL
         pairs = splits[split] = []
-        for index in range(requests[split]):
+        for index in range(size.requests()[split]):
             request = world.request(f"{split}-{index:05d}")
             for candidate in world.slate(request):
                 pairs.append(world.pair(request, candidate, world.annotate(request, candidate) if labeled else None))

@@ -8,9 +8,10 @@ import pytest
 
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
-from stillroom.products.jobs.world import JobsWorld, WorldSize, generate, vocabulary
+from stillroom.products.jobs.world import JobsWorld, generate, vocabulary
+from stillroom.synthetic import WorldSize
 
-SIZE = WorldSize(train_members=12, dev_members=4, test_members=6, pool_members=30, candidates_per_member=20, postings=400, annotator_noise=0.1)
+SIZE = WorldSize(train_requests=12, dev_requests=4, test_requests=6, pool_requests=30, candidates_per_request=20, catalog=400, annotator_noise=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,8 @@ def test_same_seed_same_world_other_seed_other_world(policy, bundle) -> None:
 
 
 def test_sizes_splits_and_pool(bundle) -> None:
-    assert len(bundle.golden["train"]) == SIZE.train_members * SIZE.candidates_per_member
-    assert len(bundle.pool) == SIZE.pool_members * SIZE.candidates_per_member
+    assert len(bundle.golden["train"]) == SIZE.train_requests * SIZE.candidates_per_request
+    assert len(bundle.pool) == SIZE.pool_requests * SIZE.candidates_per_request
     assert len(bundle.pool) > 2 * len(bundle.golden["train"])
     assert all(p.label is None for p in bundle.pool)
     members = {split: {p.request_id for p in pairs} for split, pairs in bundle.splits().items()}

@@ -14,7 +14,8 @@ from stillroom import hookimpl
 from stillroom.data import DataBundle
 from stillroom.errors import StillroomError
 from stillroom.policy import Policy
-from stillroom.products.jobs.world import DIMENSIONS, WorldSize, generate, member_text, posting_text
+from stillroom.products.jobs.world import DIMENSIONS, generate, member_text, posting_text
+from stillroom.synthetic import WorldSize
 
 PRODUCT = "jobs"
 SYNTHETIC = "synthetic"
@@ -29,11 +30,7 @@ def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: 
         raise StillroomError(
             f"the jobs world scores the dimensions {list(DIMENSIONS)}; the policy lacks {sorted(missing)}", where=policy.source
         )
-    try:
-        size = WorldSize.from_config(dict(data_config))
-    except KeyError as exc:
-        raise StillroomError(f"missing key {exc.args[0]!r} for the synthetic jobs world", where="data") from exc
-    return generate(policy, size, int(data_config.get("seed", seed)))
+    return generate(policy, WorldSize.from_config(data_config), int(data_config.get("seed", seed)))
 
 
 @hookimpl

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,7 +21,7 @@ import yaml
 
 from stillroom.data import DataBundle, Pair
 from stillroom.policy import Policy
-from stillroom.synthetic import generate_bundle
+from stillroom.synthetic import WorldSize, generate_bundle
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
@@ -35,21 +34,6 @@ LABEL_CUTS = (0.35, 0.5, 0.7)
 @cache
 def vocabulary() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
-
-
-@dataclass(frozen=True)
-class WorldSize:
-    train_members: int
-    dev_members: int
-    test_members: int
-    pool_members: int
-    candidates_per_member: int
-    postings: int
-    annotator_noise: float
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> WorldSize:
-        return cls(**{name: config[name] for name in cls.__dataclass_fields__})
 
 
 class JobsWorld:
@@ -209,7 +193,7 @@ class JobsMarket:
     def __init__(self, world: JobsWorld, size: WorldSize) -> None:
         self.world = world
         self.size = size
-        self.postings = [world.posting(f"job-{i:05d}") for i in range(size.postings)]
+        self.postings = [world.posting(f"job-{i:05d}") for i in range(size.catalog)]
         self.by_family: dict[str, list[int]] = {family: [] for family in world.families}
         for index, job in enumerate(self.postings):
             self.by_family[job["family"]].append(index)
@@ -218,7 +202,7 @@ class JobsMarket:
         return self.world.member(request_id)
 
     def slate(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return self.world.candidates(dict(request), self.postings, self.by_family, self.size.candidates_per_member)
+        return self.world.candidates(dict(request), self.postings, self.by_family, self.size.candidates_per_request)
 
     def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
         return self.world.annotate(dict(request), dict(candidate), self.size.annotator_noise)
@@ -242,5 +226,4 @@ class JobsMarket:
 
 def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:
     """The jobs world of ``size`` drawn from ``seed``: golden splits, pool and engagement log."""
-    requests = {"train": size.train_members, "dev": size.dev_members, "test": size.test_members, "pool": size.pool_members}
-    return generate_bundle(JobsMarket(JobsWorld(policy, seed), size), requests)
+    return generate_bundle(JobsMarket(JobsWorld(policy, seed), size), size)
