@@ -10,13 +10,17 @@ gives one dataset.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
 from stillroom.errors import StillroomError
+from stillroom.policy import Policy
 
+SYNTHETIC = "synthetic"
+"""The data source name (``data=synthetic``) under which a product offers its generated world."""
 POOL = "pool"
 
 
@@ -62,6 +66,44 @@ class SyntheticWorld(Protocol):
 
     def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
         """The pair as the models and the policy's rules read it."""
+
+
+def require_dimensions(policy: Policy, dimensions: Sequence[str], product: str) -> None:
+    """A world scores the policy's dimensions itself: a policy that weighs one the world does not know is an error."""
+    missing = set(dimensions) - set(policy.dimension_weights())
+    if missing:
+        raise StillroomError(f"the {product} world scores the dimensions {list(dimensions)}; the policy lacks {sorted(missing)}", where=policy.source)
+
+
+class SyntheticProduct:
+    """A product whose data is its own generated world, as a plugin: its ``data=synthetic`` source and how its pairs read.
+
+    A product package registers one instance (its entry point names it):
+    ``plugin = SyntheticProduct("feed", DIMENSIONS, generate, render)``.
+    """
+
+    def __init__(
+        self,
+        product: str,
+        dimensions: Sequence[str],
+        generate: Callable[[Policy, WorldSize, int], DataBundle],
+        render: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[str, str]],
+    ) -> None:
+        self.product = product
+        self.dimensions = tuple(dimensions)
+        self.generate = generate
+        self.render = render
+
+    @hookimpl
+    def stillroom_data_source(self, product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
+        if product != self.product or data_config.get("name") != SYNTHETIC:
+            return None
+        require_dimensions(policy, self.dimensions, self.product)
+        return self.generate(policy, WorldSize.from_config(data_config), int(data_config.get("seed", seed)))
+
+    @hookimpl
+    def stillroom_render_pair(self, product: str, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> tuple[str, str] | None:
+        return self.render(request, candidate) if product == self.product else None
 
 
 def generate_bundle(world: SyntheticWorld, size: WorldSize) -> DataBundle:
