@@ -24,15 +24,32 @@ def test_the_groups_design_md_lists_exist() -> None:
         assert _options(group), group
 
 
+REQUIRED = {("data", "beir"): ["data.path=/data/scifact"], ("data", "jsonl"): ["data.path=/data/pairs.jsonl"]}
+"""Options with a value the user must give (``???`` in their file)."""
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
-    cfg = compose_config(f"{group}={option}")
+    cfg = compose_config(f"{group}={option}", *REQUIRED.get((group, option), []))
     config = validate_config(cfg)
-    assert config["product"]["name"] == "jobs"
+    assert config["product"]["name"] == (option if group == "product" else "jobs")
     assert config["student"]["tokenizer"] == config["teacher"]["tokenizer"]
     for key in GROUP_SCHEMAS:
         assert isinstance(config[key], dict), key
     assert (config.get("judge") is not None) == (group == "judge")  # a judge only when a recipe asks for one
+
+
+def test_a_product_config_adjusts_the_recipe_and_the_command_line_still_wins() -> None:
+    """Product configs merge after the recipe's groups, so feed's teacher schedule holds under any teacher; an override beats both."""
+    assert validate_config(compose_config("product=feed"))["teacher"]["train"]["epochs"] == 4
+    assert validate_config(compose_config("product=jobs"))["teacher"]["train"]["epochs"] == 2
+    assert validate_config(compose_config("product=feed", "teacher.train.epochs=3"))["teacher"]["train"]["epochs"] == 3
+    assert validate_config(compose_config("product=feed"))["data"]["catalog"] == 1500  # the world's size is the product's
+
+
+def test_a_file_data_source_without_its_path_says_which_key_is_missing() -> None:
+    with pytest.raises(StillroomError, match="config data.path: Missing mandatory value"):
+        validate_config(compose_config("data=beir"))
 
 
 def test_defaults_are_the_real_recipe() -> None:

@@ -161,7 +161,9 @@ def member_text(member: Mapping[str, Any]) -> str:
 
 
 def post_text(post: Mapping[str, Any]) -> str:
-    return f"{post['headline']} | {post['author']} | {post['language']} | {age_text(post['age_hours'])} | {post['format']}"
+    """The post as a feed card shows it: headline, topic tag, author, language, age and format."""
+    where = f"{topic_name(post['topic'])} | by {post['author']} | in {post['language']}"
+    return f"{post['headline']} | {where} | {age_text(post['age_hours'])} | {post['format']}"
 
 
 def rule_fields(record: Mapping[str, Any]) -> dict[str, Any]:
