@@ -79,7 +79,7 @@ class SyntheticProduct:
     """A product whose data is its own generated world, as a plugin: its ``data=synthetic`` source and how its pairs read.
 
     A product package registers one instance (its entry point names it):
-    ``plugin = SyntheticProduct("feed", DIMENSIONS, generate, render)``.
+    ``plugin = SyntheticProduct(PRODUCT, DIMENSIONS, generate, render)``.
     """
 
     def __init__(
