@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.baselines.bm25",
     "stillroom.plugins.data.jsonl",
     "stillroom.plugins.data.beir",
+    "stillroom.plugins.data.interactions",
     "stillroom.plugins.evaluators.ranking",
     "stillroom.plugins.evaluators.label_agreement",
     "stillroom.plugins.evaluators.policy_compliance",

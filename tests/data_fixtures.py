@@ -47,3 +47,26 @@ def write_beir(folder: Path, splits: dict[str, list[str]] | None = None, open_qu
         (folder / "qrels").mkdir(parents=True, exist_ok=True)
         (folder / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder
+
+
+NEWS = [
+    ("N1", "sports", "football", "Late goal wins the derby"),
+    ("N2", "finance", "markets", "Markets rally as rates hold"),
+    ("N3", "health", "nutrition", "What a balanced breakfast looks like"),
+    ("N4", "sports", "tennis", "A five-set final at dawn"),
+    ("N5", "finance", "personal", "Saving for a first home"),
+]
+
+
+def write_mind(folder: Path, behaviors: list[str] | None = None) -> Path:
+    """A MIND folder: five news items and three impressions (tab-separated, no header)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    news = [f"{nid}\t{cat}\t{sub}\t{title}\tAbstract of {title.lower()}\thttps://example.org/{nid}\t[]\t[]" for nid, cat, sub, title in NEWS]
+    (folder / "news.tsv").write_text("\n".join(news) + "\n", encoding="utf-8")
+    behaviors = behaviors or [
+        "1\tU1\t11/15/2019 8:55:22 AM\tN1 N4\tN2-0 N3-0 N4-1",
+        "2\tU2\t11/15/2019 9:10:00 AM\tN2\tN5-1 N1-0",
+        "3\tU1\t11/16/2019 7:00:00 AM\t\tN3-1",
+    ]
+    (folder / "behaviors.tsv").write_text("\n".join(behaviors) + "\n", encoding="utf-8")
+    return folder

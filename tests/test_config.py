@@ -24,7 +24,11 @@ def test_the_groups_design_md_lists_exist() -> None:
         assert _options(group), group
 
 
-REQUIRED = {("data", "beir"): ["data.path=/data/scifact"], ("data", "jsonl"): ["data.path=/data/pairs.jsonl"]}
+REQUIRED = {
+    ("data", "beir"): ["data.path=/data/scifact"],
+    ("data", "jsonl"): ["data.path=/data/pairs.jsonl"],
+    ("data", "interactions"): ["data.path=/data/mind", "data.golden=/data/golden.jsonl"],
+}
 """Options with a value the user must give (``???`` in their file)."""
 
 

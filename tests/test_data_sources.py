@@ -11,7 +11,7 @@ from stillroom.data import DataBundle
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
-from tests.data_fixtures import QUERIES, write_beir, write_jsonl
+from tests.data_fixtures import QUERIES, write_beir, write_jsonl, write_mind
 
 POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
 
@@ -169,3 +169,53 @@ def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_
     assert test_queries == {"q-spark2", "q-nurse2"}
     markdown = (run_dir / "report.md").read_text()
     assert "Not applicable to this data" in markdown and "`remote-only-member` (reads candidate.workplace, request.remote_only)" in markdown
+
+
+# -- interactions (MIND) ------------------------------------------------------------------
+
+
+def _golden(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "golden.jsonl", [_pair_row(f"m{m}", f"N{j}", label=(m + j) % 4) for m in range(8) for j in range(1, 4)])
+
+
+def test_an_impressions_log_is_the_pool_and_the_engagement_log_beside_a_golden_file(tmp_path: Path) -> None:
+    bundle = _source(name="interactions", path=str(write_mind(tmp_path / "mind")), golden=str(_golden(tmp_path)), history_items=5)
+    assert [p.pair_id for p in bundle.pool] == ["1:N2", "1:N3", "1:N4", "2:N5", "2:N1", "3:N3"]
+    first = bundle.pool[0]
+    assert first.request_text == "Recently read: Late goal wins the derby; A five-set final at dawn"
+    assert first.candidate_text == "Markets rally as rates hold | finance / markets"
+    assert first.request == {"user_id": "U1", "history": ["Late goal wins the derby", "A five-set final at dawn"]}
+    assert bundle.pool[-1].request_text == "No reading history"
+    clicks = {(row["request_id"], row["candidate_id"]): row["clicked"] for row in bundle.engagement}
+    assert clicks == {("1", "N2"): False, ("1", "N3"): False, ("1", "N4"): True, ("2", "N5"): True, ("2", "N1"): False, ("3", "N3"): True}
+    assert sum(len(pairs) for pairs in bundle.golden.values()) == 24
+
+
+@pytest.mark.parametrize(
+    ("behavior", "message"),
+    [
+        ("1\tU1\ttime\tN1\tN2-2", "an impression is NEWSID-1 \\(clicked\\) or NEWSID-0 \\(shown\\), got 'N2-2'"),
+        ("1\tU1\ttime\tN1\tN9-1", "news id 'N9' is not in news.tsv"),
+        ("1\tU1\ttime\tN9\tN2-1", "history news id 'N9' is not in news.tsv"),
+        ("1\tU1\ttime\tN1", "expected 5 tab-separated columns"),
+        ("1\tU1\ttime\tN1\t ", "an impression shows at least one news item"),
+    ],
+)
+def test_a_bad_impression_is_named_by_file_and_line(tmp_path: Path, behavior: str, message: str) -> None:
+    folder = write_mind(tmp_path / "mind", ["0\tU0\ttime\t\tN1-1", behavior])
+    with pytest.raises(StillroomError, match=message) as caught:
+        _source(name="interactions", path=str(folder), golden=str(_golden(tmp_path)))
+    assert caught.value.where == f"{folder}/behaviors.tsv:2"
+
+
+def test_feed_runs_on_an_impressions_log_and_reports_the_rules_the_log_cannot_be_checked_against(tmp_path: Path) -> None:
+    from stillroom.job import run_job
+    from tests.conftest import compose_config
+
+    folder, golden = write_mind(tmp_path / "mind"), _golden(tmp_path)
+    run_dir = tmp_path / "run"
+    run_job(compose_config("experiment=smoke", "product=feed", "data=interactions", f"data.path={folder}", f"data.golden={golden}"), run_dir)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["product"] == "feed" and {"teacher", "student", "bm25"} <= set(report["models"])
+    assert len((run_dir / "prepare" / "engagement.jsonl").read_text().splitlines()) == 6
+    assert "`spam` (reads candidate.spam)" in (run_dir / "report.md").read_text()
