@@ -23,7 +23,7 @@ from stillroom import hookimpl
 from stillroom.data import DataBundle, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.jsonl import read_jsonl_pairs
-from stillroom.plugins.data.reading import data_error, text_lines
+from stillroom.plugins.data.reading import data_error, tsv_rows
 from stillroom.plugins.data.splits import first
 from stillroom.policy import Policy
 
@@ -34,13 +34,7 @@ BEHAVIOR_COLUMNS = ("impression_id", "user_id", "time", "history", "impressions"
 
 def _columns(path: Path, names: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """Each line of a header-less tab-separated file as a row named by ``names``."""
-    rows = []
-    for line, text in text_lines(path):
-        values = text.split("\t")
-        if len(values) != len(names):
-            raise data_error(path, line, f"expected {len(names)} tab-separated columns ({', '.join(names)}), got {len(values)}")
-        rows.append((line, dict(zip(names, values, strict=True))))
-    return rows
+    return [(line, dict(zip(names, row, strict=True))) for line, row in tsv_rows(path, names, header=False)]
 
 
 def read_news(path: Path) -> dict[str, dict[str, str]]:

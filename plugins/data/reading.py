@@ -49,16 +49,17 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, value
 
 
-def tsv_rows(path: Path, header: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
-    """The rows of a tab-separated file whose first line is ``header``, with their line numbers."""
+def tsv_rows(path: Path, columns: Sequence[str], header: bool = True) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a tab-separated file of ``columns``, with their line numbers; with ``header``, its first line must name them."""
     lines = text_lines(path)
-    number, first = next(lines)
-    if first.split("\t") != list(header):
-        raise data_error(path, number, f"expected the header row {' / '.join(header)} (tab-separated), got {first!r}")
+    if header:
+        number, first = next(lines)
+        if first.split("\t") != list(columns):
+            raise data_error(path, number, f"expected the header row {' / '.join(columns)} (tab-separated), got {first!r}")
     for number, line in lines:
         row = next(csv.reader([line], delimiter="\t", quoting=csv.QUOTE_NONE))
-        if len(row) != len(header):
-            raise data_error(path, number, f"expected {len(header)} tab-separated columns ({', '.join(header)}), got {len(row)}")
+        if len(row) != len(columns):
+            raise data_error(path, number, f"expected {len(columns)} tab-separated columns ({', '.join(columns)}), got {len(row)}")
         yield number, row
 
 
@@ -69,8 +70,9 @@ def field(row: Mapping[str, Any], name: str, kind: type | tuple[type, ...], path
             raise data_error(path, line, f"missing field {name!r}")
         return None
     value = row[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # JSON true is not a label
+        expected = " or ".join(k.__name__ for k in kinds)
         raise data_error(path, line, f"field {name!r} must be {expected}, got {type(value).__name__} {value!r}"[:200])
     if isinstance(value, str) and not value.strip():
         raise data_error(path, line, f"field {name!r} is empty")
