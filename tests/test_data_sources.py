@@ -199,6 +199,7 @@ def test_an_impressions_log_is_the_pool_and_the_engagement_log_beside_a_golden_f
         ("1\tU1\ttime\tN9\tN2-1", "history news id 'N9' is not in news.tsv"),
         ("1\tU1\ttime\tN1", "expected 5 tab-separated columns"),
         ("1\tU1\ttime\tN1\t ", "an impression shows at least one news item"),
+        ("0\tU1\ttime\tN1\tN2-1", "impression id '0' appears twice"),
     ],
 )
 def test_a_bad_impression_is_named_by_file_and_line(tmp_path: Path, behavior: str, message: str) -> None:

@@ -28,7 +28,7 @@ from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.reading import data_error, field, jsonl_objects, tsv_rows
-from stillroom.plugins.data.splits import assign_splits, first
+from stillroom.plugins.data.splits import assign_splits, seeded_subset
 from stillroom.policy import Policy
 
 NAME = "beir"
@@ -136,7 +136,7 @@ class BeirCollection:
         all_judged = {q for ids in judged.values() for q in ids}
         unjudged = [q for q in self.queries if q not in all_judged]
         splits = {**judged, "pool": unjudged or judged["train"]}
-        return {split: first(ids, self.config.get(SPLIT_CAPS[split]), self.seed) for split, ids in splits.items()}
+        return {split: seeded_subset(ids, self.config.get(SPLIT_CAPS[split]), self.seed) for split, ids in splits.items()}
 
     def bundle(self) -> DataBundle:
         chosen = self.split_queries()

@@ -24,7 +24,7 @@ from stillroom.data import DataBundle, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.jsonl import read_jsonl_pairs
 from stillroom.plugins.data.reading import data_error, tsv_rows
-from stillroom.plugins.data.splits import first
+from stillroom.plugins.data.splits import seeded_subset
 from stillroom.policy import Policy
 
 NAME = "interactions"
@@ -79,7 +79,7 @@ class ImpressionsLog:
         pairs: list[Pair] = []
         engagement: list[dict[str, Any]] = []
         rows = _columns(self.behaviors_path, BEHAVIOR_COLUMNS)
-        chosen = set(first([row["impression_id"] for _, row in rows], max_impressions, seed))
+        chosen = set(seeded_subset([row["impression_id"] for _, row in rows], max_impressions, seed))
         seen: set[str] = set()
         for line, row in rows:
             impression = row["impression_id"]

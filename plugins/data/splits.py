@@ -20,7 +20,7 @@ def assign_splits(request_ids: Iterable[str], shares: Mapping[str, float], seed:
     return assigned
 
 
-def first(ids: Iterable[str], limit: int | None, seed: int) -> list[str]:
+def seeded_subset(ids: Iterable[str], limit: int | None, seed: int) -> list[str]:
     """At most ``limit`` of ``ids`` (all of them without a limit), a seeded choice that keeps their order."""
     ids = list(ids)
     if limit is None or limit >= len(ids):
