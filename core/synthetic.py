@@ -10,6 +10,8 @@ gives one dataset.
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -47,6 +49,47 @@ class WorldSize:
 
     def requests(self) -> dict[str, int]:
         return {"train": self.train_requests, "dev": self.dev_requests, "test": self.test_requests, POOL: self.pool_requests}
+
+
+class PolicyAnnotator:
+    """A world's annotator, the same for every product: the world scores the policy's dimensions
+    (:meth:`dimension_scores`); the annotator weighs them as the policy says, cuts the weighted score
+    into the label scale (:attr:`label_cuts`), caps it by the hard rules, and slips by one grade with
+    the annotators' noise, as human labels do.
+    """
+
+    label_cuts: tuple[float, ...] = (0.35, 0.5, 0.7)
+    """Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
+
+    def __init__(self, policy: Policy, seed: int) -> None:
+        self.policy = policy
+        self.rng = random.Random(seed)
+
+    def dimension_scores(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, float]:
+        """Each policy dimension's score for the pair, in [0, 1]."""
+        raise NotImplementedError
+
+    def true_score(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> float:
+        weights = self.policy.dimension_weights()
+        scores = self.dimension_scores(request, candidate)
+        return sum(weights[name] * scores[name] for name in weights) / sum(weights.values())
+
+    def policy_label(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
+        """The label a careful annotator following the policy would give."""
+        label = sum(self.true_score(request, candidate) >= cut for cut in self.label_cuts)
+        return self.policy.cap(label, request, candidate)
+
+    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any], noise: float) -> int:
+        """The policy label, off by one grade with probability ``noise``."""
+        label = self.policy_label(request, candidate)
+        if self.rng.random() < noise:
+            label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
+        return label
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, for engagement that rises smoothly with relevance."""
+    return 1.0 / (1.0 + math.exp(-x))
 
 
 class SyntheticWorld(Protocol):

@@ -12,7 +12,6 @@ real logs do.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -22,12 +21,10 @@ import yaml
 
 from stillroom.data import DataBundle, Pair
 from stillroom.policy import Policy
-from stillroom.synthetic import WorldSize, generate_bundle
+from stillroom.synthetic import PolicyAnnotator, WorldSize, generate_bundle, sigmoid
 
 DIMENSIONS = ("topical_match", "network_closeness", "freshness")
 """The policy dimensions this world knows how to score."""
-LABEL_CUTS = (0.35, 0.5, 0.7)
-"""Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
 INTEREST_MATCH = (1.0, 0.8, 0.6)
 """Topical match of a post on a member's first, second and third topic."""
 ADJACENT_MATCH = 0.3
@@ -45,12 +42,11 @@ def topic_name(topic: str) -> str:
     return topic.replace("_", " ")
 
 
-class FeedWorld:
+class FeedWorld(PolicyAnnotator):
     """Members, authors and posts, and the policy's view of which posts belong in which member's feed."""
 
     def __init__(self, policy: Policy, seed: int) -> None:
-        self.policy = policy
-        self.rng = random.Random(seed)
+        super().__init__(policy, seed)
         vocab = vocabulary()
         self.topics: dict[str, dict[str, Any]] = vocab["topics"]
         self.languages: list[str] = vocab["languages"]
@@ -112,30 +108,13 @@ class FeedWorld:
         freshness = math.exp(-post["age_hours"] / FRESHNESS_HOURS)
         return {"topical_match": topical, "network_closeness": network, "freshness": freshness}
 
-    def true_score(self, member: Mapping[str, Any], post: Mapping[str, Any]) -> float:
-        weights = self.policy.dimension_weights()
-        scores = self.dimension_scores(member, post)
-        return sum(weights[name] * scores[name] for name in weights) / sum(weights.values())
-
-    def policy_label(self, member: Mapping[str, Any], post: Mapping[str, Any]) -> int:
-        """The label a careful annotator following the policy would give."""
-        label = sum(self.true_score(member, post) >= cut for cut in LABEL_CUTS)
-        return self.policy.cap(label, member, post)
-
-    def annotate(self, member: Mapping[str, Any], post: Mapping[str, Any], noise: float) -> int:
-        """The policy label, off by one grade with probability ``noise``."""
-        label = self.policy_label(member, post)
-        if self.rng.random() < noise:
-            label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
-        return label
-
     def engagement(self, member: Mapping[str, Any], post: Mapping[str, Any]) -> dict[str, Any]:
         """Views, likes and comments follow relevance, leaning towards popular authors; spam still draws views."""
         relevance = self.true_score(member, post)
         popularity = math.log(post["popularity"])
-        viewed = self.rng.random() < _sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity + (0.5 if post["spam"] else 0.0))
-        liked = viewed and self.rng.random() < _sigmoid(5.0 * (relevance - 0.6) + 0.5 * popularity)
-        commented = liked and self.rng.random() < _sigmoid(6.0 * (relevance - 0.75))
+        viewed = self.rng.random() < sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity + (0.5 if post["spam"] else 0.0))
+        liked = viewed and self.rng.random() < sigmoid(5.0 * (relevance - 0.6) + 0.5 * popularity)
+        commented = liked and self.rng.random() < sigmoid(6.0 * (relevance - 0.75))
         dwell = round(self.rng.lognormvariate(math.log(4 + 40 * relevance), 0.5), 1) if viewed else 0.0
         return {
             "request_id": member["member_id"],
@@ -145,10 +124,6 @@ class FeedWorld:
             "commented": commented,
             "dwell_seconds": dwell,
         }
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 def age_text(hours: int) -> str:

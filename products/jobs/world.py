@@ -11,7 +11,6 @@ by each posting's popularity, as real logs are.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -21,14 +20,12 @@ import yaml
 
 from stillroom.data import DataBundle, Pair
 from stillroom.policy import Policy
-from stillroom.synthetic import WorldSize, generate_bundle
+from stillroom.synthetic import PolicyAnnotator, WorldSize, generate_bundle, sigmoid
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
 DIMENSIONS = ("role_match", "skill_overlap", "seniority_fit", "location_fit")
 """The policy dimensions this world knows how to score."""
-LABEL_CUTS = (0.35, 0.5, 0.7)
-"""Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
 
 
 @cache
@@ -36,12 +33,11 @@ def vocabulary() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
 
 
-class JobsWorld:
+class JobsWorld(PolicyAnnotator):
     """Members, postings and the policy's view of which postings fit which member."""
 
     def __init__(self, policy: Policy, seed: int) -> None:
-        self.policy = policy
-        self.rng = random.Random(seed)
+        super().__init__(policy, seed)
         vocab = vocabulary()
         self.families: dict[str, dict[str, Any]] = vocab["families"]
         self.cities: list[dict[str, str]] = vocab["cities"]
@@ -139,33 +135,12 @@ class JobsWorld:
             location = 0.0
         return {"role_match": role, "skill_overlap": skills, "seniority_fit": seniority, "location_fit": location}
 
-    def true_score(self, member: dict[str, Any], job: dict[str, Any]) -> float:
-        weights = self.policy.dimension_weights()
-        scores = self.dimension_scores(member, job)
-        return sum(weights[name] * scores[name] for name in weights) / sum(weights.values())
-
-    def policy_label(self, member: dict[str, Any], job: dict[str, Any]) -> int:
-        """The label a careful annotator following the policy would give."""
-        label = sum(self.true_score(member, job) >= cut for cut in LABEL_CUTS)
-        return self.policy.cap(label, member, job)
-
-    def annotate(self, member: dict[str, Any], job: dict[str, Any], noise: float) -> int:
-        """The policy label, off by one grade with probability ``noise``."""
-        label = self.policy_label(member, job)
-        if self.rng.random() < noise:
-            label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
-        return label
-
     def engagement(self, member: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         relevance = self.true_score(member, job)
         popularity = math.log(job["popularity"])
-        viewed = self.rng.random() < _sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity)
-        applied = viewed and self.rng.random() < _sigmoid(5.0 * (relevance - 0.6) + 0.6 * popularity)
+        viewed = self.rng.random() < sigmoid(2.0 * (relevance - 0.4) + 0.8 * popularity)
+        applied = viewed and self.rng.random() < sigmoid(5.0 * (relevance - 0.6) + 0.6 * popularity)
         return {"request_id": member["member_id"], "candidate_id": job["job_id"], "viewed": viewed, "applied": applied}
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 def member_text(member: dict[str, Any]) -> str:
