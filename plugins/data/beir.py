@@ -120,6 +120,10 @@ class BeirCollection:
             for split in GOLDEN_SPLITS
             if split != "dev" or (qrels_dir / "dev.tsv").exists()
         }
+        if "dev" not in self.qrels:
+            train = self.qrels["train"]
+            carve = assign_splits(train, {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0}, seed)
+            self.qrels.update({split: {q: docs for q, docs in train.items() if carve[q] == split} for split in ("train", "dev")})
         label_map = data_config.get("label_map") or {}
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
 
@@ -129,10 +133,6 @@ class BeirCollection:
     def split_queries(self) -> dict[str, list[str]]:
         """Query ids per golden split and pool, each capped at ``data.max_*_queries``."""
         judged = {split: list(qrels) for split, qrels in self.qrels.items()}
-        if "dev" not in judged:
-            carve = assign_splits(judged["train"], {"train": 1 - float(self.config.get("dev_share", 0.2)), "dev": 1.0}, self.seed)
-            judged = {**judged, **{split: [q for q in judged["train"] if carve[q] == split] for split in ("train", "dev")}}
-            self.qrels["dev"] = {q: self.qrels["train"][q] for q in judged["dev"]}
         all_judged = {q for ids in judged.values() for q in ids}
         unjudged = [q for q in self.queries if q not in all_judged]
         splits = {**judged, "pool": unjudged or judged["train"]}
