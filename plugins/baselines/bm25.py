@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from stillroom import hookimpl
@@ -21,18 +21,12 @@ class BM25Scorer:
     params = 0
 
     def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
-        import bm25s  # only when the baseline runs
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
+        from stillroom.plugins.retrieval import Bm25Index  # bm25s loads only when the baseline runs
 
         documents = list(dict.fromkeys(candidates))
         row_of = {text: row for row, text in enumerate(documents)}
-        index = bm25s.BM25()
-        index.index(bm25s.tokenize(documents, stopwords="en", show_progress=False), show_progress=False)
-        by_request: dict[str, Any] = {}
-        for request in dict.fromkeys(requests):
-            query = bm25s.tokenize([request], stopwords="en", return_ids=False, show_progress=False)[0]
-            by_request[request] = index.get_scores(query)
+        index = Bm25Index(documents)
+        by_request: dict[str, np.ndarray] = {request: index.scores(request) for request in dict.fromkeys(requests)}
         return torch.tensor([float(by_request[r][row_of[c]]) for r, c in zip(requests, candidates, strict=True)])
 
 

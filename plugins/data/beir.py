@@ -19,7 +19,6 @@ to label.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.reading import data_error, field, jsonl_objects, tsv_rows
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
+from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
 
 NAME = "beir"
@@ -82,27 +82,6 @@ def document_text(doc: Mapping[str, str]) -> str:
     return f"{doc['title']}. {doc['text']}" if doc["title"] and doc["text"] else doc["title"] or doc["text"]
 
 
-class FirstStage:
-    """BM25 over the corpus (``bm25s``): each query's top documents, as a search stack's retriever gives them."""
-
-    def __init__(self, corpus: Mapping[str, Mapping[str, str]]) -> None:
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
-        self.ids = list(corpus)
-        self.index = bm25s.BM25()
-        self.index.index(bm25s.tokenize([document_text(corpus[i]) for i in self.ids], stopwords="en", show_progress=False), show_progress=False)
-
-    def top(self, queries: list[str], k: int) -> list[list[str]]:
-        import bm25s
-
-        if not queries:
-            return []
-        tokens = bm25s.tokenize(queries, stopwords="en", show_progress=False)
-        rows, _ = self.index.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
-        return [[self.ids[int(i)] for i in row] for row in rows]
-
-
 class BeirCollection:
     """A BEIR folder read and checked, turned into the golden splits and the pool."""
 
@@ -140,15 +119,16 @@ class BeirCollection:
 
     def bundle(self) -> DataBundle:
         chosen = self.split_queries()
-        retriever = FirstStage(self.corpus)
+        doc_ids = list(self.corpus)
+        first_stage = Bm25Index([document_text(self.corpus[d]) for d in doc_ids])
         k = int(self.config.get("first_stage_k", 20))
         pairs: dict[str, list[Pair]] = {}
         for split, query_ids in chosen.items():
             judged = self.qrels.get(split, {}) if split != "pool" else {}
             pairs[split] = []
-            for query_id, top in zip(query_ids, retriever.top([self.queries[q] for q in query_ids], k), strict=True):
+            for query_id, top in zip(query_ids, first_stage.top([self.queries[q] for q in query_ids], k), strict=True):
                 scores = judged.get(query_id, {})
-                for doc_id in dict.fromkeys([*top, *scores]):
+                for doc_id in dict.fromkeys([*(doc_ids[i] for i in top), *scores]):
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
                     pairs[split].append(self.pair(query_id, doc_id, label))
         return DataBundle(golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"])

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bm25s
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
+from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
 
 
@@ -51,16 +51,14 @@ class PromptTemplate:
         self.n_precedents = min(n_precedents, len(self.precedents))
         self.index = None
         if self.n_precedents:
-            self.index = bm25s.BM25()
-            self.index.index(_tokens([f"{p['request']} {p['candidate']}" for p in self.precedents]), show_progress=False)
+            self.index = Bm25Index([f"{p['request']} {p['candidate']}" for p in self.precedents])
 
     def nearest_precedents(self, request: str, candidate: str) -> list[dict[str, Any]]:
         """The precedents most like this pair, never the pair itself: scoring a precedent must not quote its answer."""
         if self.index is None:
             return []
         k = min(self.n_precedents + 1, len(self.precedents))
-        found, _ = self.index.retrieve(_tokens([f"{request} {candidate}"]), k=k, show_progress=False)
-        nearest = [self.precedents[int(i)] for i in found[0]]
+        nearest = [self.precedents[i] for i in self.index.top([f"{request} {candidate}"], k)[0]]
         return [p for p in nearest if (p["request"], p["candidate"]) != (request, candidate)][: self.n_precedents]
 
     def render(self, request: str, candidate: str) -> str:
@@ -70,7 +68,3 @@ class PromptTemplate:
             ).strip()
         except (TemplateError, KeyError) as exc:
             raise StillroomError(f"prompt template failed to render: {exc}", where=str(self.path)) from None
-
-
-def _tokens(texts: list[str]) -> Any:
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False)

@@ -1,0 +1,44 @@
+"""Okapi BM25 over a list of texts (``bm25s``), for every plugin that needs lexical retrieval.
+
+The BEIR source's first stage, the ``bm25`` baseline, a search world's
+retriever and the prompting judge's precedent picker all index texts and ask
+for scores or the top hits; they share this one index so that they tokenize
+alike (lower case, English stop words) and ``bm25s``'s progress bars and debug
+logging stay quiet in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import bm25s
+import numpy as np
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
+
+
+def _tokens(texts: Sequence[str]) -> list[list[str]]:
+    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
+
+
+class Bm25Index:
+    """A BM25 index over ``texts``; hits are positions in ``texts``."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        if not texts:
+            raise ValueError("a BM25 index needs at least one text")
+        self.size = len(texts)
+        self.index = bm25s.BM25()
+        self.index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
+
+    def top(self, queries: Sequence[str], k: int) -> list[list[int]]:
+        """Each query's ``k`` best texts (all of them when there are fewer), best first."""
+        if not queries:
+            return []
+        rows, _ = self.index.retrieve(_tokens(queries), k=min(k, self.size), show_progress=False, n_threads=1)
+        return [[int(i) for i in row] for row in rows]
+
+    def scores(self, query: str) -> np.ndarray:
+        """The query's score against every text, in the order they were indexed."""
+        return self.index.get_scores(_tokens([query])[0])
