@@ -86,6 +86,15 @@ class PolicyAnnotator:
             label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
         return label
 
+    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
+        """The pair's row of the engagement log: ``request_id``, ``candidate_id`` and the product's events."""
+        raise NotImplementedError
+
+
+def rule_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a policy's rules and precedents read: all of a generated record but its ids."""
+    return {k: v for k, v in record.items() if not k.endswith("_id")}
+
 
 def sigmoid(x: float) -> float:
     """The logistic function, for engagement that rises smoothly with relevance."""
@@ -109,6 +118,47 @@ class SyntheticWorld(Protocol):
 
     def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
         """The pair as the models and the policy's rules read it."""
+
+
+class CatalogWorld:
+    """What every product's :class:`SyntheticWorld` does alike, over its :class:`PolicyAnnotator`: labels
+    with the annotators' noise, engagement rows, and pairs that read as the product renders them.
+
+    A product subclass draws requests and slates (``request``, ``slate``) from its catalog and names
+    the id field of each side (:attr:`request_key`, :attr:`candidate_key`); :meth:`render` is its text.
+    """
+
+    request_key: str
+    candidate_key: str
+
+    def __init__(self, world: PolicyAnnotator, size: WorldSize) -> None:
+        self.world = world
+        self.size = size
+
+    @staticmethod
+    def render(request: Mapping[str, Any], candidate: Mapping[str, Any]) -> tuple[str, str]:
+        """The request's and the candidate's text, as the models read them."""
+        raise NotImplementedError
+
+    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
+        return self.world.annotate(request, candidate, self.size.annotator_noise)
+
+    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
+        return self.world.engagement(request, candidate)
+
+    def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
+        request_id, candidate_id = request[self.request_key], candidate[self.candidate_key]
+        request_text, candidate_text = self.render(request, candidate)
+        return Pair(
+            pair_id=f"{request_id}:{candidate_id}",
+            request_id=request_id,
+            candidate_id=candidate_id,
+            request_text=request_text,
+            candidate_text=candidate_text,
+            request=rule_fields(request),
+            candidate=rule_fields(candidate),
+            label=label,
+        )
 
 
 def require_dimensions(policy: Policy, dimensions: Sequence[str], product: str) -> None:

@@ -40,5 +40,6 @@ class Bm25Index:
         return [[int(i) for i in row] for row in rows]
 
     def scores(self, query: str) -> np.ndarray:
-        """The query's score against every text, in the order they were indexed."""
-        return self.index.get_scores(_tokens([query])[0])
+        """The query's score against every text, in the order they were indexed; zeros for a query of no indexable word ("R", "a")."""
+        tokens = _tokens([query])[0]
+        return self.index.get_scores(tokens) if tokens else np.zeros(self.size, dtype=np.float32)

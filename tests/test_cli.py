@@ -53,10 +53,10 @@ def test_multirun_gives_each_job_its_own_report(tmp_path: Path) -> None:
 
 def test_a_multirun_over_products_writes_each_product_its_own_report(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    result = stillroom("run", "-m", "experiment=smoke", "product=jobs,feed", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = stillroom("run", "-m", "experiment=smoke", "product=jobs,feed,search", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
-    assert reports == {"0_jobs": "jobs", "1_feed": "feed"}
+    assert reports == {"0_jobs": "jobs", "1_feed": "feed", "2_search": "search"}
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_jsonl_file_problems_name_the_file_and_the_line(tmp_path: Path) -> None:
 
 
 def _beir(folder: Path, **overrides) -> DataBundle:
-    return _source(name="beir", path=str(folder), first_stage_k=3, dev_share=0.25, **overrides)
+    return _source(**{"name": "beir", "path": str(folder), "first_stage_k": 3, "dev_share": 0.25, **overrides})
 
 
 def test_beir_reranks_first_stage_candidates_with_every_judged_document_in_the_list(tmp_path: Path) -> None:
@@ -121,6 +121,24 @@ def test_beir_without_unjudged_queries_lends_the_train_queries_to_the_pool_and_m
     assert bundle.pool and {p.request_id for p in bundle.pool} <= set(train)
     assert len({p.request_id for p in bundle.golden["train"]}) == 2
     assert {p.label for p in bundle.golden["test"]} == {0, 3}
+
+
+def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    every = ["q-spark", "q-nurse", "q-bread", "q-chess", "q-spark2", "q-nurse2"]
+    bundle = _beir(write_beir(tmp_path / "beir", {"test": every}), train_share_of_test=0.5, dev_share=0.34)
+    queries = {split: {p.request_id for p in pairs} for split, pairs in bundle.golden.items()}
+    assert [len(queries[split]) for split in ("train", "dev", "test")] == [2, 1, 3]
+    assert set().union(*queries.values()) == set(every)  # every judged query in exactly one split
+    assert "no qrels/train.tsv: 3 of its test queries became golden train and dev" in caplog.text
+
+
+def test_judged_documents_beyond_the_first_stage_join_best_first_up_to_the_cap(tmp_path: Path) -> None:
+    capped = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, max_judged_per_query=1)
+    for query in ("q-spark2", "q-nurse2"):
+        listed = {p.candidate_id: p.label for p in capped.golden["test"] if p.request_id == query}
+        assert len(listed) <= 2 and 2 in listed.values()  # BM25's top one, then the best judged document it missed
+    uncapped = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1)
+    assert len(uncapped.golden["test"]) > len(capped.golden["test"])
 
 
 def _test_qrels(*rows: str):

@@ -1,4 +1,4 @@
-"""What every product's synthetic world owes the recipe, checked for each product: jobs and feed."""
+"""What every product's synthetic world owes the recipe, checked for each product: jobs, feed and search."""
 
 from __future__ import annotations
 
@@ -11,10 +11,15 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.products.feed import world as feed_world
 from stillroom.products.jobs import world as jobs_world
+from stillroom.products.search import world as search_world
 from stillroom.synthetic import WorldSize
 
 SIZE = WorldSize(train_requests=12, dev_requests=4, test_requests=6, pool_requests=30, candidates_per_request=20, catalog=400, annotator_noise=0.1)
-WORLDS: dict[str, tuple[ModuleType, type]] = {"jobs": (jobs_world, jobs_world.JobsWorld), "feed": (feed_world, feed_world.FeedWorld)}
+WORLDS: dict[str, tuple[ModuleType, type]] = {
+    "jobs": (jobs_world, jobs_world.JobsWorld),
+    "feed": (feed_world, feed_world.FeedWorld),
+    "search": (search_world, search_world.SearchWorld),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(WORLDS))
@@ -73,7 +78,7 @@ def test_every_rule_of_the_policy_is_broken_somewhere_in_the_world(product) -> N
 
 def test_engagement_follows_relevance(product) -> None:
     name, _, _, world, bundle = product
-    event = {"jobs": "applied", "feed": "liked"}[name]
+    event = {"jobs": "applied", "feed": "liked", "search": "clicked"}[name]
     pairs = {(p.request_id, p.candidate_id): p for pairs in bundle.splits().values() for p in pairs}
     engaged, ignored = [], []
     for row in bundle.engagement:

@@ -1,17 +1,23 @@
 """``data=beir data.path=DIR``: a collection in the BEIR layout, reranked as a search stack does.
 
 The folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
-(``_id``, ``text``) and ``qrels/train.tsv``, ``qrels/dev.tsv`` (optional) and
-``qrels/test.tsv``, each with the header row ``query-id corpus-id score``.
+(``_id``, ``text``) and ``qrels/test.tsv``, with ``qrels/train.tsv`` and
+``qrels/dev.tsv`` where the collection has them, each with the header row
+``query-id corpus-id score``.
 
 Each query's candidates come from a first stage, BM25 over the corpus
-(``bm25s``): its top ``data.first_stage_k`` documents, plus every document
-judged for it, so that the golden lists hold all known relevant documents. A
-judged document takes its qrels score as its label (``data.label_map`` maps
-scores onto the policy's scale; by default a score is the label, capped at the
-scale's top); an unjudged candidate is labeled 0, as pooled relevance
-judgments assume. Golden train, dev and test follow the qrels files (dev carved
-from train queries when there is no ``dev.tsv``). The unlabeled pool is the
+(``bm25s``): its top ``data.first_stage_k`` documents, plus the documents
+judged for it that BM25 missed (the best judged first, at most
+``data.max_judged_per_query``), so that the golden lists hold the known
+relevant documents. A judged document takes its qrels score as its label
+(``data.label_map`` maps scores onto the policy's scale; by default a score is
+the label, capped at the scale's top); an unjudged candidate is labeled 0, as
+pooled relevance judgments assume.
+
+Golden train, dev and test follow the qrels files. Dev is carved from the
+train queries when there is no ``dev.tsv``; a collection that judges only test
+queries (arguana, scidocs, trec-covid) lends ``data.train_share_of_test`` of
+them to golden train and dev, and says so. The unlabeled pool is the
 first-stage candidates of queries no qrels file judges; a collection without
 such queries lends the train queries' candidates, unlabeled, for the teacher
 to label.
@@ -19,6 +25,7 @@ to label.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
 
 NAME = "beir"
+log = logging.getLogger(__name__)
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 SPLIT_CAPS = {"train": "max_train_queries", "dev": "max_dev_queries", "test": "max_test_queries", "pool": "max_pool_queries"}
 
@@ -97,14 +105,22 @@ class BeirCollection:
         self.qrels = {
             split: read_qrels(qrels_dir / f"{split}.tsv", self.queries, self.corpus)
             for split in GOLDEN_SPLITS
-            if split != "dev" or (qrels_dir / "dev.tsv").exists()
+            if split == "test" or (qrels_dir / f"{split}.tsv").exists()
         }
+        if "train" not in self.qrels:  # many BEIR collections (arguana, scidocs, trec-covid) judge test queries only
+            share = float(data_config.get("train_share_of_test", 0.5))
+            self.carve("test", {"train": share, "test": 1.0})
+            log.warning("%s has no qrels/train.tsv: %d of its test queries became golden train and dev", folder, len(self.qrels["train"]))
         if "dev" not in self.qrels:
-            train = self.qrels["train"]
-            carve = assign_splits(train, {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0}, seed)
-            self.qrels.update({split: {q: docs for q, docs in train.items() if carve[q] == split} for split in ("train", "dev")})
+            self.carve("train", {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0})
         label_map = data_config.get("label_map") or {}
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
+
+    def carve(self, source: str, shares: Mapping[str, float]) -> None:
+        """Split the queries of one qrels split into several, whole queries by a seeded shuffle."""
+        judged = self.qrels.pop(source)
+        assigned = assign_splits(judged, shares, self.seed)
+        self.qrels.update({split: {q: docs for q, docs in judged.items() if assigned[q] == split} for split in shares})
 
     def label(self, score: int) -> int:
         return self.label_map.get(score, max(0, min(score, self.policy.max_label)))
@@ -128,10 +144,17 @@ class BeirCollection:
             pairs[split] = []
             for query_id, top in zip(query_ids, first_stage.top([self.queries[q] for q in query_ids], k), strict=True):
                 scores = judged.get(query_id, {})
-                for doc_id in dict.fromkeys([*(doc_ids[i] for i in top), *scores]):
+                retrieved = [doc_ids[i] for i in top]
+                for doc_id in dict.fromkeys([*retrieved, *self.judged_beyond(scores, retrieved)]):
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
                     pairs[split].append(self.pair(query_id, doc_id, label))
         return DataBundle(golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"])
+
+    def judged_beyond(self, scores: Mapping[str, int], retrieved: list[str]) -> list[str]:
+        """Judged documents the first stage missed, the best judged first, at most ``data.max_judged_per_query``."""
+        missed = sorted((doc for doc in scores if doc not in set(retrieved)), key=lambda doc: -scores[doc])
+        limit = self.config.get("max_judged_per_query")
+        return missed if limit is None else missed[: int(limit)]
 
     def pair(self, query_id: str, doc_id: str, label: int | None) -> Pair:
         doc = self.corpus[doc_id]

@@ -7,15 +7,7 @@ its policy is ``policy.md`` beside this file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from stillroom.products.feed.world import DIMENSIONS, generate, member_text, post_text
+from stillroom.products.feed.world import DIMENSIONS, generate, render
 from stillroom.synthetic import SyntheticProduct
-
-
-def render(member: Mapping[str, Any], post: Mapping[str, Any]) -> tuple[str, str]:
-    return member_text(member), post_text(post)
-
 
 plugin = SyntheticProduct("feed", DIMENSIONS, generate, render)

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from stillroom.data import DataBundle, Pair
+from stillroom.data import DataBundle
 from stillroom.policy import Policy
-from stillroom.synthetic import PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
 
 DIMENSIONS = ("topical_match", "network_closeness", "freshness")
 """The policy dimensions this world knows how to score."""
@@ -141,12 +141,12 @@ def post_text(post: Mapping[str, Any]) -> str:
     return f"{post['headline']} | {where} | {age_text(post['age_hours'])} | {post['format']}"
 
 
-def rule_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields the policy's rules and precedents read (everything but the ids and the author's popularity)."""
-    return {k: v for k, v in record.items() if not k.endswith("_id")}
+
+def render(member: Mapping[str, Any], post: Mapping[str, Any]) -> tuple[str, str]:
+    return member_text(member), post_text(post)
 
 
-class FeedNetwork:
+class FeedNetwork(CatalogWorld):
     """The feed world with its authors and posts: members as requests, posts as candidates (a :class:`SyntheticWorld`).
 
     A member's slate mixes what a feed's candidate generators give: posts by
@@ -154,9 +154,12 @@ class FeedNetwork:
     read, and the rest of the network in any language.
     """
 
+    world: FeedWorld
+    request_key, candidate_key = "member_id", "post_id"
+    render = staticmethod(render)
+
     def __init__(self, world: FeedWorld, size: WorldSize) -> None:
-        self.world = world
-        self.size = size
+        super().__init__(world, size)
         self.authors = [world.author(f"author-{i:04d}") for i in range(max(20, size.catalog // 10))]
         self.posts = [world.post(f"post-{i:05d}", world.rng.choice(self.authors)) for i in range(size.catalog)]
         self.by_author: dict[str, list[int]] = {}
@@ -182,24 +185,6 @@ class FeedNetwork:
         chosen += rng.sample(rest, n - len(chosen))
         rng.shuffle(chosen)
         return [self.posts[i] for i in chosen]
-
-    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
-        return self.world.annotate(request, candidate, self.size.annotator_noise)
-
-    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
-        return self.world.engagement(request, candidate)
-
-    def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
-        return Pair(
-            pair_id=f"{request['member_id']}:{candidate['post_id']}",
-            request_id=request["member_id"],
-            candidate_id=candidate["post_id"],
-            request_text=member_text(request),
-            candidate_text=post_text(candidate),
-            request=rule_fields(request),
-            candidate=rule_fields(candidate),
-            label=label,
-        )
 
 
 def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:

@@ -7,15 +7,7 @@ its policy is ``policy.md`` beside this file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from stillroom.products.jobs.world import DIMENSIONS, generate, member_text, posting_text
+from stillroom.products.jobs.world import DIMENSIONS, generate, render
 from stillroom.synthetic import SyntheticProduct
-
-
-def render(member: Mapping[str, Any], posting: Mapping[str, Any]) -> tuple[str, str]:
-    return member_text(member), posting_text(posting)
-
 
 plugin = SyntheticProduct("jobs", DIMENSIONS, generate, render)

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from stillroom.data import DataBundle, Pair
+from stillroom.data import DataBundle
 from stillroom.policy import Policy
-from stillroom.synthetic import PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
@@ -157,17 +157,20 @@ def posting_text(job: dict[str, Any]) -> str:
     return f"{SENIORITY[job['seniority']]} {job['title']} | {', '.join(job['skills'])} | {job['city']} | {job['workplace']}"
 
 
-def rule_fields(record: dict[str, Any]) -> dict[str, Any]:
-    """The fields the policy's rules and precedents read (everything but the id)."""
-    return {k: v for k, v in record.items() if not k.endswith("_id")}
+
+def render(member: Mapping[str, Any], job: Mapping[str, Any]) -> tuple[str, str]:
+    return member_text(member), posting_text(job)
 
 
-class JobsMarket:
+class JobsMarket(CatalogWorld):
     """The jobs world with its postings: members as requests, postings as candidates (a :class:`SyntheticWorld`)."""
 
+    world: JobsWorld
+    request_key, candidate_key = "member_id", "job_id"
+    render = staticmethod(render)
+
     def __init__(self, world: JobsWorld, size: WorldSize) -> None:
-        self.world = world
-        self.size = size
+        super().__init__(world, size)
         self.postings = [world.posting(f"job-{i:05d}") for i in range(size.catalog)]
         self.by_family: dict[str, list[int]] = {family: [] for family in world.families}
         for index, job in enumerate(self.postings):
@@ -178,25 +181,6 @@ class JobsMarket:
 
     def slate(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
         return self.world.candidates(dict(request), self.postings, self.by_family, self.size.candidates_per_request)
-
-    def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> int:
-        return self.world.annotate(dict(request), dict(candidate), self.size.annotator_noise)
-
-    def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
-        return self.world.engagement(dict(request), dict(candidate))
-
-    def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
-        member, job = dict(request), dict(candidate)
-        return Pair(
-            pair_id=f"{member['member_id']}:{job['job_id']}",
-            request_id=member["member_id"],
-            candidate_id=job["job_id"],
-            request_text=member_text(member),
-            candidate_text=posting_text(job),
-            request=rule_fields(member),
-            candidate=rule_fields(job),
-            label=label,
-        )
 
 
 def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:
