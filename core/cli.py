@@ -1,4 +1,4 @@
-"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff`` and ``plugins``."""
+"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff``, ``plugins`` and ``new product``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from stillroom import __version__
 from stillroom.errors import USAGE_EXIT_CODE, StillroomError
-from stillroom.plugin_manager import PluginManager, get_plugin_manager
+from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, PluginManager, get_plugin_manager
 
 SEARCHPATH_OVERRIDE = "hydra.searchpath"
 
@@ -36,10 +37,12 @@ def run_command(args: Sequence[str]) -> int:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.app import hydra_main  # Hydra and torch load only for `run`
+    from stillroom.products_on_path import check_product_overrides
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
         print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
+    check_product_overrides(plugins, args)
     sys.argv = ["stillroom run", *searchpath_override(plugins, args)]
     hydra_main()
     return 0
@@ -49,6 +52,9 @@ def plugins_command() -> int:
     """Print every plugin with its version and the hooks it implements."""
     manager = get_plugin_manager()
     for name, plugin in manager.pm.list_name_plugin():
+        if plugin is None:
+            print(f"{name}  [disabled: {DISABLE_PLUGINS_ENV}]")
+            continue
         dist = manager.distributions.get(name)
         version = _dist_version(dist) if dist else f"stillroom {__version__} (built-in)"
         hooks = sorted(impl.name for impl in manager.pm.get_hookcallers(plugin) or [])
@@ -79,7 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     diff = policy_commands.add_parser("diff", help="what changed from OLD to NEW, label by label and rule by rule")
     diff.add_argument("old")
     diff.add_argument("new")
+    new = commands.add_parser("new", help="scaffold a plugin package from a template")
+    kinds = new.add_subparsers(dest="kind", required=True)
+    product = kinds.add_parser("product", help="an installable product plugin: policy, world, configs, tests (DIR/stillroom-NAME)")
+    product.add_argument("name", metavar="NAME", help="the product's name, a lower-case Python identifier")
+    product.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="the folder to create stillroom-NAME in (default: here)")
     return parser
+
+
+def new_product_command(name: str, out: Path) -> int:
+    from stillroom.products_on_path import known_products
+    from stillroom.scaffold import new_product
+
+    made = new_product(name, out, known_products(get_plugin_manager()))
+    target = out / f"stillroom-{name}"
+    print(f"made {target} ({len(made)} files):")
+    for path in made:
+        print(f"    {path}")
+    print(f"next: pip install -e {target} && stillroom run product={name} && pytest {target}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stillroom.policy_commands import check_command, diff_command
 
             return check_command(args.file) if args.policy_command == "check" else diff_command(args.old, args.new)
+        if args.command == "new":
+            return new_product_command(args.name, args.out)
     except StillroomError as error:
         print(f"stillroom: error: {error}", file=sys.stderr)
         return USAGE_EXIT_CODE

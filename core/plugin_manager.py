@@ -8,12 +8,16 @@ Environment variables:
 
 * ``STILLROOM_DISABLE_PLUGIN_AUTOLOAD=1`` skips the entry-point group (built-ins
   in :data:`DEFAULT_PLUGINS` still load).
+* ``STILLROOM_DISABLE_PLUGINS=name,name`` blocks the named plugins (entry-point
+  names or built-in module names); the others load.
 * ``STILLROOM_TRACE_HOOKS=1`` prints every hook call and its result to stderr.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -28,6 +32,7 @@ from stillroom import PROJECT_NAME, hookspecs
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
+DISABLE_PLUGINS_ENV = "STILLROOM_DISABLE_PLUGINS"
 TRACE_ENV = "STILLROOM_TRACE_HOOKS"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -73,18 +78,44 @@ def _is_truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def hookimpl_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """What in ``plugin`` does not fit the hook specs: hooks that do not exist, arguments a hook does not pass."""
+    problems = []
+    for attribute in dir(plugin):
+        if pm.parse_hookimpl_opts(plugin, attribute) is None:
+            continue
+        caller = getattr(pm.hook, attribute, None)
+        if caller is None or caller.spec is None:
+            near = difflib.get_close_matches(attribute, [name for name in dir(hookspecs) if name.startswith(f"{PROJECT_NAME}_")], n=1)
+            problems.append(f"hook {attribute!r} is not a stillroom hook" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            continue
+        passed = set(caller.spec.argnames)
+        wanted = [name for name in inspect.signature(getattr(plugin, attribute)).parameters if name != "self"]
+        unknown = [name for name in wanted if name not in passed]
+        if unknown:
+            given = ", ".join(caller.spec.argnames)
+            problems.append(f"hook {attribute!r} takes {', '.join(map(repr, unknown))}, which it is not given; it passes {given}")
+    return problems
+
+
 def _load_entry_points(manager: PluginManager) -> None:
+    """Each plugin of the entry-point group, checked against the specs before it is registered; a broken one is named, not fatal."""
     pm = manager.pm
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
         dist = ep.dist.name if ep.dist is not None else "?"
+        source = f"entry point from {dist}"
         try:
             plugin = ep.load()
-            pm.register(plugin, name=ep.name)
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not take down the rest
-            manager.failed.append(FailedPlugin(ep.name, f"entry point from {dist}", f"{type(exc).__name__}: {exc}"))
+            manager.failed.append(FailedPlugin(ep.name, source, f"{type(exc).__name__}: {exc}"))
             continue
+        problems = hookimpl_problems(pm, plugin)
+        if problems:
+            manager.failed.append(FailedPlugin(ep.name, source, f"rejected: {'; '.join(problems)}"))
+            continue
+        pm.register(plugin, name=ep.name)
         manager.distributions[ep.name] = dist
 
 
@@ -109,8 +140,12 @@ def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) ->
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     manager = PluginManager(pm)
+    for name in (os.environ.get(DISABLE_PLUGINS_ENV) or "").split(","):
+        if name.strip():
+            pm.set_blocked(name.strip())
     for module_name in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=module_name)
+        if not pm.is_blocked(module_name):
+            pm.register(importlib.import_module(module_name), name=module_name)
     if not _is_truthy(os.environ.get(DISABLE_AUTOLOAD_ENV)):
         _load_entry_points(manager)
     for plugin in extra_plugins:

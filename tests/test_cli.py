@@ -80,3 +80,10 @@ def test_user_errors_exit_2_with_one_clear_line(
     assert excinfo.value.code == 2, err
     assert expected in err
     assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("overrides", [["product=widget"], ["-m", "product=jobs,widget"]])
+def test_an_unknown_product_is_answered_with_the_products_that_exist(overrides: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "stillroom: error: product: no product named 'widget'; products: feed, jobs, search"

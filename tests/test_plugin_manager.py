@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 from importlib.metadata import EntryPoint
 
@@ -96,6 +97,46 @@ def test_a_hookimpl_with_an_argument_not_in_the_spec_is_rejected() -> None:
     rogue.stillroom_losses = stillroom_losses
     with pytest.raises(pluggy.PluginValidationError, match="colour"):
         plugin_manager.build_plugin_manager(extra_plugins=(rogue,))
+
+
+def _installed_module(monkeypatch: pytest.MonkeyPatch, name: str, **hooks) -> EntryPoint:
+    """A plugin module as a package would install it, and its entry point."""
+    module = types.ModuleType(name)
+    for attribute, function in hooks.items():
+        setattr(module, attribute, hookimpl(function))
+    monkeypatch.setitem(sys.modules, name, module)
+    return EntryPoint(name=name, value=name, group="stillroom")
+
+
+def test_an_installed_plugin_with_a_misspelled_hook_is_rejected_at_load_and_the_rest_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_entry_points(monkeypatch, _installed_module(monkeypatch, "typo_plugin", stillroom_data_sorce=lambda product: None))
+    manager = plugin_manager.build_plugin_manager()
+    assert manager.pm.get_plugin("typo_plugin") is None and manager.pm.get_plugin("jobs") is not None
+    [failed] = manager.failed
+    assert failed.name == "typo_plugin"
+    assert failed.error == "rejected: hook 'stillroom_data_sorce' is not a stillroom hook (did you mean 'stillroom_data_source'?)"
+
+
+def test_an_installed_plugin_whose_hook_wants_an_argument_it_is_not_given_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_entry_points(monkeypatch, _installed_module(monkeypatch, "args_plugin", stillroom_render_pair=lambda product, colour: None))
+    [failed] = plugin_manager.build_plugin_manager().failed
+    assert failed.name == "args_plugin"
+    assert "hook 'stillroom_render_pair' takes 'colour', which it is not given; it passes product, request, candidate" in failed.error
+
+
+def test_named_plugins_can_be_disabled_and_the_rest_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugin_manager.DISABLE_PLUGINS_ENV, "feed, stillroom.plugins.baselines.bm25")
+    pm = plugin_manager.build_plugin_manager().pm
+    assert pm.get_plugin("feed") is None and pm.get_plugin("stillroom.plugins.baselines.bm25") is None
+    assert all(pm.get_plugin(name) is not None for name in ("jobs", "search", "stillroom.plugins.losses"))
+
+
+def test_the_plugins_command_shows_a_disabled_plugin_as_disabled(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(plugin_manager.DISABLE_PLUGINS_ENV, "feed")
+    monkeypatch.setattr(plugin_manager, "_MANAGER", None)
+    assert main(["plugins"]) == 0
+    assert "feed  [disabled: STILLROOM_DISABLE_PLUGINS]" in capsys.readouterr().out
+    monkeypatch.setattr(plugin_manager, "_MANAGER", None)
 
 
 def test_a_later_plugin_overrides_a_builtin_loss(register_plugin) -> None:

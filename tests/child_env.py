@@ -1,0 +1,25 @@
+"""A virtual environment beside the test run's, as on a team's machine: it sees this one's packages and installs its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+
+def child_environment(folder: Path) -> Path:
+    """A virtual environment that sees this one's packages (stillroom included) and installs its own: a team's machine."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(python), "-c", query], capture_output=True, text=True, check=True)
+    parent = sysconfig.get_paths()["purelib"]
+    Path(site.stdout.strip(), "parent_environment.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    return python
+
+
+def install_editable(python: Path, package: Path) -> None:
+    """``pip install -e package`` into the child: nothing is fetched (no dependencies, the environment's setuptools)."""
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(package)]
+    subprocess.run(install, check=True, capture_output=True)
