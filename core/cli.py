@@ -1,4 +1,4 @@
-"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff``, ``plugins`` and ``new product``."""
+"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff``, ``plugins``, ``sweep-report`` and ``new product``."""
 
 from __future__ import annotations
 
@@ -85,12 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     diff = policy_commands.add_parser("diff", help="what changed from OLD to NEW, label by label and rule by rule")
     diff.add_argument("old")
     diff.add_argument("new")
+    sweep = commands.add_parser("sweep-report", help="one table (Markdown, CSV) and a Pareto plot for a multirun folder")
+    sweep.add_argument("folder", type=Path, metavar="DIR", help="the multirun folder (hydra.sweep.dir)")
     new = commands.add_parser("new", help="scaffold a plugin package from a template")
     kinds = new.add_subparsers(dest="kind", required=True)
     product = kinds.add_parser("product", help="an installable product plugin: policy, world, configs, tests (DIR/stillroom-NAME)")
     product.add_argument("name", metavar="NAME", help="the product's name, a lower-case Python identifier")
     product.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="the folder to create stillroom-NAME in (default: here)")
     return parser
+
+
+def sweep_report_command(folder: Path) -> int:
+    from stillroom.sweep_report import pareto_front, read_sweep, write_sweep_report
+
+    jobs = read_sweep(folder)
+    written = write_sweep_report(folder, jobs)
+    front = ", ".join(job.name for job in pareto_front(jobs)) or "none"
+    print(f"{len(jobs)} jobs, {sum(job.finished for job in jobs)} with a report; Pareto front: {front}")
+    for path in written:
+        print(f"    {path}")
+    return 0
 
 
 def new_product_command(name: str, out: Path) -> int:
@@ -118,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from stillroom.policy_commands import check_command, diff_command
 
             return check_command(args.file) if args.policy_command == "check" else diff_command(args.old, args.new)
+        if args.command == "sweep-report":
+            return sweep_report_command(args.folder)
         if args.command == "new":
             return new_product_command(args.name, args.out)
     except StillroomError as error:

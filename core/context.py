@@ -26,6 +26,7 @@ from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
 from stillroom.precedents import render_precedents
 from stillroom.ranker import PRUNING_FILE, WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
+from stillroom.stage_cache import StageCache
 
 PREPARE_STAGE = "prepare"
 
@@ -37,6 +38,8 @@ class RunContext:
     store: ArtifactStore
     policy: Policy
     plugins: PluginManager
+    stage_cache: StageCache | None = None
+    """Completed stages shared with other runs (``stage_cache=DIR``), or none."""
 
     @property
     def seed(self) -> int:

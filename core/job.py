@@ -21,6 +21,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.recipe import recipe_stages, run_stages
 from stillroom.report import PRIMARY_METRIC, build_report, write_report
+from stillroom.stage_cache import StageCache
 from stillroom.stages import evaluate, gate
 
 
@@ -43,7 +44,8 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     plugins = get_plugin_manager()
     policy = load_policy(config["product"]["policy"], plugins)
     store = ArtifactStore(run_dir)
-    ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins)
+    cache = StageCache(Path(config["stage_cache"]).expanduser()) if config.get("stage_cache") else None
+    ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins, stage_cache=cache)
     ctx.check_components()
     report = None
     plugins.hook.stillroom_before_run(config=config, store=store)

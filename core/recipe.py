@@ -157,9 +157,11 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
             [fingerprints[d] for d in stage.depends_on],
         )
         fingerprints[stage.name] = stage_fp
-        if ctx.store.completed_fingerprint(stage.name) == stage_fp:
+        done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
+        if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
             summaries[stage.name] = ctx.store.completed_summary(stage.name)
-            log(f"[stillroom] {stage.name}: unchanged, reusing {ctx.store.root / stage.name}")
+            source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
+            log(f"[stillroom] {stage.name}: unchanged, reusing {source}")
             hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summaries[stage.name], reused=True)
             continue
         ctx.store.invalidate(stage.name)
@@ -169,6 +171,8 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
         summary = stage.run(ctx)
         summary["seconds"] = round(time.perf_counter() - started, 2)
         summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
+        if ctx.stage_cache is not None:
+            ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
         summaries[stage.name] = summary
         log(f"[stillroom] {stage.name}: done in {summary['seconds']:.1f}s")
         hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)

@@ -41,24 +41,6 @@ def test_wandb_logs_offline_one_run_per_job(tmp_path: Path) -> None:
     assert list(runs[0].glob("*.wandb"))
 
 
-def test_multirun_gives_each_job_its_own_report(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    result = stillroom("run", "-m", "experiment=smoke", "student.hidden_size=8,16", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    reports = sorted(sweep.glob("*/report.json"))
-    assert len(reports) == 2
-    params = {json.loads(r.read_text())["models"]["student"]["params"] for r in reports}
-    assert len(params) == 2
-
-
-def test_a_multirun_over_products_writes_each_product_its_own_report(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    result = stillroom("run", "-m", "experiment=smoke", "product=jobs,feed,search", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
-    assert reports == {"0_jobs": "jobs", "1_feed": "feed", "2_search": "search"}
-
-
 @pytest.mark.parametrize(
     ("override", "expected"),
     [

@@ -1,0 +1,152 @@
+"""Sweeps: the basic and joblib launchers, the Optuna sweeper reading the run's objective, sweep-report, the shared stage cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_module
+
+from stillroom.cli import main
+from stillroom.job import run_job
+from stillroom.sweep_report import SweepJob, pareto_front, read_sweep
+from tests.conftest import compose_config
+from tests.test_cli import stillroom
+
+
+def _job(folder: Path, name: str, overrides: list[str], report: dict | None) -> None:
+    (folder / name / ".hydra").mkdir(parents=True)
+    (folder / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if report is not None:
+        (folder / name / "report.json").write_text(json.dumps(report))
+
+
+def _report(params: int, pairs_per_s: float, ndcg: float, retained: float) -> dict:
+    student = {"params": params, "throughput_pairs_per_s": pairs_per_s, "metrics": {"ndcg@10": ndcg}}
+    return {"models": {"student": student}, "retained_ndcg@10": retained}
+
+
+def test_the_pareto_front_holds_the_jobs_no_other_job_beats_on_both() -> None:
+    jobs = [
+        SweepJob("fast", (), throughput=5000.0, ndcg=0.70),
+        SweepJob("good", (), throughput=1000.0, ndcg=0.80),
+        SweepJob("worse", (), throughput=900.0, ndcg=0.75),  # slower and worse than "good"
+        SweepJob("tie", (), throughput=1000.0, ndcg=0.80),  # equal to "good": neither beats the other
+        SweepJob("failed", ()),
+    ]
+    assert [job.name for job in pareto_front(jobs)] == ["fast", "good", "tie"]
+
+
+def test_sweep_report_writes_one_table_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _job(tmp_path, "0", ["product=jobs", "student.interaction_dim=128"], _report(1_000_000, 6000.0, 0.71, 0.86))
+    _job(tmp_path, "1", ["product=jobs", "student.interaction_dim=256"], _report(2_000_000, 5000.0, 0.78, 0.95))
+    _job(tmp_path, "2", ["product=jobs", "student.interaction_dim=512"], _report(4_000_000, 3000.0, 0.76, 0.92))
+    _job(tmp_path, "10", ["product=jobs", "student.interaction_dim=1024"], None)  # a job that died: listed, not plotted
+    assert [job.name for job in read_sweep(tmp_path)] == ["0", "1", "2", "10"]  # Hydra's job order, not the folders' names
+
+    assert main(["sweep-report", str(tmp_path)]) == 0
+    assert "4 jobs, 3 with a report; Pareto front: 0, 1" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "sweep.csv").open()))
+    assert [(r["job"], r["pareto"]) for r in rows] == [("0", "yes"), ("1", "yes"), ("2", ""), ("10", "no report")]
+    assert rows[1] == {
+        "job": "1", "overrides": "student.interaction_dim=256", "params": "2000000", "pairs/s": "5000.0",
+        "ndcg@10": "0.7800", "retained": "0.9500", "pareto": "yes",
+    }
+    table = (tmp_path / "sweep.md").read_text()
+    assert "| 1 | student.interaction_dim=256 | 2,000,000 | 5,000 | 0.7800 | 95.0% | yes |" in table
+    assert "Every job had `product=jobs`; the table shows what set each apart." in table
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_report_on_a_folder_that_is_no_multirun_says_what_it_expected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep-report", str(tmp_path)]) == 2
+    assert "holds no multirun jobs (folders with .hydra/overrides.yaml)" in capsys.readouterr().err
+    _job(tmp_path, "0", [], {"models": {}})
+    assert main(["sweep-report", str(tmp_path)]) == 2
+    assert "report.json: expected a stillroom report with the student's ndcg@10" in capsys.readouterr().err
+
+
+def test_runs_sharing_a_stage_cache_make_the_teacher_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "cache"
+    run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "first")
+    capsys.readouterr()
+    run_job(compose_config("experiment=smoke", f"stage_cache={cache}", "student.hidden_size=8"), tmp_path / "second")
+    log = capsys.readouterr().out
+    for stage in ("prepare", "finetune", "gate", "label"):
+        assert f"[stillroom] {stage}: unchanged, reusing {cache / stage}" in log
+    assert "[stillroom] distill: running" in log  # the knob changed what distill computes
+    first, second = (json.loads((tmp_path / run / "report.json").read_text()) for run in ("first", "second"))
+    assert first["models"]["teacher"]["metrics"] == second["models"]["teacher"]["metrics"]
+    assert first["models"]["student"]["params"] != second["models"]["student"]["params"]
+
+
+def test_a_damaged_cache_entry_is_not_taken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "cache"
+    run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "first")
+    [weights] = (cache / "finetune").glob("*/weights.safetensors")
+    weights.write_bytes(b"not the weights")  # a broken copy: its checksum no longer matches
+    capsys.readouterr()
+    run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "second")
+    log = capsys.readouterr().out
+    assert "[stillroom] finetune: running" in log and f"reusing {cache / 'prepare'}" in log
+
+
+def test_a_two_job_multirun_over_the_student_size_finishes_and_sweep_report_lists_both(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = stillroom(
+        "run", "-m", "experiment=smoke", "student.hidden_size=8,16", f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(["sweep-report", str(sweep)]) == 0
+    rows = list(csv.DictReader((sweep / "sweep.csv").open()))
+    assert [r["overrides"] for r in rows] == ["student.hidden_size=8", "student.hidden_size=16"]
+    assert all(r["ndcg@10"] and r["pairs/s"] and r["pareto"] in {"yes", ""} for r in rows)
+    assert any(r["pareto"] == "yes" for r in rows) and rows[0]["params"] != rows[1]["params"]
+    assert len(list((sweep / "stage_cache" / "finetune").iterdir())) == 1  # one teacher for both jobs
+
+
+def test_the_joblib_launcher_runs_one_job_per_product_in_parallel_processes(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = stillroom(
+        "run", "-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "product=jobs,feed,search",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
+    assert reports == {"0_jobs": "jobs", "1_feed": "feed", "2_search": "search"}  # each product its own report
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+
+
+def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: Path) -> None:
+    conf = tmp_path / "conf" / "hparams_search"
+    conf.mkdir(parents=True)
+    (conf / "tiny_optuna.yaml").write_text(  # student_optuna's search, over the tiny student's knobs
+        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\n"
+        "stage_cache: ${hydra:sweep.dir}/stage_cache\n"
+        "hydra:\n  sweeper:\n    direction: maximize\n    n_trials: 2\n    n_jobs: 1\n    sampler:\n      seed: 3\n"
+        "    params:\n      student.hidden_size: choice(8, 16)\n      loss.distill.0.temperature: interval(1.0, 4.0)\n"
+    )
+    sweep = tmp_path / "sweep"
+    result = stillroom(
+        "run", "-m", "experiment=smoke", "hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = [json.loads(r.read_text())["models"]["student"]["metrics"]["ndcg@10"] for r in sweep.glob("*/report.json")]
+    assert len(trials) == 2
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(trials))  # the sweeper read what each job returned
+
+
+def test_the_shipped_optuna_search_composes_with_its_sweeper_and_knobs() -> None:
+    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
+        sweeper = compose(config_name="config", overrides=["hparams_search=student_optuna"], return_hydra_config=True).hydra.sweeper
+    assert sweeper["_target_"] == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert sweeper["direction"] == "maximize"
+    assert set(sweeper["params"]) == {
+        "student.interaction_dim", "student.mlp_hidden", "loss.distill.0.temperature", "loss.distill.1.weight", "loss.distill.2.weight"
+    }
