@@ -37,7 +37,7 @@ def run_command(args: Sequence[str]) -> int:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.app import hydra_main  # Hydra and torch load only for `run`
-    from stillroom.products_on_path import check_product_overrides
+    from stillroom.product_configs import check_product_overrides
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
@@ -108,7 +108,7 @@ def sweep_report_command(folder: Path) -> int:
 
 
 def new_product_command(name: str, out: Path) -> int:
-    from stillroom.products_on_path import known_products
+    from stillroom.product_configs import known_products
     from stillroom.scaffold import new_product
 
     made = new_product(name, out, known_products(get_plugin_manager()))

@@ -30,11 +30,13 @@ REQUIRED = {
     ("data", "interactions"): ["data.path=/data/mind", "data.golden=/data/golden.jsonl"],
 }
 """Options with a value the user must give (``???`` in their file)."""
+HYDRA_RUNTIME = {("hparams_search", option): ["stage_cache=/tmp/sweep/stage_cache"] for option in ("student_size", "student_optuna")}
+"""Options whose values interpolate Hydra's run-time settings (``${hydra:sweep.dir}``), which compose alone does not set."""
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
-    cfg = compose_config(f"{group}={option}", *REQUIRED.get((group, option), []))
+    cfg = compose_config(f"{group}={option}", *REQUIRED.get((group, option), []), *HYDRA_RUNTIME.get((group, option), []))
     config = validate_config(cfg)
     assert config["product"]["name"] == (option if group == "product" else "jobs")
     assert config["student"]["tokenizer"] == config["teacher"]["tokenizer"]

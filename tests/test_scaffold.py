@@ -10,7 +10,7 @@ import pytest
 from stillroom.cli import main
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.products_on_path import known_products
+from stillroom.product_configs import known_products
 from stillroom.scaffold import check_product_name, new_product
 from tests.child_env import child_environment, install_editable
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 
 from stillroom.cli import main
 from stillroom.job import run_job
@@ -69,7 +71,9 @@ def test_sweep_report_on_a_folder_that_is_no_multirun_says_what_it_expected(tmp_
     assert "report.json: expected a stillroom report with the student's ndcg@10" in capsys.readouterr().err
 
 
-def test_runs_sharing_a_stage_cache_make_the_teacher_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damaged_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cache = tmp_path / "cache"
     run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "first")
     capsys.readouterr()
@@ -82,25 +86,25 @@ def test_runs_sharing_a_stage_cache_make_the_teacher_once(tmp_path: Path, capsys
     assert first["models"]["teacher"]["metrics"] == second["models"]["teacher"]["metrics"]
     assert first["models"]["student"]["params"] != second["models"]["student"]["params"]
 
-
-def test_a_damaged_cache_entry_is_not_taken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cache = tmp_path / "cache"
-    run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "first")
     [weights] = (cache / "finetune").glob("*/weights.safetensors")
-    weights.write_bytes(b"not the weights")  # a broken copy: its checksum no longer matches
-    capsys.readouterr()
-    run_job(compose_config("experiment=smoke", f"stage_cache={cache}"), tmp_path / "second")
+    weights.write_bytes(b"not the weights")  # a broken copy: its checksum no longer matches the record
+    run_job(compose_config("experiment=smoke", f"stage_cache={cache}", "student.hidden_size=8"), tmp_path / "third")
     log = capsys.readouterr().out
     assert "[stillroom] finetune: running" in log and f"reusing {cache / 'prepare'}" in log
 
 
-def test_a_two_job_multirun_over_the_student_size_finishes_and_sweep_report_lists_both(tmp_path: Path) -> None:
+def _multirun(*overrides: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stillroom run -m OVERRIDES`` in this process: the command's code path, without a fresh interpreter per test."""
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    try:
+        assert main(["run", "-m", "experiment=smoke", *overrides]) == 0
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_a_two_job_multirun_over_the_student_size_finishes_and_sweep_report_lists_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = tmp_path / "sweep"
-    result = stillroom(
-        "run", "-m", "experiment=smoke", "student.hidden_size=8,16", f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    _multirun("student.hidden_size=8,16", f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
     assert main(["sweep-report", str(sweep)]) == 0
     rows = list(csv.DictReader((sweep / "sweep.csv").open()))
     assert [r["overrides"] for r in rows] == ["student.hidden_size=8", "student.hidden_size=16"]
@@ -109,19 +113,25 @@ def test_a_two_job_multirun_over_the_student_size_finishes_and_sweep_report_list
     assert len(list((sweep / "stage_cache" / "finetune").iterdir())) == 1  # one teacher for both jobs
 
 
-def test_the_joblib_launcher_runs_one_job_per_product_in_parallel_processes(tmp_path: Path) -> None:
+def test_a_multirun_over_the_products_writes_each_its_own_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sweep = tmp_path / "sweep"
+    _multirun("product=jobs,feed,search", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
+    reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
+    assert reports == {"0_jobs": "jobs", "1_feed": "feed", "2_search": "search"}
+
+
+def test_the_joblib_launcher_runs_the_jobs_in_parallel_processes(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     result = stillroom(
-        "run", "-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "product=jobs,feed,search",
-        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+        "run", "-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "student.hidden_size=8,16",
+        f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
-    assert reports == {"0_jobs": "jobs", "1_feed": "feed", "2_search": "search"}  # each product its own report
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    assert len(list(sweep.glob("*/report.json"))) == 2
 
 
-def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: Path) -> None:
+def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "conf" / "hparams_search"
     conf.mkdir(parents=True)
     (conf / "tiny_optuna.yaml").write_text(  # student_optuna's search, over the tiny student's knobs
@@ -131,11 +141,7 @@ def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: P
         "    params:\n      student.hidden_size: choice(8, 16)\n      loss.distill.0.temperature: interval(1.0, 4.0)\n"
     )
     sweep = tmp_path / "sweep"
-    result = stillroom(
-        "run", "-m", "experiment=smoke", "hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    _multirun("hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
     trials = [json.loads(r.read_text())["models"]["student"]["metrics"]["ndcg@10"] for r in sweep.glob("*/report.json")]
     assert len(trials) == 2
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
