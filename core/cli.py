@@ -116,7 +116,7 @@ def new_product_command(name: str, out: Path) -> int:
     print(f"made {target} ({len(made)} files):")
     for path in made:
         print(f"    {path}")
-    print(f"next: pip install -e {target} && stillroom run product={name} && pytest {target}")
+    print(f"next: pip install -e '{target}[test]' && stillroom run product={name} && pytest {target}")
     return 0
 
 
