@@ -14,7 +14,11 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
 from typing import Any, Protocol
+
+import yaml
 
 from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
@@ -89,6 +93,12 @@ class PolicyAnnotator:
     def engagement(self, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
         """The pair's row of the engagement log: ``request_id``, ``candidate_id`` and the product's events."""
         raise NotImplementedError
+
+
+@cache
+def package_yaml(package: str, name: str = "vocabulary.yaml") -> Any:
+    """A YAML file a product's package ships beside its world (its vocabulary), read once per process."""
+    return yaml.safe_load(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
 
 
 def rule_fields(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from stillroom.data import DataBundle
 from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
 
 DIMENSIONS = ("topical_match", "network_closeness", "freshness")
 """The policy dimensions this world knows how to score."""
@@ -33,9 +29,8 @@ FRESHNESS_HOURS = 72.0
 SPAM_SHARE = 0.06
 
 
-@cache
 def vocabulary() -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
+    return package_yaml(__package__)
 
 
 def topic_name(topic: str) -> str:

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from stillroom.data import DataBundle
 from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")
@@ -28,9 +24,8 @@ DIMENSIONS = ("role_match", "skill_overlap", "seniority_fit", "location_fit")
 """The policy dimensions this world knows how to score."""
 
 
-@cache
 def vocabulary() -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
+    return package_yaml(__package__)
 
 
 class JobsWorld(PolicyAnnotator):

@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from stillroom.data import DataBundle, Pair
 from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
 
 DIMENSIONS = ("intent_match", "location_match")
 """The policy dimensions this world knows how to score."""
@@ -45,9 +41,8 @@ POSITION_DECAY = 0.9
 """A searcher examines the result at position ``p`` (0 first) with probability ``1 / (1 + p) ** 0.9``."""
 
 
-@cache
 def vocabulary() -> dict[str, Any]:
-    return yaml.safe_load(resources.files(__package__).joinpath("vocabulary.yaml").read_text(encoding="utf-8"))
+    return package_yaml(__package__)
 
 
 class SearchWorld(PolicyAnnotator):
