@@ -10,7 +10,7 @@ from pathlib import Path
 
 def child_environment(folder: Path) -> Path:
     """A virtual environment that sees this one's packages (stillroom included) and installs its own: a team's machine."""
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)  # its tools are this environment's
     python = folder / "bin" / "python"
     query = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = subprocess.run([str(python), "-c", query], capture_output=True, text=True, check=True)
@@ -20,6 +20,6 @@ def child_environment(folder: Path) -> Path:
 
 
 def install_editable(python: Path, package: Path) -> None:
-    """``pip install -e package`` into the child: nothing is fetched (no dependencies, the environment's setuptools)."""
-    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(package)]
+    """``pip install -e package`` into the child, by this environment's pip and setuptools: nothing is fetched."""
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(package)]
     subprocess.run(install, check=True, capture_output=True)
