@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -31,9 +32,20 @@ def test_config_tree_and_policy_are_package_resources() -> None:
     assert resources.files("stillroom.products.jobs").joinpath("policy.md").is_file()
 
 
+SOURCES = ("pyproject.toml", "README.md", "core", "plugins", "products", "conf", "templates")
+"""What a wheel is built from; a copy of them, so that a ``build/`` folder left in the checkout cannot hide a missing file."""
+
+
 def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
         check=True,
     )
     (wheel,) = tmp_path.glob("stillroom-*.whl")
@@ -51,7 +63,13 @@ def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
         "stillroom/products/jobs/vocabulary.yaml",
         "stillroom/conf/config.yaml",
         "stillroom/conf/teacher/minilm_lora.yaml",
-        "stillroom/templates/product/README.md",
+        "stillroom/products/search/policy.md",
+        "stillroom/products/search/vocabulary.yaml",
+        "stillroom/templates/product/copier.yml",
+        "stillroom/templates/product/project/pyproject.toml.jinja",
+        "stillroom/templates/product/project/stillroom_{{name}}/plugin.py",
+        "stillroom/templates/product/project/stillroom_{{name}}/conf/product/{{name}}.yaml.jinja",
+        "stillroom/templates/product/project/tests/test_{{name}}.py.jinja",
     ):
         assert expected in names, expected
     assert not any(name.startswith("core/") for name in names)
