@@ -11,22 +11,23 @@ from pathlib import Path
 from stillroom import __version__
 from stillroom.errors import USAGE_EXIT_CODE, StillroomError
 from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, PluginManager, get_plugin_manager
-
-SEARCHPATH_OVERRIDE = "hydra.searchpath"
+from stillroom.product_configs import (
+    SEARCHPATH_OVERRIDE,
+    check_product_overrides,
+    is_searchpath_override,
+    known_products,
+    plugin_config_entries,
+    searchpath_entries,
+)
 
 
 def searchpath_override(plugins: PluginManager, args: Sequence[str]) -> list[str]:
-    """Add the config folders plugins ship (``stillroom_config_searchpath``) to Hydra's search path."""
-    entries = [entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed]
-    if not entries:
+    """Add the config folders plugins ship (``stillroom_config_searchpath``) to Hydra's search path, after the command line's."""
+    shipped = plugin_config_entries(plugins)
+    if not shipped:
         return list(args)
-    kept = []
-    for arg in args:
-        if arg.startswith(f"{SEARCHPATH_OVERRIDE}=") or arg.startswith(f"+{SEARCHPATH_OVERRIDE}="):
-            entries = [e.strip() for e in arg.split("=", 1)[1].strip("[]").split(",") if e.strip()] + entries
-        else:
-            kept.append(arg)
-    return [*kept, f"{SEARCHPATH_OVERRIDE}=[{','.join(entries)}]"]
+    entries = [*searchpath_entries(args), *shipped]
+    return [*(arg for arg in args if not is_searchpath_override(arg)), f"{SEARCHPATH_OVERRIDE}=[{','.join(entries)}]"]
 
 
 OFFLINE_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
@@ -37,7 +38,6 @@ def run_command(args: Sequence[str]) -> int:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.app import hydra_main  # Hydra and torch load only for `run`
-    from stillroom.product_configs import check_product_overrides
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
@@ -108,11 +108,9 @@ def sweep_report_command(folder: Path) -> int:
 
 
 def new_product_command(name: str, out: Path) -> int:
-    from stillroom.product_configs import known_products
     from stillroom.scaffold import new_product
 
-    made = new_product(name, out, known_products(get_plugin_manager()))
-    target = out / f"stillroom-{name}"
+    target, made = new_product(name, out, known_products(get_plugin_manager()))
     print(f"made {target} ({len(made)} files):")
     for path in made:
         print(f"    {path}")

@@ -31,14 +31,31 @@ def _folder(entry: str) -> Traversable | Path | None:
     return Path(entry.removeprefix("file://")).expanduser()
 
 
-def config_search_path(plugins: PluginManager) -> list[str]:
-    return [BUILT_IN_CONFIGS, *(entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed)]
+SEARCHPATH_OVERRIDE = "hydra.searchpath"
 
 
-def known_products(plugins: PluginManager) -> list[str]:
-    """Sorted product names with a config on the search path."""
+def plugin_config_entries(plugins: PluginManager) -> list[str]:
+    """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``)."""
+    return [entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed]
+
+
+def is_searchpath_override(override: str) -> bool:
+    return override.lstrip("+").startswith(f"{SEARCHPATH_OVERRIDE}=")
+
+
+def searchpath_entries(overrides: Sequence[str]) -> list[str]:
+    """The entries a ``hydra.searchpath=[a,b]`` override on the command line names."""
+    entries: list[str] = []
+    for override in overrides:
+        if is_searchpath_override(override):
+            entries += [e.strip() for e in override.split("=", 1)[1].strip("[]").split(",") if e.strip()]
+    return entries
+
+
+def known_products(plugins: PluginManager, extra_entries: Sequence[str] = ()) -> list[str]:
+    """Sorted product names with a config on the search path: stillroom's, ``extra_entries`` (the command line's), the plugins'."""
     names: set[str] = set()
-    for entry in config_search_path(plugins):
+    for entry in (BUILT_IN_CONFIGS, *extra_entries, *plugin_config_entries(plugins)):
         folder = _folder(entry)
         group = folder.joinpath(PRODUCT_GROUP) if folder is not None else None
         if group is not None and group.is_dir():
@@ -57,7 +74,7 @@ def check_product_overrides(plugins: PluginManager, overrides: Sequence[str]) ->
         key, equals, value = override.partition("=")
         if key.lstrip("+~") != PRODUCT_GROUP or not equals or "(" in value:  # sweep functions such as choice(...) are Hydra's to read
             continue
-        known = known_products(plugins)
+        known = known_products(plugins, searchpath_entries(overrides))
         for name in (part.strip() for part in value.split(",")):
             if name and name not in known:
                 broken = ", ".join(f.name for f in plugins.failed)

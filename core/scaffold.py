@@ -39,8 +39,8 @@ def _umask() -> int:
     return mask
 
 
-def new_product(name: str, out: Path, existing: list[str]) -> list[Path]:
-    """Render the product template into ``out/stillroom-NAME``; the files it made, relative to that folder."""
+def new_product(name: str, out: Path, existing: list[str]) -> tuple[Path, list[Path]]:
+    """Render the product template into ``out/stillroom-NAME``; that folder, and the files made in it (relative to it)."""
     import copier  # only this command needs it
 
     check_product_name(name, existing)
@@ -64,4 +64,4 @@ def new_product(name: str, out: Path, existing: list[str]) -> list[Path]:
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return sorted(path.relative_to(target) for path in target.rglob("*") if path.is_file())
+    return target, sorted(path.relative_to(target) for path in target.rglob("*") if path.is_file())

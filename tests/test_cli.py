@@ -12,6 +12,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from stillroom.cli import main
+from stillroom.errors import StillroomError
 
 
 def stillroom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -69,3 +70,14 @@ def test_an_unknown_product_is_answered_with_the_products_that_exist(overrides: 
     assert main(["run", *overrides]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "stillroom: error: product: no product named 'widget'; products: feed, jobs, search"
+
+
+def test_a_product_on_the_command_lines_search_path_is_a_known_product(tmp_path: Path) -> None:
+    from stillroom.plugin_manager import get_plugin_manager
+    from stillroom.product_configs import check_product_overrides
+
+    (tmp_path / "product").mkdir()
+    (tmp_path / "product" / "widgets.yaml").write_text("name: widgets\n")
+    check_product_overrides(get_plugin_manager(), [f"hydra.searchpath=[file://{tmp_path}]", "product=widgets"])  # Hydra will find it too
+    with pytest.raises(StillroomError, match="no product named 'widgets'"):
+        check_product_overrides(get_plugin_manager(), ["product=widgets"])

@@ -43,8 +43,8 @@ def test_it_never_overwrites_and_leaves_nothing_half_made(tmp_path: Path, capsys
 
 
 def test_a_scaffolded_product_installs_runs_and_passes_its_own_tests(tmp_path: Path) -> None:
-    new_product("widgets", tmp_path, known_products(get_plugin_manager()))
-    package = tmp_path / "stillroom-widgets"
+    package, _ = new_product("widgets", tmp_path, known_products(get_plugin_manager()))
+    assert package == tmp_path / "stillroom-widgets"
     python = child_environment(tmp_path / "env")
     install_editable(python, package)
 

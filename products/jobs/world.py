@@ -152,7 +152,6 @@ def posting_text(job: dict[str, Any]) -> str:
     return f"{SENIORITY[job['seniority']]} {job['title']} | {', '.join(job['skills'])} | {job['city']} | {job['workplace']}"
 
 
-
 def render(member: Mapping[str, Any], job: Mapping[str, Any]) -> tuple[str, str]:
     return member_text(member), posting_text(job)
 
