@@ -13,9 +13,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from stillroom.errors import USAGE_EXIT_CODE, StillroomError
+from stillroom.errors import USAGE_EXIT_CODE, RunInterrupted, StillroomError
 from stillroom.job import run_job
 from stillroom.report import PRIMARY_METRIC
+from stillroom.secrets import scrub_hydra_output
 
 
 def report_error(error: StillroomError) -> None:
@@ -25,10 +26,16 @@ def report_error(error: StillroomError) -> None:
 @hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> float:
     """One Hydra job; returns the student's NDCG@10 for sweepers to read."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    if hydra_config.output_subdir:
+        scrub_hydra_output(run_dir / hydra_config.output_subdir)
     try:
         report = run_job(cfg, run_dir)
     except StillroomError as error:
         report_error(error)
         sys.exit(USAGE_EXIT_CODE)
+    except RunInterrupted as interrupted:
+        print(f"stillroom: {interrupted.message}", file=sys.stderr)
+        sys.exit(interrupted.exit_code)
     return float(report["models"]["student"]["metrics"][PRIMARY_METRIC])

@@ -25,6 +25,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 COMPLETE_MARKER = "_complete.json"
+CHECKPOINTS = "checkpoints"
+"""A training stage's resume points, one folder per input fingerprint; gone once the stage completes."""
 
 
 def sha256_file(path: Path) -> str:
@@ -157,6 +159,18 @@ class ArtifactStore:
         """The summary a completed stage recorded, with its outputs' checksums."""
         record = self.read_json(stage, COMPLETE_MARKER)
         return {**record.get("summary", {}), "outputs": record.get("outputs", {})}
+
+    def checkpoint_dir(self, stage: str, stage_fingerprint: str) -> Path:
+        """Where ``stage`` keeps its training checkpoints for these inputs; those of other inputs are dropped."""
+        folder = self.root / stage / CHECKPOINTS
+        current = folder / stage_fingerprint[:16]
+        for stale in folder.iterdir() if folder.is_dir() else ():
+            if stale != current:
+                shutil.rmtree(stale, ignore_errors=True)
+        return current
+
+    def drop_checkpoints(self, stage: str) -> None:
+        shutil.rmtree(self.root / stage / CHECKPOINTS, ignore_errors=True)
 
     def invalidate(self, stage: str) -> None:
         """Forget a stage's completion so it runs again (its old files are replaced)."""

@@ -13,7 +13,6 @@ from stillroom.errors import USAGE_EXIT_CODE, StillroomError
 from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, PluginManager, get_plugin_manager
 from stillroom.product_configs import (
     SEARCHPATH_OVERRIDE,
-    check_product_overrides,
     is_searchpath_override,
     known_products,
     plugin_config_entries,
@@ -38,12 +37,14 @@ def run_command(args: Sequence[str]) -> int:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.app import hydra_main  # Hydra and torch load only for `run`
+    from stillroom.command_line import check_overrides
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
         print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
-    check_product_overrides(plugins, args)
-    sys.argv = ["stillroom run", *searchpath_override(plugins, args)]
+    args = searchpath_override(plugins, args)
+    check_overrides(plugins, args)
+    sys.argv = ["stillroom run", *args]
     hydra_main()
     return 0
 

@@ -8,7 +8,7 @@ a clear error that names the config value and lists what exists.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from stillroom.ranker import PRUNING_FILE, WEIGHTS_FILE, BuildContext, Ranker, f
 from stillroom.stage_cache import StageCache
 
 PREPARE_STAGE = "prepare"
+MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class RunContext:
     plugins: PluginManager
     stage_cache: StageCache | None = None
     """Completed stages shared with other runs (``stage_cache=DIR``), or none."""
+    stage_fingerprints: dict[str, str] = field(default_factory=dict)
+    """Each stage's input fingerprint, as the recipe computes it before running the stage."""
 
     @property
     def seed(self) -> int:
@@ -48,6 +51,12 @@ class RunContext:
     @property
     def trainer_config(self) -> dict[str, Any]:
         return self.config["trainer"]
+
+    def checkpoint_dir(self, stage: str) -> Path | None:
+        """Where a training stage saves and finds its checkpoints; none outside the recipe (a stage run by hand)."""
+        if stage not in self.stage_fingerprints:
+            return None
+        return self.store.checkpoint_dir(stage, self.stage_fingerprints[stage])
 
     # -- data -----------------------------------------------------------------
 
@@ -66,12 +75,19 @@ class RunContext:
         torch.manual_seed(self.seed)
         model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(role, teacher))
         if model is None:
-            raise StillroomError(
-                f"no plugin builds a model named {model_config.get('name')!r} for role {role!r}; "
-                "check the name or install the plugin that provides it (`stillroom plugins` lists them)",
-                where=f"{role}.name",
-            )
+            raise self._unknown_model(role, model_config.get("name"))
         return model
+
+    def _unknown_model(self, role: str, name: Any) -> StillroomError:
+        known = ", ".join(sorted(self.model_names())) or "none"
+        return StillroomError(
+            f"no plugin builds a model named {name!r} for role {role!r}; models: {known} "
+            "(install the plugin that provides it; `stillroom plugins` lists them)",
+            where=f"{role}.name",
+        )
+
+    def model_names(self) -> set[str]:
+        return {name for names in self.plugins.hook.stillroom_model_names() for name in names}
 
     def label_names(self, role: str) -> tuple[str, ...]:
         """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
@@ -122,8 +138,12 @@ class RunContext:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
 
     def check_components(self) -> None:
-        """Fail before any training on a loss or evaluator that no plugin provides, a loss reading a teacher
-        the recipe lacks, or precedents no plugin renders."""
+        """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
+        teacher the recipe lacks, or precedents no plugin renders."""
+        for role in MODEL_ROLES:
+            name = (self.config.get(role) or {}).get("name")
+            if self.config.get(role) and name not in self.model_names():
+                raise self._unknown_model(role, name)
         teachers = {RELEVANCE} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])

@@ -24,3 +24,13 @@ class StillroomError(Exception):
 
 class GateFailed(StillroomError):
     """A quality or policy gate stopped the run on purpose."""
+
+
+class RunInterrupted(Exception):
+    """The job was asked to stop (SIGTERM) and saved what it needs to resume; not a user error, not a bug."""
+
+    exit_code = 128 + 15  # what a shell reports for a process ended by SIGTERM
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)

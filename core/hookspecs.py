@@ -118,6 +118,16 @@ def stillroom_build_model(
     """
 
 
+@hookspec
+def stillroom_model_names() -> Sequence[str]:
+    """Contribute the model names (``model_config["name"]``) this plugin's ``stillroom_build_model`` builds.
+
+    Contribute-many. The engine checks every role's model name against them
+    before any stage runs, and lists them when a config names one that no
+    plugin builds.
+    """
+
+
 @hookspec(firstresult=True)
 def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> Scorer | None:
     """Build the baseline ``name`` that ``evaluator.baselines`` lists (``"bm25"``, ``"zero_shot"``).

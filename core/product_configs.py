@@ -13,7 +13,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from stillroom.errors import StillroomError
 from stillroom.plugin_manager import PluginManager
 
 BUILT_IN_CONFIGS = "pkg://stillroom.conf"
@@ -52,31 +51,12 @@ def searchpath_entries(overrides: Sequence[str]) -> list[str]:
     return entries
 
 
-def known_products(plugins: PluginManager, extra_entries: Sequence[str] = ()) -> list[str]:
-    """Sorted product names with a config on the search path: stillroom's, ``extra_entries`` (the command line's), the plugins'."""
+def known_products(plugins: PluginManager) -> list[str]:
+    """Sorted product names with a config on the search path: stillroom's and the plugins'."""
     names: set[str] = set()
-    for entry in (BUILT_IN_CONFIGS, *extra_entries, *plugin_config_entries(plugins)):
+    for entry in (BUILT_IN_CONFIGS, *plugin_config_entries(plugins)):
         folder = _folder(entry)
         group = folder.joinpath(PRODUCT_GROUP) if folder is not None else None
         if group is not None and group.is_dir():
             names.update(item.name.removesuffix(".yaml") for item in group.iterdir() if item.name.endswith(".yaml"))
     return sorted(names)
-
-
-def check_product_overrides(plugins: PluginManager, overrides: Sequence[str]) -> None:
-    """``product=NAME`` (or ``product=a,b`` in a multirun) must name products that exist; say which do when one does not.
-
-    Hydra would find out too, but only after composing, with exit status 1 and its search path; this
-    answers the way every user error is answered (exit 2), and names the plugins that failed to load,
-    the usual reason a team's product is missing.
-    """
-    for override in overrides:
-        key, equals, value = override.partition("=")
-        if key.lstrip("+~") != PRODUCT_GROUP or not equals or "(" in value:  # sweep functions such as choice(...) are Hydra's to read
-            continue
-        known = known_products(plugins, searchpath_entries(overrides))
-        for name in (part.strip() for part in value.split(",")):
-            if name and name not in known:
-                broken = ", ".join(f.name for f in plugins.failed)
-                failed = f" (plugins that failed to load: {broken}; see `stillroom plugins`)" if broken else ""
-                raise StillroomError(f"no product named {name!r}; products: {', '.join(known)}{failed}", where=PRODUCT_GROUP)

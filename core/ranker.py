@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from stillroom.data import Pair
@@ -95,7 +96,10 @@ def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def load_model_state(model: torch.nn.Module, path: Path) -> None:
     """Load a saved :func:`model_state` into a freshly built model of the same config."""
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except SafetensorError as exc:
+        raise StillroomError(f"not a safetensors file of weights ({exc}); it is not loaded", where=str(path)) from None
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise StillroomError(

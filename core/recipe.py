@@ -146,7 +146,7 @@ def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
 
 def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run (or reuse) every stage; return each stage's summary."""
-    fingerprints: dict[str, str] = {}
+    fingerprints = ctx.stage_fingerprints
     summaries: dict[str, dict[str, Any]] = {}
     hook = ctx.plugins.hook
     for stage in recipe_stages(ctx.config):
@@ -170,6 +170,7 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
         started = time.perf_counter()
         summary = stage.run(ctx)
         summary["seconds"] = round(time.perf_counter() - started, 2)
+        ctx.store.drop_checkpoints(stage.name)
         summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
         if ctx.stage_cache is not None:
             ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)

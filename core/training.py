@@ -8,18 +8,24 @@ terms over the student's logits. What differs between stages is only the data
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
-from torch.utils.data import DataLoader, Dataset, Sampler
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.utils.data import DataLoader, Dataset
 
+from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
+from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
+from stillroom.sampling import EpochBatchSampler, ReplayableRandomness, RequestBatchSampler
 
 VAL_METRIC = "val/ce"
 """Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
@@ -68,38 +74,6 @@ class PairDataset(Dataset):
         return self.items[index]
 
 
-class RequestBatchSampler(Sampler[list[int]]):
-    """Batches of whole requests: a request's candidates stay together, so ranking terms can compare them.
-
-    Requests are shuffled each epoch and packed into batches of at most
-    ``batch_size`` pairs (a request with more candidates than that fills a
-    batch of its own).
-    """
-
-    def __init__(self, request_ids: Sequence[str], batch_size: int, generator: torch.Generator) -> None:
-        self.by_request: dict[str, list[int]] = {}
-        for index, request in enumerate(request_ids):
-            self.by_request.setdefault(request, []).append(index)
-        self.requests = list(self.by_request)
-        self.batch_size = batch_size
-        self.generator = generator
-
-    def _batches(self, order: Sequence[int]) -> list[list[int]]:
-        batches: list[list[int]] = [[]]
-        for position in order:
-            rows = self.by_request[self.requests[position]]
-            if batches[-1] and len(batches[-1]) + len(rows) > self.batch_size:
-                batches.append([])
-            batches[-1].extend(rows)
-        return [batch for batch in batches if batch]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        yield from self._batches(torch.randperm(len(self.requests), generator=self.generator).tolist())
-
-    def __len__(self) -> int:
-        return len(self._batches(range(len(self.requests))))
-
-
 class PairCollator:
     """Tokenizes a batch with the ranker's own tokenizer and stacks its targets (see :mod:`stillroom.losses`)."""
 
@@ -143,6 +117,10 @@ def warmup_cosine(total_steps: int, warmup_ratio: float) -> Callable[[int], floa
     return factor
 
 
+class NumericFault(StillroomError):
+    """A loss term went NaN or infinite: training stops there rather than save a broken model."""
+
+
 class RankerModule(pl.LightningModule):
     """Trains a ranker on a weighted sum of loss terms.
 
@@ -150,8 +128,11 @@ class RankerModule(pl.LightningModule):
     with the ranker; only the ranker is saved.
     """
 
-    def __init__(self, ranker: Ranker, terms: Sequence[WeightedTerm], lr: float, weight_decay: float, warmup_ratio: float) -> None:
+    def __init__(
+        self, ranker: Ranker, terms: Sequence[WeightedTerm], lr: float, weight_decay: float, warmup_ratio: float, stage: str = "train"
+    ) -> None:
         super().__init__()
+        self.stage = stage
         self.ranker = ranker
         self.terms = list(terms)
         self.term_modules = torch.nn.ModuleList([t.term for t in self.terms if isinstance(t.term, torch.nn.Module)])
@@ -169,6 +150,8 @@ class RankerModule(pl.LightningModule):
         total = logits.new_zeros(())
         for term in self.terms:
             value = term.term(logits, batch)
+            if not torch.isfinite(value):
+                raise NumericFault(f"loss term {term.name!r} is {float(value)} at step {self.global_step} (epoch {self.current_epoch})", self.stage)
             self.log(f"train/{term.name}", value, batch_size=logits.shape[0])
             total = total + term.weight * value
         self.log("train/loss", total, prog_bar=True, batch_size=logits.shape[0])
@@ -205,6 +188,12 @@ class HistoryRecorder(pl.Callback):
         if not trainer.sanity_checking:
             self._record(trainer, "val/")
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+
 
 class KeepBestWeights(pl.Callback):
     """Early stopping's other half: restore the weights of the best validation epoch when training ends."""
@@ -224,6 +213,12 @@ class KeepBestWeights(pl.Callback):
         if self.state is not None:
             pl_module.load_state_dict(self.state)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best, self.state = float(state_dict["best"]), state_dict["state"]
+
 
 def fit(
     ranker: Ranker,
@@ -235,6 +230,8 @@ def fit(
     loggers: list[Logger],
     seed: int,
     callbacks: Sequence[pl.Callback] = (),
+    checkpoints: Path | None = None,
+    stage: str = "train",
 ) -> list[dict[str, float]]:
     """Train ``ranker`` in place; return the recorded curves.
 
@@ -243,16 +240,21 @@ def fit(
     the best epoch are kept. When a term ranks a request's candidates, batches
     hold whole requests (:class:`RequestBatchSampler`). ``callbacks`` join
     Lightning's (a benchmark's clock, say).
+
+    With a ``checkpoints`` folder, training saves a checkpoint there every epoch
+    and on SIGTERM, and resumes from the one it finds (see
+    :mod:`stillroom.checkpoints`). A NaN or infinite loss stops it with a
+    :class:`NumericFault` that names ``stage``, the step and the term.
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     collate = PairCollator(ranker, TargetShapes.of(train_items))
-    generator = torch.Generator().manual_seed(seed)
     batch_size = int(train_config["batch_size"])
-    if any(LISTS in t.needs for t in terms):
-        sampler = RequestBatchSampler([i.request_id for i in train_items], batch_size, generator)
-        train_loader = DataLoader(PairDataset(train_items), batch_sampler=sampler, collate_fn=collate)
-    else:
-        train_loader = DataLoader(PairDataset(train_items), batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+    sampler = (
+        RequestBatchSampler([i.request_id for i in train_items], batch_size, seed)
+        if any(LISTS in t.needs for t in terms)
+        else EpochBatchSampler(len(train_items), batch_size, seed)
+    )
+    train_loader = DataLoader(PairDataset(train_items), batch_sampler=sampler, collate_fn=collate)
     val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config.get("eval_batch_size", 64)), collate_fn=collate)
     module = RankerModule(
         ranker,
@@ -260,12 +262,14 @@ def fit(
         lr=float(train_config["lr"]),
         weight_decay=float(train_config.get("weight_decay", 0.0)),
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
+        stage=stage,
     )
     history = HistoryRecorder()
-    every_callback: list[pl.Callback] = [history, *callbacks]
+    every_callback: list[pl.Callback] = [history, ReplayableRandomness(sampler, seed), *callbacks]
     patience = train_config.get("early_stopping_patience")
     if patience is not None and val_items:
-        every_callback += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience)), KeepBestWeights()]
+        every_callback += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience), check_on_train_epoch_end=False), KeepBestWeights()]
+    resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     trainer = pl.Trainer(
         accelerator=trainer_config["accelerator"],
@@ -274,14 +278,30 @@ def fit(
         precision=trainer_config["precision"],
         max_epochs=int(train_config["epochs"]),
         logger=loggers or False,
-        callbacks=every_callback,
-        enable_checkpointing=False,
+        callbacks=[*every_callback, *([resumable] if resumable else [])],
+        enable_checkpointing=resumable is not None,
+        plugins=[AtomicCheckpointIO()],
         enable_progress_bar=bool(trainer_config["progress_bar"]),
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),
         deterministic=bool(trainer_config["deterministic"]),
     )
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None)
+    resume_from = resumable.resume_from if resumable else None
+    if resume_from:
+        print(f"[stillroom] {stage}: resuming from {resume_from}")
+    try:
+        with warnings.catch_warnings():
+            # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
+            warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+            trainer.fit(
+                module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None, ckpt_path=resume_from, weights_only=True
+            )
+    except SIGTERMException:
+        saved = f"; its checkpoint is {resumable.path}" if resumable else ""
+        raise RunInterrupted(f"{stage}: stopped by SIGTERM at step {trainer.global_step}{saved}. Rerun the same command to resume") from None
+    except NumericFault as fault:
+        kept = f"; the last good checkpoint stays: {resumable.path}" if resumable and resumable.resume_from else ""
+        raise NumericFault(f"{fault.message}{kept}. Lower the learning rate or check the data, then rerun", fault.where) from None
     ranker.eval()
     return history.rows

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
 from stillroom.artifacts import ArtifactStore
-from stillroom.manifest import scrub_secrets
+from stillroom.secrets import scrub_secrets
 
 if TYPE_CHECKING:  # Lightning loads when a logger is built, not when `stillroom policy check` loads the plugins
     from lightning.pytorch.loggers import Logger

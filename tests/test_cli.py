@@ -15,8 +15,8 @@ from stillroom.cli import main
 from stillroom.errors import StillroomError
 
 
-def stillroom(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "stillroom.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
@@ -33,13 +33,22 @@ def test_run_writes_into_hydra_run_dir_and_prints_the_table(tmp_path: Path) -> N
     assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir
 
 
-def test_wandb_logs_offline_one_run_per_job(tmp_path: Path) -> None:
+def test_wandb_logs_offline_one_run_per_job_and_no_file_of_the_run_holds_a_secret(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = stillroom("run", "experiment=smoke", "logger=wandb", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    secret = "wandb-key-0123456789abcdef"
+    result = stillroom(
+        "run", "experiment=smoke", "logger=wandb", f"hydra.run.dir={run_dir}",
+        "+logger.api_key=${oc.env:WANDB_API_KEY}",  # masked for its name
+        "+product.owner=${oc.env:WANDB_API_KEY}",  # masked for its value
+        cwd=tmp_path, env={"WANDB_API_KEY": secret},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb"))
+    saved = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert any(path.name == "manifest.json" for path in saved) and any(path.name == "config.yaml" for path in saved)
+    assert [path for path in saved if secret.encode() in path.read_bytes()] == []
 
 
 @pytest.mark.parametrize(
@@ -73,11 +82,11 @@ def test_an_unknown_product_is_answered_with_the_products_that_exist(overrides: 
 
 
 def test_a_product_on_the_command_lines_search_path_is_a_known_product(tmp_path: Path) -> None:
+    from stillroom.command_line import check_overrides
     from stillroom.plugin_manager import get_plugin_manager
-    from stillroom.product_configs import check_product_overrides
 
     (tmp_path / "product").mkdir()
     (tmp_path / "product" / "widgets.yaml").write_text("name: widgets\n")
-    check_product_overrides(get_plugin_manager(), [f"hydra.searchpath=[file://{tmp_path}]", "product=widgets"])  # Hydra will find it too
+    check_overrides(get_plugin_manager(), [f"hydra.searchpath=[file://{tmp_path}]", "product=widgets"])
     with pytest.raises(StillroomError, match="no product named 'widgets'"):
-        check_product_overrides(get_plugin_manager(), ["product=widgets"])
+        check_overrides(get_plugin_manager(), ["product=widgets"])

@@ -71,10 +71,10 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
 
 
 def test_request_batches_keep_each_request_whole_and_cover_every_pair_once() -> None:
-    from stillroom.training import RequestBatchSampler
+    from stillroom.sampling import RequestBatchSampler
 
     requests = [f"r{i % 7}" for i in range(40)]  # 7 requests of 5 or 6 pairs, interleaved
-    sampler = RequestBatchSampler(requests, batch_size=12, generator=torch.Generator().manual_seed(0))
+    sampler = RequestBatchSampler(requests, batch_size=12, seed=0)
     batches = list(sampler)
     assert sorted(i for b in batches for i in b) == list(range(40))
     assert all(len(b) <= 12 for b in batches) and len(batches) == len(sampler)
@@ -88,8 +88,8 @@ def test_golden_pairs_and_precedent_copies_train_as_requests_of_their_own() -> N
     from types import SimpleNamespace
 
     from stillroom.data import Pair
+    from stillroom.sampling import RequestBatchSampler
     from stillroom.stages.finetune import golden_items, precedent_items
-    from stillroom.training import RequestBatchSampler
 
     golden = [Pair(f"m{m}:j{j}", f"m{m}", f"j{j}", f"member {m}", f"job {j}", label=j % 2) for m in range(3) for j in range(4)]
     precedents = [Pair(f"precedent-{i}:x", f"precedent-{i}", "x", f"precedent {i}", "job", label=1) for i in range(2)]
@@ -97,7 +97,7 @@ def test_golden_pairs_and_precedent_copies_train_as_requests_of_their_own() -> N
     items = golden_items(ctx, "train") + precedent_items(ctx)
     assert [i.request_id for i in items[:12]] == [p.request_id for p in golden]
     assert len({i.request_id for i in items[12:]}) == 6  # 2 precedents x 3 copies
-    batches = list(RequestBatchSampler([i.request_id for i in items], batch_size=8, generator=torch.Generator().manual_seed(0)))
+    batches = list(RequestBatchSampler([i.request_id for i in items], batch_size=8, seed=0))
     assert max(len(b) for b in batches) <= 8 and sorted(i for b in batches for i in b) == list(range(18))
 
 

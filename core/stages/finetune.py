@@ -70,6 +70,8 @@ def train(
         ctx.trainer_config,
         ctx.loggers(run_name or role),
         ctx.seed,
+        checkpoints=ctx.checkpoint_dir(stage),
+        stage=stage,
     )
     ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(model))
     ctx.store.write_jsonl(stage, "history.jsonl", history)

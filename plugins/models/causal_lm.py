@@ -19,6 +19,11 @@ NAME = "causal_lm_judge"
 
 
 @hookimpl
+def stillroom_model_names() -> list[str]:
+    return [NAME]
+
+
+@hookimpl
 def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> CausalLMJudge | None:
     if model_config.get("name") != NAME:
         return None

@@ -23,7 +23,7 @@ from transformers.utils import logging as hf_logging
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
-from stillroom.plugins.models.locate import load_tokenizer, locate
+from stillroom.plugins.models.locate import load_tokenizer, loading_weights, locate
 from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.ranker import BuildContext
 from stillroom.resources import resolve_file
@@ -52,10 +52,8 @@ def _language_model(config: Mapping[str, Any], role: str, vocab_size: int) -> Pr
         return AutoModelForCausalLM.from_config(lm_config)
     source = locate(str(config["pretrained"]), f"{role}.pretrained", install=config.get("install"))
     gguf_file = config.get("gguf_file")
-    try:
+    with loading_weights(str(config["pretrained"]), f"{role}.pretrained"):
         return copy.deepcopy(_pretrained(source, gguf_file, bool(config.get("trust_remote_code", False))))
-    except OSError as exc:
-        raise StillroomError(f"model {config['pretrained']!r} is not on disk: {exc}".splitlines()[0], where=f"{role}.pretrained") from None
 
 
 def _answer_ids(tokenizer: PreTrainedTokenizerBase, answers: Mapping[str, Any], role: str) -> dict[str, list[int]]:

@@ -43,7 +43,7 @@ from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.late_interaction import LateInteractionRanker
-from stillroom.plugins.models.locate import load_tokenizer, locate
+from stillroom.plugins.models.locate import load_tokenizer, loading_weights, locate
 from stillroom.plugins.models.pruning import keep_heads, strongest_heads
 from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
 from stillroom.plugins.models.two_tower import TwoTowerRanker
@@ -68,12 +68,8 @@ def _from_pretrained(auto: Any, config: Mapping[str, Any], role: str, **extra: A
     where = f"{role}.pretrained"
     source = locate(str(config["pretrained"]), where)
     hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
-    try:
+    with loading_weights(str(config["pretrained"]), where):
         return auto.from_pretrained(source, local_files_only=True, trust_remote_code=bool(config.get("trust_remote_code", False)), **extra)
-    except OSError as exc:
-        raise StillroomError(
-            f"model {config['pretrained']!r} is not on disk (nothing is downloaded at run time): {exc}".splitlines()[0], where=where
-        ) from exc
 
 
 def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:

@@ -32,6 +32,11 @@ TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
 
 
 @hookimpl
+def stillroom_model_names() -> list[str]:
+    return list(BUILDERS)
+
+
+@hookimpl
 def stillroom_build_model(
     role: str, model_config: Mapping[str, Any], context: BuildContext
 ) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +50,31 @@ def locate(source: str, where: str, install: str | None = None) -> str:
             raise StillroomError("model folder does not exist", where=f"{where} ({path})")
         return str(path)
     return source  # a hub id: loaded with local_files_only=True, so only from the local cache
+
+
+@contextmanager
+def loading_weights(name: str, where: str) -> Iterator[None]:
+    """Turn transformers' loading failures into one clear line: not on disk, code of its own, or not plain tensors.
+
+    transformers reads safetensors, or ``.bin`` files with ``torch.load(weights_only=True)``:
+    a ``.bin`` that holds pickled code is refused by the unpickler, and said so here. A model
+    whose config maps to code in its folder is refused unless ``trust_remote_code`` is set.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise StillroomError(f"model {name!r} is not on disk (nothing is downloaded at run time): {exc}".splitlines()[0], where=where) from None
+    except ValueError as exc:
+        if "trust_remote_code" not in str(exc):
+            raise
+        setting = f"{where.rsplit('.', 1)[0]}.trust_remote_code=true"
+        raise StillroomError(f"model {name!r} ships code of its own, which runs only if the config says so: `{setting}`", where=where) from None
+    except pickle.UnpicklingError:
+        raise StillroomError(
+            f"model {name!r} has weights that are not plain tensors (a pickle that would run code); they are not loaded. "
+            "Use weights saved as safetensors",
+            where=where,
+        ) from None
 
 
 def load_tokenizer(folder: str, where: str, gguf_file: str | None = None) -> PreTrainedTokenizerBase:

@@ -1,0 +1,101 @@
+"""Kill a run with SIGKILL partway through a stage, rerun the same command, and check nothing was lost.
+
+    python benchmarks/kill_and_resume.py --out DIR [--stages finetune,label,distill,export] [--at 0.7] [OVERRIDE ...]
+
+First one uninterrupted run (``DIR/baseline``). Then, for each stage, a run in
+``DIR/kill-STAGE`` that is sent SIGKILL ``--at`` of the way through that stage
+(0.7 by default, by the baseline's timing of it), and the same command again in the same folder.
+The rerun must complete, reuse the stages that had completed, resume a
+training stage from its checkpoint, and end with the baseline's report metrics,
+to the last digit. It prints one row per stage and exits 1 on any difference.
+Overrides default to ``product=jobs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+STAGE_LINE = re.compile(r"\[stillroom\] (\S+): (running|unchanged|resuming)")
+
+
+def command(run_dir: Path, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "stillroom.cli", "run", *overrides, f"hydra.run.dir={run_dir}", "trainer.progress_bar=false"]
+
+
+def run_to_end(run_dir: Path, overrides: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command(run_dir, overrides), capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"{run_dir}: exit {done.returncode}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started, done.stdout
+
+
+def run_and_kill(run_dir: Path, overrides: list[str], stage: str, after_s: float) -> bool:
+    """Start the run, SIGKILL it ``after_s`` seconds into ``stage``; False if it ended before that."""
+    process = subprocess.Popen(
+        command(run_dir, overrides), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if f"[stillroom] {stage}: running" in line:
+            timer = threading.Timer(after_s, process.send_signal, args=(signal.SIGKILL,))
+            timer.start()
+            process.stdout.read()  # drain until the process dies
+            process.wait()
+            timer.cancel()
+            return process.returncode == -signal.SIGKILL
+    process.wait()
+    return False
+
+
+def metrics(run_dir: Path) -> dict[str, dict[str, float]]:
+    report = json.loads((run_dir / "report.json").read_text())
+    return {name: model["metrics"] for name, model in report["models"].items()}
+
+
+def stage_seconds(run_dir: Path, stage: str) -> float:
+    return float(json.loads((run_dir / stage / "_complete.json").read_text())["summary"]["seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stages", default="finetune,label,distill,export")
+    parser.add_argument("--at", type=float, default=0.7, help="how far through the stage to kill it, as a share of its baseline time")
+    parser.add_argument("overrides", nargs="*", default=["product=jobs"])
+    args = parser.parse_args(argv)
+    baseline_dir = args.out / "baseline"
+    seconds, _ = run_to_end(baseline_dir, args.overrides)
+    expected = metrics(baseline_dir)
+    print(f"baseline: {seconds:.0f}s, student ndcg@10 {expected['student']['ndcg@10']:.4f}")
+    print("| killed in | after | rerun | stages reused | resumed from checkpoint | metrics equal |")
+    print("|---|---|---|---|---|---|")
+    failures = 0
+    for stage in args.stages.split(","):
+        run_dir = args.out / f"kill-{stage}"
+        after = stage_seconds(baseline_dir, stage) * args.at
+        killed = run_and_kill(run_dir, args.overrides, stage, after)
+        rerun_s, log = run_to_end(run_dir, args.overrides)
+        events: dict[str, list[str]] = {}
+        for name, event in STAGE_LINE.findall(log):
+            events.setdefault(event, []).append(name)
+        equal = metrics(run_dir) == expected
+        failures += not (killed and equal)
+        print(
+            f"| {stage} | {after:.1f}s{'' if killed else ' (not killed)'} | {rerun_s:.0f}s | {len(events.get('unchanged', []))} "
+            f"| {', '.join(events.get('resuming', [])) or '-'} | {'yes' if equal else 'NO'} |"
+        )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Training batches and randomness that a resumed run replays exactly.
+
+A run killed in epoch 3 and resumed from its checkpoint must end with the
+weights an uninterrupted run ends with. So nothing random in training depends
+on what came before: an epoch's batch order is drawn from ``(seed, epoch)``
+alone, and each optimizer step's dropout from ``(seed, step)`` alone. A
+resumed epoch skips the batches its checkpoint had already trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import Sampler
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed that depends on ``parts`` only (not on Python's hash randomisation)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big") >> 1
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Batches of indices, shuffled per epoch from ``(seed, epoch)``; a resumed epoch skips its done batches.
+
+    :class:`ReplayableRandomness` sets the epoch as each one starts, and
+    :class:`~stillroom.checkpoints.ResumableTraining` the batches to skip when it
+    restores a checkpoint saved mid-epoch. ``len`` stays the whole epoch's count, which is what Lightning
+    expects of a resumed loader.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+        self.size = size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self._skip: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume(self, epoch: int, batches_done: int) -> None:
+        """Continue ``epoch`` after its first ``batches_done`` batches (Lightning starts no new epoch on a restart)."""
+        self.epoch = epoch
+        self._skip = (epoch, batches_done)
+
+    def order(self) -> list[int]:
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, "epoch", self.epoch))
+        return torch.randperm(self.size, generator=generator).tolist()
+
+    def batches(self, order: Sequence[int]) -> list[list[int]]:
+        return [list(order[start : start + self.batch_size]) for start in range(0, len(order), self.batch_size)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip = self._skip[1] if self._skip and self._skip[0] == self.epoch else 0
+        self._skip = None
+        yield from self.batches(self.order())[skip:]
+
+    def __len__(self) -> int:
+        return len(self.batches(range(self.size)))
+
+
+class RequestBatchSampler(EpochBatchSampler):
+    """Batches of whole requests: a request's candidates stay together, so ranking terms can compare them.
+
+    Requests are shuffled each epoch and packed into batches of at most
+    ``batch_size`` pairs (a request with more candidates than that fills a
+    batch of its own).
+    """
+
+    def __init__(self, request_ids: Sequence[str], batch_size: int, seed: int) -> None:
+        self.by_request: dict[str, list[int]] = {}
+        for index, request in enumerate(request_ids):
+            self.by_request.setdefault(request, []).append(index)
+        self.requests = list(self.by_request)
+        super().__init__(len(self.requests), batch_size, seed)
+
+    def batches(self, order: Sequence[int]) -> list[list[int]]:
+        batches: list[list[int]] = [[]]
+        for position in order:
+            rows = self.by_request[self.requests[position]]
+            if batches[-1] and len(batches[-1]) + len(rows) > self.batch_size:
+                batches.append([])
+            batches[-1].extend(rows)
+        return [batch for batch in batches if batch]
+
+
+class ReplayableRandomness(pl.Callback):
+    """Tells the sampler each epoch's number and seeds each step, so no random draw depends on the run's history."""
+
+    def __init__(self, sampler: EpochBatchSampler, seed: int) -> None:
+        self.sampler = sampler
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.sampler.set_epoch(trainer.current_epoch)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        # Dropout masks then depend on (seed, step) alone.
+        torch.manual_seed(derived_seed(self.seed, "step", trainer.global_step))

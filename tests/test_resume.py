@@ -1,0 +1,197 @@
+"""Training that survives being stopped: checkpoints, exact resumes, numeric faults, nothing unpickled.
+
+Each test trains the tiny teacher for a few epochs (7 batches each) and stops
+it on purpose: SIGTERM mid-epoch or on an epoch's last batch, a crash, a NaN.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from stillroom.checkpoints import CHECKPOINT_FILE
+from stillroom.errors import RunInterrupted, StillroomError
+from stillroom.losses import WeightedTerm
+from stillroom.plugins.losses import hard_label_ce
+from stillroom.training import NumericFault, fit
+from tests.test_training import TRAINER, _items, _tiny_ranker
+
+BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
+TRAIN = {"epochs": 3, "lr": 3e-3, "batch_size": 16}
+EARLY_STOPPING = {**TRAIN, "epochs": 4, "early_stopping_patience": 1}
+
+
+class Crash(Exception):
+    """Stands in for a SIGKILL: the process stops between two steps and saves nothing more."""
+
+
+class StopAt(pl.Callback):
+    def __init__(self, step: int, stop: Callable[[], None]) -> None:
+        self.step, self.stop = step, stop
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            self.stop()
+
+
+def sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler asks the loop to stop after this step
+
+
+def crash() -> None:
+    raise Crash
+
+
+def train(train_config: Mapping[str, Any], checkpoints: Path | None = None, callbacks=(), terms=None):
+    torch.manual_seed(0)
+    ranker = _tiny_ranker()
+    terms = terms or [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
+    history = fit(
+        ranker, terms, _items(100, seed=1), _items(32, seed=2), train_config, TRAINER, [], seed=0,
+        callbacks=callbacks, checkpoints=checkpoints, stage="finetune",
+    )
+    return ranker.state_dict(), history
+
+
+@pytest.fixture(scope="module")
+def uninterrupted() -> dict[str, tuple[dict[str, torch.Tensor], list[dict[str, float]]]]:
+    return {"plain": train(TRAIN), "early_stopping": train(EARLY_STOPPING)}
+
+
+@pytest.mark.parametrize(
+    ("config", "step", "stop", "expected"),
+    [
+        ("plain", 10, sigterm, RunInterrupted),  # mid-epoch: the checkpoint is saved where it stopped
+        ("plain", 2 * BATCHES_PER_EPOCH, sigterm, RunInterrupted),  # the epoch's last batch, after its validation
+        ("plain", 10, crash, Crash),  # no chance to save: resumes from the end of the first epoch
+        ("early_stopping", 10, sigterm, RunInterrupted),
+    ],
+)
+def test_a_resumed_fit_ends_exactly_where_the_uninterrupted_one_does(
+    tmp_path: Path, uninterrupted, config: str, step: int, stop: Callable[[], None], expected: type[BaseException]
+) -> None:
+    train_config = TRAIN if config == "plain" else EARLY_STOPPING
+    with pytest.raises(expected) as stopped:
+        train(train_config, tmp_path, [StopAt(step, stop)])
+    assert (tmp_path / CHECKPOINT_FILE).is_file()
+    if expected is RunInterrupted:
+        assert f"finetune: stopped by SIGTERM at step {step}" in str(stopped.value) and "Rerun the same command" in str(stopped.value)
+    weights, history = train(train_config, tmp_path)
+    want_weights, want_history = uninterrupted[config]
+    assert history == want_history  # every step's loss and every epoch's dev loss
+    assert all(torch.equal(weights[name], want_weights[name]) for name in want_weights)
+
+
+def test_fits_with_and_without_checkpoints_train_alike(tmp_path: Path, uninterrupted) -> None:
+    weights, history = train(TRAIN, tmp_path)
+    assert history == uninterrupted["plain"][1]
+    assert all(torch.equal(weights[name], value) for name, value in uninterrupted["plain"][0].items())
+
+
+class FaultAt:
+    """A loss term that is fine until ``step`` and then ``value``."""
+
+    def __init__(self, step: int, value: float) -> None:
+        self.step, self.value, self.calls = step, value, 0
+
+    def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
+        self.calls += 1
+        loss = logits.mean() * 0
+        return loss + self.value if self.calls > self.step else loss
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_non_finite_loss_stops_naming_stage_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path: Path, value: float) -> None:
+    terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce()), WeightedTerm("wobbly", 0.5, FaultAt(9, value))]
+    with pytest.raises(NumericFault) as fault:
+        train(TRAIN, tmp_path, terms=terms)
+    message = str(fault.value)
+    assert message.startswith("finetune: loss term 'wobbly' is") and f"{value} at step 9 (epoch 1)" in message
+    assert f"the last good checkpoint stays: {tmp_path / CHECKPOINT_FILE}" in message
+    checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert checkpoint["global_step"] == BATCHES_PER_EPOCH  # the end of the first epoch, not the faulty step
+    assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
+
+
+class Payload:
+    """Unpickling this writes a file: proof that the unpickler ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "executed"))
+
+
+@pytest.mark.parametrize("writer", [pickle.dump, torch.save], ids=["pickle", "torch.save"])
+def test_a_pickled_payload_in_place_of_a_checkpoint_is_refused_not_executed(tmp_path: Path, writer) -> None:
+    marker = tmp_path / "executed.txt"
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    with (checkpoints / CHECKPOINT_FILE).open("wb") as handle:
+        writer({"state_dict": Payload(marker)}, handle)
+    with pytest.raises(StillroomError) as refused:
+        train(TRAIN, checkpoints)
+    assert not marker.exists()
+    assert str(refused.value).startswith(f"{checkpoints / CHECKPOINT_FILE}: not a checkpoint of tensors and plain values")
+    assert "Delete it" in str(refused.value)
+
+
+# -- whole runs ----------------------------------------------------------------------
+
+
+def _run(run_dir: Path) -> int:
+    from hydra.core.global_hydra import GlobalHydra
+
+    from stillroom.cli import main
+
+    try:
+        return main(["run", "experiment=smoke", f"hydra.run.dir={run_dir}"])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _metrics(run_dir: Path) -> tuple[int, dict[str, dict[str, float]]]:
+    import json
+
+    report = json.loads((run_dir / "report.json").read_text())
+    return report["seed"], {name: model["metrics"] for name, model in report["models"].items()}
+
+
+def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    import stillroom.stages.finetune as finetune_stage
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert _run(tmp_path / "uninterrupted") == 0
+    seed, expected = _metrics(tmp_path / "uninterrupted")
+    assert seed == 7
+
+    def fit_stopped_in_distill(*args: Any, stage: str = "train", **kwargs: Any):
+        callbacks = [StopAt(1, sigterm)] if stage == "distill" else []
+        return fit(*args, stage=stage, callbacks=callbacks, **kwargs)
+
+    run_dir = tmp_path / "interrupted"
+    with monkeypatch.context() as patched:
+        patched.setattr(finetune_stage, "fit", fit_stopped_in_distill)
+        assert _run(run_dir) == RunInterrupted.exit_code
+    assert "distill: stopped by SIGTERM at step 1" in capsys.readouterr().err
+    assert list((run_dir / "distill" / "checkpoints").glob(f"*/{CHECKPOINT_FILE}"))
+    assert _run(run_dir) == 0
+    log = capsys.readouterr().out
+    assert "[stillroom] label: unchanged" in log and "[stillroom] distill: resuming from" in log
+    assert _metrics(run_dir) == (seed, expected)  # the same seed, config and machine: the same metrics
+    assert not (run_dir / "distill" / "checkpoints").exists()  # a completed stage keeps no checkpoints

@@ -1,0 +1,76 @@
+"""Loading runs nothing it finds on disk: pickled weights are refused, a model's own code stays unrun.
+
+Each test plants a payload that writes a marker file if it is ever executed.
+(A pickled checkpoint is tested in test_resume.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from stillroom.config_schema import validate_config
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.ranker import BuildContext, load_model_state
+from tests.conftest import compose_config
+
+
+class Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "executed"))
+
+
+def build_teacher(folder: Path, *overrides: str):
+    config = validate_config(
+        compose_config("teacher=minilm_lora", f"teacher.pretrained={folder}", f"teacher.tokenizer={folder}", "teacher.lora.layers=null", *overrides)
+    )
+    return get_plugin_manager().hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=BuildContext(4))
+
+
+def test_pickled_weights_in_a_model_folder_are_refused_not_executed(tmp_path: Path, tiny_encoder_folder: Path) -> None:
+    folder = shutil.copytree(tiny_encoder_folder, tmp_path / "model")
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "executed.txt"
+    torch.save({"embeddings.word_embeddings.weight": Payload(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(StillroomError, match="has weights that are not plain tensors .* they are not loaded"):
+        build_teacher(folder)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_models_own_code_runs_only_when_the_config_trusts_it(tmp_path: Path, tiny_encoder_folder: Path, trusted: bool) -> None:
+    folder = shutil.copytree(tiny_encoder_folder, tmp_path / "model")
+    marker = tmp_path / "executed.txt"
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="custom_ranker", auto_map={"AutoConfig": "custom.Config", "AutoModel": "custom.Model"})
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "custom.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('executed')\n"
+        "from transformers import BertConfig, BertModel\n"
+        "class Config(BertConfig):\n    model_type = 'custom_ranker'\n"
+        "class Model(BertModel):\n    config_class = Config\n"
+    )
+    if not trusted:
+        with pytest.raises(StillroomError, match=r"ships code of its own, which runs only if the config says so: `teacher.trust_remote_code=true`"):
+            build_teacher(folder)
+        assert not marker.exists()
+    else:
+        build_teacher(folder, "teacher.trust_remote_code=true")
+        assert marker.exists()  # the same folder's code does run once the config trusts it: the refusal above was the setting
+
+
+def test_a_pickle_where_a_stage_saved_safetensors_is_refused_not_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed.txt"
+    weights = tmp_path / "weights.safetensors"
+    torch.save({"w": Payload(marker)}, weights)
+    with pytest.raises(StillroomError, match="not a safetensors file of weights"):
+        load_model_state(torch.nn.Linear(2, 2), weights)
+    assert not marker.exists()
