@@ -6,21 +6,36 @@ Hydra never changes the working directory here; every output goes under
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from stillroom.errors import USAGE_EXIT_CODE, RunInterrupted, StillroomError
+from stillroom.errors import USAGE_EXIT_CODE, RunInterrupted, StillroomError, report_error
 from stillroom.job import run_job
 from stillroom.report import PRIMARY_METRIC
 from stillroom.secrets import scrub_hydra_output
 
+RUN_NAME_MAX = 80
 
-def report_error(error: StillroomError) -> None:
-    print(f"stillroom: error: {error}", file=sys.stderr)
+
+def run_name(overrides: str) -> str:
+    """The run folder's name for a command's overrides (``seed=3,student=small``): the same command, the same folder.
+
+    ``default`` without overrides; characters a path should not hold become ``_``, and a long
+    list is cut and ended with its hash, so that two commands never share a folder.
+    """
+    if not overrides:
+        return "default"
+    safe = re.sub(r"[^\w.,=+-]+", "_", overrides)
+    return safe if len(safe) <= RUN_NAME_MAX else f"{safe[: RUN_NAME_MAX - 13]}-{hashlib.sha256(overrides.encode()).hexdigest()[:12]}"
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")

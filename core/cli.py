@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stillroom import __version__
-from stillroom.errors import USAGE_EXIT_CODE, StillroomError
+from stillroom.errors import USAGE_EXIT_CODE, StillroomError, report_error
 from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, PluginManager, get_plugin_manager
 from stillroom.product_configs import (
     SEARCHPATH_OVERRIDE,
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "new":
             return new_product_command(args.name, args.out)
     except StillroomError as error:
-        print(f"stillroom: error: {error}", file=sys.stderr)
+        report_error(error)
         return USAGE_EXIT_CODE
     return 0
 

@@ -6,7 +6,13 @@ status 2, without a traceback: bad input deserves a clear answer, not a stack.
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+
 USAGE_EXIT_CODE = 2
+FULL_ERROR_ENV = "HYDRA_FULL_ERROR"
+"""Set to 1 to see the traceback behind a user error too (Hydra's own switch for the same thing)."""
 
 
 class StillroomError(Exception):
@@ -34,3 +40,10 @@ class RunInterrupted(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
+
+
+def report_error(error: StillroomError) -> None:
+    """One or two lines on stderr; the traceback too when ``HYDRA_FULL_ERROR=1``."""
+    if os.environ.get(FULL_ERROR_ENV) == "1":
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"stillroom: error: {error}", file=sys.stderr)

@@ -1,9 +1,10 @@
 """The recipe: stages in order, each reused when its inputs are unchanged.
 
-A stage's fingerprint covers the config groups it reads, the policy's sha256
-and the fingerprints of the stages it depends on. A stage whose recorded
-fingerprint matches (and whose outputs still have their recorded checksums) is
-reused, so rerunning an interrupted command resumes it.
+A stage's fingerprint covers the config groups it reads, the files they name
+(prompt templates, data files), the policy's sha256 and the checksums of the
+outputs of the stages it depends on. A stage whose recorded fingerprint
+matches (and whose outputs still have their recorded checksums) is reused, so
+rerunning an interrupted command resumes it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from stillroom import engagement
@@ -34,6 +36,8 @@ TRAIN_KEYS = ("seed", "trainer")
 GATE_KEYS = ("gate.min_kappa", "gate.precedents", "labeling.enforce_rules")
 FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
 """A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
+DATA_KEYS = ("data.path", "data.golden")
+"""The data files (or folders) a data source reads: their checksums join ``prepare``'s fingerprint, so an edited file is read again."""
 
 
 def _labelers(config: Mapping[str, Any]) -> list[Stage]:
@@ -134,11 +138,25 @@ def _file_digest(spec: Any, where: str) -> str | None:
     return sha256_file(resolve_file(spec, where)) if isinstance(spec, str) else None
 
 
+def _data_digest(spec: Any) -> str | None:
+    """A data file's sha256, or a folder's over its files; ``None`` when there is none (the data source says so)."""
+    path = Path(str(spec)).expanduser() if spec else None
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        return sha256_file(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return fingerprint([(str(p.relative_to(path)), sha256_file(p)) for p in files])
+
+
 def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
     parts = {key: _config_value(ctx.config, key) for key in stage.config_keys}
     for key in FILE_KEYS:
         if key.split(".")[0] in stage.config_keys:
             parts[f"sha256({key})"] = _file_digest(_config_value(ctx.config, key), key)
+    for key in DATA_KEYS:
+        if "data" in stage.config_keys:
+            parts[f"sha256({key})"] = _data_digest(_config_value(ctx.config, key))
     if isinstance(parts.get("trainer"), dict):
         parts["trainer"] = {k: v for k, v in parts["trainer"].items() if k not in _COSMETIC_TRAINER_KEYS}
     return parts
@@ -146,7 +164,6 @@ def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
 
 def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run (or reuse) every stage; return each stage's summary."""
-    fingerprints = ctx.stage_fingerprints
     summaries: dict[str, dict[str, Any]] = {}
     hook = ctx.plugins.hook
     for stage in recipe_stages(ctx.config):
@@ -154,9 +171,9 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
             stage.name,
             _fingerprint_config(ctx, stage),
             ctx.policy.sha256,
-            [fingerprints[d] for d in stage.depends_on],
+            [summaries[d]["outputs"] for d in stage.depends_on],
         )
-        fingerprints[stage.name] = stage_fp
+        ctx.stage_fingerprints[stage.name] = stage_fp
         done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
         if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
             summaries[stage.name] = ctx.store.completed_summary(stage.name)

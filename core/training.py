@@ -151,7 +151,8 @@ class RankerModule(pl.LightningModule):
         for term in self.terms:
             value = term.term(logits, batch)
             if not torch.isfinite(value):
-                raise NumericFault(f"loss term {term.name!r} is {float(value)} at step {self.global_step} (epoch {self.current_epoch})", self.stage)
+                where = f"at step {self.global_step} (epoch {self.current_epoch})"
+                raise NumericFault(f"loss term {term.name!r} is {float(value.detach())} {where}", self.stage)
             self.log(f"train/{term.name}", value, batch_size=logits.shape[0])
             total = total + term.weight * value
         self.log("train/loss", total, prog_bar=True, batch_size=logits.shape[0])

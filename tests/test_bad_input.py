@@ -267,3 +267,11 @@ def test_a_failure_after_some_stages_keeps_those_stages_and_leaves_no_half_writt
     assert status == 2 and "student.tokenizer (/no/such/tokenizer): model folder does not exist" in err and "Traceback" not in err
     assert (run_dir / "label" / COMPLETE_MARKER).is_file()
     assert_nothing_half_written(run_dir)
+
+
+def test_hydra_full_error_shows_the_traceback_too(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    assert run_cli(["run", "experiment=smoke", "seed=abc", f"hydra.run.dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("stillroom: error: config seed: seed must be an integer, got 'abc'")

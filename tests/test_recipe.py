@@ -106,3 +106,25 @@ def test_baselines_are_ranked_beside_the_models_and_the_report_says_by_how_much_
     assert report["models"]["zero_shot"]["params"] > 0  # the untrained teacher's encoder
     markdown = (smoke_run / "report.md").read_text()
     assert "| bm25 | 0 | — |" in markdown and "Against **zero_shot**" in markdown
+
+
+def test_a_changed_data_file_changes_the_prepare_fingerprint_and_so_every_stage_after_it(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from stillroom.recipe import _fingerprint_config
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"request_id": "m1"}\n')
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    prepare = next(stage for stage in recipe_stages(compose_config("experiment=smoke")) if stage.name == "prepare")
+
+    def parts(path: Path) -> dict:
+        return _fingerprint_config(SimpleNamespace(config={"seed": 7, "product": {}, "data": {"path": str(path)}}), prepare)
+
+    before = {"file": parts(data), "folder": parts(folder)}
+    data.write_text('{"request_id": "m2"}\n')
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert parts(data) != before["file"] and parts(folder) != before["folder"]
+    assert parts(data) == parts(data)  # and stays put while the files do

@@ -148,13 +148,14 @@ def test_a_pickled_payload_in_place_of_a_checkpoint_is_refused_not_executed(tmp_
 # -- whole runs ----------------------------------------------------------------------
 
 
-def _run(run_dir: Path) -> int:
+def _run(run_dir: Path | None = None) -> int:
+    """``stillroom run experiment=smoke``, in ``run_dir`` or (without one) in the command's default folder."""
     from hydra.core.global_hydra import GlobalHydra
 
     from stillroom.cli import main
 
     try:
-        return main(["run", "experiment=smoke", f"hydra.run.dir={run_dir}"])
+        return main(["run", "experiment=smoke", *([f"hydra.run.dir={run_dir}"] if run_dir else [])])
     except SystemExit as exit_:
         return int(exit_.code or 0)
     finally:
@@ -184,13 +185,14 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
         callbacks = [StopAt(1, sigterm)] if stage == "distill" else []
         return fit(*args, stage=stage, callbacks=callbacks, **kwargs)
 
-    run_dir = tmp_path / "interrupted"
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "outputs" / "jobs" / "experiment=smoke"  # the command's own folder: the same command, the same folder
     with monkeypatch.context() as patched:
         patched.setattr(finetune_stage, "fit", fit_stopped_in_distill)
-        assert _run(run_dir) == RunInterrupted.exit_code
+        assert _run() == RunInterrupted.exit_code
     assert "distill: stopped by SIGTERM at step 1" in capsys.readouterr().err
     assert list((run_dir / "distill" / "checkpoints").glob(f"*/{CHECKPOINT_FILE}"))
-    assert _run(run_dir) == 0
+    assert _run() == 0
     log = capsys.readouterr().out
     assert "[stillroom] label: unchanged" in log and "[stillroom] distill: resuming from" in log
     assert _metrics(run_dir) == (seed, expected)  # the same seed, config and machine: the same metrics
