@@ -22,18 +22,7 @@ def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     )
 
 
-def test_run_writes_into_hydra_run_dir_and_prints_the_table(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    result = stillroom("run", "experiment=smoke", "logger=csv", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "| model | params | pairs/s | ndcg@10" in result.stdout
-    assert f"run directory: {run_dir}" in result.stdout
-    assert json.loads((run_dir / "report.json").read_text())["product"] == "jobs"
-    assert (run_dir / "csv" / "teacher" / "metrics.csv").is_file()
-    assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir
-
-
-def test_wandb_logs_offline_one_run_per_job_and_no_file_of_the_run_holds_a_secret(tmp_path: Path) -> None:
+def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_holds_a_secret(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     secret = "wandb-key-0123456789abcdef"
     result = stillroom(
@@ -43,6 +32,10 @@ def test_wandb_logs_offline_one_run_per_job_and_no_file_of_the_run_holds_a_secre
         cwd=tmp_path, env={"WANDB_API_KEY": secret},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "| model | params | pairs/s | ndcg@10" in result.stdout
+    assert f"run directory: {run_dir}" in result.stdout
+    assert json.loads((run_dir / "report.json").read_text())["product"] == "jobs"
+    assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb"))

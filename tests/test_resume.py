@@ -148,14 +148,14 @@ def test_a_pickled_payload_in_place_of_a_checkpoint_is_refused_not_executed(tmp_
 # -- whole runs ----------------------------------------------------------------------
 
 
-def _run(run_dir: Path | None = None) -> int:
-    """``stillroom run experiment=smoke``, in ``run_dir`` or (without one) in the command's default folder."""
+def _run() -> int:
+    """``stillroom run experiment=smoke logger=csv``, in the command's own folder."""
     from hydra.core.global_hydra import GlobalHydra
 
     from stillroom.cli import main
 
     try:
-        return main(["run", "experiment=smoke", *([f"hydra.run.dir={run_dir}"] if run_dir else [])])
+        return main(["run", "experiment=smoke", "logger=csv"])
     except SystemExit as exit_:
         return int(exit_.code or 0)
     finally:
@@ -170,15 +170,15 @@ def _metrics(run_dir: Path) -> tuple[int, dict[str, dict[str, float]]]:
 
 
 def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The same command as the session's smoke run (same seed, config and machine), stopped and run again."""
     import sys
 
     import stillroom.stages.finetune as finetune_stage
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    assert _run(tmp_path / "uninterrupted") == 0
-    seed, expected = _metrics(tmp_path / "uninterrupted")
+    seed, expected = _metrics(smoke_run)
     assert seed == 7
 
     def fit_stopped_in_distill(*args: Any, stage: str = "train", **kwargs: Any):
@@ -186,7 +186,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
         return fit(*args, stage=stage, callbacks=callbacks, **kwargs)
 
     monkeypatch.chdir(tmp_path)
-    run_dir = tmp_path / "outputs" / "jobs" / "experiment=smoke"  # the command's own folder: the same command, the same folder
+    run_dir = tmp_path / "outputs" / "jobs" / "experiment=smoke,logger=csv"  # the same command, the same folder
     with monkeypatch.context() as patched:
         patched.setattr(finetune_stage, "fit", fit_stopped_in_distill)
         assert _run() == RunInterrupted.exit_code
@@ -197,3 +197,4 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     assert "[stillroom] label: unchanged" in log and "[stillroom] distill: resuming from" in log
     assert _metrics(run_dir) == (seed, expected)  # the same seed, config and machine: the same metrics
     assert not (run_dir / "distill" / "checkpoints").exists()  # a completed stage keeps no checkpoints
+    assert (run_dir / "csv" / "student" / "metrics.csv").is_file()  # the csv logger, through the stop and the resume
