@@ -1,11 +1,11 @@
 """Kill a run with SIGKILL partway through a stage, rerun the same command, and check nothing was lost.
 
-    python benchmarks/kill_and_resume.py --out DIR [--stages finetune,label,distill,export] [--at 0.7] [OVERRIDE ...]
+    python benchmarks/kill_and_resume.py --out DIR [--stages finetune,label,distill,export] [--at 0.4] [OVERRIDE ...]
 
 First one uninterrupted run (``DIR/baseline``). Then, for each stage, a run in
 ``DIR/kill-STAGE`` that is sent SIGKILL inside that stage (a training stage as
 soon as its first checkpoint is on disk, any other ``--at`` of the way through
-it by the baseline's timing, 0.7 by default), and the same command again in the
+it by the baseline's timing, 0.4 by default), and the same command again in the
 same folder.
 The rerun must complete, reuse the stages that had completed, resume a
 training stage from its checkpoint, and end with the baseline's report metrics,
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stages", default="finetune,label,distill,export")
-    parser.add_argument("--at", type=float, default=0.7, help="how far through the stage to kill it, as a share of its baseline time")
+    parser.add_argument("--at", type=float, default=0.4, help="when to kill a stage without checkpoints: this share of its baseline time")
     parser.add_argument("overrides", nargs="*", default=["product=jobs"])
     args = parser.parse_args(argv)
     baseline_dir = args.out / "baseline"
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for stage in args.stages.split(","):
         run_dir = args.out / f"kill-{stage}"
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh folder: the stage must run, and be killed, for the rerun to prove anything
         after = stage_seconds(baseline_dir, stage) * args.at
         killed_in = run_and_kill(run_dir, args.overrides, stage, after)
         rerun_s, log = run_to_end(run_dir, args.overrides)
