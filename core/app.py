@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from stillroom.errors import USAGE_EXIT_CODE, RunInterrupted, StillroomError, report_error
 from stillroom.job import run_job
 from stillroom.report import PRIMARY_METRIC
-from stillroom.secrets import scrub_hydra_output
+from stillroom.secrets import scrub_hydra_output, scrub_secrets
 
 RUN_NAME_MAX = 80
 
@@ -26,13 +26,17 @@ RUN_NAME_MAX = 80
 def run_name(overrides: str) -> str:
     """The run folder's name for a command's overrides (``seed=3,student=small``): the same command, the same folder.
 
-    ``default`` without overrides; characters a path should not hold become ``_``, and a long
-    list is cut and ended with its hash, so that two commands never share a folder.
+    ``default`` without overrides. Secrets are masked (:mod:`stillroom.secrets`); when the name
+    had to change (a secret, a character a path should not hold, a long list), the overrides'
+    hash ends it, so that two commands never share a folder.
     """
     if not overrides:
         return "default"
-    safe = re.sub(r"[^\w.,=+-]+", "_", overrides)
-    return safe if len(safe) <= RUN_NAME_MAX else f"{safe[: RUN_NAME_MAX - 13]}-{hashlib.sha256(overrides.encode()).hexdigest()[:12]}"
+    masked = ",".join(scrub_secrets(overrides.split(",")))
+    safe = re.sub(r"[^\w.,=+-]+", "_", masked)
+    if safe == overrides and len(safe) <= RUN_NAME_MAX:
+        return safe
+    return f"{safe[: RUN_NAME_MAX - 13]}-{hashlib.sha256(overrides.encode()).hexdigest()[:12]}"
 
 
 OmegaConf.register_new_resolver("run_name", run_name, replace=True)

@@ -89,6 +89,13 @@ class RunContext:
     def model_names(self) -> set[str]:
         return {name for names in self.plugins.hook.stillroom_model_names() for name in names}
 
+    def _every_builder_names_its_models(self) -> bool:
+        """Whether the names are the whole list: a plugin written before ``stillroom_model_names`` builds
+        models it does not list, and is then asked at its stage instead."""
+        hook = self.plugins.hook
+        named = {impl.plugin for impl in hook.stillroom_model_names.get_hookimpls()}
+        return all(impl.plugin in named for impl in hook.stillroom_build_model.get_hookimpls())
+
     def label_names(self, role: str) -> tuple[str, ...]:
         """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
         if role == engagement.ROLE:
@@ -140,10 +147,11 @@ class RunContext:
     def check_components(self) -> None:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
         teacher the recipe lacks, or precedents no plugin renders."""
-        for role in MODEL_ROLES:
-            name = (self.config.get(role) or {}).get("name")
-            if self.config.get(role) and name not in self.model_names():
-                raise self._unknown_model(role, name)
+        if self._every_builder_names_its_models():
+            for role in MODEL_ROLES:
+                name = (self.config.get(role) or {}).get("name")
+                if self.config.get(role) and name not in self.model_names():
+                    raise self._unknown_model(role, name)
         teachers = {RELEVANCE} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])

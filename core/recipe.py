@@ -1,8 +1,8 @@
 """The recipe: stages in order, each reused when its inputs are unchanged.
 
 A stage's fingerprint covers the config groups it reads, the files they name
-(prompt templates, data files), the policy's sha256 and the checksums of the
-outputs of the stages it depends on. A stage whose recorded fingerprint
+(prompt templates, data files), the policy's sha256, and the fingerprints and
+output checksums of the stages it depends on. A stage whose recorded fingerprint
 matches (and whose outputs still have their recorded checksums) is reused, so
 rerunning an interrupted command resumes it.
 """
@@ -145,7 +145,7 @@ def _data_digest(spec: Any) -> str | None:
         return None
     if path.is_file():
         return sha256_file(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
     return fingerprint([(str(p.relative_to(path)), sha256_file(p)) for p in files])
 
 
@@ -171,7 +171,7 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
             stage.name,
             _fingerprint_config(ctx, stage),
             ctx.policy.sha256,
-            [summaries[d]["outputs"] for d in stage.depends_on],
+            [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in stage.depends_on],
         )
         ctx.stage_fingerprints[stage.name] = stage_fp
         done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp

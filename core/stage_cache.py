@@ -1,7 +1,7 @@
 """A stage cache that runs share (``stage_cache=DIR``): the jobs of a sweep train one teacher, not one each.
 
 A completed stage is published under its fingerprint (its config keys, the
-policy's sha256 and its upstream stages' fingerprints); a run that reaches a
+policy's sha256, its upstream stages' fingerprints and outputs); a run that reaches a
 stage with the same fingerprint takes a copy instead of running it. That is
 the guarantee that already lets a rerun in the same folder skip a stage, so a
 sweep over distillation knobs shares the data, the teacher and its labels, and

@@ -148,13 +148,15 @@ class RankerModule(pl.LightningModule):
         else:
             logits = self.ranker(**batch["features"])
         total = logits.new_zeros(())
+        values = {}
         for term in self.terms:
-            value = term.term(logits, batch)
-            if not torch.isfinite(value):
-                where = f"at step {self.global_step} (epoch {self.current_epoch})"
-                raise NumericFault(f"loss term {term.name!r} is {float(value.detach())} {where}", self.stage)
+            values[term.name] = value = term.term(logits, batch)
             self.log(f"train/{term.name}", value, batch_size=logits.shape[0])
             total = total + term.weight * value
+        if not torch.isfinite(total):  # one check per step; the terms are searched only when it fails
+            name, value = next(((n, v) for n, v in values.items() if not torch.isfinite(v)), ("(weighted sum)", total))
+            where = f"at step {self.global_step} (epoch {self.current_epoch})"
+            raise NumericFault(f"loss term {name!r} is {float(value.detach())} {where}", self.stage)
         self.log("train/loss", total, prog_bar=True, batch_size=logits.shape[0])
         return total
 

@@ -22,6 +22,7 @@ from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.training import NumericFault, fit
+from tests.conftest import Payload
 from tests.test_training import TRAINER, _items, _tiny_ranker
 
 BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
@@ -40,6 +41,14 @@ class StopAt(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.global_step == self.step:
             self.stop()
+
+
+class CountBatches(pl.Callback):
+    def __init__(self) -> None:
+        self.trained = 0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.trained += 1
 
 
 def sigterm() -> None:
@@ -84,8 +93,11 @@ def test_a_resumed_fit_ends_exactly_where_the_uninterrupted_one_does(
     assert (tmp_path / CHECKPOINT_FILE).is_file()
     if expected is RunInterrupted:
         assert f"finetune: stopped by SIGTERM at step {step}" in str(stopped.value) and "Rerun the same command" in str(stopped.value)
-    weights, history = train(train_config, tmp_path)
+    counted = CountBatches()
+    weights, history = train(train_config, tmp_path, [counted])
     want_weights, want_history = uninterrupted[config]
+    resumed_at = step if expected is RunInterrupted else step - step % BATCHES_PER_EPOCH  # a crash: the last epoch's end
+    assert counted.trained == max(row["step"] for row in want_history) - resumed_at  # it resumed; it did not start over
     assert history == want_history  # every step's loss and every epoch's dev loss
     assert all(torch.equal(weights[name], want_weights[name]) for name in want_weights)
 
@@ -119,16 +131,6 @@ def test_a_non_finite_loss_stops_naming_stage_step_and_term_and_keeps_the_last_g
     checkpoint = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert checkpoint["global_step"] == BATCHES_PER_EPOCH  # the end of the first epoch, not the faulty step
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
-
-
-class Payload:
-    """Unpickling this writes a file: proof that the unpickler ran code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.write_text, (self.marker, "executed"))
 
 
 @pytest.mark.parametrize("writer", [pickle.dump, torch.save], ids=["pickle", "torch.save"])
