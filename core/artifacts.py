@@ -37,6 +37,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def folder_checksums(folder: Path) -> dict[str, str]:
+    """Each file's sha256 under ``folder``, by relative path; hidden files and folders (temporary ones) left out."""
+    files = (p for p in sorted(folder.rglob("*")) if p.is_file())
+    return {str(p.relative_to(folder)): sha256_file(p) for p in files if not any(part.startswith(".") for part in p.relative_to(folder).parts)}
+
+
 def fingerprint(*parts: Any) -> str:
     """A stable sha256 of JSON-serialisable parts (configs, upstream fingerprints)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -146,12 +152,7 @@ class ArtifactStore:
 
     def mark_complete(self, stage: str, stage_fingerprint: str, summary: Mapping[str, Any]) -> dict[str, str]:
         """Record the stage as done: its fingerprint and every output file's sha256."""
-        stage_dir = self.root / stage
-        outputs = {
-            str(p.relative_to(stage_dir)): sha256_file(p)
-            for p in sorted(stage_dir.rglob("*"))
-            if p.is_file() and p.name != COMPLETE_MARKER and not p.name.startswith(".")
-        }
+        outputs = {name: checksum for name, checksum in folder_checksums(self.root / stage).items() if name != COMPLETE_MARKER}
         write_json(self.path(stage, COMPLETE_MARKER), {"fingerprint": stage_fingerprint, "outputs": outputs, "summary": summary})
         return outputs
 

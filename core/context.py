@@ -148,9 +148,10 @@ class RunContext:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
         teacher the recipe lacks, or precedents no plugin renders."""
         if self._every_builder_names_its_models():
+            known = self.model_names()
             for role in MODEL_ROLES:
                 name = (self.config.get(role) or {}).get("name")
-                if self.config.get(role) and name not in self.model_names():
+                if self.config.get(role) and name not in known:
                     raise self._unknown_model(role, name)
         teachers = {RELEVANCE} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):

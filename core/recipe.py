@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom import engagement
-from stillroom.artifacts import fingerprint, sha256_file
+from stillroom.artifacts import fingerprint, folder_checksums, sha256_file
 from stillroom.context import RunContext
 from stillroom.resources import resolve_file
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune
@@ -143,10 +143,7 @@ def _data_digest(spec: Any) -> str | None:
     path = Path(str(spec)).expanduser() if spec else None
     if path is None or not path.exists():
         return None
-    if path.is_file():
-        return sha256_file(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
-    return fingerprint([(str(p.relative_to(path)), sha256_file(p)) for p in files])
+    return sha256_file(path) if path.is_file() else fingerprint(folder_checksums(path))
 
 
 def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:

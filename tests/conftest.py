@@ -86,3 +86,17 @@ class Payload:
 
     def __reduce__(self) -> tuple[Any, tuple[Path, str]]:
         return (Path.write_text, (self.marker, "executed"))
+
+
+def run_cli(args: list[str]) -> int:
+    """The ``stillroom`` command in-process: its exit status, whether it returned or exited; Hydra left clear for the next call."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from stillroom.cli import main
+
+    try:
+        return main(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        GlobalHydra.instance().clear()

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from stillroom.artifacts import COMPLETE_MARKER, ArtifactStore
-from stillroom.cli import main
+from tests.conftest import run_cli
 from tests.data_fixtures import write_beir, write_jsonl, write_mind
 
 GOOD_ROWS = [
@@ -210,15 +209,6 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "sweep report of a folder that is not a multirun": (command("sweep-report", "{tmp}"), ["holds no multirun jobs"]),
     "policy check of a missing file": (command("policy", "check", "{tmp}/nope.md"), ["nope.md", "does not exist"]),
 }
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        return main(args)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def assert_nothing_half_written(run_dir: Path) -> None:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from stillroom.cli import main
 from stillroom.errors import StillroomError
@@ -42,29 +41,6 @@ def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_
     saved = [path for path in run_dir.rglob("*") if path.is_file()]
     assert any(path.name == "manifest.json" for path in saved) and any(path.name == "config.yaml" for path in saved)
     assert [path for path in saved if secret.encode() in path.read_bytes()] == []
-
-
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("teacher.tokenizer=/no/such/model", "model folder does not exist"),
-        ("loss.distill=[{name: focal}]", "unknown loss 'focal'; known losses"),
-        ("evaluator.names=[bleu]", "unknown evaluator 'bleu'"),
-        ("student.name=mystery", "no plugin builds a model named 'mystery'"),
-    ],
-)
-def test_user_errors_exit_2_with_one_clear_line(
-    tmp_path: Path, override: str, expected: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # In-process (the same code path as the command, without paying for a fresh interpreter each time).
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    with pytest.raises(SystemExit) as excinfo:
-        main(["run", "experiment=smoke", override, f"hydra.run.dir={tmp_path / 'run'}"])
-    GlobalHydra.instance().clear()
-    err = capsys.readouterr().err
-    assert excinfo.value.code == 2, err
-    assert expected in err
-    assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("overrides", [["product=widget"], ["-m", "product=jobs,widget"]])

@@ -22,7 +22,7 @@ from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.training import NumericFault, fit
-from tests.conftest import Payload
+from tests.conftest import Payload, run_cli
 from tests.test_training import TRAINER, _items, _tiny_ranker
 
 BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
@@ -152,16 +152,7 @@ def test_a_pickled_payload_in_place_of_a_checkpoint_is_refused_not_executed(tmp_
 
 def _run() -> int:
     """``stillroom run experiment=smoke logger=csv``, in the command's own folder."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from stillroom.cli import main
-
-    try:
-        return main(["run", "experiment=smoke", "logger=csv"])
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        GlobalHydra.instance().clear()
+    return run_cli(["run", "experiment=smoke", "logger=csv"])
 
 
 def _metrics(run_dir: Path) -> tuple[int, dict[str, dict[str, float]]]:
