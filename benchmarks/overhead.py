@@ -23,13 +23,10 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from hydra import compose, initialize_config_module
+from recipe_world import recipe_world
 from torch.utils.data import DataLoader
 
-from stillroom.config_schema import validate_config
 from stillroom.losses import HIDDEN, WeightedTerm, available_losses, build_terms
-from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
 from stillroom.ranker import BuildContext, Ranker
 from stillroom.stages.finetune import hidden_widths
 from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit, warmup_cosine
@@ -88,12 +85,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the run config")
     args = parser.parse_args()
 
-    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
-        config = validate_config(compose(config_name="config", overrides=["logger=none", *args.overrides]))
-    torch.set_num_threads(int(config["trainer"]["num_threads"]))
-    plugins = get_plugin_manager()
-    policy = load_policy(config["product"]["policy"], plugins)
-    bundle = plugins.hook.stillroom_data_source(product=config["product"]["name"], data_config=config["data"], policy=policy, seed=config["seed"])
+    world = recipe_world(args.overrides)
+    config, plugins, policy, bundle = world.config, world.plugins, world.policy, world.bundle
     context = BuildContext(policy.num_labels)
     teacher = plugins.hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=context)
     pairs = (bundle.pool + bundle.golden["train"])[: args.pairs]

@@ -1,4 +1,4 @@
-"""The ``stillroom`` command: ``run`` (the Hydra app), ``policy check|diff``, ``plugins``, ``sweep-report`` and ``new product``."""
+"""The ``stillroom`` command: ``run`` (the Hydra app), ``score``, ``policy check|diff``, ``plugins``, ``sweep-report`` and ``new product``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stillroom {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the recipe (Hydra overrides follow, -m for multirun)", add_help=False)
+    score = commands.add_parser("score", help="score the pairs of a JSONL file with an exported student (torch or onnxruntime)")
+    score.add_argument("--model", type=Path, required=True, metavar="DIR", help="the exported student (RUN_DIR/export/student)")
+    score.add_argument("--input", type=Path, required=True, metavar="FILE.jsonl", help="one pair per line: request_text, candidate_text")
+    score.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="each input row with its score and probs")
+    score.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime", help="what runs the model (default: onnxruntime)")
+    score.add_argument("--batch-size", type=int, default=64, metavar="N")
     commands.add_parser("plugins", help="list every plugin, its version and its hooks")
     policy = commands.add_parser("policy", help="validate a policy document or compare two versions")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
@@ -94,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     product.add_argument("name", metavar="NAME", help="the product's name, a lower-case Python identifier")
     product.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="the folder to create stillroom-NAME in (default: here)")
     return parser
+
+
+def score_command(model: Path, input_path: Path, output_path: Path, backend: str, batch_size: int) -> int:
+    from stillroom.serving import score_file
+
+    for name, value in {**OFFLINE_DEFAULTS, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(name, value)
+    count = score_file(model, input_path, output_path, backend, get_plugin_manager(), batch_size)
+    print(f"scored {count} pairs with {backend}: {output_path}")
+    return 0
 
 
 def sweep_report_command(folder: Path) -> int:
@@ -125,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "run":
             return run_command(argv[1:])
         args = build_parser().parse_args(argv)
+        if args.command == "score":
+            return score_command(args.model, args.input, args.output, args.backend, args.batch_size)
         if args.command == "plugins":
             return plugins_command()
         if args.command == "policy":

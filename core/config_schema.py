@@ -113,6 +113,14 @@ class PruneSchema:
     importance_pairs: int = 512
 
 
+@dataclass
+class ExportSchema:
+    onnx: bool = True
+    """Also export the student to ONNX (``model.onnx``), checked against torch on golden test."""
+    onnx_tolerance: float = 1.0e-4
+    """The largest difference in score (expected grade) between onnxruntime and torch that may ship."""
+
+
 GROUP_SCHEMAS: dict[str, type] = {
     "product": ProductSchema,
     "data": DataSchema,
@@ -125,6 +133,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "gate": GateSchema,
     "labeling": LabelingSchema,
     "prune": PruneSchema,
+    "export": ExportSchema,
 }
 OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema, "engagement_teacher": ModelSchema}
 """Groups a recipe may leave out (``judge: null``, ``engagement_teacher: null``)."""

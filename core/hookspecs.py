@@ -129,6 +129,17 @@ def stillroom_model_names() -> Sequence[str]:
 
 
 @hookspec(firstresult=True)
+def stillroom_load_exported(directory: Path) -> Ranker | None:
+    """Load the ranker that one of this plugin's models saved in ``directory`` (its ``save_pretrained``).
+
+    ``stillroom score`` and the serving benchmark read an exported student
+    this way, without the run's config. Recognise the folder by a file of your
+    own (a settings JSON your ``save_pretrained`` writes) and return ``None``
+    for any other folder. firstresult.
+    """
+
+
+@hookspec(firstresult=True)
 def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> Scorer | None:
     """Build the baseline ``name`` that ``evaluator.baselines`` lists (``"bm25"``, ``"zero_shot"``).
 

@@ -55,6 +55,11 @@ class Ranker(Protocol):
     # and ``apply_pruning(plan)`` gives a freshly built model the same structure
     # (so that pruned weights load). The ``prune`` stage needs both.
     #
+    # Optional: ``for_export() -> torch.nn.Module`` returns a module that scores the same
+    # from ``forward(**features)`` alone, keeping nothing between calls (no cache, no
+    # per-text bookkeeping in Python), so that ``torch.export`` can trace it to ONNX.
+    # Without it the inference form is exported as it is.
+    #
     # Optional: ``caches_candidates = True`` says that in eval mode the model keeps
     # each candidate's encoding after first use (a two-tower model), so its measured
     # throughput is that of ranking with a candidate index built offline.
@@ -63,6 +68,13 @@ class Ranker(Protocol):
 def for_inference(model: Ranker) -> Ranker:
     """The model's inference form (see :class:`Ranker`), in eval mode."""
     prepare = getattr(model, "for_inference", None)
+    return (prepare() if callable(prepare) else model).eval()
+
+
+def export_form(model: Ranker) -> torch.nn.Module:
+    """What ONNX export traces: the model's ``for_export()`` form (see :class:`Ranker`), else its inference form; in eval mode."""
+    model = for_inference(model)
+    prepare = getattr(model, "for_export", None)
     return (prepare() if callable(prepare) else model).eval()
 
 

@@ -119,7 +119,7 @@ def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
         *_prune(config),
         Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, *teachers, *pruned, distill.NAME, distill.NO_KD_NAME)),
         Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
-        Stage(export.NAME, export.run, ("student",), (compliance.NAME, gate.NAME)),
+        Stage(export.NAME, export.run, ("student", "export"), (compliance.NAME, gate.NAME)),
     )
 
 

@@ -41,13 +41,17 @@ def register_plugin() -> Iterator[Any]:
         manager.pm.unregister(plugin)
 
 
+SMOKE_RUN = ("experiment=smoke", "export.onnx=true")
+"""The overrides of the session's smoke run: the smoke experiment, with the student exported to ONNX too."""
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny end-to-end run in-process (tiny teacher and student, tiny world); tests read its run directory."""
+    """One tiny end-to-end run in-process (tiny teacher and student, tiny world, ONNX export on); tests read its run directory."""
     from stillroom.job import run_job
 
     run_dir = tmp_path_factory.mktemp("smoke_run")
-    run_job(compose_config("experiment=smoke"), run_dir)
+    run_job(compose_config(*SMOKE_RUN), run_dir)
     return run_dir
 
 

@@ -98,6 +98,17 @@ def command(*args: str) -> Callable[[Path], list[str]]:
     return lambda tmp: ["--command", *(a.replace("{tmp}", str(tmp)) for a in args)]
 
 
+def score(input_text: str) -> Callable[[Path], list[str]]:
+    """``stillroom score`` of a file holding ``input_text``, with an empty folder as its model."""
+
+    def build(tmp: Path) -> list[str]:
+        (tmp / "pairs.jsonl").write_text(input_text, encoding="utf-8")
+        (tmp / "model").mkdir()
+        return ["--command", "score", "--model", str(tmp / "model"), "--input", str(tmp / "pairs.jsonl"), "--output", str(tmp / "run" / "out.jsonl")]
+
+    return build
+
+
 def _set(row: dict, key: str, value: object) -> None:
     row[key] = value
 
@@ -208,6 +219,12 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "product name that is taken": (command("new", "product", "jobs", "--out", "{tmp}/out"), ["a product named 'jobs' exists already"]),
     "sweep report of a folder that is not a multirun": (command("sweep-report", "{tmp}"), ["holds no multirun jobs"]),
     "policy check of a missing file": (command("policy", "check", "{tmp}/nope.md"), ["nope.md", "does not exist"]),
+    "pair to score without its candidate text": (score('{"request_text": "a member"}\n'), ["pairs.jsonl:1", "missing field 'candidate_text'"]),
+    "file to score that is not JSON": (score('{"request_text": "a", "candidate_text": "b"}\nnot json\n'), ["pairs.jsonl:2", "not valid JSON"]),
+    "model to score with that no plugin saved": (
+        score('{"request_text": "a", "candidate_text": "b"}\n'),
+        ["model: no plugin recognises this folder", "RUN_DIR/export/student"],
+    ),
 }
 
 

@@ -22,9 +22,16 @@ def test_overhead_prints_both_loops_and_their_ratio() -> None:
 
 
 def test_distill_prints_one_row_per_student_against_the_teacher(tmp_path: Path) -> None:
-    out = _run("distill.py", "--out", str(tmp_path), "--students", "tiny,tiny+prune", "experiment=smoke", "prune.keep_layers=1")
+    out = _run("distill.py", "--out", str(tmp_path), "--students", "tiny+prune", "experiment=smoke", "prune.keep_layers=1")
     table = out.split("| model | params | pairs/s | ndcg@10 | retained | speedup |")[-1]  # each run prints its own report before
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in rows] == ["| teacher", "| tiny", "| tiny+prune"]
+    assert [row.split(" | ")[0] for row in rows] == ["| teacher", "| tiny+prune"]
     assert rows[0].endswith("| 100.0% | 1.0x |")
     assert (tmp_path / "tiny+prune" / "prune" / "pruning.json").exists()
+
+
+def test_serve_prints_pairs_per_second_of_each_model_at_each_batch_size() -> None:
+    out = _run("serve.py", "--pairs", "8", "--rounds", "1", "--batch-sizes", "1,4", "experiment=smoke")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["teacher (torch)", "student (torch)", "student (onnxruntime)"]
+    assert all(float(cell.replace(",", "")) > 0 for row in rows for cell in row.strip("| ").split(" | ")[1:])

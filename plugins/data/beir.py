@@ -33,10 +33,10 @@ from typing import Any
 from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
 from stillroom.errors import StillroomError
-from stillroom.plugins.data.reading import data_error, field, jsonl_objects, tsv_rows
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
 from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
+from stillroom.reading import data_error, field, jsonl_objects, tsv_rows
 
 NAME = "beir"
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from stillroom import hookimpl
 from stillroom.data import DataBundle, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.jsonl import read_jsonl_pairs
-from stillroom.plugins.data.reading import data_error, tsv_rows
 from stillroom.plugins.data.splits import seeded_subset
 from stillroom.policy import Policy
+from stillroom.reading import data_error, tsv_rows
 
 NAME = "interactions"
 NEWS_COLUMNS = ("news_id", "category", "subcategory", "title", "abstract", "url", "title_entities", "abstract_entities")

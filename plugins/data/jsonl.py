@@ -21,9 +21,9 @@ from typing import Any
 
 from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
-from stillroom.plugins.data.reading import data_error, field, jsonl_objects
 from stillroom.plugins.data.splits import assign_splits
 from stillroom.policy import Policy
+from stillroom.reading import data_error, field, jsonl_objects
 
 NAME = "jsonl"
 POOL = "pool"

@@ -236,6 +236,10 @@ class FrozenEncoderRanker(torch.nn.Module):
     ) -> torch.Tensor:
         return self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask)[0]
 
+    def for_export(self) -> torch.nn.Module:
+        """The same scores, straight through: nothing cached or memoised, tensors in and logits out, so torch.export can trace it."""
+        return StraightThrough(self).eval()
+
     def save_pretrained(self, directory: Path) -> None:
         """The encoder and tokenizer as a transformers folder, the trained part and its settings beside them."""
         directory = Path(directory)
@@ -245,6 +249,28 @@ class FrozenEncoderRanker(torch.nn.Module):
         save_file(trained, str(directory / self.weights_file))
         meta = {"max_length": self.max_length, "num_labels": self.num_labels, **self.settings()}
         (directory / self.config_file).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+class StraightThrough(torch.nn.Module):
+    """A frozen-encoder ranker computed row by row in one pass: both sides of every row encoded, nothing kept between calls.
+
+    Serving from ONNX has no candidate cache (its runtime keeps no state), so
+    this is the model it runs; it scores as the cached model does, up to float
+    rounding from padding.
+    """
+
+    def __init__(self, ranker: FrozenEncoderRanker) -> None:
+        super().__init__()
+        self.ranker = ranker
+
+    def forward(
+        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+    ) -> torch.Tensor:
+        ranker = self.ranker
+        request, request_tokens = ranker._encode_frozen(request_ids, request_mask, "request")
+        candidate, candidate_tokens = ranker._encode_frozen(candidate_ids, candidate_mask, "candidate")
+        request, candidate = ranker.request_side(request, request_tokens), ranker.candidate_side(candidate, candidate_tokens)
+        return ranker.score_pairs(request, request_tokens, candidate, candidate_tokens)[0]
 
 
 def load_frozen_encoder_folder(directory: Path, kind: type[SelfType]) -> SelfType:

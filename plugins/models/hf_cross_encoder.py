@@ -8,6 +8,7 @@ load every plugin without building a model (``stillroom policy check``,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
@@ -27,6 +28,12 @@ BUILDERS = {
     "late_interaction": "build_late_interaction",
 }
 """Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
+EXPORTED_FOLDERS = {
+    "stillroom_ranker.json": ("cross_encoder", "load_folder"),
+    "stillroom_late_interaction.json": ("late_interaction", "load_late_interaction_folder"),
+    "stillroom_two_tower.json": ("two_tower", "load_two_tower_folder"),
+}
+"""The settings file each family's ``save_pretrained`` writes -> its module and loader (the file marks the folder as theirs)."""
 TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
 """The builders that make a model from a base encoder of its own, which ``zero_shot`` can use untrained."""
 
@@ -46,6 +53,16 @@ def stillroom_build_model(
     from stillroom.plugins.models import hf_builders
 
     return getattr(hf_builders, builder)(model_config, context, role)
+
+
+@hookimpl
+def stillroom_load_exported(directory: Path) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:
+    for marker, (module, loader) in EXPORTED_FOLDERS.items():
+        if (Path(directory) / marker).is_file():
+            from importlib import import_module
+
+            return getattr(import_module(f"stillroom.plugins.models.{module}"), loader)(Path(directory))
+    return None
 
 
 @hookimpl

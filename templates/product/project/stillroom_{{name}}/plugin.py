@@ -7,7 +7,7 @@ products installed side by side never answer for each other.
 
 The hooks a product may add (see stillroom's plugin guide): ``stillroom_losses``
 and ``stillroom_evaluators`` (contribute terms and metrics by name),
-``stillroom_model_names``, ``stillroom_build_model`` and ``stillroom_build_baseline`` (models by name),
+``stillroom_model_names``, ``stillroom_build_model``, ``stillroom_load_exported`` and ``stillroom_build_baseline`` (models by name),
 ``stillroom_build_loggers`` and the lifecycle hooks ``stillroom_before_run``,
 ``stillroom_before_stage``, ``stillroom_after_stage`` and ``stillroom_after_run``.
 """
