@@ -23,6 +23,7 @@ from stillroom.recipe import recipe_stages, run_stages
 from stillroom.report import PRIMARY_METRIC, build_report, write_report
 from stillroom.stage_cache import StageCache
 from stillroom.stages import evaluate, gate
+from stillroom.strategies import check_strategy, register_strategies
 
 
 def _curves(config: dict[str, Any], store: ArtifactStore) -> dict[str, list[dict[str, float]]]:
@@ -39,6 +40,8 @@ def _quiet_lightning() -> None:
 def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or resume) the whole recipe in ``run_dir``; return the report."""
     config = validate_config(cfg)
+    register_strategies()
+    check_strategy(config["trainer"])
     _quiet_lightning()
     torch.set_num_threads(int(config["trainer"]["num_threads"]))
     plugins = get_plugin_manager()

@@ -5,17 +5,26 @@ weights an uninterrupted run ends with. So nothing random in training depends
 on what came before: an epoch's batch order is drawn from ``(seed, epoch)``
 alone, and each optimizer step's dropout from ``(seed, step)`` alone. A
 resumed epoch skips the batches its checkpoint had already trained on.
+
+Under data-parallel training (``trainer=ddp_cpu``) every process draws the
+same batches, and each takes its share of every batch: ``batch_size`` stays
+the size of one optimizer step's batch whatever the number of processes, so a
+config trains the same model, step for step, on one process or on several
+(DDP averages the shares' gradients, which is the whole batch's gradient when
+the loss is a mean over equal shares).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from torch.utils.data import Sampler
+
+from stillroom.distributed import process_rank
 
 
 def derived_seed(*parts: object) -> int:
@@ -54,13 +63,28 @@ class EpochBatchSampler(Sampler[list[int]]):
     def batches(self, order: Sequence[int]) -> list[list[int]]:
         return [list(order[start : start + self.batch_size]) for start in range(0, len(order), self.batch_size)]
 
+    def shares(self, batch: list[int], processes: int) -> list[list[int]]:
+        """``batch`` cut into one share per process, as equal as can be; none empty (see :func:`_enough_for`)."""
+        return [batch[rank::processes] for rank in range(processes)]
+
+    def parts(self, batch: list[int]) -> int:
+        """How many shares ``batch`` can be cut into: its rows."""
+        return len(batch)
+
+    def _epoch_batches(self, order: Sequence[int]) -> list[list[int]]:
+        rank, processes = process_rank()
+        batches = self.batches(order)
+        if processes == 1:
+            return batches
+        return [self.shares(batch, processes)[rank] for batch in _enough_for(batches, processes, self.parts)]
+
     def __iter__(self) -> Iterator[list[int]]:
         skip = self._skip[1] if self._skip and self._skip[0] == self.epoch else 0
         self._skip = None
-        yield from self.batches(self.order())[skip:]
+        yield from self._epoch_batches(self.order())[skip:]
 
     def __len__(self) -> int:
-        return len(self.batches(range(self.size)))
+        return len(self._epoch_batches(self.order()))  # this epoch's: packing whole requests makes the count vary by order
 
 
 class RequestBatchSampler(EpochBatchSampler):
@@ -76,6 +100,7 @@ class RequestBatchSampler(EpochBatchSampler):
         for index, request in enumerate(request_ids):
             self.by_request.setdefault(request, []).append(index)
         self.requests = list(self.by_request)
+        self.request_of = {row: request for request, rows in self.by_request.items() for row in rows}
         super().__init__(len(self.requests), batch_size, seed)
 
     def batches(self, order: Sequence[int]) -> list[list[int]]:
@@ -86,6 +111,31 @@ class RequestBatchSampler(EpochBatchSampler):
                 batches.append([])
             batches[-1].extend(rows)
         return [batch for batch in batches if batch]
+
+    def _requests_in(self, batch: list[int]) -> list[list[int]]:
+        return [self.by_request[request] for request in dict.fromkeys(self.request_of[row] for row in batch)]
+
+    def parts(self, batch: list[int]) -> int:
+        """How many shares ``batch`` can be cut into: its requests, which are never split."""
+        return len(self._requests_in(batch))
+
+    def shares(self, batch: list[int], processes: int) -> list[list[int]]:
+        """Whole requests per process, each request to the share with the fewest rows so far."""
+        shares: list[list[int]] = [[] for _ in range(processes)]
+        for rows in self._requests_in(batch):
+            min(shares, key=len).extend(rows)
+        return shares
+
+
+def _enough_for(batches: list[list[int]], processes: int, parts: Callable[[list[int]], int]) -> list[list[int]]:
+    """The batches, each one with too few rows (or requests) to give every process a share joined to the one before it."""
+    joined: list[list[int]] = []
+    for batch in batches:
+        if joined and (parts(batch) < processes or parts(joined[-1]) < processes):
+            joined[-1] = joined[-1] + batch
+        else:
+            joined.append(batch)
+    return joined
 
 
 class ReplayableRandomness(pl.Callback):

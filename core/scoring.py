@@ -1,19 +1,28 @@
-"""Scoring pairs with a ranker: Lightning predict for bulk labeling, a timed loop for throughput."""
+"""Scoring pairs with a ranker: Lightning predict for bulk labeling (on one process or several), a timed loop for throughput."""
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from lightning.pytorch.callbacks import BasePredictionWriter
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Sampler
 
 from stillroom.data import Pair
+from stillroom.distributed import is_distributed, process_rank
 from stillroom.ranker import Ranker
 from stillroom.training import PairCollator, PairDataset, TrainItem
+
+ROWS = "rows"
+"""In a worker's shard of predictions: the rows (positions in the scored list) its outputs belong to."""
 
 
 class _PredictModule(pl.LightningModule):
@@ -21,6 +30,7 @@ class _PredictModule(pl.LightningModule):
         super().__init__()
         self.ranker = ranker
         self.with_hidden = with_hidden
+        self.allow_zero_length_dataloader_with_multiple_devices = True  # fewer batches than processes: some score none
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         if self.with_hidden:
@@ -35,37 +45,129 @@ def has_hidden(ranker: Ranker) -> bool:
 
 
 def predict(
-    ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int, with_hidden: bool = False
+    ranker: Ranker,
+    pairs: Sequence[Pair],
+    num_labels: int,
+    trainer_config: Mapping[str, Any],
+    batch_size: int,
+    with_hidden: bool = False,
+    distributed: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Probabilities over the label scale for every pair, in order (``probs``: ``[n, num_labels]``),
     and with ``with_hidden`` the ranker's pooled representation of each (``hidden``).
 
     Pairs are batched by text length, so that a batch pads to little more than
     its own longest pair, and the results are put back in the input order.
+    With ``distributed`` and a trainer config of several processes, the
+    batches are shared out among them (:func:`predict_in_workers`): labeling
+    at scale. Every batch is the one a single process would score, so the
+    results are the same. Small sets (dev, test) are scored here: starting the
+    workers would cost more than it saves.
     """
     if not pairs:
         return {"probs": torch.empty(0, num_labels)}
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].request_text) + len(pairs[i].candidate_text))
     items = [TrainItem(pairs[i].request_text, pairs[i].candidate_text) for i in order]
-    loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker))
-    trainer = pl.Trainer(
+    module = _PredictModule(ranker, with_hidden).eval()
+    if distributed and is_distributed(trainer_config):
+        outputs = predict_in_workers(module, items, batch_size, trainer_config)
+    else:
+        loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker))
+        batches = _predict_trainer(trainer_config, devices=1).predict(module, dataloaders=loader)
+        outputs = {key: torch.cat([b[key].float().cpu() for b in batches]) for key in batches[0]}
+    where = torch.empty(len(pairs), dtype=torch.long)
+    where[torch.tensor(order)] = torch.arange(len(pairs))
+    return {key: value[where] for key, value in outputs.items()}
+
+
+def _predict_trainer(trainer_config: Mapping[str, Any], devices: Any, **distributed: Any) -> pl.Trainer:
+    return pl.Trainer(
         accelerator=trainer_config["accelerator"],
-        devices=1,
+        devices=devices,
         precision=trainer_config["precision"],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=bool(trainer_config["progress_bar"]),
         enable_model_summary=False,
+        **distributed,
     )
-    batches = trainer.predict(_PredictModule(ranker, with_hidden).eval(), dataloaders=loader)
-    where = torch.empty(len(pairs), dtype=torch.long)
-    where[torch.tensor(order)] = torch.arange(len(pairs))
-    return {key: torch.cat([b[key].float().cpu() for b in batches])[where] for key in batches[0]}
 
 
-def predict_probs(
-    ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int
-) -> torch.Tensor:
+def predict_in_workers(
+    module: pl.LightningModule, items: Sequence[TrainItem], batch_size: int, trainer_config: Mapping[str, Any]
+) -> dict[str, torch.Tensor]:
+    """Lightning predict under the trainer's strategy: each process scores every n-th batch and writes its shard; merged here by row."""
+    batches = [list(range(start, min(start + batch_size, len(items)))) for start in range(0, len(items), batch_size)]
+    loader = DataLoader(PairDataset(items), batch_sampler=ShardedBatches(batches), collate_fn=PairCollator(module.ranker))
+    with tempfile.TemporaryDirectory(prefix="stillroom-predict-") as folder:
+        trainer = _predict_trainer(
+            trainer_config,
+            trainer_config["devices"],
+            strategy=trainer_config["strategy"],
+            use_distributed_sampler=False,
+            callbacks=[ShardWriter(Path(folder))],
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # it shards itself: ShardedBatches
+            trainer.predict(module, dataloaders=loader, return_predictions=False)
+        return merge_shards(Path(folder), len(items))
+
+
+class ShardedBatches(Sampler[list[int]]):
+    """Fixed batches, each process taking every n-th one (n processes), read from the process group as a worker iterates."""
+
+    def __init__(self, batches: Sequence[list[int]]) -> None:
+        self.batches = list(batches)
+
+    def _mine(self) -> list[list[int]]:
+        rank, processes = process_rank()
+        return self.batches[rank::processes]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._mine()
+
+    def __len__(self) -> int:
+        return len(self._mine())
+
+
+class ShardWriter(BasePredictionWriter):
+    """Each process writes each batch's outputs, with the rows they belong to, to files of its own (one per batch)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(write_interval="batch")
+        self.folder = folder
+
+    def write_on_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        prediction: Mapping[str, torch.Tensor],
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        tensors = {key: value.float().cpu().contiguous() for key, value in prediction.items()}
+        tensors[ROWS] = torch.tensor(list(batch_indices or []), dtype=torch.long)
+        save_file(tensors, str(self.folder / f"rank{trainer.global_rank:03d}-batch{batch_idx:06d}.safetensors"))
+
+
+def merge_shards(folder: Path, size: int) -> dict[str, torch.Tensor]:
+    """Every shard's outputs put in their rows, the files read in name order; every row must be there exactly once."""
+    merged: dict[str, torch.Tensor] = {}
+    seen = torch.zeros(size, dtype=torch.long)
+    for path in sorted(folder.glob("*.safetensors")):
+        shard = load_file(str(path))
+        rows = shard.pop(ROWS)
+        seen[rows] += 1
+        for key, value in shard.items():
+            merged.setdefault(key, torch.empty(size, *value.shape[1:]))[rows] = value
+    if not bool((seen == 1).all()):
+        raise RuntimeError(f"the workers' shards cover {int((seen > 0).sum())} of {size} rows, {int((seen > 1).sum())} twice")
+    return merged
+
+
+def predict_probs(ranker: Ranker, pairs: Sequence[Pair], num_labels: int, trainer_config: Mapping[str, Any], batch_size: int) -> torch.Tensor:
     """Probabilities over the label scale for every pair, in order (``[n, num_labels]``); see :func:`predict`."""
     return predict(ranker, pairs, num_labels, trainer_config, batch_size)["probs"]
 

@@ -7,7 +7,9 @@ terms over the student's logits. What differs between stages is only the data
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +21,11 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.multiprocessing import ProcessRaisedException
 from torch.utils.data import DataLoader, Dataset
 
 from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
+from stillroom.distributed import is_distributed, user_error_from_worker, worker_error
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
@@ -173,10 +177,16 @@ class RankerModule(pl.LightningModule):
 
 
 class HistoryRecorder(pl.Callback):
-    """Keeps the logged curves in memory so the stage can save them for the report's plots."""
+    """Keeps the logged curves in memory so the stage can save them for the report's plots.
 
-    def __init__(self) -> None:
+    Under a strategy whose workers run apart from the main process
+    (``ddp_fork``, ``ddp_spawn``), rank zero writes the curves to ``handoff``
+    as training ends, and :meth:`recorded` reads them back in the main process.
+    """
+
+    def __init__(self, handoff: Path | None = None) -> None:
         self.rows: list[dict[str, float]] = []
+        self.handoff = handoff
 
     def _record(self, trainer: pl.Trainer, prefix: str) -> None:
         row = {"step": float(trainer.global_step), "epoch": float(trainer.current_epoch)}
@@ -190,6 +200,16 @@ class HistoryRecorder(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._record(trainer, "val/")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.handoff is not None and trainer.world_size > 1 and trainer.is_global_zero:
+            self.handoff.write_text(json.dumps(self.rows), encoding="utf-8")
+
+    def recorded(self) -> list[dict[str, float]]:
+        """The curves, from memory or, when rank zero trained in a worker process, from its handoff file."""
+        if not self.rows and self.handoff is not None and self.handoff.is_file() and self.handoff.stat().st_size:
+            return json.loads(self.handoff.read_text(encoding="utf-8"))
+        return self.rows
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -221,6 +241,40 @@ class KeepBestWeights(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best, self.state = float(state_dict["best"]), state_dict["state"]
+
+
+def _early_stopping(patience: int) -> EarlyStopping:
+    return EarlyStopping(monitor=VAL_METRIC, mode="min", patience=patience, check_on_train_epoch_end=False)
+
+
+def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logger], callbacks: list[pl.Callback], checkpointing: bool) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator=trainer_config["accelerator"],
+        devices=trainer_config["devices"],
+        strategy=trainer_config["strategy"],
+        precision=trainer_config["precision"],
+        max_epochs=epochs,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_checkpointing=checkpointing,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=bool(trainer_config["progress_bar"]),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=int(trainer_config["log_every_n_steps"]),
+        deterministic=bool(trainer_config["deterministic"]),
+        use_distributed_sampler=False,  # the batch samplers shard themselves (stillroom.sampling); each process validates all of dev
+    )
+
+
+def _fit_here_or_in_workers(trainer: pl.Trainer, module: pl.LightningModule, **fit_args: Any) -> None:
+    """``trainer.fit``; a failure in a worker process (``ddp_fork``, ``ddp_spawn``) raised again as the main process would have raised it."""
+    try:
+        trainer.fit(module, weights_only=True, **fit_args)
+    except ProcessRaisedException as error:
+        if worker_error(error)[0] == SIGTERMException.__name__:
+            raise SIGTERMException() from None
+        raise user_error_from_worker(error) or error from None
 
 
 def fit(
@@ -267,44 +321,34 @@ def fit(
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
         stage=stage,
     )
-    history = HistoryRecorder()
-    every_callback: list[pl.Callback] = [history, ReplayableRandomness(sampler, seed), *callbacks]
-    patience = train_config.get("early_stopping_patience")
-    if patience is not None and val_items:
-        every_callback += [EarlyStopping(monitor=VAL_METRIC, mode="min", patience=int(patience), check_on_train_epoch_end=False), KeepBestWeights()]
     resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
+    patience = train_config.get("early_stopping_patience")
+    stopping = [] if patience is None or not val_items else [_early_stopping(int(patience)), KeepBestWeights()]
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
-    trainer = pl.Trainer(
-        accelerator=trainer_config["accelerator"],
-        devices=trainer_config["devices"],
-        strategy=trainer_config["strategy"],
-        precision=trainer_config["precision"],
-        max_epochs=int(train_config["epochs"]),
-        logger=loggers or False,
-        callbacks=[*every_callback, *([resumable] if resumable else [])],
-        enable_checkpointing=resumable is not None,
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=bool(trainer_config["progress_bar"]),
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=int(trainer_config["log_every_n_steps"]),
-        deterministic=bool(trainer_config["deterministic"]),
-    )
-    resume_from = resumable.resume_from if resumable else None
-    if resume_from:
-        print(f"[stillroom] {stage}: resuming from {resume_from}")
-    try:
-        with warnings.catch_warnings():
-            # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
-            warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-            trainer.fit(
-                module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None, ckpt_path=resume_from, weights_only=True
-            )
-    except SIGTERMException:
-        saved = f"; its checkpoint is {resumable.path}" if resumable else ""
-        raise RunInterrupted(f"{stage}: stopped by SIGTERM at step {trainer.global_step}{saved}. Rerun the same command to resume") from None
-    except NumericFault as fault:
-        kept = f"; the last good checkpoint stays: {resumable.path}" if resumable and resumable.resume_from else ""
-        raise NumericFault(f"{fault.message}{kept}. Lower the learning rate or check the data, then rerun", fault.where) from None
+    with tempfile.TemporaryDirectory(prefix="stillroom-fit-") as scratch:
+        history = HistoryRecorder(handoff=Path(scratch) / "history.json")
+        every_callback = [history, ReplayableRandomness(sampler, seed), *callbacks, *stopping, *([resumable] if resumable else [])]
+        trainer = _trainer(trainer_config, int(train_config["epochs"]), loggers, every_callback, checkpointing=resumable is not None)
+        if is_distributed(trainer_config):
+            for logger in loggers:  # started here, so that the workers log to the run this job owns: one run per job
+                _ = logger.experiment
+        resume_from = resumable.resume_from if resumable else None
+        if resume_from:
+            print(f"[stillroom] {stage}: resuming from {resume_from}")
+        try:
+            with warnings.catch_warnings():
+                # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
+                warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+                _fit_here_or_in_workers(
+                    trainer, module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None, ckpt_path=resume_from
+                )
+        except SIGTERMException:
+            saved = f"; its checkpoint is {resumable.path}" if resumable else ""
+            at_step = f" at step {trainer.global_step}" if trainer.global_step else ""  # a worker's step does not come back
+            raise RunInterrupted(f"{stage}: stopped by SIGTERM{at_step}{saved}. Rerun the same command to resume") from None
+        except NumericFault as fault:
+            kept = f"; the last good checkpoint stays: {resumable.path}" if resumable and resumable.resume_from else ""
+            raise NumericFault(f"{fault.message}{kept}. Lower the learning rate or check the data, then rerun", fault.where) from None
+        rows = history.recorded()
     ranker.eval()
-    return history.rows
+    return rows

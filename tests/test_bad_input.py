@@ -207,6 +207,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         ["policy.md:", "unknown name '__import__'"],
     ),
     "policy that is not UTF-8": (policy(b"---\nproduct: j\xffobs\n---\n"), ["policy.md", "not UTF-8"]),
+    "strategy that would rerun the recipe in each process": (
+        overrides("trainer.strategy=ddp", "trainer.devices=2"),
+        ["trainer.strategy: strategy 'ddp' is not one stillroom runs", "ddp_fork"],
+    ),
     # -- other commands -------------------------------------------------------------------
     "product name that climbs out of --out": (
         command("new", "product", "../evil", "--out", "{tmp}/out"),

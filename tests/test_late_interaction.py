@@ -124,3 +124,16 @@ def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tm
 def test_a_bad_shape_is_a_clear_error(tiny_encoder_folder: Path, overrides: dict, message: str) -> None:
     with pytest.raises(StillroomError, match=message):
         _build(_config(tiny_encoder_folder, **overrides))
+
+
+def test_a_pickled_student_scores_alike_with_its_hidden_states_and_so_does_the_original(tiny_encoder_folder: Path) -> None:
+    """What ddp_spawn does to a model: pickling drops transformers' recording hooks, and both copies hook every layer again."""
+    import pickle
+
+    model = _build(_config(tiny_encoder_folder)).eval()
+    features = model.tokenize(REQUESTS, CANDIDATES[:2])
+    with torch.no_grad():
+        before = model.forward_with_hidden(**features)
+        copy = pickle.loads(pickle.dumps(model))
+        for scored in (model.forward_with_hidden(**features), copy.forward_with_hidden(**features)):
+            assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(before, scored, strict=True))

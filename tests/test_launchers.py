@@ -19,7 +19,7 @@ def hydra_launcher(*overrides: str) -> DictConfig:
 
 def test_the_slurm_launcher_is_submitits_with_one_task_per_job(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STILLROOM_SLURM_PARTITION", "gpu")
-    launcher = hydra_launcher("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=2", "trainer=gpu")
+    launcher = hydra_launcher("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=2", "trainer=ddp_gpu", "trainer.devices=2")
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node, launcher.timeout_min) == ("gpu", 2, 1, 240)
     assert launcher.account is None and launcher.signal_delay_s == 120  # the plugin's own defaults fill what the file leaves out
@@ -40,6 +40,6 @@ def test_the_ray_launcher_names_its_class_and_reads_the_cluster_address_from_the
 
 def test_stillroom_run_accepts_a_launcher_and_names_the_options_of_a_misspelled_one() -> None:
     plugins = get_plugin_manager()
-    check_overrides(plugins, ["-m", "hydra/launcher=slurm", "student=tiny,small", "trainer=gpu"])
+    check_overrides(plugins, ["-m", "hydra/launcher=slurm", "student=tiny,small", "trainer=ddp_cpu"])
     with pytest.raises(StillroomError, match=r"no option 'slrum' in config group 'hydra/launcher'; options: .*ray.*slurm"):
         check_overrides(plugins, ["-m", "hydra/launcher=slrum", "student=tiny,small"])

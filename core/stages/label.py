@@ -1,5 +1,10 @@
 """label: a trained model scores the unlabeled pool and golden train; its soft labels go to disk.
 
+Under a trainer of several processes (``trainer=ddp_cpu``) the batches are
+shared out among them, each writes its shard, and the shards are merged by
+row here (:func:`stillroom.scoring.predict_in_workers`): the same labels as
+one process makes.
+
 The labeler is the judge (stage ``judge_label``, for the teacher to learn
 from), the relevance teacher (stage ``label``, for the student) or the
 engagement teacher (stage ``label_engagement``). Where the labeler can return
@@ -30,9 +35,13 @@ LABELED_SPLITS = ("pool", "train")
 HIDDEN_FILE = "hidden_states.safetensors"
 
 
-def _predict(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], with_hidden: bool) -> dict[str, torch.Tensor]:
+def label_outputs(
+    ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], with_hidden: bool, distributed: bool = False
+) -> dict[str, torch.Tensor]:
+    """What the labeler ``role`` records for ``pairs``: its probabilities (capped by the rules if configured), and its
+    pooled representations; with ``distributed``, scored on the trainer's processes (``trainer=ddp_cpu``)."""
     batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
-    out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden)
+    out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden, distributed=distributed)
     if ctx.config["labeling"]["enforce_rules"] and role != engagement.ROLE:  # the rules cap grades of relevance only
         out["probs"] = cap_by_rules(out["probs"], pairs, ctx.policy)
     return out
@@ -40,13 +49,13 @@ def _predict(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], w
 
 def labels_of(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair]) -> torch.Tensor:
     """The labels ``model`` gives ``pairs`` as the labeler ``role``: its probabilities, capped by the rules if configured."""
-    return _predict(ctx, role, model, pairs, with_hidden=False)["probs"]
+    return label_outputs(ctx, role, model, pairs, with_hidden=False)["probs"]
 
 
 def run(ctx: RunContext, role: str, trained_stage: str, stage: str) -> dict[str, Any]:
     model = ctx.load_model(role, ctx.config[role], trained_stage)
     with_hidden = has_hidden(model)
-    outputs = {split: _predict(ctx, role, model, ctx.pairs(split), with_hidden) for split in LABELED_SPLITS}
+    outputs = {split: label_outputs(ctx, role, model, ctx.pairs(split), with_hidden, distributed=True) for split in LABELED_SPLITS}
     write_soft_labels(ctx.store, stage, {split: out["probs"] for split, out in outputs.items()}, ctx.policy, labeler=role)
     if with_hidden:
         ctx.store.write_tensors(stage, HIDDEN_FILE, {split: out["hidden"] for split, out in outputs.items()})

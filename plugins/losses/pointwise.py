@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -37,19 +38,18 @@ def soft_label_kl(temperature: float = 1.0, teacher: str = RELEVANCE, confidence
     ``confidence_weighting`` each row counts in proportion to the teacher's
     confidence in it. Rows the teacher did not label are ignored.
     """
-    t = float(temperature)
+    return partial(_soft_label_kl, t=float(temperature), teacher=teacher, confidence_weighting=confidence_weighting)
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        rows = _labeled_rows(logits, batch, teacher)
-        if rows is None:
-            return zero(logits)
-        student_logits, probs = rows
-        target = torch.softmax(probs.clamp_min(1e-8).log() / t, dim=-1)
-        student = F.log_softmax(student_logits / t, dim=-1)
-        per_row = (target * (target.clamp_min(1e-12).log() - student)).sum(-1) * t * t
-        return weighted_mean(per_row, confidence(probs) if confidence_weighting else None)
 
-    return term
+def _soft_label_kl(logits: torch.Tensor, batch: Mapping[str, Any], *, t: float, teacher: str, confidence_weighting: bool) -> torch.Tensor:
+    rows = _labeled_rows(logits, batch, teacher)
+    if rows is None:
+        return zero(logits)
+    student_logits, probs = rows
+    target = torch.softmax(probs.clamp_min(1e-8).log() / t, dim=-1)
+    student = F.log_softmax(student_logits / t, dim=-1)
+    per_row = (target * (target.clamp_min(1e-12).log() - student)).sum(-1) * t * t
+    return weighted_mean(per_row, confidence(probs) if confidence_weighting else None)
 
 
 def logit_mse(teacher: str = RELEVANCE, confidence_weighting: bool = False) -> LossTerm:
@@ -58,24 +58,24 @@ def logit_mse(teacher: str = RELEVANCE, confidence_weighting: bool = False) -> L
     Logits are defined up to a constant per row (softmax ignores it), so both
     sides are centred first; the teacher's logits are its log-probabilities.
     """
+    return partial(_logit_mse, teacher=teacher, confidence_weighting=confidence_weighting)
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        rows = _labeled_rows(logits, batch, teacher)
-        if rows is None:
-            return zero(logits)
-        student_logits, probs = rows
-        teacher_logits = probs.clamp_min(1e-8).log()
-        centred = (student_logits - student_logits.mean(-1, keepdim=True)) - (teacher_logits - teacher_logits.mean(-1, keepdim=True))
-        per_row = centred.pow(2).mean(-1)
-        return weighted_mean(per_row, confidence(probs) if confidence_weighting else None)
 
-    return term
+def _logit_mse(logits: torch.Tensor, batch: Mapping[str, Any], *, teacher: str, confidence_weighting: bool) -> torch.Tensor:
+    rows = _labeled_rows(logits, batch, teacher)
+    if rows is None:
+        return zero(logits)
+    student_logits, probs = rows
+    teacher_logits = probs.clamp_min(1e-8).log()
+    centred = (student_logits - student_logits.mean(-1, keepdim=True)) - (teacher_logits - teacher_logits.mean(-1, keepdim=True))
+    per_row = centred.pow(2).mean(-1)
+    return weighted_mean(per_row, confidence(probs) if confidence_weighting else None)
 
 
 def hard_label_ce(label_smoothing: float = 0.0) -> LossTerm:
     """Cross-entropy against the golden label; rows without one are ignored."""
+    return partial(_hard_label_ce, label_smoothing=float(label_smoothing))
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        return hard_label_loss(logits, batch["labels"], float(label_smoothing))
 
-    return term
+def _hard_label_ce(logits: torch.Tensor, batch: Mapping[str, Any], *, label_smoothing: float) -> torch.Tensor:
+    return hard_label_loss(logits, batch["labels"], float(label_smoothing))

@@ -9,6 +9,7 @@ turns into a preference.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -32,19 +33,18 @@ def _ordered_pairs(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def listnet(temperature: float = 0.1, teacher: str = RELEVANCE) -> LossTerm:
     """Listwise KL (ListNet, Cao et al.): per request, KL between the teacher's and the student's
     softmax over the candidates' scores at ``temperature``; averaged over requests."""
-    t = float(temperature)
+    return partial(_listnet, t=float(temperature), teacher=teacher)
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        student, target, lists = _scores(logits, batch, teacher)
-        if not lists:
-            return zero(logits)
-        values = []
-        for rows in lists:
-            p = torch.softmax(target[rows] / t, dim=0)
-            values.append((p * (p.clamp_min(1e-12).log() - F.log_softmax(student[rows] / t, dim=0))).sum())
-        return torch.stack(values).mean()
 
-    return term
+def _listnet(logits: torch.Tensor, batch: Mapping[str, Any], *, t: float, teacher: str) -> torch.Tensor:
+    student, target, lists = _scores(logits, batch, teacher)
+    if not lists:
+        return zero(logits)
+    values = []
+    for rows in lists:
+        p = torch.softmax(target[rows] / t, dim=0)
+        values.append((p * (p.clamp_min(1e-12).log() - F.log_softmax(student[rows] / t, dim=0))).sum())
+    return torch.stack(values).mean()
 
 
 def ranknet(temperature: float = 0.1, teacher: str = RELEVANCE) -> LossTerm:
@@ -54,19 +54,18 @@ def ranknet(temperature: float = 0.1, teacher: str = RELEVANCE) -> LossTerm:
     Written as a KL (cross-entropy minus the target's entropy), it is zero when
     the student orders as the teacher does, equal scores included.
     """
-    t = float(temperature)
+    return partial(_ranknet, t=float(temperature), teacher=teacher)
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        student, target, lists = _scores(logits, batch, teacher)
-        if not lists:
-            return zero(logits)
-        i, j = (torch.cat(side) for side in zip(*(_ordered_pairs(rows) for rows in lists), strict=True))
-        prefer = torch.sigmoid((target[i] - target[j]) / t)
-        predicted = (student[i] - student[j]) / t
-        entropy = F.binary_cross_entropy(prefer, prefer, reduction="none")
-        return (F.binary_cross_entropy_with_logits(predicted, prefer, reduction="none") - entropy).mean()
 
-    return term
+def _ranknet(logits: torch.Tensor, batch: Mapping[str, Any], *, t: float, teacher: str) -> torch.Tensor:
+    student, target, lists = _scores(logits, batch, teacher)
+    if not lists:
+        return zero(logits)
+    i, j = (torch.cat(side) for side in zip(*(_ordered_pairs(rows) for rows in lists), strict=True))
+    prefer = torch.sigmoid((target[i] - target[j]) / t)
+    predicted = (student[i] - student[j]) / t
+    entropy = F.binary_cross_entropy(prefer, prefer, reduction="none")
+    return (F.binary_cross_entropy_with_logits(predicted, prefer, reduction="none") - entropy).mean()
 
 
 def margin_mse(teacher: str = RELEVANCE) -> LossTerm:
@@ -75,17 +74,17 @@ def margin_mse(teacher: str = RELEVANCE) -> LossTerm:
 
     Pairs the teacher scores equal have no positive and are skipped.
     """
+    return partial(_margin_mse, teacher=teacher)
 
-    def term(logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        student, target, lists = _scores(logits, batch, teacher)
-        errors = []
-        for rows in lists:
-            i, j = _ordered_pairs(rows)
-            gap = target[i] - target[j]
-            apart = gap != 0
-            # Oriented as positive minus negative, both margins flip sign together: the squared error is the same.
-            errors.append((student[i][apart] - student[j][apart] - gap[apart]).pow(2))
-        errors = [e for e in errors if e.numel()]
-        return torch.cat(errors).mean() if errors else zero(logits)
 
-    return term
+def _margin_mse(logits: torch.Tensor, batch: Mapping[str, Any], *, teacher: str) -> torch.Tensor:
+    student, target, lists = _scores(logits, batch, teacher)
+    errors = []
+    for rows in lists:
+        i, j = _ordered_pairs(rows)
+        gap = target[i] - target[j]
+        apart = gap != 0
+        # Oriented as positive minus negative, both margins flip sign together: the squared error is the same.
+        errors.append((student[i][apart] - student[j][apart] - gap[apart]).pow(2))
+    errors = [e for e in errors if e.numel()]
+    return torch.cat(errors).mean() if errors else zero(logits)

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from stillroom.plugins.models.adapters import has_adapter
 from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.pruning import PrunePlan, apply_plan, plan_pruning, positional_heads
+from stillroom.plugins.models.spawn_safe import SpawnSafe
 
 STILLROOM_CONFIG_FILE = "stillroom_ranker.json"
 HEAD_FILE = "classifier.safetensors"
@@ -72,7 +73,7 @@ def merged(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-class HFCrossEncoder(torch.nn.Module):
+class HFCrossEncoder(SpawnSafe, torch.nn.Module):
     """A transformers classifier and its tokenizer, reading (request, candidate) as a text pair."""
 
     def __init__(

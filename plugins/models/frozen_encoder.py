@@ -32,6 +32,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from stillroom.plugins.models.spawn_safe import SpawnSafe
+
 Rows = list[torch.Tensor]
 """One tensor per text: a vector, or a ``[tokens, width]`` matrix without padding."""
 
@@ -71,7 +73,7 @@ def batch_of(rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
     return batch, torch.arange(batch.shape[1], device=batch.device) < lengths.unsqueeze(1)
 
 
-class FrozenEncoderRanker(torch.nn.Module):
+class FrozenEncoderRanker(SpawnSafe, torch.nn.Module):
     """A :class:`~stillroom.ranker.Ranker` over a frozen encoder, with a request side, a candidate side and a pairwise score."""
 
     caches_candidates = True
@@ -88,10 +90,21 @@ class FrozenEncoderRanker(torch.nn.Module):
         self.num_labels = num_labels
         self._frozen: dict[Side, dict[bytes, torch.Tensor]] = {"request": {}, "candidate": {}}
         self._candidates: dict[bytes, torch.Tensor] = {}
-        # transformers hooks the layers whose hidden states it records on the model's first forward pass, and only
-        # the layers that pass runs: run them all once, so that a side stopping early (first_layers) still records its own.
-        with torch.no_grad():
-            self.encoder(input_ids=torch.zeros((1, 1), dtype=torch.long), output_hidden_states=True)
+        self._every_layer_hooked = False
+        self._hook_every_layer()
+
+    def _hook_every_layer(self) -> None:
+        """transformers hooks the layers whose hidden states it records on the model's first forward pass, and only
+        the layers that pass runs: run them all once, so that a side stopping early (first_layers) still records its own.
+        Pickling drops the hooks (:class:`~stillroom.plugins.models.spawn_safe.SpawnSafe`); the next encoding hooks them again."""
+        if not self._every_layer_hooked:
+            with torch.no_grad():
+                self.encoder(input_ids=torch.zeros((1, 1), dtype=torch.long, device=self.encoder.device), output_hidden_states=True)
+            self._every_layer_hooked = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._every_layer_hooked = False  # the state pickled: its hooks are dropped
+        return super().__getstate__()
 
     # -- what a subclass defines ----------------------------------------------------------
 
@@ -177,6 +190,7 @@ class FrozenEncoderRanker(torch.nn.Module):
     @torch.no_grad()
     def _encode_frozen(self, ids: torch.Tensor, mask: torch.Tensor, side: Side) -> tuple[torch.Tensor, torch.Tensor | None]:
         """What ``side`` reads of a batch from the frozen encoder, and the mask of its real tokens when it reads tokens."""
+        self._hook_every_layer()
         with first_layers(self.encoder, self.depth(side)):
             output = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
         hidden_states = output.hidden_states or (output.last_hidden_state,)  # run to depth 0, the encoder records no layer
