@@ -11,14 +11,14 @@ worker iterates them, not when the main process builds them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch.distributed as dist
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.multiprocessing import ProcessRaisedException
 
 from stillroom.errors import StillroomError
-from stillroom.strategies import SINGLE_PROCESS_STRATEGIES
 
 _LAST_LINE = re.compile(r"^(?P<kind>[\w.]+): (?P<message>.*)$")
 
@@ -28,11 +28,6 @@ def process_rank() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def is_distributed(trainer_config: Mapping[str, Any]) -> bool:
-    """Whether the trainer config names a strategy that runs several processes (``ddp_fork``, ``ddp_spawn``, ``fsdp``...)."""
-    return str(trainer_config.get("strategy", "auto")) not in SINGLE_PROCESS_STRATEGIES
 
 
 def worker_error(error: ProcessRaisedException) -> tuple[str, str]:
@@ -57,3 +52,14 @@ def _subclasses(cls: type) -> set[type]:
     for sub in cls.__subclasses__():
         found |= _subclasses(sub)
     return found
+
+
+@contextmanager
+def worker_failures_raised_here() -> Iterator[None]:
+    """Inside the block, a worker's SIGTERM or user error is raised again as the main process would have raised it."""
+    try:
+        yield
+    except ProcessRaisedException as error:
+        if worker_error(error)[0] == SIGTERMException.__name__:
+            raise SIGTERMException() from None
+        raise user_error_from_worker(error) or error from None

@@ -17,8 +17,9 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Sampler
 
 from stillroom.data import Pair
-from stillroom.distributed import is_distributed, process_rank
+from stillroom.distributed import process_rank, worker_failures_raised_here
 from stillroom.ranker import Ranker
+from stillroom.strategies import is_distributed
 from stillroom.training import PairCollator, PairDataset, TrainItem
 
 ROWS = "rows"
@@ -109,7 +110,8 @@ def predict_in_workers(
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # it shards itself: ShardedBatches
-            trainer.predict(module, dataloaders=loader, return_predictions=False)
+            with worker_failures_raised_here():
+                trainer.predict(module, dataloaders=loader, return_predictions=False)
         return merge_shards(Path(folder), len(items))
 
 

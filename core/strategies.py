@@ -39,6 +39,11 @@ def register_strategies() -> None:
         StrategyRegistry.register(FSDP_SPAWN, SpawnedFSDP, description="FSDP with its workers spawned inside each fit and predict call")
 
 
+def is_distributed(trainer_config: Mapping[str, Any]) -> bool:
+    """Whether the trainer config names a strategy that runs several processes (``ddp_fork``, ``ddp_spawn``, ``fsdp_spawn``)."""
+    return str(trainer_config.get("strategy", "auto")) not in SINGLE_PROCESS_STRATEGIES
+
+
 def check_strategy(trainer_config: Mapping[str, Any]) -> None:
     """Refuse a strategy that would run the recipe once per process, naming the ones that do not."""
     strategy = str(trainer_config["strategy"])

@@ -21,15 +21,15 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.multiprocessing import ProcessRaisedException
 from torch.utils.data import DataLoader, Dataset
 
 from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
-from stillroom.distributed import is_distributed, user_error_from_worker, worker_error
+from stillroom.distributed import worker_failures_raised_here
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
 from stillroom.sampling import EpochBatchSampler, ReplayableRandomness, RequestBatchSampler
+from stillroom.strategies import is_distributed
 
 VAL_METRIC = "val/ce"
 """Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
@@ -267,16 +267,6 @@ def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logge
     )
 
 
-def _fit_here_or_in_workers(trainer: pl.Trainer, module: pl.LightningModule, **fit_args: Any) -> None:
-    """``trainer.fit``; a failure in a worker process (``ddp_fork``, ``ddp_spawn``) raised again as the main process would have raised it."""
-    try:
-        trainer.fit(module, weights_only=True, **fit_args)
-    except ProcessRaisedException as error:
-        if worker_error(error)[0] == SIGTERMException.__name__:
-            raise SIGTERMException() from None
-        raise user_error_from_worker(error) or error from None
-
-
 def fit(
     ranker: Ranker,
     terms: Sequence[WeightedTerm],
@@ -339,9 +329,8 @@ def fit(
             with warnings.catch_warnings():
                 # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-                _fit_here_or_in_workers(
-                    trainer, module, train_dataloaders=train_loader, val_dataloaders=val_loader if val_items else None, ckpt_path=resume_from
-                )
+                with worker_failures_raised_here():
+                    trainer.fit(module, train_loader, val_loader if val_items else None, ckpt_path=resume_from, weights_only=True)
         except SIGTERMException:
             saved = f"; its checkpoint is {resumable.path}" if resumable else ""
             at_step = f" at step {trainer.global_step}" if trainer.global_step else ""  # a worker's step does not come back
