@@ -67,7 +67,8 @@ def main() -> None:
     student = plugins.hook.stillroom_build_model(role="student", model_config=config["student"], context=BuildContext(policy.num_labels, teacher))
     teacher, student = for_inference(teacher), for_inference(student)
 
-    folder = Path(tempfile.mkdtemp(prefix="stillroom-serve-"))
+    scratch = tempfile.TemporaryDirectory(prefix="stillroom-serve-")
+    folder = Path(scratch.name)
     started = time.perf_counter()
     export_onnx(student, folder / ONNX_FILE)
     export_seconds = time.perf_counter() - started
@@ -80,6 +81,8 @@ def main() -> None:
     models["student (onnxruntime)"] = (student, OnnxSession(folder / ONNX_FILE))
 
     pairs = (bundle.golden["test"] + bundle.pool)[: max(args.pairs, *args.batch_sizes)]
+    if len(pairs) < max(args.pairs, *args.batch_sizes):
+        parser.error(f"the world has {len(pairs)} test and pool pairs; ask for at most that many (--pairs, --batch-sizes)")
     requests, candidates = [p.request_text for p in pairs], [p.candidate_text for p in pairs]
     rates: dict[tuple[str, int], float] = {}
     for batch_size in args.batch_sizes:
@@ -101,6 +104,7 @@ def main() -> None:
     for name in models:
         print(f"| {name} | " + " | ".join(f"{rates[name, b]:,.0f}" for b in args.batch_sizes) + " |")
     print("pairs per second, tokenization left out")
+    scratch.cleanup()
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ def _dist_version(dist: str) -> str:
     return f"{dist} {version(dist)}"
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillroom", description="Turn a product policy into a small, fast ranking model.")
     parser.add_argument("--version", action="version", version=f"stillroom {__version__}")
@@ -83,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--input", type=Path, required=True, metavar="FILE.jsonl", help="one pair per line: request_text, candidate_text")
     score.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="each input row with its score and probs")
     score.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime", help="what runs the model (default: onnxruntime)")
-    score.add_argument("--batch-size", type=int, default=64, metavar="N")
+    score.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="pairs per forward pass (default: 64)")
     commands.add_parser("plugins", help="list every plugin, its version and its hooks")
     policy = commands.add_parser("policy", help="validate a policy document or compare two versions")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
@@ -103,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def score_command(model: Path, input_path: Path, output_path: Path, backend: str, batch_size: int) -> int:
+    """Score the pairs of a JSONL file with an exported student; see :func:`stillroom.serving.score_file`."""
     from stillroom.serving import score_file
 
     for name, value in {**OFFLINE_DEFAULTS, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():

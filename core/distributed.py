@@ -10,7 +10,10 @@ worker iterates them, not when the main process builds them.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,7 +23,7 @@ from torch.multiprocessing import ProcessRaisedException
 
 from stillroom.errors import StillroomError
 
-_LAST_LINE = re.compile(r"^(?P<kind>[\w.]+): (?P<message>.*)$")
+_EXCEPTION_LINE = re.compile(r"^(?P<kind>[A-Za-z_][\w.]*): (?P<message>.*)$")
 
 
 def process_rank() -> tuple[int, int]:
@@ -31,20 +34,32 @@ def process_rank() -> tuple[int, int]:
 
 
 def worker_error(error: ProcessRaisedException) -> tuple[str, str]:
-    """The exception class name and message a worker raised, read from the traceback text it sent back."""
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    found = _LAST_LINE.match(lines[-1]) if lines else None
-    return (found["kind"].rsplit(".", 1)[-1], found["message"]) if found else ("", str(error))
+    """The exception a worker raised, from the traceback text it sent back: the class's qualified name and the message.
+
+    The message is everything after the last line that starts with a qualified
+    class name and a colon, so a message of several lines comes back whole.
+    """
+    lines = str(error).strip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        found = _EXCEPTION_LINE.match(lines[index])
+        if found and "." in found["kind"]:
+            return found["kind"], "\n".join([found["message"], *lines[index + 1 :]]).strip()
+    return "", str(error)
 
 
 def user_error_from_worker(error: ProcessRaisedException) -> StillroomError | None:
-    """A worker's user error (a :class:`StillroomError` or a subclass) as one the main process raises; ``None`` for a bug."""
+    """A worker's user error (a :class:`StillroomError` or a subclass) as the main process raises it; ``None`` for a bug.
+
+    The error is rebuilt from its text, not constructed again: its message is
+    the worker's whole ``where: message`` line, so it reads the same.
+    """
     kind, message = worker_error(error)
-    user_errors = {cls.__name__: cls for cls in _subclasses(StillroomError)}
+    user_errors = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in _subclasses(StillroomError)}
     if kind not in user_errors:
         return None
-    where, _, text = message.partition(": ")
-    return user_errors[kind](text, where) if text else user_errors[kind](message)
+    rebuilt = user_errors[kind].__new__(user_errors[kind])
+    StillroomError.__init__(rebuilt, message)
+    return rebuilt
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -60,6 +75,34 @@ def worker_failures_raised_here() -> Iterator[None]:
     try:
         yield
     except ProcessRaisedException as error:
-        if worker_error(error)[0] == SIGTERMException.__name__:
+        if worker_error(error)[0].rsplit(".", 1)[-1] == SIGTERMException.__name__:
             raise SIGTERMException() from None
         raise user_error_from_worker(error) or error from None
+
+
+@contextmanager
+def workers_stopped_on_sigterm(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, a SIGTERM to the main process ends the workers it started, then stops the job here.
+
+    Lightning's own SIGTERM handling lives in the workers, and signalled from
+    outside its ranks fall out of step (a broadcast in a signal handler) and
+    hang; left alone, the main process dies of the signal at once and the
+    workers train on by themselves. So the workers are killed, and the job
+    stops with :class:`SIGTERMException` as it does on one process. What rank
+    zero saved at the end of each epoch stays: a rerun resumes from the last
+    finished epoch, not from the step the signal came at.
+    """
+    if not enabled:
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        for worker in multiprocessing.active_children():
+            os.kill(worker.pid, signal.SIGKILL)
+        raise SIGTERMException()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Sampler
 
 from stillroom.distributed import process_rank
+from stillroom.errors import StillroomError
 
 
 def derived_seed(*parts: object) -> int:
@@ -128,13 +129,23 @@ class RequestBatchSampler(EpochBatchSampler):
 
 
 def _enough_for(batches: list[list[int]], processes: int, parts: Callable[[list[int]], int]) -> list[list[int]]:
-    """The batches, each one with too few rows (or requests) to give every process a share joined to the one before it."""
+    """The batches, one with too few rows (or requests) to give every process a share joined with the next (the last
+    such with the one before it); a batch with enough is left as it is."""
     joined: list[list[int]] = []
+    pending: list[int] = []
     for batch in batches:
-        if joined and (parts(batch) < processes or parts(joined[-1]) < processes):
-            joined[-1] = joined[-1] + batch
-        else:
-            joined.append(batch)
+        pending = pending + batch
+        if parts(pending) >= processes:
+            joined.append(pending)
+            pending = []
+    if pending and joined:
+        joined[-1] = joined[-1] + pending
+    elif pending:
+        raise StillroomError(
+            f"{parts(pending)} training rows or requests cannot be shared among {processes} processes; "
+            "train on fewer processes (trainer.devices) or on more data",
+            where="trainer.devices",
+        )
     return joined
 
 

@@ -71,6 +71,7 @@ class ExportedScorer:
 
     @classmethod
     def load(cls, folder: Path, backend: str, plugins: PluginManager) -> ExportedScorer:
+        """The student exported in ``folder``, run by ``backend`` (``torch``, or ``onnxruntime`` on its ``model.onnx``)."""
         if backend not in BACKENDS:
             raise StillroomError(f"expected one of {', '.join(BACKENDS)}, got {backend!r}", where="--backend")
         ranker = load_exported(folder, plugins)

@@ -47,7 +47,8 @@ def is_distributed(trainer_config: Mapping[str, Any]) -> bool:
 def check_strategy(trainer_config: Mapping[str, Any]) -> None:
     """Refuse a strategy that would run the recipe once per process, naming the ones that do not."""
     strategy = str(trainer_config["strategy"])
-    if strategy == "auto" and _several(trainer_config["devices"]):
+    on_gpus = str(trainer_config.get("accelerator", "cpu")) != "cpu"
+    if strategy == "auto" and (_several(trainer_config["devices"]) or (on_gpus and str(trainer_config["devices"]) == "auto")):
         raise StillroomError(
             f"devices={trainer_config['devices']} with strategy 'auto' lets Lightning relaunch the whole command once per device; "
             f"choose one of {', '.join(IN_CALL_STRATEGIES)} (trainer=ddp_cpu, ddp_gpu or fsdp)",

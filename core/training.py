@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset
 
 from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
-from stillroom.distributed import worker_failures_raised_here
+from stillroom.distributed import worker_failures_raised_here, workers_stopped_on_sigterm
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
@@ -329,7 +329,7 @@ def fit(
             with warnings.catch_warnings():
                 # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-                with worker_failures_raised_here():
+                with worker_failures_raised_here(), workers_stopped_on_sigterm(is_distributed(trainer_config)):
                     trainer.fit(module, train_loader, val_loader if val_items else None, ckpt_path=resume_from, weights_only=True)
         except SIGTERMException:
             saved = f"; its checkpoint is {resumable.path}" if resumable else ""

@@ -161,3 +161,16 @@ def test_real_smollm2_scores_the_precedents_offline(context) -> None:
     with torch.no_grad():
         p_yes = judge.p_yes(**judge.tokenize([p.request_text for p in pairs], [p.candidate_text for p in pairs]))
     assert p_yes.shape == (len(pairs),) and ((p_yes > 0) & (p_yes < 1)).all()
+
+
+def test_a_pickled_judge_renders_and_scores_as_the_original(config, context) -> None:
+    """What ddp_spawn and fsdp do to a judge: its compiled prompt template is compiled again where it is unpickled."""
+    import pickle
+
+    judge = build(config, context).eval()
+    features = judge.tokenize([MEMBER], [POSTING])
+    with torch.no_grad():
+        before = judge(**features)
+        copy = pickle.loads(pickle.dumps(judge))
+        assert copy.prompt_text(MEMBER, POSTING) == judge.prompt_text(MEMBER, POSTING)
+        assert torch.allclose(copy(**copy.tokenize([MEMBER], [POSTING])), before, atol=1e-6)

@@ -51,6 +51,19 @@ def test_each_process_trains_an_equal_share_of_every_batch_and_together_the_whol
     assert all(abs(len(a) - len(b)) <= 1 for a, b in zip(first, second, strict=True))
 
 
+def test_requests_larger_than_a_batch_stay_one_step_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request fills a batch of its own: two processes split the steps' rows, never merge the steps."""
+    sampler = RequestBatchSampler([f"m{n // 20}" for n in range(200)], batch_size=16, seed=0)
+    first, second = _epoch(sampler, 2, monkeypatch)
+    assert len(first) == len(second) == 5 and all(len(a) + len(b) == 40 for a, b in zip(first, second, strict=True))
+
+
+def test_too_little_data_for_the_processes_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sampling, "process_rank", lambda: (0, 2))
+    with pytest.raises(StillroomError, match="1 training rows or requests cannot be shared among 2 processes"):
+        list(RequestBatchSampler(["m0"] * 5, batch_size=16, seed=0))
+
+
 def test_a_request_is_never_split_between_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     requests = [f"m{n}" for n, size in enumerate([5, 3, 7, 2, 6, 4, 1, 5]) for _ in range(size)]
     sampler = RequestBatchSampler(requests, batch_size=12, seed=1)
@@ -133,3 +146,17 @@ def test_fsdp_is_registered_with_workers_spawned_inside_the_call() -> None:
     trainer = pl.Trainer(strategy="fsdp_spawn", accelerator="cpu", devices=2, logger=False, enable_checkpointing=False)
     assert isinstance(trainer.strategy, SpawnedFSDP)
     assert type(trainer.strategy.launcher).__name__ == "_MultiProcessingLauncher" and trainer.strategy.launcher._start_method == "spawn"
+
+
+def test_a_worker_error_of_several_lines_comes_back_whole_and_a_bug_stays_a_bug() -> None:
+    from torch.multiprocessing import ProcessRaisedException
+
+    from stillroom.distributed import user_error_from_worker
+
+    def sent_back(last_lines: str) -> ProcessRaisedException:
+        text = f"\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File x\n{last_lines}"
+        return ProcessRaisedException(text, 1, 99)
+
+    rebuilt = user_error_from_worker(sent_back("stillroom.training.NumericFault: finetune: loss term 'x' is nan\nsecond line"))
+    assert isinstance(rebuilt, NumericFault) and str(rebuilt) == "finetune: loss term 'x' is nan\nsecond line"
+    assert user_error_from_worker(sent_back("ValueError: bad\nstillroom: StillroomError: not really")) is None

@@ -57,6 +57,7 @@ def stillroom_build_model(
 
 @hookimpl
 def stillroom_load_exported(directory: Path) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:
+    """A folder one of these families saved, recognised by its settings file; ``None`` for any other."""
     for marker, (module, loader) in EXPORTED_FOLDERS.items():
         if (Path(directory) / marker).is_file():
             from importlib import import_module

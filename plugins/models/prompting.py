@@ -27,17 +27,22 @@ from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
 
 
+def _compiled(path: Path) -> Any:
+    """The template in ``path``, compiled in a sandbox that refuses undefined names."""
+    environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    try:
+        return environment.from_string(path.read_text(encoding="utf-8"))
+    except TemplateError as exc:
+        raise StillroomError(f"prompt template does not parse: {exc}", where=f"{path}:{getattr(exc, 'lineno', '?')}") from None
+
+
 class PromptTemplate:
     """Renders one prompt per pair; picks the precedents to quote with BM25 (``bm25s``)."""
 
     def __init__(self, path: Path, policy: Policy, precedents: Sequence[Pair], n_precedents: int) -> None:
         self.path = path
         self.policy = policy
-        environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
-        try:
-            self.template = environment.from_string(path.read_text(encoding="utf-8"))
-        except TemplateError as exc:
-            raise StillroomError(f"prompt template does not parse: {exc}", where=f"{path}:{getattr(exc, 'lineno', '?')}") from None
+        self.template = _compiled(path)
         self.precedents = [
             {
                 "request": p.request_text,
@@ -52,6 +57,14 @@ class PromptTemplate:
         self.index = None
         if self.n_precedents:
             self.index = Bm25Index([f"{p['request']} {p['candidate']}" for p in self.precedents])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A compiled template does not pickle (a spawned worker gets the judge pickled): it is compiled again there."""
+        return {**self.__dict__, "template": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.template = _compiled(self.path)
 
     def nearest_precedents(self, request: str, candidate: str) -> list[dict[str, Any]]:
         """The precedents most like this pair, never the pair itself: scoring a precedent must not quote its answer."""
