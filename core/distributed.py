@@ -106,3 +106,11 @@ def workers_stopped_on_sigterm(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def as_one_process(distributed: bool = True) -> Iterator[None]:
+    """Inside the block, work that runs in worker processes stops and fails as one process would: a SIGTERM ends the
+    workers and the job (:func:`workers_stopped_on_sigterm`), a worker's failure is raised here (:func:`worker_failures_raised_here`)."""
+    with worker_failures_raised_here(), workers_stopped_on_sigterm(distributed):
+        yield

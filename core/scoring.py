@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Sampler
 
 from stillroom.data import Pair
-from stillroom.distributed import process_rank, worker_failures_raised_here, workers_stopped_on_sigterm
+from stillroom.distributed import as_one_process, process_rank
 from stillroom.ranker import Ranker
 from stillroom.strategies import is_distributed
 from stillroom.training import PairCollator, PairDataset, TrainItem
@@ -110,7 +110,7 @@ def predict_in_workers(
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # it shards itself: ShardedBatches
-            with worker_failures_raised_here(), workers_stopped_on_sigterm():
+            with as_one_process():
                 trainer.predict(module, dataloaders=loader, return_predictions=False)
         return merge_shards(Path(folder), len(items))
 

@@ -72,9 +72,13 @@ class ExportedScorer:
     @classmethod
     def load(cls, folder: Path, backend: str, plugins: PluginManager) -> ExportedScorer:
         """The student exported in ``folder``, run by ``backend`` (``torch``, or ``onnxruntime`` on its ``model.onnx``)."""
+        return cls.of(load_exported(folder, plugins), folder, backend)
+
+    @classmethod
+    def of(cls, ranker: Ranker, folder: Path, backend: str) -> ExportedScorer:
+        """``ranker``, loaded from ``folder``, run by ``backend``: itself, or the folder's ``model.onnx``."""
         if backend not in BACKENDS:
             raise StillroomError(f"expected one of {', '.join(BACKENDS)}, got {backend!r}", where="--backend")
-        ranker = load_exported(folder, plugins)
         return cls(ranker, backend, ranker if backend == "torch" else OnnxSession(folder / ONNX_FILE))
 
     @torch.inference_mode()
@@ -89,7 +93,8 @@ class ExportedScorer:
 
 def score_parity(folder: Path, requests: Sequence[str], candidates: Sequence[str], plugins: PluginManager) -> dict[str, float]:
     """How far onnxruntime's scores of the pairs are from torch's, both from the exported ``folder``."""
-    probs = {backend: ExportedScorer.load(folder, backend, plugins).probs(requests, candidates) for backend in BACKENDS}
+    ranker = load_exported(folder, plugins)
+    probs = {backend: ExportedScorer.of(ranker, folder, backend).probs(requests, candidates) for backend in BACKENDS}
     torch_probs, onnx_probs = probs["torch"], probs["onnxruntime"]
     return {
         "pairs": len(requests),

@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset
 
 from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
-from stillroom.distributed import worker_failures_raised_here, workers_stopped_on_sigterm
+from stillroom.distributed import as_one_process
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker
@@ -319,7 +319,8 @@ def fit(
         history = HistoryRecorder(handoff=Path(scratch) / "history.json")
         every_callback = [history, ReplayableRandomness(sampler, seed), *callbacks, *stopping, *([resumable] if resumable else [])]
         trainer = _trainer(trainer_config, int(train_config["epochs"]), loggers, every_callback, checkpointing=resumable is not None)
-        if is_distributed(trainer_config):
+        distributed = is_distributed(trainer_config)
+        if distributed:
             for logger in loggers:  # started here, so that the workers log to the run this job owns: one run per job
                 _ = logger.experiment
         resume_from = resumable.resume_from if resumable else None
@@ -329,7 +330,7 @@ def fit(
             with warnings.catch_warnings():
                 # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-                with worker_failures_raised_here(), workers_stopped_on_sigterm(is_distributed(trainer_config)):
+                with as_one_process(distributed):
                     trainer.fit(module, train_loader, val_loader if val_items else None, ckpt_path=resume_from, weights_only=True)
         except SIGTERMException:
             saved = f"; its checkpoint is {resumable.path}" if resumable else ""
