@@ -57,6 +57,21 @@ class LossSchema:
 
 
 @dataclass
+class IntervalsSchema:
+    confidence: float = 0.95
+    resamples: int = 10_000
+    method: str = "percentile"
+    """``scipy.stats.bootstrap``'s method: percentile, basic or BCa."""
+
+
+@dataclass
+class ObjectiveSchema:
+    model: str = "student"
+    metric: Optional[str] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """A figure the model has on golden dev; ``None``: ``ndcg@k``."""
+
+
+@dataclass
 class EvaluatorSchema:
     names: list[str] = MISSING
     k: int = 10
@@ -65,6 +80,10 @@ class EvaluatorSchema:
     throughput_rounds: int = 3
     throughput_slice_seconds: float = 0.0
     baselines: list[str] = field(default_factory=list)
+    comparisons: list[list[str]] = field(default_factory=list)
+    """``[a, b]`` pairs of models compared on test with paired intervals; ``baselines`` stands for each baseline."""
+    intervals: IntervalsSchema = field(default_factory=IntervalsSchema)
+    objective: ObjectiveSchema = field(default_factory=ObjectiveSchema)
 
 
 @dataclass

@@ -42,6 +42,23 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class FirstStage:
+    """The retrieval step in front of the reranker: its top ``k`` are a test request's only candidates.
+
+    ``recall`` is the share of the test requests' relevant items (by their judgments) in that top ``k``,
+    averaged over requests: the ceiling of every reranker's recall, which a report must show beside its
+    NDCG, since a relevant item the first stage missed is one no reranker can bring back.
+    """
+
+    name: str
+    k: int
+    recall: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "k": self.k, "recall@k": self.recall}
+
+
+@dataclass(frozen=True)
 class DataBundle:
     """Golden train/dev/test (labeled under the policy), unlabeled pool, engagement log.
 
@@ -53,6 +70,8 @@ class DataBundle:
     golden: Mapping[str, list[Pair]]
     pool: list[Pair]
     engagement: list[dict[str, Any]] = field(default_factory=list)
+    first_stage: FirstStage | None = None
+    """The retrieval that chose each request's candidates, when one did: the report shows its recall."""
 
     def splits(self) -> dict[str, list[Pair]]:
         """Every pair list by name: ``train``, ``dev``, ``test`` and ``pool``."""

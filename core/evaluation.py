@@ -1,8 +1,11 @@
 """Evaluators as components: plugins contribute them, ``conf/evaluator`` names them.
 
-Every model is evaluated on the same golden test pairs. An evaluator gets the
-pairs (with their fields, for policy rules), the model's probabilities over
-the label scale, and the policy, and returns named figures.
+Every model is evaluated on the same golden pairs (test, and dev for choices).
+An evaluator gets the pairs (with their fields, for policy rules), the model's
+probabilities over the label scale, and the policy, and returns named
+results: a :class:`PerRequest` for a figure measured on each request (it gets
+an interval and paired comparisons), a float for a figure of the whole set,
+anything else for the report's details.
 """
 
 from __future__ import annotations
@@ -60,17 +63,49 @@ class EvalInput:
         return torch.tensor([p.label for p in self.pairs], dtype=torch.long)
 
     @property
+    def request_ids(self) -> list[str]:
+        """The requests in the order they first appear: the order of :attr:`request_index`'s ids."""
+        return list(dict.fromkeys(p.request_id for p in self.pairs))
+
+    @property
     def request_index(self) -> torch.Tensor:
         """Which request (member, query) each pair belongs to, as integer ids for torchmetrics."""
         ids: dict[str, int] = {}
         return torch.tensor([ids.setdefault(p.request_id, len(ids)) for p in self.pairs], dtype=torch.long)
 
 
+@dataclass(frozen=True)
+class PerRequest:
+    """A figure measured on each request; the table shows their weighted mean.
+
+    Return one from an evaluator (``{"ndcg@10": PerRequest(...)}``) and the
+    metric gets a bootstrap interval over requests, its values go to
+    ``evaluate/per_request.jsonl``, and the report compares models on it with
+    paired tests (:mod:`stillroom.significance`).
+    """
+
+    values: Mapping[str, float]
+    """Request id -> the metric on that request."""
+    weights: Mapping[str, float] | None = None
+    """Request id -> its weight in the mean (a violation rate weights a request by its top-k slots); ``None``: 1 each."""
+    higher_is_better: bool = True
+
+    def weight(self, request_id: str) -> float:
+        return 1.0 if self.weights is None else float(self.weights[request_id])
+
+    @property
+    def figure(self) -> float:
+        total = sum(self.weight(r) for r in self.values)
+        return sum(v * self.weight(r) for r, v in self.values.items()) / total if total else 0.0
+
+
 class Evaluator(Protocol):
     name: str
 
     def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
-        """Named figures; floats go into the comparison table, nested mappings into the report only."""
+        """Named results: a :class:`PerRequest` or a float is a figure (``metrics`` in report.json and a
+        column of the report's table; a :class:`PerRequest` with its interval), anything else (a mapping)
+        goes to the model's ``details``."""
 
 
 def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:

@@ -82,6 +82,10 @@ def stillroom_data_source(
     ``product`` is ``cfg.product.name`` and ``data_config`` is the ``data``
     group as plain Python objects (``data_config["name"]`` says which source).
     Return ``None`` unless this plugin provides that source for that product.
+    When a retrieval first stage chose the candidates, set the bundle's
+    ``first_stage`` (:class:`~stillroom.data.FirstStage`: its name, k and
+    recall@k on test) so the report shows the reranking ceiling; dev and test
+    candidates should then be the first stage's top k and nothing else.
     firstresult: the first bundle returned is used.
     """
 
@@ -167,6 +171,13 @@ def stillroom_losses() -> Sequence[LossSpec]:
 @hookspec
 def stillroom_evaluators() -> Sequence[Evaluator]:
     """Contribute evaluators that ``conf/evaluator`` can name.
+
+    An evaluator is called with an :class:`~stillroom.evaluation.EvalInput`
+    (one model on one golden split) and returns named results: return a
+    metric measured on each request as a :class:`~stillroom.evaluation.PerRequest`
+    and the report gives it an interval over requests and compares models on
+    it with paired tests; a float is a figure without an interval; anything
+    else goes to the model's details.
 
     Contribute-many. A later plugin's evaluator with the same name replaces an
     earlier one.

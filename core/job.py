@@ -1,7 +1,7 @@
 """One job: the resolved config in, a run directory with artifacts and a report out.
 
 The Hydra app calls :func:`run_job` once per job (once per multirun point); it
-returns the student's NDCG@10 so that a sweeper can optimise it.
+returns the report, whose ``objective`` (a figure on golden dev) a sweeper optimises.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from stillroom.manifest import write_manifest
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.recipe import recipe_stages, run_stages
-from stillroom.report import PRIMARY_METRIC, build_report, write_report
+from stillroom.report import build_report, write_report
+from stillroom.report_words import verdicts
 from stillroom.stage_cache import StageCache
-from stillroom.stages import evaluate, gate
+from stillroom.stages import evaluate, gate, prepare
 from stillroom.strategies import check_strategy, register_strategies
 
 
@@ -50,16 +51,26 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     cache = StageCache(Path(config["stage_cache"]).expanduser()) if config.get("stage_cache") else None
     ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins, stage_cache=cache)
     ctx.check_components()
+    evaluate.check_comparisons(config)
     report = None
     plugins.hook.stillroom_before_run(config=config, store=store)
     try:
         summaries = run_stages(ctx)
         write_manifest(store, config, policy, summaries)
         curves = _curves(config, store)
-        gate_result = store.read_json(gate.NAME, gate.RESULT_FILE)
-        report = build_report(config, policy, store.read_json(evaluate.NAME, "models.json"), curves, gate_result)
+        report = build_report(
+            config,
+            policy,
+            store.read_json(evaluate.NAME, evaluate.MODELS_FILE),
+            store.read_json(evaluate.NAME, evaluate.COMPARISONS_FILE),
+            summaries[evaluate.NAME]["requests"],
+            curves,
+            store.read_json(gate.NAME, gate.RESULT_FILE),
+            store.read_json(prepare.NAME, prepare.FIRST_STAGE_FILE) if store.exists(prepare.NAME, prepare.FIRST_STAGE_FILE) else None,
+        )
         table = write_report(store, report, curves)
-        print(f"\n{table}\n\nstudent keeps {report[f'retained_{PRIMARY_METRIC}']:.1%} of the teacher's {PRIMARY_METRIC} "
+        metric = report["primary_metric"]
+        print(f"\n{table}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's {metric} "
               f"at {report['speedup']:.1f}x its throughput\nrun directory: {store.root}")
     finally:
         plugins.hook.stillroom_after_run(config=config, store=store, report=report)

@@ -45,13 +45,13 @@ def raw_file(content: bytes) -> Callable[[Path], list[str]]:
     return build
 
 
-def beir(edit: Callable[[Path], object]) -> Callable[[Path], list[str]]:
-    """A data=beir run on the fixture collection after ``edit`` changes its files."""
+def beir(edit: Callable[[Path], object], *more: str) -> Callable[[Path], list[str]]:
+    """A data=beir run on the fixture collection after ``edit`` changes its files, with ``more`` overrides."""
 
     def build(tmp: Path) -> list[str]:
         folder = write_beir(tmp / "beir")
         edit(folder)
-        return ["data=beir", f"data.path={folder}"]
+        return ["data=beir", f"data.path={folder}", *more]
 
     return build
 
@@ -179,6 +179,19 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "unknown model": (overrides("student.name=mystery"), ["student.name: no plugin builds a model named 'mystery'", "models: ", "late_interaction"]),
     "unknown loss": (overrides("loss.distill=[{name: focal}]"), ["unknown loss 'focal'; known losses: ", "hard_label_ce"]),
     "unknown evaluator": (overrides("evaluator.names=[bleu]"), ["unknown evaluator 'bleu'; known evaluators: ", "ranking"]),
+    "comparison with a model the run lacks": (
+        overrides("evaluator.comparisons=[[student,judge]]"),
+        ["evaluator.comparisons[0]: this run evaluates no model 'judge'; it has ", "student_no_kd", "(and `baselines`)"],
+    ),
+    "unknown interval method": (
+        overrides("evaluator.intervals.method=jackknife"),
+        ["evaluator.intervals.method: expected one of percentile, basic, BCa, got 'jackknife'"],
+    ),
+    "top k of zero": (overrides("evaluator.k=0"), ["evaluator.k: k must be a positive number of top slots, got 0"]),
+    "first-stage split that does not exist": (
+        beir(lambda folder: None, "data.add_missed_judged=[train,holdout]"),
+        ["data.add_missed_judged: expected a list of golden splits (train, dev, test), got ['train', 'holdout']"],
+    ),
     "misspelled config key": (overrides("teacher.trian.epochs=3"), ["command line: Could not override 'teacher.trian.epochs'"]),
     "override that does not parse": (overrides("teacher.train.epochs=[1"), ["command line", "no viable alternative at input '[1'"]),
     "value of the wrong type": (

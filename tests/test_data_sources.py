@@ -91,19 +91,38 @@ def _beir(folder: Path, **overrides) -> DataBundle:
     return _source(**{"name": "beir", "path": str(folder), "first_stage_k": 3, "dev_share": 0.25, **overrides})
 
 
-def test_beir_reranks_first_stage_candidates_with_every_judged_document_in_the_list(tmp_path: Path) -> None:
-    bundle = _beir(write_beir(tmp_path / "beir"))
+def test_beir_test_candidates_are_the_first_stage_top_k_and_nothing_else(tmp_path: Path) -> None:
+    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1)
     test = bundle.golden["test"]
-    assert {p.request_id for p in test} == {"q-spark2", "q-nurse2"}
-    for query in ("q-spark2", "q-nurse2"):
-        labels = {p.candidate_id: p.label for p in test if p.request_id == query}
+    assert sorted(p.request_id for p in test) == ["q-nurse2", "q-spark2"]  # one candidate each: BM25's top 1, as production sees it
+    assert all(p.label == 0 for p in test if not p.candidate_id.startswith(QUERIES[p.request_id][1]))  # unjudged: not relevant
+    train = bundle.golden["train"]
+    for query in {p.request_id for p in train}:  # train queries also get the judged documents BM25 missed
+        labels = {p.candidate_id: p.label for p in train if p.request_id == query}
         topic = QUERIES[query][1]
-        assert labels[f"{topic}-0"] == 2 and labels[f"{topic}-1"] == 1  # judged, in the list even when BM25 missed them
-        assert all(label == 0 for doc, label in labels.items() if doc not in {f"{topic}-0", f"{topic}-1"})  # unjudged: not relevant
-        assert len(labels) >= 3
-    spark = next(p for p in test if p.candidate_id == "spark-0")
+        assert labels[f"{topic}-0"] == 2 and labels[f"{topic}-1"] == 1
+    spark = next(p for p in _beir(write_beir(tmp_path / "beir")).golden["test"] if p.candidate_id == "spark-0")
     assert spark.candidate == {"title": "Apache Spark tuning for large joins", "text": "Apache Spark tuning for large joins"}
     assert spark.request == {"text": QUERIES["q-spark2"][0]}
+
+
+def test_beir_records_the_first_stage_recall_and_can_add_missed_judged_documents_to_test_for_analysis(tmp_path: Path) -> None:
+    folder = write_beir(tmp_path / "beir")
+    production = _beir(folder, first_stage_k=1)
+    inflated = _beir(folder, first_stage_k=1, add_missed_judged=["train", "test"])
+    relevant = {(p.request_id, p.candidate_id) for p in inflated.golden["test"] if p.label >= POLICY.relevant_label}
+    found = {(p.request_id, p.candidate_id) for p in production.golden["test"]} & relevant
+    queries = {query for query, _ in relevant}
+    by_hand = sum(sum(q == query for q, _ in found) / sum(q == query for q, _ in relevant) for query in queries) / len(queries)
+    assert production.first_stage.name == "bm25" and production.first_stage.k == 1
+    assert production.first_stage.recall == pytest.approx(by_hand) and by_hand < 1.0  # BM25's top 1 misses a relevant document
+    assert len(inflated.golden["test"]) > len(production.golden["test"])  # the missed judged documents joined the test lists
+
+
+def test_beir_refuses_an_unknown_split_for_missed_judged_documents(tmp_path: Path) -> None:
+    with pytest.raises(StillroomError, match="expected a list of golden splits .train, dev, test.*holdout") as caught:
+        _beir(write_beir(tmp_path / "beir"), add_missed_judged=["train", "holdout"])
+    assert caught.value.where == "data.add_missed_judged"
 
 
 def test_beir_carves_dev_from_train_and_pools_the_unjudged_queries(tmp_path: Path) -> None:
@@ -132,13 +151,13 @@ def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev
     assert "no qrels/train.tsv: 3 of its test queries became golden train and dev" in caplog.text
 
 
-def test_judged_documents_beyond_the_first_stage_join_best_first_up_to_the_cap(tmp_path: Path) -> None:
+def test_judged_documents_beyond_the_first_stage_join_train_lists_best_first_up_to_the_cap(tmp_path: Path) -> None:
     capped = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, max_judged_per_query=1)
-    for query in ("q-spark2", "q-nurse2"):
-        listed = {p.candidate_id: p.label for p in capped.golden["test"] if p.request_id == query}
+    for query in {p.request_id for p in capped.golden["train"]}:
+        listed = {p.candidate_id: p.label for p in capped.golden["train"] if p.request_id == query}
         assert len(listed) <= 2 and 2 in listed.values()  # BM25's top one, then the best judged document it missed
-    uncapped = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1)
-    assert len(uncapped.golden["test"]) > len(capped.golden["test"])
+    none_added = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1, max_judged_per_query=0)
+    assert len(none_added.golden["train"]) == 3 < len(capped.golden["train"])  # the top one alone, for each of 3 train queries
 
 
 def _test_qrels(*rows: str):

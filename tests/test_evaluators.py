@@ -7,7 +7,7 @@ import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.evaluation import EvalInput, available_evaluators, select_evaluators
+from stillroom.evaluation import EvalInput, PerRequest, available_evaluators, select_evaluators
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 
@@ -39,7 +39,7 @@ def _evaluate(policy, pairs, probs, k=10):
     out = {}
     for evaluator in evaluators:
         out.update(evaluator(inputs))
-    return out
+    return {key: value.figure if isinstance(value, PerRequest) else value for key, value in out.items()}
 
 
 def test_perfect_predictions_score_perfectly(policy) -> None:
@@ -91,7 +91,32 @@ def test_a_baseline_without_labels_gets_ranking_figures_and_auc_but_no_kappa(pol
     )
     inputs = EvalInput(pairs=_pairs(labels), probs=None, policy=policy, k=10, ranking_scores=torch.tensor([0.9, 0.7, 0.1, 0.3]))
     out = {key: value for evaluator in evaluators for key, value in evaluator(inputs).items()}
-    assert out["ndcg@10"] == pytest.approx(1.0) and out["auc"] == pytest.approx(1.0)
+    assert out["ndcg@10"].figure == pytest.approx(1.0) and out["auc"] == pytest.approx(1.0)
     assert "kappa" not in out
     with pytest.raises(ValueError, match="no labels"):
         _ = inputs.predicted_labels
+
+
+def test_ranking_figures_are_kept_per_request_in_the_order_requests_appear(policy) -> None:
+    """Two requests, one ranked perfectly, one reversed: each keeps its own NDCG, and the figure is their mean."""
+    ranked = [Pair(f"b:{i}", "b", str(i), "r", "c", {}, {}, label) for i, label in enumerate([3, 0])]
+    reversed_ = [Pair(f"a:{i}", "a", str(i), "r", "c", {}, {}, label) for i, label in enumerate([0, 3])]
+    inputs = EvalInput(pairs=ranked + reversed_, probs=_one_hot([3, 0, 3, 0]), policy=policy, k=10)
+    [ranking] = select_evaluators(["ranking"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+    ndcg = ranking(inputs)["ndcg@10"]
+    assert list(ndcg.values) == ["b", "a"] and ndcg.higher_is_better
+    assert ndcg.values["b"] == pytest.approx(1.0)
+    assert ndcg.values["a"] == pytest.approx(1 / torch.log2(torch.tensor(3.0)).item())  # the relevant one at rank 2: 1/log2(3)
+    assert ndcg.figure == pytest.approx((ndcg.values["a"] + ndcg.values["b"]) / 2)
+
+
+def test_the_violation_rate_weights_each_request_by_its_top_k_slots(policy) -> None:
+    """A request of 1 candidate (1 slot, broken) and one of 3 (2 slots, clean): 1 broken slot of 3, not the mean of 1.0 and 0.0."""
+    remote = {"remote_only": True, "city": "Berlin", "open_to_relocation": True, "seniority": 2}
+    onsite = {"workplace": "onsite", "city": "Berlin", "seniority": 2}
+    remote_job = {"workplace": "remote", "city": "Berlin", "seniority": 2}
+    pairs = [Pair("x:0", "x", "0", "r", "c", remote, onsite, 0)] + [Pair(f"y:{i}", "y", str(i), "r", "c", remote, remote_job, 2) for i in range(3)]
+    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+    rate = compliance(EvalInput(pairs=pairs, probs=_one_hot([0, 2, 2, 2]), policy=policy, k=2))["violation_rate@2"]
+    assert rate.values == {"x": 1.0, "y": 0.0} and rate.weights == {"x": 1.0, "y": 2.0}
+    assert rate.figure == pytest.approx(1 / 3) and not rate.higher_is_better

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -94,18 +95,59 @@ def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(s
     run_job(compose_config(*SMOKE_RUN), smoke_run)  # leave the shared run as it was
 
 
-def test_baselines_are_ranked_beside_the_models_and_the_report_says_by_how_much_the_recipe_beats_them(smoke_run: Path) -> None:
+def test_baselines_are_ranked_beside_the_models_on_the_same_requests(smoke_run: Path) -> None:
     report = json.loads((smoke_run / "report.json").read_text())
     for name in ("bm25", "zero_shot"):
         baseline = report["models"][name]
         assert baseline["baseline"] is True and baseline["throughput_pairs_per_s"] is None
         assert "kappa" not in baseline["metrics"] and 0.0 <= baseline["metrics"]["ndcg@10"] <= 1.0
-        margin = report["beats_baselines"][name]["student_minus_baseline"]
-        assert margin == report["models"]["student"]["metrics"]["ndcg@10"] - baseline["metrics"]["ndcg@10"]
     assert report["models"]["bm25"]["params"] == 0
     assert report["models"]["zero_shot"]["params"] > 0  # the untrained teacher's encoder
+    assert "| bm25 | 0 | — |" in (smoke_run / "report.md").read_text()
+
+
+def test_per_request_results_on_disk_are_what_every_figure_and_interval_is_made_of(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    rows = ArtifactStore(smoke_run).read_jsonl("evaluate", "per_request.jsonl")
+    for name, model in report["models"].items():
+        for metric in ("ndcg@10", "mrr@10", "map", "violation_rate@10"):
+            for split, figures in (("test", model["metrics"]), ("dev", model["dev_metrics"])):
+                mine = [r for r in rows if (r["model"], r["metric"], r["split"]) == (name, metric, split)]
+                assert len(mine) == report["requests"][split], (name, metric, split)
+                weighted = sum(r["value"] * r["weight"] for r in mine) / sum(r["weight"] for r in mine)
+                assert weighted == pytest.approx(figures[metric], abs=1e-6), (name, metric, split)
+            low, high = model["ci"][metric]
+            assert low <= model["metrics"][metric] + 1e-9 and model["metrics"][metric] <= high + 1e-9, (name, metric)
+
+
+def test_the_comparisons_a_team_decides_on_are_paired_with_an_interval_a_p_value_and_a_verdict(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    by_pair = {(c["a"], c["b"], c["metric"]): c for c in report["comparisons"]}
+    wanted = [("student", "teacher"), ("student", "student_no_kd"), *((m, b) for m in ("student", "teacher") for b in ("bm25", "zero_shot"))]
+    for a, b in wanted:
+        comparison = by_pair[(a, b, "ndcg@10")]
+        models = report["models"]
+        assert comparison["difference"] == pytest.approx(models[a]["metrics"]["ndcg@10"] - models[b]["metrics"]["ndcg@10"], abs=1e-6)
+        low, high = comparison["ci"]
+        assert low <= comparison["difference"] + 1e-9 and comparison["difference"] <= high + 1e-9
+        assert 0.0 < comparison["p_value"] <= 1.0 and comparison["requests"] == report["requests"]["test"]
+        expected = "better" if low > 0 else "worse" if high < 0 else "not resolved"
+        assert comparison["verdict"] == expected
+    assert by_pair[("student", "teacher", "violation_rate@10")]  # every per-request metric is compared
     markdown = (smoke_run / "report.md").read_text()
-    assert "| bm25 | 0 | — |" in markdown and "Against **zero_shot**" in markdown
+    assert "**What distillation adds**: the student " in markdown and "golden test** (4 requests)" in markdown
+    student = report["models"]["student"]
+    assert f"{student['metrics']['ndcg@10']:.4f} [{student['ci']['ndcg@10'][0]:.3f}, {student['ci']['ndcg@10'][1]:.3f}]" in markdown
+    assert "beats_baselines" not in report
+
+
+def test_the_objective_a_sweep_reads_is_the_students_figure_on_golden_dev(smoke_run: Path) -> None:
+    report = json.loads((smoke_run / "report.json").read_text())
+    assert report["objective"] == {
+        "model": "student", "split": "dev", "metric": "ndcg@10", "value": report["models"]["student"]["dev_metrics"]["ndcg@10"]
+    }
+    assert report["splits"]["metrics"] == "golden test" and report["splits"]["objective"] == "golden dev"
+    assert report["models"]["student"]["dev_metrics"] != report["models"]["student"]["metrics"]
 
 
 def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_covers(tmp_path: Path) -> None:
@@ -127,3 +169,16 @@ def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_cove
     data.write_text('{"request_id": "m2"}\n')
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
     assert parts(data) != before["file"] and parts(folder) != before["folder"]
+
+
+def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_path: Path) -> None:
+    run_job(compose_config("experiment=smoke", "evaluator.k=5"), tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["k"] == 5 and report["primary_metric"] == "ndcg@5" and report["objective"]["metric"] == "ndcg@5"
+    for model in report["models"].values():
+        assert {"ndcg@5", "mrr@5", "violation_rate@5"} <= set(model["metrics"]) and "ndcg@10" not in model["metrics"]
+        assert set(model["ci"]) == {"ndcg@5", "mrr@5", "map", "violation_rate@5"}
+    assert "retained_ndcg@5" in report and any(c["metric"] == "ndcg@5" for c in report["comparisons"])
+    assert ArtifactStore(tmp_path).completed_summary("compliance")["violation_rate@5"] == report["models"]["student"]["metrics"]["violation_rate@5"]
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| ndcg@5 | mrr@5 |" in markdown and "## What the figures say (ndcg@5)" in markdown

@@ -26,39 +26,45 @@ def _job(folder: Path, name: str, overrides: list[str], report: dict | None) -> 
         (folder / name / "report.json").write_text(json.dumps(report))
 
 
-def _report(params: int, pairs_per_s: float, ndcg: float, retained: float) -> dict:
-    student = {"params": params, "throughput_pairs_per_s": pairs_per_s, "metrics": {"ndcg@10": ndcg}}
-    return {"models": {"student": student}, "retained_ndcg@10": retained}
+def _report(params: int, pairs_per_s: float, dev: float, test: float, retained: float) -> dict:
+    student = {"params": params, "throughput_pairs_per_s": pairs_per_s, "metrics": {"ndcg@10": test}, "dev_metrics": {"ndcg@10": dev}}
+    return {
+        "models": {"student": student},
+        "primary_metric": "ndcg@10",
+        "retained_ndcg@10": retained,
+        "objective": {"model": "student", "split": "dev", "metric": "ndcg@10", "value": dev},
+    }
 
 
-def test_the_pareto_front_holds_the_jobs_no_other_job_beats_on_both() -> None:
+def test_the_pareto_front_holds_the_jobs_no_other_job_beats_on_both_dev_and_throughput() -> None:
     jobs = [
-        SweepJob("fast", (), throughput=5000.0, ndcg=0.70),
-        SweepJob("good", (), throughput=1000.0, ndcg=0.80),
-        SweepJob("worse", (), throughput=900.0, ndcg=0.75),  # slower and worse than "good"
-        SweepJob("tie", (), throughput=1000.0, ndcg=0.80),  # equal to "good": neither beats the other
+        SweepJob("fast", (), throughput=5000.0, dev=0.70, test=0.60),
+        SweepJob("good", (), throughput=1000.0, dev=0.80, test=0.60),
+        SweepJob("worse", (), throughput=900.0, dev=0.75, test=0.90),  # slower and worse on dev than "good": test never counts
+        SweepJob("tie", (), throughput=1000.0, dev=0.80),  # equal to "good": neither beats the other
         SweepJob("failed", ()),
     ]
     assert [job.name for job in pareto_front(jobs)] == ["fast", "good", "tie"]
 
 
 def test_sweep_report_writes_one_table_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _job(tmp_path, "0", ["product=jobs", "student.interaction_dim=128"], _report(1_000_000, 6000.0, 0.71, 0.86))
-    _job(tmp_path, "1", ["product=jobs", "student.interaction_dim=256"], _report(2_000_000, 5000.0, 0.78, 0.95))
-    _job(tmp_path, "2", ["product=jobs", "student.interaction_dim=512"], _report(4_000_000, 3000.0, 0.76, 0.92))
+    _job(tmp_path, "0", ["product=jobs", "student.interaction_dim=128"], _report(1_000_000, 6000.0, 0.71, 0.90, 0.86))
+    _job(tmp_path, "1", ["product=jobs", "student.interaction_dim=256"], _report(2_000_000, 5000.0, 0.78, 0.70, 0.95))
+    _job(tmp_path, "2", ["product=jobs", "student.interaction_dim=512"], _report(4_000_000, 3000.0, 0.76, 0.95, 0.92))
     _job(tmp_path, "10", ["product=jobs", "student.interaction_dim=1024"], None)  # a job that died: listed, not plotted
     assert [job.name for job in read_sweep(tmp_path)] == ["0", "1", "2", "10"]  # Hydra's job order, not the folders' names
 
     assert main(["sweep-report", str(tmp_path)]) == 0
-    assert "4 jobs, 3 with a report; Pareto front: 0, 1" in capsys.readouterr().out
+    assert "4 jobs, 3 with a report; Pareto front: 0, 1" in capsys.readouterr().out  # on dev: job 2's better test figure does not count
     rows = list(csv.DictReader((tmp_path / "sweep.csv").open()))
-    assert [(r["job"], r["pareto"]) for r in rows] == [("0", "yes"), ("1", "yes"), ("2", ""), ("10", "no report")]
-    assert rows[1] == {
-        "job": "1", "overrides": "student.interaction_dim=256", "params": "2000000", "pairs/s": "5000.0",
-        "ndcg@10": "0.7800", "retained": "0.9500", "pareto": "yes",
+    assert [(r["rank"], r["job"], r["pareto"]) for r in rows] == [("1", "1", "yes"), ("2", "2", ""), ("3", "0", "yes"), ("", "10", "no report")]
+    assert rows[0] == {
+        "rank": "1", "job": "1", "overrides": "student.interaction_dim=256", "params": "2000000", "pairs/s": "5000.0",
+        "student ndcg@10 (dev)": "0.7800", "student ndcg@10 (test)": "0.7000", "retained": "0.9500", "pareto": "yes",
     }
     table = (tmp_path / "sweep.md").read_text()
-    assert "| 1 | student.interaction_dim=256 | 2,000,000 | 5,000 | 0.7800 | 95.0% | yes |" in table
+    assert "| 1 | 1 | student.interaction_dim=256 | 2,000,000 | 5,000 | 0.7800 | 0.7000 | 95.0% | yes |" in table
+    assert "ranked by **student ndcg@10 (dev)**" in table and "Across seeds" not in table
     assert "Every job had `product=jobs`; the table shows what set each apart." in table
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +74,19 @@ def test_sweep_report_on_a_folder_that_is_no_multirun_says_what_it_expected(tmp_
     assert "holds no multirun jobs (folders with .hydra/overrides.yaml)" in capsys.readouterr().err
     _job(tmp_path, "0", [], {"models": {}})
     assert main(["sweep-report", str(tmp_path)]) == 2
-    assert "report.json: expected a stillroom report with the student's ndcg@10" in capsys.readouterr().err
+    assert "report.json: expected a stillroom report with an objective on golden dev" in capsys.readouterr().err
+
+
+def test_sweep_report_shows_each_figures_mean_and_spread_across_seeds(tmp_path: Path) -> None:
+    for index, (seed, dev, test) in enumerate([(1, 0.70, 0.80), (2, 0.74, 0.84), (3, 0.72, 0.86)]):
+        _job(tmp_path, str(index), [f"seed={seed}"], _report(1_000, 5000.0 + index, dev, test, 0.9))
+    _job(tmp_path, "3", ["seed=1", "student.interaction_dim=128"], _report(500, 9000.0, 0.60, 0.60, 0.8))  # a setting run once
+    assert main(["sweep-report", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "sweep_seeds.csv").open()))
+    assert len(rows) == 1 and rows[0]["setting"] == "(every job)" and rows[0]["seeds"] == "3"
+    assert rows[0]["student ndcg@10 (dev)"] == "0.7200 ± 0.0200" and rows[0]["student ndcg@10 (test)"] == "0.8333 ± 0.0306"
+    assert rows[0]["student pairs/s"] == "5,001 ± 1"
+    assert "## Across seeds (mean ± standard deviation)" in (tmp_path / "sweep.md").read_text()
 
 
 def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damaged_stage(
@@ -120,8 +138,8 @@ def test_a_two_job_multirun_runs_in_parallel_processes_and_sweep_report_lists_bo
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     assert main(["sweep-report", str(sweep)]) == 0
     rows = list(csv.DictReader((sweep / "sweep.csv").open()))
-    assert [r["overrides"] for r in rows] == ["student.hidden_size=8", "student.hidden_size=16"]
-    assert all(r["ndcg@10"] and r["pairs/s"] and r["pareto"] in {"yes", ""} for r in rows)
+    assert sorted(r["overrides"] for r in rows) == ["student.hidden_size=16", "student.hidden_size=8"]
+    assert all(r["student ndcg@10 (dev)"] and r["student ndcg@10 (test)"] and r["pairs/s"] and r["pareto"] in {"yes", ""} for r in rows)
     assert any(r["pareto"] == "yes" for r in rows) and rows[0]["params"] != rows[1]["params"]
 
 
@@ -136,10 +154,11 @@ def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: P
     )
     sweep = tmp_path / "sweep"
     _multirun("hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
-    trials = [json.loads(r.read_text())["models"]["student"]["metrics"]["ndcg@10"] for r in sweep.glob("*/report.json")]
-    assert len(trials) == 2
+    reports = [json.loads(r.read_text()) for r in sweep.glob("*/report.json")]
+    dev = [r["models"]["student"]["dev_metrics"]["ndcg@10"] for r in reports]
+    assert len(dev) == 2 and all(r["objective"]["value"] == d for r, d in zip(reports, dev, strict=True))
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["best_value"] == pytest.approx(max(trials))  # the sweeper read what each job returned
+    assert best["best_value"] == pytest.approx(max(dev))  # the sweeper read each job's dev figure, never a test one
 
 
 def test_the_shipped_optuna_search_composes_with_its_sweeper_and_knobs() -> None:

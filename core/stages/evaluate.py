@@ -1,4 +1,9 @@
-"""evaluate: every model on the golden test set, with the same evaluators and the same batches.
+"""evaluate: every model on golden test (and dev), with the same evaluators and the same batches.
+
+Test is what the report shows, each per-request figure with a bootstrap
+interval over requests, and the comparisons a team decides on with paired
+intervals and verdicts (:mod:`stillroom.comparisons`). Dev is evaluated too,
+for choices (a sweep's objective), never to be reported as the model's quality.
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
 for every model (whole requests per batch, as a ranking service is called:
@@ -10,22 +15,33 @@ evaluators; they predict no labels and are not timed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from stillroom import engagement
-from stillroom.baselines import to_unit_interval
+from stillroom.baselines import Scorer, to_unit_interval
+from stillroom.comparisons import compare, comparison_pairs
 from stillroom.context import RunContext
 from stillroom.data import Pair
-from stillroom.evaluation import EvalInput, Evaluator
+from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.ranker import Ranker, count_parameters, expected_grade
 from stillroom.scoring import Timed, measure_throughputs, predict_probs
+from stillroom.errors import StillroomError
+from stillroom.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.stages import distill, engagement_teacher, finetune, prune
 
 NAME = "evaluate"
 PREDICTIONS_FILE = "test_probs.safetensors"
+MODELS_FILE = "models.json"
+"""Each model and baseline: params, throughput, test figures (``metrics``) with their intervals (``ci``), ``dev_metrics``."""
+PER_REQUEST_FILE = "per_request.jsonl"
+"""One row per split, model, request and per-request metric: ``value`` and its ``weight`` in the mean."""
+COMPARISONS_FILE = "comparisons.json"
+"""The paired comparisons ``evaluator.comparisons`` names, on golden test."""
+TEST, DEV = "test", "dev"
 
 MODELS = {
     # report name: (role, stage that trained it)
@@ -81,61 +97,143 @@ def throughput_batches(model: Ranker, pairs: Sequence[Pair], batch_size: int, ma
     ]
 
 
-def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> dict[str, Any]:
-    """Figures go to ``metrics`` (the table), nested results to ``details`` (the report only)."""
-    metrics: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Evaluated:
+    """One model on one split: its figures, its per-request figures (a subset of them, for intervals), its details."""
+
+    metrics: dict[str, float]
+    per_request: dict[str, PerRequest]
+    details: dict[str, Any]
+
+
+def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> Evaluated:
+    """Per-request results and floats are figures (a per-request one's figure is its mean); the rest are details."""
+    metrics: dict[str, float] = {}
+    per_request: dict[str, PerRequest] = {}
     details: dict[str, Any] = {}
     for evaluator in evaluators:
         for key, value in evaluator(inputs).items():
-            (metrics if isinstance(value, float | int) else details)[key] = value
-    return {"metrics": metrics, "details": details}
+            if isinstance(value, PerRequest):
+                per_request[key], metrics[key] = value, value.figure
+            elif isinstance(value, float | int):
+                metrics[key] = value
+            else:
+                details[key] = value
+    return Evaluated(metrics, per_request, details)
 
 
-def _ranked_by(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator], scores: torch.Tensor, params: int) -> dict[str, Any]:
-    """A row for a ranker without labels on the policy's scale: its figures from ``scores`` in (0, 1), not timed."""
-    inputs = EvalInput(pairs=test, probs=None, policy=ctx.policy, k=int(ctx.config["evaluator"]["k"]), ranking_scores=scores)
-    return {"params": params, "throughput_pairs_per_s": None, **_evaluate(evaluators, inputs)}
+def _on_splits(splits: Mapping[str, list[Pair]], evaluators: list[Evaluator], scored: Callable[[list[Pair]], EvalInput]) -> dict[str, Evaluated]:
+    return {split: _evaluate(evaluators, scored(pairs)) for split, pairs in splits.items()}
 
 
-def _baselines(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -> dict[str, Any]:
+def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) -> Callable[[list[Pair]], EvalInput]:
+    """Inputs for a ranker without labels on the policy's scale: its ``scores`` in (0, 1)."""
+    k = int(ctx.config["evaluator"]["k"])
+    return lambda pairs: EvalInput(pairs=pairs, probs=None, policy=ctx.policy, k=k, ranking_scores=scores(pairs))
+
+
+def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
+    """Each baseline, ranked but not timed, with no labels (so no kappa)."""
     results = {}
     for name in ctx.config["evaluator"].get("baselines") or ():
         scorer = ctx.build_baseline(name)
-        scores = to_unit_interval(scorer.score([p.request_text for p in test], [p.candidate_text for p in test]))
-        results[name] = {"baseline": True, **_ranked_by(ctx, test, evaluators, scores, int(scorer.params))}
+
+        def scores(pairs: list[Pair], scorer: Scorer = scorer) -> torch.Tensor:
+            return to_unit_interval(scorer.score([p.request_text for p in pairs], [p.candidate_text for p in pairs]))
+
+        results[name] = (int(scorer.params), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))
     return results
 
 
-def _engagement_teacher(ctx: RunContext, test: list[Pair], evaluators: list[Evaluator]) -> dict[str, Any]:
+def _engagement_teacher(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
     """The engagement teacher ranks by its expected engagement grade; its scale is not the policy's, so it gets no kappa."""
     if not ctx.config.get(engagement.ROLE):
         return {}
     model = ctx.load_model(engagement.ROLE, ctx.config[engagement.ROLE], engagement_teacher.TRAIN_NAME)
-    probs = predict_probs(model, test, ctx.num_labels(engagement.ROLE), ctx.trainer_config, int(ctx.config["evaluator"]["batch_size"]))
-    return {engagement.ROLE: _ranked_by(ctx, test, evaluators, expected_grade(probs), count_parameters(model))}
+    batch_size = int(ctx.config["evaluator"]["batch_size"])
+
+    def scores(pairs: list[Pair]) -> torch.Tensor:
+        return expected_grade(predict_probs(model, pairs, ctx.num_labels(engagement.ROLE), ctx.trainer_config, batch_size))
+
+    return {engagement.ROLE: (count_parameters(model), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))}
+
+
+def interval_settings(ctx: RunContext) -> IntervalSettings:
+    settings = ctx.config["evaluator"]["intervals"]
+    return IntervalSettings(float(settings["confidence"]), int(settings["resamples"]), settings["method"], ctx.seed)
+
+
+def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
+    """A model's entry in ``models.json``: test figures with their intervals and details, and its dev figures."""
+    test = outcomes[TEST]
+    ci = {
+        metric: list(mean_interval(list(values.values.values()), [values.weight(r) for r in values.values], settings))
+        for metric, values in test.per_request.items()
+    }
+    return {"metrics": test.metrics, "ci": ci, "details": test.details, **({"dev_metrics": outcomes[DEV].metrics} if DEV in outcomes else {})}
+
+
+def _per_request_rows(model: str, outcomes: Mapping[str, Evaluated]) -> Iterator[dict[str, Any]]:
+    for split, evaluated in outcomes.items():
+        for metric, values in evaluated.per_request.items():
+            for request_id, value in values.values.items():
+                yield {"split": split, "model": model, "request_id": request_id, "metric": metric, "value": value, "weight": values.weight(request_id)}
+
+
+def check_comparisons(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The comparisons ``evaluator.comparisons`` names, checked against the models this recipe evaluates (before any training),
+    with the other settings the evaluation reads."""
+    models = [*models_to_evaluate(config), *([engagement.ROLE] if config.get(engagement.ROLE) else [])]
+    evaluator = config["evaluator"]
+    if int(evaluator["k"]) < 1:
+        raise StillroomError(f"k must be a positive number of top slots, got {evaluator['k']}", where="evaluator.k")
+    intervals = evaluator["intervals"]
+    if not 0 < float(intervals["confidence"]) < 1:
+        raise StillroomError(f"expected a confidence level between 0 and 1, got {intervals['confidence']}", where="evaluator.intervals.confidence")
+    if intervals["method"] not in INTERVAL_METHODS:
+        raise StillroomError(f"expected one of {', '.join(INTERVAL_METHODS)}, got {intervals['method']!r}", where="evaluator.intervals.method")
+    if int(intervals["resamples"]) < 100:
+        raise StillroomError(f"expected at least 100 resamples, got {intervals['resamples']}", where="evaluator.intervals.resamples")
+    if evaluator["objective"]["model"] not in [*models, *(evaluator.get("baselines") or ())]:
+        raise StillroomError(f"this run evaluates no model {evaluator['objective']['model']!r}; it has {', '.join(models)}", where="evaluator.objective.model")
+    return comparison_pairs(evaluator.get("comparisons") or (), models, evaluator.get("baselines") or ())
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["evaluator"]
-    test = ctx.pairs("test")
+    splits = {split: pairs for split in (TEST, DEV) if (pairs := ctx.pairs(split))}
     evaluators = ctx.evaluators(config["names"])
-    results: dict[str, Any] = {}
+    batch_size, k = int(config["batch_size"]), int(config["k"])
+    evaluated: dict[str, tuple[int, dict[str, Evaluated]]] = {}
     predictions = {}
     timed: dict[str, Timed] = {}
+    cached = set()
     for model_name, (role, stage) in models_to_evaluate(ctx.config).items():
         model = ctx.load_model(role, ctx.config[role], stage)
-        probs = predict_probs(model, test, ctx.policy.num_labels, ctx.trainer_config, int(config["batch_size"]))
-        predictions[model_name] = probs
-        inputs = EvalInput(pairs=test, probs=probs, policy=ctx.policy, k=int(config["k"]))
-        timed[model_name] = Timed(model, throughput_batches(model, test, int(config["batch_size"]), int(config["throughput_pairs"])))
-        results[model_name] = {"params": count_parameters(model), **_evaluate(evaluators, inputs)}
-        if getattr(model, "caches_candidates", False):
-            results[model_name]["candidates_cached"] = True
+        outcomes = {}
+        for split, pairs in splits.items():
+            probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
+            predictions.update({model_name: probs} if split == TEST else {})
+            outcomes[split] = _evaluate(evaluators, EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k))
+        evaluated[model_name] = (count_parameters(model), outcomes)
+        timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
+        cached |= {model_name} if getattr(model, "caches_candidates", False) else set()
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
-    for model_name, pairs_per_s in throughput.items():
-        results[model_name]["throughput_pairs_per_s"] = pairs_per_s
-    results.update(_engagement_teacher(ctx, test, evaluators))
-    results.update(_baselines(ctx, test, evaluators))
+    evaluated.update(_engagement_teacher(ctx, splits, evaluators))
+    baselines = _baselines(ctx, splits, evaluators)
+    evaluated.update(baselines)
+
+    settings = interval_settings(ctx)
+    results = {}
+    for name, (params, outcomes) in evaluated.items():
+        results[name] = {"params": params, "throughput_pairs_per_s": throughput.get(name), **_row(outcomes, settings)}
+        results[name].update({"baseline": True} if name in baselines else {})
+        results[name].update({"candidates_cached": True} if name in cached else {})
+    per_request = {name: outcomes[TEST].per_request for name, (_, outcomes) in evaluated.items()}
+    comparisons = compare(per_request, check_comparisons(ctx.config), settings)
     ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
-    ctx.store.write_json(NAME, "models.json", results)
-    return {"test_pairs": len(test), "models": list(results)}
+    ctx.store.write_jsonl(NAME, PER_REQUEST_FILE, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
+    ctx.store.write_json(NAME, MODELS_FILE, results)
+    ctx.store.write_json(NAME, COMPARISONS_FILE, comparisons)
+    requests = {split: len({p.request_id for p in pairs}) for split, pairs in splits.items()}
+    return {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests, "models": list(results)}

@@ -9,6 +9,8 @@ from stillroom.data import fingerprint_rows
 from stillroom.errors import StillroomError
 
 NAME = PREPARE_STAGE
+FIRST_STAGE_FILE = "first_stage.json"
+"""Written when the data source had a retrieval first stage: its name, k and recall@k on test."""
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -30,4 +32,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
         fingerprints.append(fingerprint_rows(rows))
     ctx.store.write_jsonl(NAME, "engagement.jsonl", bundle.engagement)
     counts["engagement"] = len(bundle.engagement)
-    return {"counts": counts, "data_fingerprint": fingerprint_rows({"split": f} for f in fingerprints)}
+    summary = {"counts": counts, "data_fingerprint": fingerprint_rows({"split": f} for f in fingerprints)}
+    if bundle.first_stage is not None:
+        ctx.store.write_json(NAME, FIRST_STAGE_FILE, bundle.first_stage.to_json())
+        summary["first_stage"] = bundle.first_stage.to_json()
+    return summary

@@ -6,13 +6,18 @@ The folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.json
 ``query-id corpus-id score``.
 
 Each query's candidates come from a first stage, BM25 over the corpus
-(``bm25s``): its top ``data.first_stage_k`` documents, plus the documents
-judged for it that BM25 missed (the best judged first, at most
-``data.max_judged_per_query``), so that the golden lists hold the known
-relevant documents. A judged document takes its qrels score as its label
-(``data.label_map`` maps scores onto the policy's scale; by default a score is
-the label, capped at the scale's top); an unjudged candidate is labeled 0, as
-pooled relevance judgments assume.
+(``bm25s``): its top ``data.first_stage_k`` documents, as production sees
+them. Dev and test candidates are those and nothing else, so the figures are
+what a reranker behind this first stage would reach, and the report shows the
+first stage's recall@k on test (the reranking ceiling). Train queries also get
+the judged documents BM25 missed (the best judged first, at most
+``data.max_judged_per_query``): that is how rerankers are trained, on the
+known relevant documents. ``data.add_missed_judged`` names the splits that get
+them; adding ``test`` restores the old, inflated evaluation, for analysis only.
+A judged document takes its qrels score as its label (``data.label_map`` maps
+scores onto the policy's scale; by default a score is the label, capped at the
+scale's top); an unjudged candidate is labeled 0, as pooled relevance
+judgments assume.
 
 Golden train, dev and test follow the qrels files. Dev is carved from the
 train queries when there is no ``dev.tsv``; a collection that judges only test
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+from stillroom.data import GOLDEN_SPLITS, DataBundle, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
 from stillroom.plugins.retrieval import Bm25Index
@@ -115,6 +120,9 @@ class BeirCollection:
             self.carve("train", {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0})
         label_map = data_config.get("label_map") or {}
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
+        self.with_missed = list(data_config.get("add_missed_judged", ["train"]) or ())
+        if not set(self.with_missed) <= set(GOLDEN_SPLITS):
+            raise StillroomError(f"expected a list of golden splits ({', '.join(GOLDEN_SPLITS)}), got {self.with_missed}", where="data.add_missed_judged")
 
     def carve(self, source: str, shares: Mapping[str, float]) -> None:
         """Split the queries of one qrels split into several, whole queries by a seeded shuffle."""
@@ -139,16 +147,29 @@ class BeirCollection:
         first_stage = Bm25Index([document_text(self.corpus[d]) for d in doc_ids])
         k = int(self.config.get("first_stage_k", 20))
         pairs: dict[str, list[Pair]] = {}
+        recalls: list[float] = []
         for split, query_ids in chosen.items():
             judged = self.qrels.get(split, {}) if split != "pool" else {}
             pairs[split] = []
             for query_id, top in zip(query_ids, first_stage.top([self.queries[q] for q in query_ids], k), strict=True):
                 scores = judged.get(query_id, {})
                 retrieved = [doc_ids[i] for i in top]
-                for doc_id in dict.fromkeys([*retrieved, *self.judged_beyond(scores, retrieved)]):
+                if split == "test":
+                    recalls += self.recall(scores, retrieved)
+                missed = self.judged_beyond(scores, retrieved) if split in self.with_missed else []
+                for doc_id in dict.fromkeys([*retrieved, *missed]):
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
                     pairs[split].append(self.pair(query_id, doc_id, label))
-        return DataBundle(golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"])
+        recall = sum(recalls) / len(recalls) if recalls else 0.0
+        return DataBundle(
+            golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"], first_stage=FirstStage("bm25", k, recall)
+        )
+
+    def recall(self, scores: Mapping[str, int], retrieved: list[str]) -> list[float]:
+        """The share of a query's relevant documents (a label at least the policy's relevant one) the first stage
+        retrieved: one value, or none for a query with no relevant document (its recall is undefined)."""
+        relevant = {doc for doc, score in scores.items() if self.label(score) >= self.policy.relevant_label}
+        return [len(relevant.intersection(retrieved)) / len(relevant)] if relevant else []
 
     def judged_beyond(self, scores: Mapping[str, int], retrieved: list[str]) -> list[str]:
         """Judged documents the first stage missed, the best judged first, at most ``data.max_judged_per_query``."""

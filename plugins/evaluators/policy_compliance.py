@@ -1,5 +1,8 @@
 """Policy compliance: how often a model puts a candidate that breaks a hard rule in a request's top k.
 
+The rate is kept per request (its share of that request's top-k slots, weighted
+by the slots), so the report can compare two models' rates with a paired test.
+
 A rule that reads a field the data does not have (a BEIR query has no
 ``remote_only``) cannot be checked on it: it is reported as not applicable to
 this data, with the fields it lacks, rather than counted as never broken.
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.evaluation import EvalInput
+from stillroom.evaluation import EvalInput, PerRequest
 
 
 @dataclass(frozen=True)
@@ -24,18 +27,20 @@ class PolicyComplianceEvaluator:
         for index, pair in enumerate(inputs.pairs):
             by_request[pair.request_id].append(index)
         scores = inputs.scores.tolist()
-        slots = violations = 0
+        rates: dict[str, float] = {}
+        slots: dict[str, float] = {}
         per_rule: Counter[str] = Counter({rule.id: 0 for rule in inputs.policy.rules})
-        for indices in by_request.values():
+        for request_id, indices in by_request.items():
             top = sorted(indices, key=lambda i: -scores[i])[: inputs.k]
-            slots += len(top)
+            violations = 0
             for i in top:
                 broken = inputs.policy.rules_broken(inputs.pairs[i].request, inputs.pairs[i].candidate)
                 violations += bool(broken)
                 per_rule.update(rule.id for rule in broken)
+            rates[request_id], slots[request_id] = violations / len(top), float(len(top))
         not_applicable = rules_not_applicable(inputs)
         return {
-            f"violation_rate@{inputs.k}": violations / slots if slots else 0.0,
+            f"violation_rate@{inputs.k}": PerRequest(rates, weights=slots, higher_is_better=False),
             f"violations_by_rule@{inputs.k}": {rule: count for rule, count in per_rule.items() if rule not in not_applicable},
             "rules_not_applicable": not_applicable,
         }

@@ -1,32 +1,46 @@
 """Ranking quality per request (member, query) through torchmetrics' retrieval metrics.
 
-Scores passed to torchmetrics are probabilities (the expected grade in (0, 1)),
-never raw logits: torchmetrics may drop non-positive scores.
+Each metric is kept per request (:class:`~stillroom.evaluation.PerRequest`),
+so the report can put an interval on it and compare models request by
+request. Scores passed to torchmetrics are probabilities (the expected grade
+in (0, 1)), never raw logits: torchmetrics may drop non-positive scores. A
+request with no relevant candidate scores 0, as torchmetrics' default does: a
+reranker cannot bring back what its first stage missed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from stillroom import hookimpl
-from stillroom.evaluation import EvalInput
+from stillroom.evaluation import EvalInput, PerRequest
+
+
+def _each_request(values: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """torchmetrics' ``aggregation``: keep every request's value (in the order of their ids) instead of their mean."""
+    return values
 
 
 @dataclass(frozen=True)
 class RankingEvaluator:
     name: str = "ranking"
 
-    def __call__(self, inputs: EvalInput) -> dict[str, float]:
+    def __call__(self, inputs: EvalInput) -> dict[str, PerRequest]:
         from torchmetrics.retrieval import RetrievalMAP, RetrievalMRR, RetrievalNormalizedDCG  # seconds to import: only when evaluating
 
         scores, indexes, golden = inputs.scores, inputs.request_index, inputs.golden_labels
         relevant = golden >= inputs.policy.relevant_label
         k = inputs.k
-        return {
-            f"ndcg@{k}": float(RetrievalNormalizedDCG(top_k=k)(scores, golden.float(), indexes=indexes)),
-            f"mrr@{k}": float(RetrievalMRR(top_k=k)(scores, relevant, indexes=indexes)),
-            "map": float(RetrievalMAP()(scores, relevant, indexes=indexes)),
+        metrics = {
+            f"ndcg@{k}": RetrievalNormalizedDCG(top_k=k, aggregation=_each_request)(scores, golden.float(), indexes=indexes),
+            f"mrr@{k}": RetrievalMRR(top_k=k, aggregation=_each_request)(scores, relevant, indexes=indexes),
+            "map": RetrievalMAP(aggregation=_each_request)(scores, relevant, indexes=indexes),
         }
+        requests = inputs.request_ids
+        # torchmetrics squeezes a one-request result to a scalar: reshape gives every result one value per request
+        return {name: PerRequest(dict(zip(requests, values.reshape(-1).tolist(), strict=True))) for name, values in metrics.items()}
 
 
 @hookimpl
