@@ -29,8 +29,9 @@ def comparison_pairs(spec: Sequence[Sequence[str]], models: Collection[str], bas
         if len(entry) != 2:
             raise StillroomError(f"expected a pair [a, b] of models to compare, got {list(entry)!r}", where=where)
         sides = [list(baselines) if name == BASELINES else [name] for name in entry]
-        for name in (n for n in entry if n != BASELINES and n not in known):
-            raise StillroomError(f"this run evaluates no model {name!r}; it has {', '.join(known)} (and `{BASELINES}`)", where=where)
+        unknown = [name for name in entry if name != BASELINES and name not in known]
+        if unknown:
+            raise StillroomError(f"this run evaluates no model {unknown[0]!r}; it has {', '.join(known)} (and `{BASELINES}`)", where=where)
         pairs += [(a, b) for a in sides[0] for b in sides[1] if a != b and (a, b) not in pairs]
     return pairs
 
@@ -46,12 +47,9 @@ def compare(
             if b_values is None:
                 continue
             requests = list(a_values.values)
-            result = paired_difference(
-                [a_values.values[r] for r in requests],
-                [b_values.values[r] for r in requests],
-                [a_values.weight(r) for r in requests],
-                settings,
-            )
+            a_column, weights = a_values.columns(requests)
+            b_column, _ = b_values.columns(requests)
+            result = paired_difference(a_column, b_column, weights, settings)
             comparisons.append(
                 {
                     "a": a,

@@ -93,6 +93,11 @@ class PerRequest:
     def weight(self, request_id: str) -> float:
         return 1.0 if self.weights is None else float(self.weights[request_id])
 
+    def columns(self, requests: Sequence[str] | None = None) -> tuple[list[float], list[float]]:
+        """The values and the weights of ``requests`` (all, in their order, by default), as the statistics take them."""
+        requests = list(self.values) if requests is None else requests
+        return [self.values[r] for r in requests], [self.weight(r) for r in requests]
+
     @property
     def figure(self) -> float:
         total = sum(self.weight(r) for r in self.values)

@@ -51,7 +51,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     cache = StageCache(Path(config["stage_cache"]).expanduser()) if config.get("stage_cache") else None
     ctx = RunContext(config=config, store=store, policy=policy, plugins=plugins, stage_cache=cache)
     ctx.check_components()
-    evaluate.check_comparisons(config)
+    evaluate.check_config(config)
     report = None
     plugins.hook.stillroom_before_run(config=config, store=store)
     try:

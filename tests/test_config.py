@@ -52,7 +52,7 @@ def test_a_product_config_adjusts_the_recipe_and_the_command_line_still_wins() -
     assert validate_config(compose_config("product=feed", "teacher.train.epochs=3"))["teacher"]["train"]["epochs"] == 3
     assert validate_config(compose_config("product=feed"))["data"]["catalog"] == 1500  # the world's size is the product's
     search = validate_config(compose_config("product=search"))
-    assert search["teacher"]["train"]["epochs"] == 3 and search["data"]["train_requests"] == 80
+    assert search["teacher"]["train"]["epochs"] == 4 and search["data"]["train_requests"] == 80
 
 
 def test_a_file_data_source_without_its_path_says_which_key_is_missing() -> None:

@@ -93,3 +93,14 @@ def test_pairs_render_as_the_data_source_renders_them(product) -> None:
     hook = get_plugin_manager().hook.stillroom_render_pair
     assert hook(product=name, request=pair.request, candidate=pair.candidate) == (pair.request_text, pair.candidate_text)
     assert hook(product="no-such-product", request=pair.request, candidate=pair.candidate) is None  # each answers for its own
+
+
+def test_people_search_reports_its_first_stage_recall_on_test() -> None:
+    """With every profile listed (an index no bigger than the slate) BM25 finds every relevant profile; with a
+    slate of 5 out of 400 it misses some, and its recall says how many."""
+    policy = load_policy("stillroom.products.search:policy.md", get_plugin_manager())
+    everything = WorldSize(train_requests=4, dev_requests=2, test_requests=20, pool_requests=4, candidates_per_request=30, catalog=30, annotator_noise=0.0)
+    whole = search_world.generate(policy, everything, seed=3).first_stage
+    assert (whole.name, whole.k, whole.recall) == ("bm25", 30, 1.0)
+    narrow = search_world.generate(policy, WorldSize(4, 2, 20, 4, 5, 400, 0.0), seed=3).first_stage
+    assert narrow.k == 5 and 0.0 < narrow.recall < 1.0

@@ -127,20 +127,25 @@ def test_a_multirun_over_the_products_writes_each_its_own_report(tmp_path: Path,
     assert reports == {"0_feed": "feed", "1_search": "search"}
 
 
-def test_a_two_job_multirun_runs_in_parallel_processes_and_sweep_report_lists_both(tmp_path: Path) -> None:
-    """The joblib launcher, through the console script: the jobs run at once, in processes of their own."""
+def test_a_multirun_over_seeds_runs_in_parallel_processes_and_sweep_report_shows_the_seeds_spread(tmp_path: Path) -> None:
+    """The joblib launcher, through the console script: the jobs run at once, in processes of their own;
+    `stillroom run -m seed=1,2` then `sweep-report` gives each figure's mean and spread across the seeds."""
     sweep = tmp_path / "sweep"
     result = stillroom(
-        "run", "-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "student.hidden_size=8,16",
-        f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+        "run", "-m", "experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     assert main(["sweep-report", str(sweep)]) == 0
     rows = list(csv.DictReader((sweep / "sweep.csv").open()))
-    assert sorted(r["overrides"] for r in rows) == ["student.hidden_size=16", "student.hidden_size=8"]
+    assert sorted(r["overrides"] for r in rows) == ["seed=1", "seed=2"]
     assert all(r["student ndcg@10 (dev)"] and r["student ndcg@10 (test)"] and r["pairs/s"] and r["pareto"] in {"yes", ""} for r in rows)
-    assert any(r["pareto"] == "yes" for r in rows) and rows[0]["params"] != rows[1]["params"]
+    [seeds] = list(csv.DictReader((sweep / "sweep_seeds.csv").open()))
+    reports = [json.loads((sweep / f"{n}_jobs" / "report.json").read_text()) for n in (0, 1)]
+    tests = [r["models"]["teacher"]["metrics"]["ndcg@10"] for r in reports]
+    mean, spread = seeds["teacher ndcg@10 (test)"].split(" ± ")
+    assert seeds["seeds"] == "2" and float(mean) == pytest.approx(sum(tests) / 2, abs=1e-4)
+    assert float(spread) == pytest.approx(abs(tests[0] - tests[1]) / 2**0.5, abs=1e-4)  # the sample standard deviation of two
 
 
 def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,10 +166,7 @@ def interval_settings(ctx: RunContext) -> IntervalSettings:
 def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
     """A model's entry in ``models.json``: test figures with their intervals and details, and its dev figures."""
     test = outcomes[TEST]
-    ci = {
-        metric: list(mean_interval(list(values.values.values()), [values.weight(r) for r in values.values], settings))
-        for metric, values in test.per_request.items()
-    }
+    ci = {metric: list(mean_interval(*values.columns(), settings)) for metric, values in test.per_request.items()}
     return {"metrics": test.metrics, "ci": ci, "details": test.details, **({"dev_metrics": outcomes[DEV].metrics} if DEV in outcomes else {})}
 
 
@@ -180,7 +177,7 @@ def _per_request_rows(model: str, outcomes: Mapping[str, Evaluated]) -> Iterator
                 yield {"split": split, "model": model, "request_id": request_id, "metric": metric, "value": value, "weight": values.weight(request_id)}
 
 
-def check_comparisons(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+def check_config(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The comparisons ``evaluator.comparisons`` names, checked against the models this recipe evaluates (before any training),
     with the other settings the evaluation reads."""
     models = [*models_to_evaluate(config), *([engagement.ROLE] if config.get(engagement.ROLE) else [])]
@@ -213,11 +210,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
         outcomes = {}
         for split, pairs in splits.items():
             probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
-            predictions.update({model_name: probs} if split == TEST else {})
+            if split == TEST:
+                predictions[model_name] = probs
             outcomes[split] = _evaluate(evaluators, EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k))
         evaluated[model_name] = (count_parameters(model), outcomes)
         timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
-        cached |= {model_name} if getattr(model, "caches_candidates", False) else set()
+        if getattr(model, "caches_candidates", False):
+            cached.add(model_name)
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     evaluated.update(_engagement_teacher(ctx, splits, evaluators))
     baselines = _baselines(ctx, splits, evaluators)
@@ -230,7 +229,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         results[name].update({"baseline": True} if name in baselines else {})
         results[name].update({"candidates_cached": True} if name in cached else {})
     per_request = {name: outcomes[TEST].per_request for name, (_, outcomes) in evaluated.items()}
-    comparisons = compare(per_request, check_comparisons(ctx.config), settings)
+    comparisons = compare(per_request, check_config(ctx.config), settings)
     ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
     ctx.store.write_jsonl(NAME, PER_REQUEST_FILE, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
     ctx.store.write_json(NAME, MODELS_FILE, results)

@@ -19,11 +19,12 @@ the bottom ones, so clicks follow relevance only where they were looked at.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import DataBundle, Pair
+from stillroom.data import DataBundle, FirstStage, Pair
 from stillroom.plugins.retrieval import Bm25Index
 from stillroom.policy import Policy
 from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
@@ -178,15 +179,32 @@ class PeopleSearch(CatalogWorld):
         super().__init__(world, size)
         self.profiles = [world.profile(f"profile-{i:05d}") for i in range(size.catalog)]
         self.first_stage = Bm25Index([profile_text(p) for p in self.profiles])
+        self.test_recalls: list[float] = []
 
     def request(self, request_id: str) -> dict[str, Any]:
         return self.world.query(request_id, self.profiles)
 
     def slate(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
         hits = self.first_stage.top([request["text"]], self.size.candidates_per_request)[0]
+        if str(request["query_id"]).startswith("test-"):
+            self.test_recalls += self.recall(request, hits)
         slate = [{**self.profiles[i], "position": position} for position, i in enumerate(hits)]
         self.world.rng.shuffle(slate)  # the reranker must not learn the first stage's order from the data's order
         return slate
+
+    def recall(self, query: Mapping[str, Any], hits: list[int]) -> list[float]:
+        """The share of the profiles the policy calls relevant to ``query`` (of the whole index) that the first stage
+        listed: one value, or none when no profile is relevant. Draws nothing from the world's random stream."""
+        policy, world = self.world.policy, self.world
+        # The hard rules only lower a label: the profiles they could leave relevant are those the dimensions make relevant.
+        cut = world.label_cuts[policy.relevant_label - 1]
+        candidates = [i for i, profile in enumerate(self.profiles) if world.true_score(query, profile) >= cut]
+        relevant = {i for i in candidates if world.policy_label(query, self.profiles[i]) >= policy.relevant_label}
+        return [len(relevant.intersection(hits)) / len(relevant)] if relevant else []
+
+    def first_stage_summary(self) -> FirstStage:
+        recall = sum(self.test_recalls) / len(self.test_recalls) if self.test_recalls else 0.0
+        return FirstStage("bm25", self.size.candidates_per_request, recall)
 
     def pair(self, request: Mapping[str, Any], candidate: Mapping[str, Any], label: int | None) -> Pair:
         """The pair as its profile is, wherever the first stage listed it: the position is the click log's, not the profile's."""
@@ -194,5 +212,6 @@ class PeopleSearch(CatalogWorld):
 
 
 def generate(policy: Policy, size: WorldSize, seed: int) -> DataBundle:
-    """The search world of ``size`` drawn from ``seed``: golden splits, pool and click log."""
-    return generate_bundle(PeopleSearch(SearchWorld(policy, seed), size), size)
+    """The search world of ``size`` drawn from ``seed``: golden splits, pool and click log, and the first stage's recall on test."""
+    search = PeopleSearch(SearchWorld(policy, seed), size)
+    return dataclasses.replace(generate_bundle(search, size), first_stage=search.first_stage_summary())
