@@ -13,9 +13,11 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stillroom.errors import USAGE_EXIT_CODE, RunInterrupted, StillroomError, report_error
+from stillroom.artifacts import write_json
+from stillroom.errors import GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
 from stillroom.job import run_job
 from stillroom.secrets import scrub_hydra_output, scrub_secrets
 
@@ -51,6 +53,14 @@ def hydra_main(cfg: DictConfig) -> float:
         scrub_hydra_output(run_dir / hydra_config.output_subdir)
     try:
         report = run_job(cfg, run_dir)
+    except GateFailed as failed:
+        report_error(failed)
+        if hydra_config.mode != RunMode.MULTIRUN:
+            sys.exit(USAGE_EXIT_CODE)
+        # One setting of a sweep whose labeler failed a gate is a result, not a broken sweep: the other jobs go on,
+        # the sweeper sees a failed trial (NaN), and sweep-report lists the job with its reason.
+        write_json(run_dir / GATE_FAILED_FILE, {"stage": failed.where, "message": failed.message})
+        return float("nan")
     except StillroomError as error:
         report_error(error)
         sys.exit(USAGE_EXIT_CODE)

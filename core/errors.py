@@ -32,6 +32,10 @@ class GateFailed(StillroomError):
     """A quality or policy gate stopped the run on purpose."""
 
 
+GATE_FAILED_FILE = "gate_failed.json"
+"""In a multirun job's folder when a gate stopped that job (the others go on): the stage and the reason."""
+
+
 class RunInterrupted(Exception):
     """The job was asked to stop (SIGTERM) and saved what it needs to resume; not a user error, not a bug."""
 

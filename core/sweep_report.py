@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from stillroom.errors import StillroomError
+from stillroom.errors import GATE_FAILED_FILE, StillroomError
 
 REPORT = "report.json"
 OUTPUTS = ("sweep.md", "sweep.csv", "sweep.png")
@@ -48,6 +48,8 @@ class SweepJob:
     retained: float | None = None
     figures: Mapping[str, float] = field(default_factory=dict)
     """Every figure worth averaging over seeds, by column name."""
+    failure: str | None = None
+    """Why a job wrote no report, when a gate stopped it (from its ``gate_failed.json``)."""
 
     @property
     def finished(self) -> bool:
@@ -95,7 +97,9 @@ def read_sweep(folder: Path) -> list[SweepJob]:
         overrides = tuple(yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text(encoding="utf-8")) or ())
         report_path = job_dir / REPORT
         if not report_path.is_file():
-            jobs.append(SweepJob(job_dir.name, overrides))
+            failed = job_dir / GATE_FAILED_FILE
+            reason = json.loads(failed.read_text(encoding="utf-8")) if failed.is_file() else None
+            jobs.append(SweepJob(job_dir.name, overrides, failure=f"stopped in {reason['stage']}: {reason['message']}" if reason else None))
             continue
         try:
             jobs.append(job_from_report(job_dir.name, overrides, json.loads(report_path.read_text(encoding="utf-8"))))
@@ -154,7 +158,7 @@ def _cells(rank: int | None, job: SweepJob, common: list[str], on_front: bool, r
         number(job.dev, ".4f", ".4f"),
         number(job.test, ".4f", ".4f"),
         number(job.retained, ".1%", ".4f"),
-        "yes" if on_front else ("" if job.finished else "no report"),
+        "yes" if on_front else ("" if job.finished else ("gate failed" if job.failure else "no report")),
     ]
 
 
@@ -209,6 +213,10 @@ def write_sweep_report(folder: Path, jobs: list[SweepJob]) -> list[Path]:
     )
     if common:
         summary += f" Every job had {' '.join(f'`{o}`' for o in common)}; the table shows what set each apart."
+    for job in jobs:
+        if job.failure:
+            own = " ".join(o for o in job.overrides if o not in common)
+            summary += f"\n\nJob {job.name} ({own}) {job.failure}"
     written = [folder / name for name in OUTPUTS]
     seeds = ""
     header, seed_rows = seeds_table(jobs, common)

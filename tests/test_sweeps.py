@@ -174,3 +174,18 @@ def test_the_shipped_optuna_search_composes_with_its_sweeper_and_knobs() -> None
     assert set(sweeper["params"]) == {
         "student.interaction_dim", "student.mlp_hidden", "loss.distill.0.temperature", "loss.distill.1.weight", "loss.distill.2.weight"
     }
+
+
+def test_a_job_stopped_by_a_gate_does_not_stop_the_sweep_and_sweep_report_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = tmp_path / "sweep"
+    _multirun("gate.min_kappa=2.0,-1.0", f"stage_cache={sweep / 'stage_cache'}", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
+    assert "the teacher fails the policy gate" in capsys.readouterr().err
+    failed = json.loads((sweep / "0_jobs" / "gate_failed.json").read_text())
+    assert failed["stage"] == "gate" and "gate.min_kappa 2.000" in failed["message"]
+    assert not (sweep / "0_jobs" / "report.json").exists() and (sweep / "1_jobs" / "report.json").is_file()
+    assert main(["sweep-report", str(sweep)]) == 0
+    rows = {r["job"]: r for r in csv.DictReader((sweep / "sweep.csv").open())}
+    assert rows["0_jobs"]["pareto"] == "gate failed" and rows["1_jobs"]["rank"] == "1"
+    assert "Job 0_jobs (gate.min_kappa=2.0) stopped in gate: the teacher fails the policy gate" in (sweep / "sweep.md").read_text()
