@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from stillroom.data import Pair
+
 
 @runtime_checkable
 class Scorer(Protocol):
@@ -35,3 +37,8 @@ class Scorer(Protocol):
 def to_unit_interval(scores: torch.Tensor) -> torch.Tensor:
     """Scores mapped into (0, 1) in the same order, for metrics that want probability-like positives."""
     return torch.sigmoid((scores.float() - scores.float().mean()) / scores.float().std().clamp_min(1e-6))
+
+
+def ranking_scores(scorer: Scorer, pairs: Sequence[Pair]) -> torch.Tensor:
+    """A baseline's scores for ``pairs`` in (0, 1), as an evaluator ranks them."""
+    return to_unit_interval(scorer.score([p.request_text for p in pairs], [p.candidate_text for p in pairs]))

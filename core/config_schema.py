@@ -40,7 +40,9 @@ class TrainSchema:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     early_stopping_patience: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
-    """Stop after this many epochs without a better dev cross-entropy, keeping the best weights."""
+    """Stop after this many epochs without a better dev figure, keeping the best weights (those before training compete)."""
+    select_by: str = "ce"
+    """The dev figure early stopping and the best epoch read: ``ce`` (cross-entropy) or ``ndcg`` (each request's list)."""
 
 
 @dataclass
@@ -109,6 +111,10 @@ class GateSchema:
     """Quadratic Cohen's kappa the labeler must reach against golden dev."""
     precedents: bool = True
     """The labeler must also label every precedent of the policy right."""
+    min_gain_over_zero_shot: Optional[float] = 0.0  # noqa: UP045 - OmegaConf reads typing.Optional
+    """The labeler's primary metric on golden dev minus zero-shot's must reach this; null does not ask."""
+    gain_must_be_resolved: bool = False
+    """The gain's paired interval, not only its mean, must lie above ``min_gain_over_zero_shot``."""
     max_violation_rate: Optional[float] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     """Bound on the student's violation_rate@k on golden test; null records it without a bound."""
 

@@ -21,7 +21,7 @@ from stillroom.baselines import Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
-from stillroom.losses import ENGAGEMENT, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
+from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
 from stillroom.plugin_manager import PluginManager
 from stillroom.policy import Policy
 from stillroom.precedents import render_precedents
@@ -153,7 +153,7 @@ class RunContext:
                 name = (self.config.get(role) or {}).get("name")
                 if self.config.get(role) and name not in known:
                     raise self._unknown_model(role, name)
-        teachers = {RELEVANCE} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
+        teachers = {RELEVANCE, GOLDEN} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])
             for index, entry in enumerate(self.config["loss"][stage]):

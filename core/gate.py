@@ -2,9 +2,12 @@
 
 Before a judge's labels train anything, it must agree with the people who
 wrote the golden set (quadratic Cohen's kappa on golden dev, the agreement
-LinkedIn tracks for its judges) and it must settle every precedent of the
-policy the way the policy does. A run whose labeler fails stops here, before
-labeling at scale, with the figures that failed.
+LinkedIn tracks for its judges), it must settle every precedent of the
+policy the way the policy does, and it must rank golden dev better than the
+free model the team starts from (``zero_shot``, the base model off the shelf):
+a teacher worse than what a team gets for nothing is never distilled. A run
+whose labeler fails stops here, before labeling at scale, with the figures that
+failed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,43 @@ class PrecedentMiss:
     why: str
 
 
+FREE_MODEL = "zero_shot"
+"""The baseline a labeler must beat: the base model off the shelf, what a team has before any training."""
+
+
+@dataclass(frozen=True)
+class GainCheck:
+    """The labeler's gain over the free model on golden dev, paired over requests (``gate.min_gain_over_zero_shot``).
+
+    Golden dev is small (10 members in the synthetic products) and its interval
+    wide, so by default the mean gain must reach the bound and the interval is
+    reported beside it; ``gate.gain_must_be_resolved`` asks for the whole
+    interval above the bound, for a dev set large enough to resolve it.
+    """
+
+    baseline: str
+    metric: str
+    labeler: float
+    free_model: float
+    gain: float
+    ci: tuple[float, float]
+    min_gain: float
+    must_be_resolved: bool
+    requests: int
+
+    @property
+    def passed(self) -> bool:
+        return self.ci[0] > self.min_gain if self.must_be_resolved else self.gain >= self.min_gain
+
+    def explain(self) -> str:
+        bound = "the whole interval above" if self.must_be_resolved else "at least"
+        return (
+            f"{self.metric} on golden dev {self.labeler:.3f} against {self.baseline}'s {self.free_model:.3f}: gain {self.gain:+.3f} "
+            f"[{self.ci[0]:+.3f}, {self.ci[1]:+.3f}] over {self.requests} requests, gate.min_gain_over_{self.baseline} "
+            f"{self.min_gain:+.3f} ({bound})"
+        )
+
+
 @dataclass(frozen=True)
 class GateResult:
     model: str
@@ -42,10 +82,12 @@ class GateResult:
     dev_pairs: int
     precedents_checked: int
     missed: tuple[PrecedentMiss, ...]
+    gain: GainCheck | None = None
+    """None where ``gate.min_gain_over_zero_shot`` is null: the gain is not asked for."""
 
     @property
     def passed(self) -> bool:
-        return self.kappa >= self.min_kappa and not self.missed
+        return self.kappa >= self.min_kappa and not self.missed and (self.gain is None or self.gain.passed)
 
     def summary(self) -> dict[str, Any]:
         """The result as JSON-ready data: ``gate/gate.json``, the report and the model card read it."""
@@ -61,6 +103,8 @@ class GateResult:
             parts.append(f"precedents missed {len(self.missed)} of {self.precedents_checked}: {missed}")
         else:
             parts.append(precedents_phrase(self.summary()))
+        if self.gain is not None:
+            parts.append(self.gain.explain())
         verdict = "passes" if self.passed else "fails"
         return f"the {self.model} {verdict} the policy gate: " + "; ".join(parts)
 
@@ -75,9 +119,11 @@ def precedents_phrase(gate: Mapping[str, Any]) -> str:
 
 def describe_gate(gate: Mapping[str, Any]) -> str:
     """One sentence on a passed gate, for the report and the model card."""
+    gain = gate.get("gain")
+    gain_phrase = f", a gain over {gain['baseline']} of {gain['gain']:+.3f} {gain['metric']} on golden dev" if gain else ""
     return (
         f"the {gate['model']}, the first model to label data at scale, passed the policy gate: quadratic kappa "
-        f"{gate['kappa']:.3f} against golden dev (threshold {gate['min_kappa']:.2f}), {precedents_phrase(gate)}"
+        f"{gate['kappa']:.3f} against golden dev (threshold {gate['min_kappa']:.2f}), {precedents_phrase(gate)}{gain_phrase}"
     )
 
 
@@ -89,8 +135,9 @@ def judge_gate(
     precedent_probs: torch.Tensor,
     policy: Policy,
     gate_config: Mapping[str, Any],
+    gain: GainCheck | None = None,
 ) -> GateResult:
-    """Measure a labeler's agreement with golden dev and with the policy's precedents."""
+    """Measure a labeler's agreement with golden dev and with the policy's precedents; ``gain`` is measured by the caller."""
     golden = torch.tensor([int(p.label) for p in dev], dtype=torch.long)
     if golden.unique().numel() < 2:
         raise StillroomError(
@@ -105,4 +152,4 @@ def judge_gate(
         for index, (pair, label) in enumerate(zip(precedents, predicted, strict=True))
         if label != pair.label
     )
-    return GateResult(model, kappa, float(gate_config["min_kappa"]), len(dev), len(precedents), missed)
+    return GateResult(model, kappa, float(gate_config["min_kappa"]), len(dev), len(precedents), missed, gain)

@@ -35,6 +35,9 @@ RELEVANCE = "relevance"
 """The teacher objective of labels under the policy (from the judge or the relevance teacher)."""
 ENGAGEMENT = "engagement"
 """The teacher objective of labels learned from the engagement log."""
+GOLDEN = "golden"
+"""The golden labels as a teacher objective every training set has (one-hot on the policy's scale, where a pair
+has a label): a ranking term reads the golden order with ``teacher: golden`` (``loss.finetune``)."""
 
 TEACHER = "teacher"
 """A term that reads a teacher's soft labels."""

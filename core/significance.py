@@ -18,9 +18,9 @@ per-request weights; plain means have weight 1 everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -41,6 +41,12 @@ class IntervalSettings:
     """``scipy.stats.bootstrap``'s method; the percentile interval never fails on a degenerate sample."""
     seed: int = 0
     """The resampling is seeded, so a report is the same every time it is built from the same results."""
+
+    @classmethod
+    def of_run(cls, config: Mapping[str, Any]) -> IntervalSettings:
+        """The settings a run's ``evaluator.intervals`` asks for, seeded by the run's seed."""
+        intervals = config["evaluator"]["intervals"]
+        return cls(float(intervals["confidence"]), int(intervals["resamples"]), intervals["method"], int(config["seed"]))
 
 
 @dataclass(frozen=True)

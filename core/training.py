@@ -22,17 +22,22 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset
+from torchmetrics.retrieval import RetrievalNormalizedDCG
 
 from stillroom.checkpoints import AtomicCheckpointIO, ResumableTraining
 from stillroom.distributed import as_one_process
 from stillroom.errors import RunInterrupted, StillroomError
-from stillroom.losses import HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
-from stillroom.ranker import Ranker
+from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
+from stillroom.ranker import Ranker, expected_grade
 from stillroom.sampling import EpochBatchSampler, ReplayableRandomness, RequestBatchSampler
 from stillroom.strategies import is_distributed
 
 VAL_METRIC = "val/ce"
 """Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
+VAL_NDCG = "val/ndcg"
+"""NDCG over each golden dev request's whole list, ranked by the expected label: what a ranker is chosen for."""
+SELECTION = {"ce": (VAL_METRIC, "min"), "ndcg": (VAL_NDCG, "max")}
+"""``train.select_by`` -> the dev figure early stopping and the best epoch read, and which way is better."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ class PairCollator:
     def __init__(self, ranker: Ranker, shapes: TargetShapes | None = None) -> None:
         self.ranker = ranker
         self.shapes = shapes or TargetShapes({}, {})
+        self._requests: dict[str, int] = {}
+
+    def _request_number(self, request_id: str) -> int:
+        """A number per request, the same in every batch: a request's pairs may span batches (validation's NDCG)."""
+        return self._requests.setdefault(request_id, len(self._requests))
 
     def _teacher(self, items: Sequence[TrainItem], name: str) -> dict[str, torch.Tensor]:
         probs = torch.zeros(len(items), self.shapes.scales[name])
@@ -98,14 +108,21 @@ class PairCollator:
                 hidden[row] = item.hidden[name]
         return {"probs": probs, "mask": mask, **({"hidden": hidden} if hidden is not None else {})}
 
+    def _golden(self, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The golden labels as a teacher's targets (:data:`~stillroom.losses.GOLDEN`): one-hot where a pair has one."""
+        labeled = labels != NO_LABEL
+        return {"probs": torch.nn.functional.one_hot(labels.clamp_min(0), self.ranker.num_labels).float(), "mask": labeled}
+
     def __call__(self, items: Sequence[TrainItem]) -> dict[str, Any]:
         features = self.ranker.tokenize([i.request_text for i in items], [i.candidate_text for i in items])
         requests = {request: index for index, request in enumerate(dict.fromkeys(i.request_id for i in items))}
+        labels = torch.tensor([i.label for i in items], dtype=torch.long)
         return {
             "features": features,
-            "labels": torch.tensor([i.label for i in items], dtype=torch.long),
+            "labels": labels,
             "group": torch.tensor([requests[i.request_id] for i in items], dtype=torch.long),
-            "teachers": {name: self._teacher(items, name) for name in self.shapes.scales},
+            "request": torch.tensor([self._request_number(i.request_id) for i in items], dtype=torch.long),
+            "teachers": {**{name: self._teacher(items, name) for name in self.shapes.scales}, GOLDEN: self._golden(labels)},
         }
 
 
@@ -144,6 +161,7 @@ class RankerModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
+        self.val_ndcg = RetrievalNormalizedDCG()
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         if self.needs_hidden:
@@ -167,6 +185,8 @@ class RankerModule(pl.LightningModule):
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         logits = self.ranker(**batch["features"])
         self.log(VAL_METRIC, hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
+        self.val_ndcg.update(expected_grade(torch.softmax(logits.float(), dim=-1)), batch["labels"], indexes=batch["request"])
+        self.log(VAL_NDCG, self.val_ndcg, batch_size=logits.shape[0])
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.parameters() if p.requires_grad]
@@ -219,17 +239,22 @@ class HistoryRecorder(pl.Callback):
 
 
 class KeepBestWeights(pl.Callback):
-    """Early stopping's other half: restore the weights of the best validation epoch when training ends."""
+    """Early stopping's other half: restore the weights of the best validation epoch when training ends.
 
-    def __init__(self, monitor: str = VAL_METRIC) -> None:
+    The weights before training compete too (:func:`fit` validates them first): a model that starts where
+    its base model is (a similarity prior, an adapter at zero) never ends below where it started on dev.
+    """
+
+    def __init__(self, monitor: str = VAL_METRIC, mode: str = "min") -> None:
         self.monitor = monitor
+        self.sign = 1.0 if mode == "min" else -1.0
         self.best = float("inf")
         self.state: dict[str, torch.Tensor] | None = None
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and not trainer.sanity_checking and float(value) < self.best:
-            self.best = float(value)
+        if value is not None and not trainer.sanity_checking and self.sign * float(value) < self.best:
+            self.best = self.sign * float(value)
             self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -243,8 +268,16 @@ class KeepBestWeights(pl.Callback):
         self.best, self.state = float(state_dict["best"]), state_dict["state"]
 
 
-def _early_stopping(patience: int) -> EarlyStopping:
-    return EarlyStopping(monitor=VAL_METRIC, mode="min", patience=patience, check_on_train_epoch_end=False)
+def _selection(train_config: Mapping[str, Any]) -> list[pl.Callback]:
+    """Early stopping and the best epoch's weights, on the dev figure ``train.select_by`` names; none without a patience."""
+    patience = train_config.get("early_stopping_patience")
+    if patience is None:
+        return []
+    select_by = str(train_config.get("select_by") or "ce")
+    if select_by not in SELECTION:
+        raise StillroomError(f"expected one of {', '.join(SELECTION)}, got {select_by!r}", where="train.select_by")
+    monitor, mode = SELECTION[select_by]
+    return [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False), KeepBestWeights(monitor, mode)]
 
 
 def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logger], callbacks: list[pl.Callback], checkpointing: bool) -> pl.Trainer:
@@ -312,8 +345,7 @@ def fit(
         stage=stage,
     )
     resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
-    patience = train_config.get("early_stopping_patience")
-    stopping = [] if patience is None or not val_items else [_early_stopping(int(patience)), KeepBestWeights()]
+    stopping = _selection(train_config) if val_items else []
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     with tempfile.TemporaryDirectory(prefix="stillroom-fit-") as scratch:
         history = HistoryRecorder(handoff=Path(scratch) / "history.json")
@@ -331,6 +363,8 @@ def fit(
                 # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
                 with as_one_process(distributed):
+                    if stopping and not resume_from and not distributed:  # the weights before training compete for best
+                        trainer.validate(module, val_loader, verbose=False)
                     trainer.fit(module, train_loader, val_loader if val_items else None, ckpt_path=resume_from, weights_only=True)
         except SIGTERMException:
             saved = f"; its checkpoint is {resumable.path}" if resumable else ""

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from tests.data_fixtures import write_beir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,3 +39,17 @@ def test_serve_prints_pairs_per_second_of_each_model_at_each_batch_size() -> Non
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| model")]
     assert [row.split(" | ")[0][2:] for row in rows] == ["teacher (torch)", "student (torch)", "student (onnxruntime)"]
     assert all(float(cell.replace(",", "")) > 0 for row in rows for cell in row.strip("| ").split(" | ")[1:])
+
+
+def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_bars(tmp_path: Path) -> None:
+    write_beir(tmp_path / "collections" / "tiny")
+    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4"], "source": "tests.", "licence": "none."}}}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    out = _run("real_data.py", "--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml"))
+    row = next(line for line in out.splitlines() if line.startswith("| tiny |"))
+    cells = row.strip("| ").split(" | ")
+    assert len(cells) == 13 and cells[1] == "2"  # two test queries
+    assert all(cell.count("[") == 1 for cell in cells[3:12])  # every figure and difference with its interval
+    assert any(verdict in cells[8] for verdict in ("better", "worse", "not resolved"))
+    written = (tmp_path / "out" / "real_data.md").read_text(encoding="utf-8")
+    assert "at commit" in written and "the teacher beats zero_shot on every collection" in written and "**tiny**: tests." in written

@@ -142,6 +142,30 @@ def test_beir_without_unjudged_queries_lends_the_train_queries_to_the_pool_and_m
     assert {p.label for p in bundle.golden["test"]} == {0, 3}
 
 
+def test_the_beir_pool_reaches_deeper_over_the_queries_whose_judgments_the_run_leaves_unused(tmp_path: Path) -> None:
+    train = ["q-spark", "q-nurse", "q-bread", "q-nurse2"]
+    folder = write_beir(tmp_path / "beir", {"train": train, "dev": ["q-chess"], "test": ["q-spark2"]})
+    bundle = _beir(folder, max_train_queries=2, first_stage_k=2, pool_first_stage_k=5)
+    golden_train = {p.request_id for p in bundle.golden["train"]}
+    pooled = {p.request_id for p in bundle.pool}
+    # the unjudged query and the train queries golden train leaves; never a dev or test query, nor golden train's
+    assert len(golden_train) == 2 and pooled == set(train) - golden_train | {"q-open"}
+    assert all(sum(p.request_id == q for p in bundle.pool) == 5 for q in pooled)  # the deeper list
+    assert all(len([p for p in bundle.golden["test"] if p.request_id == q]) == 2 for q in ["q-spark2"])
+
+
+def test_a_query_log_joins_the_beir_pool_and_may_not_reuse_a_query_id(tmp_path: Path) -> None:
+    folder = write_beir(tmp_path / "beir")
+    log = write_jsonl(tmp_path / "log.jsonl", [{"_id": "log-1", "text": "rook endgame"}, {"_id": 7, "text": "starter feeding"}])
+    bundle = _beir(folder, query_log=str(log))
+    assert {p.request_id for p in bundle.pool} == {"q-open", "log-1", "7"}
+    assert next(p for p in bundle.pool if p.request_id == "log-1").request_text == "rook endgame"
+    clash = write_jsonl(tmp_path / "clash.jsonl", [{"_id": "log-1", "text": "x"}, {"_id": "q-chess", "text": "y"}])
+    with pytest.raises(StillroomError, match="query id 'q-chess' appears twice \\(in queries.jsonl and here\\)") as excinfo:
+        _beir(folder, query_log=str(clash))
+    assert f"{clash}:2" in str(excinfo.value.where)
+
+
 def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     every = ["q-spark", "q-nurse", "q-bread", "q-chess", "q-spark2", "q-nurse2"]
     bundle = _beir(write_beir(tmp_path / "beir", {"test": every}), train_share_of_test=0.5, dev_share=0.34)
@@ -158,6 +182,27 @@ def test_judged_documents_beyond_the_first_stage_join_train_lists_best_first_up_
         assert len(listed) <= 2 and 2 in listed.values()  # BM25's top one, then the best judged document it missed
     none_added = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1, max_judged_per_query=0)
     assert len(none_added.golden["train"]) == 3 < len(capped.golden["train"])  # the top one alone, for each of 3 train queries
+
+
+def test_a_few_qrels_rows_naming_a_missing_document_are_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_beir(tmp_path / "beir")
+    with (folder / "qrels" / "test.tsv").open("a", encoding="utf-8") as qrels:
+        qrels.write("q-spark2\tnowhere-9\t1\n")
+    monkeypatch.setattr("stillroom.plugins.data.beir.MAX_DANGLING_SHARE", 0.25)  # 1 of 5 rows; public collections carry under 1%
+    bundle = _beir(folder)
+    assert "1 of 5 rows name a document corpus.jsonl lacks (the first at line 6, 'nowhere-9'); they are skipped" in caplog.text
+    assert {p.label for p in bundle.golden["test"] if p.request_id == "q-spark2"} >= {2}
+
+
+def test_a_document_with_its_query_s_id_is_never_a_candidate(tmp_path: Path) -> None:
+    folder = write_beir(tmp_path / "beir")
+    corpus = (folder / "corpus.jsonl").read_text(encoding="utf-8")
+    (folder / "corpus.jsonl").write_text(corpus + json.dumps({"_id": "q-spark2", "title": "", "text": "spark streaming partitions"}) + "\n")
+    bundle = _beir(folder, first_stage_k=2)
+    listed = [p.candidate_id for p in bundle.golden["test"] if p.request_id == "q-spark2"]
+    assert len(listed) == 2 and "q-spark2" not in listed  # its own text would be BM25's first hit
 
 
 def _test_qrels(*rows: str):

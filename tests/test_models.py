@@ -35,10 +35,11 @@ def scratch_config() -> dict:
     return validate_config(compose_config("student=scratch"))["student"]
 
 
-def test_lora_teacher_trains_only_the_adapter_pooler_and_head(lora_teacher) -> None:
+def test_lora_teacher_trains_only_the_adapter_pooler_head_and_prior(lora_teacher) -> None:
     assert isinstance(lora_teacher, Ranker)
     trainable = {n: p for n, p in lora_teacher.named_parameters() if p.requires_grad}
-    assert trainable and all("lora_" in n or "classifier" in n or "pooler" in n for n in trainable)
+    prior = ("prior", "correction_norm")  # the similarity prior: its ordinal model of the cosine, and the correction's norm
+    assert trainable and all("lora_" in n or "classifier" in n or "pooler" in n or n.split(".")[1] in prior for n in trainable)
     assert any(".layer.5." in n for n in trainable) and not any(".layer.0." in n for n in trainable)
     assert 20_000_000 < count_parameters(lora_teacher) < 30_000_000
     assert sum(t.numel() for t in trainable.values()) < 0.1 * count_parameters(lora_teacher)
@@ -64,8 +65,19 @@ def test_saved_weights_round_trip(lora_teacher, config, tmp_path: Path) -> None:
     features = lora_teacher.tokenize(["a member"], ["a job"])
     lora_teacher.eval(), fresh.eval()
     assert torch.allclose(lora_teacher(**features), fresh(**features), atol=1e-6)
-    merged = fresh.for_inference()
-    assert torch.allclose(merged(**features), fresh(**features), atol=1e-4)
+    inference = fresh.for_inference()  # the similarity prior reads the encoder with its adapter off: it stays apart
+    assert torch.allclose(inference(**features), fresh(**features), atol=1e-4)
+
+
+def test_a_teacher_without_the_similarity_prior_folds_its_adapter_in_for_inference(config) -> None:
+    plain = _build("teacher", {**config["teacher"], "similarity_prior": False}).eval()
+    with torch.no_grad():
+        for p in plain.parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    features = plain.tokenize(["a member"], ["a job"])
+    merged = plain.for_inference()
+    assert torch.allclose(merged(**features), plain(**features), atol=1e-4)
     assert not any("lora_" in n for n, _ in merged.named_parameters())
 
 

@@ -13,7 +13,7 @@ import torch
 from stillroom.artifacts import ArtifactStore
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
-from stillroom.gate import judge_gate
+from stillroom.gate import GainCheck, judge_gate
 from stillroom.job import run_job
 from stillroom.labeling import SOFT_LABELS_FILE, cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.plugin_manager import get_plugin_manager
@@ -85,6 +85,9 @@ def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels
     assert ("finetune: hidden_mse left out" in out) == (judge == "tiny_causal_lm")
     assert store.exists("judge_label", "hidden_states.safetensors") == (judge == "tiny")
     assert report["gate"]["model"] == "judge" and report["gate"]["passed"]
+    gain = report["gate"]["gain"]  # the smoke recipe measures the gain and asks for none (a bound of -1)
+    assert gain["baseline"] == "zero_shot" and gain["metric"] == "ndcg@10" and gain["min_gain"] == -1.0
+    assert gain["gain"] == pytest.approx(gain["labeler"] - gain["free_model"]) and gain["ci"][0] <= gain["ci"][1]
     assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd", "bm25", "zero_shot"]
     labeled = len(store.read_jsonl("prepare", "pool.jsonl")) + len(store.read_jsonl("prepare", "train.jsonl"))
     assert store.completed_summary("finetune")["train_pairs"] == labeled  # the teacher learned from the judge's labels
@@ -101,6 +104,29 @@ def test_a_judge_below_the_gate_stops_the_run_before_labeling(tmp_path: Path) ->
     store = ArtifactStore(tmp_path)
     assert store.completed_fingerprint("finetune") and not store.completed_fingerprint("gate")
     assert not (tmp_path / "label").exists() and not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("gain", "ci", "must_be_resolved", "passed"),
+    [
+        (0.02, (-0.04, 0.08), False, True),  # by default the mean decides, the interval is reported
+        (-0.01, (-0.06, 0.04), False, False),
+        (0.02, (-0.04, 0.08), True, False),  # resolved: the whole interval above the bound
+        (0.05, (0.01, 0.09), True, True),
+    ],
+)
+def test_the_gain_over_the_free_model_passes_by_its_mean_or_by_its_whole_interval(gain, ci, must_be_resolved, passed) -> None:
+    check = GainCheck("zero_shot", "ndcg@10", 0.7 + gain, 0.7, gain, ci, 0.0, must_be_resolved, 10)
+    assert check.passed is passed
+    assert f"gain {gain:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] over 10 requests, gate.min_gain_over_zero_shot +0.000" in check.explain()
+
+
+def test_a_labeler_short_of_the_gain_over_zero_shot_stops_the_run_with_the_figures(tmp_path: Path) -> None:
+    cfg = compose_config("experiment=smoke", "gate.min_gain_over_zero_shot=0.9")
+    with pytest.raises(GateFailed, match=r"ndcg@10 on golden dev [\d.]+ against zero_shot's [\d.]+: gain [-+][\d.]+ \[") as excinfo:
+        run_job(cfg, tmp_path)
+    assert "gate.min_gain_over_zero_shot +0.900 (at least)" in str(excinfo.value)
+    assert not ArtifactStore(tmp_path).completed_fingerprint("gate") and not (tmp_path / "label").exists()
 
 
 def test_a_student_above_the_violation_bound_is_not_exported(tmp_path: Path) -> None:

@@ -70,6 +70,37 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
     assert abs(_dev_ce(ranker, dev) - min(val)) < 1e-4
 
 
+def test_selected_by_dev_ndcg_the_weights_before_training_compete_and_win_when_training_only_hurts() -> None:
+    from stillroom.losses import WeightedTerm
+    from stillroom.plugins.losses import hard_label_ce
+
+    ranker = _tiny_ranker()
+    before = {k: v.clone() for k, v in ranker.state_dict().items()}
+    # Each request's list: its word repeated (label 1) among other words; training is told the opposite.
+    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in _items(96, seed=2)]
+    flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label, request_id=i.request_text) for i in _items(256, seed=1)]
+    config = {"epochs": 4, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 4, "select_by": "ndcg"}
+    history = fit(ranker, [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())], flipped, dev, config, TRAINER, [], seed=0)
+    ndcg = [(row["step"], row["val/ndcg"]) for row in history if "val/ndcg" in row]
+    assert ndcg[0][0] == 0 and len(ndcg) == 5  # validated before the first step, then after each epoch
+    assert ndcg[0][1] > max(value for _, value in ndcg[1:])  # learning the flipped labels ranks dev worse
+    assert all(torch.equal(before[k], v) for k, v in ranker.state_dict().items())  # so the untrained weights are kept
+
+
+def test_the_golden_labels_are_a_teacher_every_batch_has_so_ranking_terms_can_read_their_order() -> None:
+    from stillroom.losses import GOLDEN, NO_LABEL
+    from stillroom.plugins.losses.ranking import listnet
+
+    ranker = _tiny_ranker()
+    items = [TrainItem("python", c, label, request_id="r") for c, label in (("python", 1), ("nurse", 0), ("sales", NO_LABEL))]
+    batch = PairCollator(ranker)(items)
+    golden = batch["teachers"][GOLDEN]
+    assert torch.equal(golden["mask"], torch.tensor([True, True, False]))
+    assert torch.equal(golden["probs"][:2], torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    term = listnet(teacher=GOLDEN)
+    assert float(term(torch.tensor([[0.0, 5.0], [5.0, 0.0], [0.0, 0.0]]), batch)) < float(term(torch.tensor([[5.0, 0.0], [0.0, 5.0], [0.0, 0.0]]), batch))
+
+
 def test_request_batches_keep_each_request_whole_and_cover_every_pair_once() -> None:
     from stillroom.sampling import RequestBatchSampler
 

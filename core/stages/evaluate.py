@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from stillroom import engagement
-from stillroom.baselines import Scorer, to_unit_interval
+from stillroom.baselines import Scorer, ranking_scores
 from stillroom.comparisons import compare, comparison_pairs
 from stillroom.context import RunContext
 from stillroom.data import Pair
@@ -139,7 +139,7 @@ def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: li
         scorer = ctx.build_baseline(name)
 
         def scores(pairs: list[Pair], scorer: Scorer = scorer) -> torch.Tensor:
-            return to_unit_interval(scorer.score([p.request_text for p in pairs], [p.candidate_text for p in pairs]))
+            return ranking_scores(scorer, pairs)
 
         results[name] = (int(scorer.params), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))
     return results
@@ -156,11 +156,6 @@ def _engagement_teacher(ctx: RunContext, splits: Mapping[str, list[Pair]], evalu
         return expected_grade(predict_probs(model, pairs, ctx.num_labels(engagement.ROLE), ctx.trainer_config, batch_size))
 
     return {engagement.ROLE: (count_parameters(model), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))}
-
-
-def interval_settings(ctx: RunContext) -> IntervalSettings:
-    settings = ctx.config["evaluator"]["intervals"]
-    return IntervalSettings(float(settings["confidence"]), int(settings["resamples"]), settings["method"], ctx.seed)
 
 
 def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
@@ -222,7 +217,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     baselines = _baselines(ctx, splits, evaluators)
     evaluated.update(baselines)
 
-    settings = interval_settings(ctx)
+    settings = IntervalSettings.of_run(ctx.config)
     results = {}
     for name, (params, outcomes) in evaluated.items():
         results[name] = {"params": params, "throughput_pairs_per_s": throughput.get(name), **_row(outcomes, settings)}

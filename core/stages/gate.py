@@ -1,18 +1,29 @@
 """gate: the model that will label at scale (the judge, or the teacher when there is none) must pass the policy gate.
 
 It is scored as it will label: with ``labeling.enforce_rules`` the policy's
-hard rules cap its labels here too. A passed gate's figures go into the
-report; a failed gate stops the run before any labeling at scale, with the
-figures in its message and nothing recorded as complete.
+hard rules cap its labels here too. Beside its agreement with golden dev and
+the precedents, its ranking of golden dev is compared with the free model's
+(``gate.min_gain_over_zero_shot``), on the run's primary metric and paired over
+requests. A passed gate's figures go into the report; a failed gate stops the
+run before any labeling at scale, with the figures in its message and nothing
+recorded as complete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import torch
+
+from stillroom.baselines import ranking_scores
 from stillroom.context import RunContext
-from stillroom.errors import GateFailed
-from stillroom.gate import judge_gate
+from stillroom.data import Pair
+from stillroom.errors import GateFailed, StillroomError
+from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.gate import FREE_MODEL, GainCheck, judge_gate
+from stillroom.report import primary_metric
+from stillroom.significance import IntervalSettings, paired_difference
 from stillroom.stages.label import labels_of
 
 NAME = "gate"
@@ -25,9 +36,48 @@ def run(ctx: RunContext, role: str, trained_stage: str) -> dict[str, Any]:
     dev = ctx.pairs("dev")
     precedents = ctx.precedents() if gate_config["precedents"] else []
     dev_labels, precedent_labels = labels_of(ctx, role, model, dev), labels_of(ctx, role, model, precedents)
-    result = judge_gate(role, dev, dev_labels, precedents, precedent_labels, ctx.policy, gate_config)
+    gain = gain_over_free_model(ctx, dev, dev_labels)
+    result = judge_gate(role, dev, dev_labels, precedents, precedent_labels, ctx.policy, gate_config, gain)
     if not result.passed:
         raise GateFailed(result.explain(ctx.policy), where=NAME)
     print(f"[stillroom] {result.explain(ctx.policy)}")
     ctx.store.write_json(NAME, RESULT_FILE, result.summary())
     return result.summary()
+
+
+def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch.Tensor) -> GainCheck | None:
+    """The labeler's primary metric on golden dev minus the free model's, paired over requests; None when not asked for."""
+    min_gain = ctx.config["gate"].get(f"min_gain_over_{FREE_MODEL}")
+    if min_gain is None:
+        return None
+    k = int(ctx.config["evaluator"]["k"])
+    metric = primary_metric(k)
+    evaluators = ctx.evaluators(ctx.config["evaluator"]["names"])
+    free_scores = ranking_scores(ctx.build_baseline(FREE_MODEL), dev)
+    labeler = _per_request(evaluators, EvalInput(pairs=dev, probs=dev_labels, policy=ctx.policy, k=k), metric)
+    free = _per_request(evaluators, EvalInput(pairs=dev, probs=None, policy=ctx.policy, k=k, ranking_scores=free_scores), metric)
+    requests = list(labeler.values)
+    labeler_column, weights = labeler.columns(requests)
+    result = paired_difference(labeler_column, free.columns(requests)[0], weights, IntervalSettings.of_run(ctx.config))
+    return GainCheck(
+        baseline=FREE_MODEL,
+        metric=metric,
+        labeler=labeler.figure,
+        free_model=free.figure,
+        gain=result.difference,
+        ci=result.ci,
+        min_gain=float(min_gain),
+        must_be_resolved=bool(ctx.config["gate"].get("gain_must_be_resolved", False)),
+        requests=len(requests),
+    )
+
+
+def _per_request(evaluators: Sequence[Evaluator], inputs: EvalInput, metric: str) -> PerRequest:
+    for evaluator in evaluators:
+        value = evaluator(inputs).get(metric)
+        if isinstance(value, PerRequest):
+            return value
+    raise StillroomError(
+        f"the gain over {FREE_MODEL} is measured on {metric} per request, and no evaluator in evaluator.names gives it",
+        where=f"gate.min_gain_over_{FREE_MODEL}",
+    )

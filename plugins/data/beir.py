@@ -14,6 +14,8 @@ the judged documents BM25 missed (the best judged first, at most
 ``data.max_judged_per_query``): that is how rerankers are trained, on the
 known relevant documents. ``data.add_missed_judged`` names the splits that get
 them; adding ``test`` restores the old, inflated evaluation, for analysis only.
+A document whose id is its query's is never a candidate (a collection such as
+ArguAna holds each query's own text in its corpus), as BEIR evaluates.
 A judged document takes its qrels score as its label (``data.label_map`` maps
 scores onto the policy's scale; by default a score is the label, capped at the
 scale's top); an unjudged candidate is labeled 0, as pooled relevance
@@ -22,10 +24,17 @@ judgments assume.
 Golden train, dev and test follow the qrels files. Dev is carved from the
 train queries when there is no ``dev.tsv``; a collection that judges only test
 queries (arguana, scidocs, trec-covid) lends ``data.train_share_of_test`` of
-them to golden train and dev, and says so. The unlabeled pool is the
-first-stage candidates of queries no qrels file judges; a collection without
-such queries lends the train queries' candidates, unlabeled, for the teacher
-to label.
+them to golden train and dev, and says so.
+
+The unlabeled pool is what the teacher labels for the student, and its labels
+are free, so it reaches further than the golden set: the first stage's top
+``data.pool_first_stage_k`` documents of every query whose judgments the run
+does not use (queries no qrels file judges, train queries beyond
+``data.max_train_queries``) and of the queries of a query log
+(``data.query_log``, a file like ``queries.jsonl``: the unlabeled queries a
+team has). A query judged in dev or test never joins it. A collection with no
+such query lends golden train's queries, their labels withheld, whose deeper
+lists still hold pairs golden train does not.
 """
 
 from __future__ import annotations
@@ -66,28 +75,43 @@ def read_corpus(path: Path) -> dict[str, dict[str, str]]:
     return corpus
 
 
-def read_queries(path: Path) -> dict[str, str]:
+def read_queries(path: Path, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Queries by id. An id appears once, and is none of ``known``: a query log's ids are not the collection's."""
     queries: dict[str, str] = {}
     for line, row in jsonl_objects(path):
         query_id = str(field(row, "_id", (str, int), path, line))
-        if query_id in queries:
-            raise data_error(path, line, f"query id {query_id!r} appears twice")
+        if query_id in queries or query_id in (known or {}):
+            raise data_error(path, line, f"query id {query_id!r} appears twice" + (" (in queries.jsonl and here)" if query_id in (known or {}) else ""))
         queries[query_id] = field(row, "text", str, path, line).strip()
     return queries
+
+
+MAX_DANGLING_SHARE = 0.01
+"""Of a qrels file's rows, the share that may name a document the corpus lacks (skipped, with a warning) before
+the file is taken for another collection's: public collections carry a few (BEIR's ArguAna, 5 of 1,406)."""
 
 
 def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """Judgments by query, then document: the score of each judged pair."""
     qrels: dict[str, dict[str, int]] = {}
+    dangling: list[tuple[int, str]] = []
+    rows = 0
     for line, (query_id, doc_id, score) in tsv_rows(path, QRELS_HEADER):
+        rows += 1
         if query_id not in queries:
             raise data_error(path, line, f"query-id {query_id!r} is not in queries.jsonl")
         if doc_id not in corpus:
-            raise data_error(path, line, f"corpus-id {doc_id!r} is not in corpus.jsonl")
+            dangling.append((line, doc_id))
+            continue
         try:
             qrels.setdefault(query_id, {})[doc_id] = int(score)
         except ValueError:
             raise data_error(path, line, f"score must be an integer, got {score!r}") from None
+    if dangling:
+        line, doc_id = dangling[0]
+        if len(dangling) > MAX_DANGLING_SHARE * rows:
+            raise data_error(path, line, f"corpus-id {doc_id!r} is not in corpus.jsonl ({len(dangling)} of {rows} rows name a missing document)")
+        log.warning("%s: %d of %d rows name a document corpus.jsonl lacks (the first at line %d, %r); they are skipped", path, len(dangling), rows, line, doc_id)
     return qrels
 
 
@@ -118,6 +142,8 @@ class BeirCollection:
             log.warning("%s has no qrels/train.tsv: %d of its test queries became golden train and dev", folder, len(self.qrels["train"]))
         if "dev" not in self.qrels:
             self.carve("train", {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0})
+        query_log = data_config.get("query_log")
+        self.logged = read_queries(Path(str(query_log)).expanduser(), self.queries) if query_log else {}
         label_map = data_config.get("label_map") or {}
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
         self.with_missed = list(data_config.get("add_missed_judged", ["train"]) or ())
@@ -134,26 +160,29 @@ class BeirCollection:
         return self.label_map.get(score, max(0, min(score, self.policy.max_label)))
 
     def split_queries(self) -> dict[str, list[str]]:
-        """Query ids per golden split and pool, each capped at ``data.max_*_queries``."""
-        judged = {split: list(qrels) for split, qrels in self.qrels.items()}
-        all_judged = {q for ids in judged.values() for q in ids}
-        unjudged = [q for q in self.queries if q not in all_judged]
-        splits = {**judged, "pool": unjudged or judged["train"]}
-        return {split: seeded_subset(ids, self.config.get(SPLIT_CAPS[split]), self.seed) for split, ids in splits.items()}
+        """Query ids per golden split and the pool, each capped at ``data.max_*_queries`` (see the module doc for the pool)."""
+        chosen = {split: seeded_subset(list(qrels), self.config.get(SPLIT_CAPS[split]), self.seed) for split, qrels in self.qrels.items()}
+        kept_apart = {q for split in ("dev", "test") for q in self.qrels[split]} | set(chosen["train"])
+        spare = [q for q in [*self.queries, *self.logged] if q not in kept_apart]
+        return {**chosen, "pool": seeded_subset(spare or chosen["train"], self.config.get(SPLIT_CAPS["pool"]), self.seed)}
+
+    def query_text(self, query_id: str) -> str:
+        return self.queries[query_id] if query_id in self.queries else self.logged[query_id]
 
     def bundle(self) -> DataBundle:
         chosen = self.split_queries()
         doc_ids = list(self.corpus)
         first_stage = Bm25Index([document_text(self.corpus[d]) for d in doc_ids])
         k = int(self.config.get("first_stage_k", 20))
+        depth = {split: k for split in GOLDEN_SPLITS} | {"pool": int(self.config.get("pool_first_stage_k") or k)}
         pairs: dict[str, list[Pair]] = {}
         recalls: list[float] = []
         for split, query_ids in chosen.items():
             judged = self.qrels.get(split, {}) if split != "pool" else {}
             pairs[split] = []
-            for query_id, top in zip(query_ids, first_stage.top([self.queries[q] for q in query_ids], k), strict=True):
+            for query_id, top in zip(query_ids, first_stage.top([self.query_text(q) for q in query_ids], depth[split] + 1), strict=True):
                 scores = judged.get(query_id, {})
-                retrieved = [doc_ids[i] for i in top]
+                retrieved = [doc_ids[i] for i in top if doc_ids[i] != query_id][: depth[split]]
                 if split == "test":
                     recalls += self.recall(scores, retrieved)
                 missed = self.judged_beyond(scores, retrieved) if split in self.with_missed else []
@@ -179,13 +208,14 @@ class BeirCollection:
 
     def pair(self, query_id: str, doc_id: str, label: int | None) -> Pair:
         doc = self.corpus[doc_id]
+        query = self.query_text(query_id)
         return Pair(
             pair_id=f"{query_id}:{doc_id}",
             request_id=query_id,
             candidate_id=doc_id,
-            request_text=self.queries[query_id],
+            request_text=query,
             candidate_text=document_text(doc),
-            request={"text": self.queries[query_id]},
+            request={"text": query},
             candidate={"title": doc["title"], "text": doc["text"]},
             label=label,
         )

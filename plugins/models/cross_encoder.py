@@ -63,7 +63,10 @@ class MeanPoolingClassifier(torch.nn.Module):
 
 
 def merged(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy with every LoRA adapter folded into its base weights, or the module itself if it has none."""
+    """A copy with every LoRA adapter folded into its base weights, or the module itself if it has none
+    (or must keep it apart: a similarity prior reads the base weights with the adapter off)."""
+    if not getattr(module, "mergeable", True):
+        return module
     if has_adapter(module):
         return copy.deepcopy(module).merge_and_unload()
     if isinstance(module, MeanPoolingClassifier) and has_adapter(module.encoder):
@@ -71,6 +74,12 @@ def merged(module: torch.nn.Module) -> torch.nn.Module:
         folded.encoder = folded.encoder.merge_and_unload()
         return folded
     return module
+
+
+def merged_encoder(module: MeanPoolingClassifier) -> torch.nn.Module:
+    """The classifier's encoder with its adapter folded in (a copy when it has one): the fine-tuned encoder a student
+    cut from the teacher starts from, whether or not the classifier itself may be merged."""
+    return copy.deepcopy(module.encoder).merge_and_unload() if has_adapter(module.encoder) else module.encoder
 
 
 class HFCrossEncoder(SpawnSafe, torch.nn.Module):
@@ -93,11 +102,17 @@ class HFCrossEncoder(SpawnSafe, torch.nn.Module):
         """The plan this model's encoder was pruned by (see :mod:`stillroom.plugins.models.pruning`), if any."""
 
     def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
-        return dict(
+        """The pair as one text; for a model that also reads each side alone (a similarity prior), each side too."""
+        features = dict(
             self.tokenizer(
                 list(requests), list(candidates), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
             )
         )
+        if getattr(self.model, "reads_sides", False):
+            for side, texts in (("request", requests), ("candidate", candidates)):
+                alone = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+                features.update({f"{side}_input_ids": alone["input_ids"], f"{side}_attention_mask": alone["attention_mask"]})
+        return features
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
         out = self.model(**features)
@@ -139,6 +154,8 @@ class HFCrossEncoder(SpawnSafe, torch.nn.Module):
         self.pruning = plan
 
     def save_pretrained(self, directory: Path) -> None:
+        if not getattr(self.model, "mergeable", True):
+            raise ValueError("a cross-encoder with a similarity prior is a teacher and is not exported; export a student")
         merged(self.model).save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         pooling = "mean" if isinstance(self.model, MeanPoolingClassifier) else "cls"

@@ -1,11 +1,13 @@
 """Builders of transformers rankers: a pretrained cross-encoder teacher (LoRA via peft) and small students.
 
-Five builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
+Six builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
 
 * ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
   classification head over the label scale, read from [CLS] (``pooling: cls``,
   transformers' own sequence classifier) or by mean pooling (``pooling: mean``);
-  ``lora`` makes only a LoRA adapter and the head trainable.
+  ``lora`` makes only a LoRA adapter and the head trainable, and
+  ``similarity_prior`` adds the base model's own cosine as an ordinal prior
+  (:mod:`stillroom.plugins.models.similarity_prior`).
 * ``hf_from_config``: a small BERT-style encoder built from sizes in the config,
   with the teacher's tokenizer; ``init_from_teacher`` starts its embeddings from
   the teacher's, projected onto their top principal components so the student
@@ -18,6 +20,10 @@ Five builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
 * ``two_tower``: a bi-encoder over a frozen pretrained encoder
   (:mod:`stillroom.plugins.models.two_tower`), whose candidate vectors are
   cached when it serves.
+* ``bi_encoder``: the whole pretrained encoder, frozen and read as
+  ``zero_shot`` reads it, under a residual adapter per side
+  (:mod:`stillroom.plugins.models.bi_encoder`): a student that starts at the
+  free model's quality.
 * ``late_interaction``: request and candidate token states of a frozen
   pretrained encoder meeting in one cross-attention
   (:mod:`stillroom.plugins.models.late_interaction`), candidate side cached
@@ -41,10 +47,12 @@ from transformers.utils import logging as hf_logging
 
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
+from stillroom.plugins.models.bi_encoder import AdaptedBiEncoder
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
 from stillroom.plugins.models.late_interaction import LateInteractionRanker
 from stillroom.plugins.models.locate import load_tokenizer, loading_weights, locate
 from stillroom.plugins.models.pruning import keep_heads, strongest_heads
+from stillroom.plugins.models.similarity_prior import SimilarityPriorClassifier
 from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
 from stillroom.plugins.models.two_tower import TwoTowerRanker
 from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
@@ -74,13 +82,21 @@ def _from_pretrained(auto: Any, config: Mapping[str, Any], role: str, **extra: A
 
 def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
     pooling = _pooling(config, role)
+    prior = bool(config.get("similarity_prior"))
+    if prior and (pooling != "mean" or not config.get("lora")):
+        raise StillroomError(
+            "a similarity prior reads the base encoder by mean pooling with its LoRA adapter off: it needs pooling: mean and lora",
+            where=f"{role}.similarity_prior",
+        )
     auto = AutoModel if pooling == "mean" else AutoModelForSequenceClassification
     labels = context.id2label()
     extra = {} if pooling == "mean" else {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}
     model = _from_pretrained(auto, config, role, **extra)
     if config.get("lora"):
         model = with_lora(model, config["lora"], "FEATURE_EXTRACTION" if pooling == "mean" else "SEQ_CLS")
-    if pooling == "mean":
+    if prior:
+        model = SimilarityPriorClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
+    elif pooling == "mean":
         model = MeanPoolingClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
     return HFCrossEncoder(model, tokenizer, int(config["max_length"]), context.num_labels)
@@ -164,6 +180,13 @@ def build_two_tower(config: Mapping[str, Any], context: BuildContext, role: str)
         int(config["tower_hidden"]),
         int(config["embedding_dim"]),
     )
+
+
+def build_bi_encoder(config: Mapping[str, Any], context: BuildContext, role: str) -> AdaptedBiEncoder:
+    """The base encoder whole and frozen, read as ``zero_shot`` reads it, under a residual adapter per side."""
+    encoder = _from_pretrained(AutoModel, config, role, add_pooling_layer=False)
+    tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+    return AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]))
 
 
 def build_late_interaction(config: Mapping[str, Any], context: BuildContext, role: str) -> LateInteractionRanker:

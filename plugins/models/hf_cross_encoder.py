@@ -15,6 +15,7 @@ from stillroom import hookimpl
 from stillroom.ranker import BuildContext
 
 if TYPE_CHECKING:
+    from stillroom.plugins.models.bi_encoder import AdaptedBiEncoder
     from stillroom.plugins.models.cross_encoder import HFCrossEncoder
     from stillroom.plugins.models.late_interaction import LateInteractionRanker
     from stillroom.plugins.models.two_tower import TwoTowerRanker
@@ -26,12 +27,14 @@ BUILDERS = {
     "hf_pruned_teacher": "build_pruned_teacher",
     "two_tower": "build_two_tower",
     "late_interaction": "build_late_interaction",
+    "bi_encoder": "build_bi_encoder",
 }
 """Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
 EXPORTED_FOLDERS = {
     "stillroom_ranker.json": ("cross_encoder", "load_folder"),
     "stillroom_late_interaction.json": ("late_interaction", "load_late_interaction_folder"),
     "stillroom_two_tower.json": ("two_tower", "load_two_tower_folder"),
+    "stillroom_bi_encoder.json": ("bi_encoder", "load_bi_encoder_folder"),
 }
 """The settings file each family's ``save_pretrained`` writes -> its module and loader (the file marks the folder as theirs)."""
 TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
@@ -46,7 +49,7 @@ def stillroom_model_names() -> list[str]:
 @hookimpl
 def stillroom_build_model(
     role: str, model_config: Mapping[str, Any], context: BuildContext
-) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:
+) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | AdaptedBiEncoder | None:
     builder = BUILDERS.get(str(model_config.get("name")))
     if builder is None:
         return None
@@ -56,7 +59,7 @@ def stillroom_build_model(
 
 
 @hookimpl
-def stillroom_load_exported(directory: Path) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | None:
+def stillroom_load_exported(directory: Path) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | AdaptedBiEncoder | None:
     """A folder one of these families saved, recognised by its settings file; ``None`` for any other."""
     for marker, (module, loader) in EXPORTED_FOLDERS.items():
         if (Path(directory) / marker).is_file():

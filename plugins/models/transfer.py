@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from stillroom.errors import StillroomError
-from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier, merged
+from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier, merged_encoder
 from stillroom.plugins.models.pruning import head_rows, heads_by_weight
 
 
@@ -47,7 +47,7 @@ def teacher_layers_state(teacher: HFCrossEncoder, layers: Sequence[int], ffn_wid
     if not isinstance(teacher.model, MeanPoolingClassifier):
         raise StillroomError("a pruned-teacher student needs a mean-pooled transformers teacher", where="student.name")
     state = {}
-    for key, value in merged(teacher.model).encoder.state_dict().items():
+    for key, value in merged_encoder(teacher.model).state_dict().items():
         match = re.match(r"encoder\.layer\.(\d+)\.(.*)", key)
         if match:
             if int(match[1]) not in layers:

@@ -1,0 +1,143 @@
+"""Run the recipe on real public collections in the BEIR layout and print what it buys on each, with intervals.
+
+    python benchmarks/real_data.py --collections DIR --out OUT [--only nfcorpus,arguana] [OVERRIDE ...]
+
+The collections are listed in ``benchmarks/real_data.yaml``: where each came
+from, its licence, and the overrides it needs (how its qrels scores map onto
+the policy's scale). Each is read from ``DIR/NAME``; ``code_search`` is built
+there from the Python standard library when it is missing
+(``benchmarks/code_search_collection.py``); the others are kept out of the
+repository for their size and licences, and fetched by hand (the manifest says
+from where). Each runs as ``stillroom run product=search data=beir
+data.path=DIR/NAME`` with its overrides and the command line's, in
+``OUT/NAME``. The script prints one row per collection (BM25, zero-shot,
+teacher, student and student_no_kd NDCG@10 on golden test with their 95%
+intervals, the paired differences that decide, and the wall-clock time) and
+writes the table to ``OUT/real_data.md`` with the run's date and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE / "real_data.yaml"
+MODELS = ("bm25", "zero_shot", "teacher", "student", "student_no_kd")
+DECIDING = (("teacher", "zero_shot"), ("student", "zero_shot"), ("student", "student_no_kd"), ("student", "bm25"))
+
+
+def ensure_collection(name: str, spec: Mapping[str, Any], folder: Path) -> None:
+    """Build a collection the manifest says how to build; any other must already be in its folder."""
+    if (folder / "corpus.jsonl").is_file():
+        return
+    if spec.get("build"):
+        subprocess.run([sys.executable, str(HERE / f"{spec['build']}.py"), "--out", str(folder)], check=True)
+        return
+    raise SystemExit(f"{folder}: no collection here. {name} comes from {spec['source']}")
+
+
+def run_recipe(folder: Path, run_dir: Path, overrides: Sequence[str]) -> float:
+    command = [
+        sys.executable, "-m", "stillroom.cli", "run", "product=search", "data=beir", f"data.path={folder}", *overrides,
+        "logger=none", "trainer.progress_bar=false", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    (run_dir.mkdir(parents=True, exist_ok=True), (run_dir / "benchmark.log").write_text(done.stdout + done.stderr, encoding="utf-8"))
+    if done.returncode != 0:
+        raise SystemExit(f"{run_dir}: exit {done.returncode}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def figure(report: Mapping[str, Any], model: str, metric: str) -> str:
+    entry = report["models"][model]
+    low, high = entry["ci"][metric]
+    return f"{entry['metrics'][metric]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def comparison(report: Mapping[str, Any], a: str, b: str, metric: str) -> dict[str, Any]:
+    return next(c for c in report["comparisons"] if (c["a"], c["b"], c["metric"]) == (a, b, metric))
+
+
+def difference(found: Mapping[str, Any]) -> str:
+    low, high = found["ci"]
+    return f"{found['difference']:+.3f} [{low:+.3f}, {high:+.3f}] {found['verdict']}"
+
+
+def row(name: str, report: Mapping[str, Any], seconds: float) -> list[str]:
+    metric = report["primary_metric"]
+    first_stage = report.get("first_stage") or {}
+    recall = f"{first_stage['recall@k']:.3f}" if first_stage else "—"
+    cells = [name, str(report["requests"]["test"]), recall, *(figure(report, m, metric) for m in MODELS)]
+    cells += [difference(comparison(report, a, b, metric)) for a, b in DECIDING]
+    return [*cells, f"{seconds / 60:.1f} min"]
+
+
+def bars(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Issue 19's bars, read from the reports: what holds and what does not."""
+    def found(a: str, b: str) -> dict[str, dict[str, Any]]:
+        return {name: comparison(r, a, b, r["primary_metric"]) for name, r in reports.items()}
+
+    teacher, student, distill = found("teacher", "zero_shot"), found("student", "zero_shot"), found("student", "student_no_kd")
+    checks = [
+        ("the teacher beats zero_shot on every collection", all(c["difference"] > 0 for c in teacher.values())),
+        ("the student beats zero_shot on every collection", all(c["difference"] > 0 for c in student.values())),
+        ("the teacher's gain is resolved on at least two", sum(c["verdict"] == "better" for c in teacher.values()) >= 2),
+        ("distillation's gain is positive on every collection", all(c["difference"] > 0 for c in distill.values())),
+        ("distillation's gain is resolved on at least one", any(c["verdict"] == "better" for c in distill.values())),
+    ]
+    return [f"- {'holds' if held else 'DOES NOT HOLD'}: {text}" for text, held in checks]
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE)
+    return done.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collections", type=Path, required=True, help="the folder holding one folder per collection")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--only", default="", help="comma-separated names from the manifest (default: all)")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="the collections' list (default: benchmarks/real_data.yaml)")
+    parser.add_argument("overrides", nargs="*", help="added to every run, after the collection's own")
+    args = parser.parse_args()
+
+    manifest = yaml.safe_load(args.manifest.read_text(encoding="utf-8"))["collections"]
+    names = [n for n in args.only.split(",") if n] or list(manifest)
+    unknown = sorted(set(names) - set(manifest))
+    if unknown:
+        parser.error(f"no collection {unknown[0]!r} in {args.manifest}; it lists {', '.join(manifest)}")
+    header = ["collection", "test queries", "recall@20", *MODELS, *(f"{a} − {b}" for a, b in DECIDING), "time"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reports = {}
+    for name in names:
+        spec = manifest[name]
+        folder = args.collections / name
+        ensure_collection(name, spec, folder)
+        run_dir = args.out / name
+        seconds = run_recipe(folder, run_dir, [*spec.get("overrides", []), *args.overrides])
+        reports[name] = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        lines.append("| " + " | ".join(row(name, reports[name], seconds)) + " |")
+        print(lines[-1], flush=True)
+    command = " ".join(["python benchmarks/real_data.py", f"--collections {args.collections}", f"--out {args.out}", *args.overrides])
+    sources = [f"- **{name}**: {manifest[name]['source']} Licence: {manifest[name]['licence']}" for name in names]
+    text = "\n".join(
+        [f"Measured {date.today()} at commit {commit()}: `{command}`", "", *lines, "", *bars(reports), "", "Collections:", *sources]
+    )
+    (args.out / "real_data.md").write_text(text + "\n", encoding="utf-8")
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

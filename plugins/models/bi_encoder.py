@@ -1,0 +1,72 @@
+"""A bi-encoder student that starts where the base model is: the base encoder's own embeddings, adapted.
+
+On a real collection the free model a team starts from is a sentence
+encoder read as a bi-encoder (``zero_shot``): the cosine of the mean-pooled
+texts. A student cut to one layer of it starts far below that and rarely
+climbs back from a few thousand teacher labels. This student keeps the whole
+encoder, frozen, read exactly as ``zero_shot`` reads it, and learns a residual
+adapter on each side (``x + mlp(layer_norm(x))``, the adapter's last layer
+initialised at zero) and an ordinal head over the cosine. At step 0 it ranks
+exactly as ``zero_shot`` does; distillation moves it from there.
+
+It is a :class:`~stillroom.plugins.models.frozen_encoder.FrozenEncoderRanker`:
+in training each text is encoded once, so an epoch costs the adapters alone,
+and in serving each candidate's vector is cached, so a request costs one
+encoding of the request and a cosine per candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
+
+from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
+from stillroom.plugins.models.ordinal import CosineOrdinalHead
+from stillroom.plugins.models.pooling import mean_pool
+from stillroom.plugins.models.residual import ResidualAdapter
+
+
+class AdaptedBiEncoder(FrozenEncoderRanker):
+    """A ranker whose score is the cosine of the adapted mean-pooled embeddings of request and candidate."""
+
+    config_file = "stillroom_bi_encoder.json"
+    weights_file = "adapters.safetensors"
+
+    def __init__(
+        self, encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int, adapter_hidden: int
+    ) -> None:
+        super().__init__(encoder, tokenizer, max_length, num_labels)
+        width = encoder.config.hidden_size
+        self.adapter_hidden = adapter_hidden
+        self.request_adapter = ResidualAdapter(width, adapter_hidden)
+        self.candidate_adapter = ResidualAdapter(width, adapter_hidden)
+        self.head = CosineOrdinalHead(num_labels)
+
+    def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
+        return mean_pool(hidden_states[-1], mask)
+
+    def request_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.request_adapter(states)
+
+    def candidate_side(self, states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.candidate_adapter(states)
+
+    def score_pairs(
+        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the pair's representation (the elementwise product of the unit vectors, whose sum is the cosine)."""
+        interaction = F.normalize(request, dim=-1) * F.normalize(candidate, dim=-1)
+        return self.head(interaction.sum(-1)), interaction
+
+    def settings(self) -> dict[str, Any]:
+        return {"adapter_hidden": self.adapter_hidden}
+
+
+def load_bi_encoder_folder(directory: Path) -> AdaptedBiEncoder:
+    """Load a ranker written by :meth:`AdaptedBiEncoder.save_pretrained`."""
+    return load_frozen_encoder_folder(directory, AdaptedBiEncoder)

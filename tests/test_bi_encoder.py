@@ -1,0 +1,59 @@
+"""The bi-encoder student starts where zero-shot is, learns only its adapters and head, and serves from its cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.plugins.models import hf_builders
+from stillroom.plugins.models.bi_encoder import load_bi_encoder_folder
+from stillroom.policy_source import load_policy
+from stillroom.ranker import BuildContext, expected_grade
+from tests.test_similarity_prior import CANDIDATES, REQUESTS
+
+
+@pytest.fixture(scope="module")
+def context() -> BuildContext:
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    return BuildContext(num_labels=4, teacher=None, label_names=tuple(label.name for label in policy.labels), policy=policy, precedents=())
+
+
+def _config(folder: Path) -> dict:
+    return {"name": "bi_encoder", "pretrained": str(folder), "tokenizer": str(folder), "max_length": 32, "adapter_hidden": 16}
+
+
+def _scores(model) -> torch.Tensor:
+    with torch.no_grad():
+        return expected_grade(torch.softmax(model(**model.tokenize(REQUESTS, CANDIDATES)), dim=-1))
+
+
+def test_at_step_zero_the_student_ranks_exactly_as_zero_shot(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    config = _config(tiny_encoder_folder)
+    student = hf_builders.build_bi_encoder(config, context, "student").train()
+    zero_shot = hf_builders.build_zero_shot({**config, "name": "hf_cross_encoder"}, context).score(REQUESTS, CANDIDATES)
+    assert spearmanr(_scores(student).numpy(), zero_shot.numpy()).statistic == pytest.approx(1.0)
+    trainable = {name for name, p in student.named_parameters() if p.requires_grad}
+    assert trainable and not any(name.startswith("encoder.") for name in trainable)  # the encoder stays as it shipped
+
+
+def test_a_trained_student_moves_off_zero_shot_saves_and_loads_with_the_same_scores(
+    tiny_encoder_folder: Path, context: BuildContext, tmp_path: Path
+) -> None:
+    student = hf_builders.build_bi_encoder(_config(tiny_encoder_folder), context, "student")
+    before = _scores(student.eval())
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for adapter in (student.request_adapter, student.candidate_adapter):
+            adapter.down.weight.normal_(0, 0.5)
+    student.train().eval()  # a mode switch drops the cached candidate vectors
+    moved = _scores(student)
+    assert spearmanr(moved.numpy(), before.numpy()).statistic < 0.999
+    student.save_pretrained(tmp_path / "student")
+    loaded = load_bi_encoder_folder(tmp_path / "student")
+    assert torch.allclose(_scores(loaded), moved, atol=1e-5)
+    assert torch.allclose(_scores(loaded), moved, atol=1e-5)  # the second call is served from the candidate cache
+    assert len(loaded._candidates) == len(set(CANDIDATES))
