@@ -153,6 +153,11 @@ class RunContext:
                 name = (self.config.get(role) or {}).get("name")
                 if self.config.get(role) and name not in known:
                     raise self._unknown_model(role, name)
+        from stillroom.training import selected_by  # Lightning loads only for a run that trains
+
+        for role in MODEL_ROLES:
+            if self.config.get(role):
+                selected_by(self.config[role]["train"], where=f"{role}.train.select_by")
         teachers = {RELEVANCE, GOLDEN} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
             self.loss_terms(self.config["loss"][stage])

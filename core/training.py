@@ -268,15 +268,20 @@ class KeepBestWeights(pl.Callback):
         self.best, self.state = float(state_dict["best"]), state_dict["state"]
 
 
+def selected_by(train_config: Mapping[str, Any], where: str = "train.select_by") -> tuple[str, str]:
+    """The dev figure ``train.select_by`` names and which way is better; an unknown name is an error at ``where``."""
+    select_by = str(train_config.get("select_by") or "ce")
+    if select_by not in SELECTION:
+        raise StillroomError(f"expected one of {', '.join(SELECTION)}, got {select_by!r}", where=where)
+    return SELECTION[select_by]
+
+
 def _selection(train_config: Mapping[str, Any]) -> list[pl.Callback]:
     """Early stopping and the best epoch's weights, on the dev figure ``train.select_by`` names; none without a patience."""
     patience = train_config.get("early_stopping_patience")
     if patience is None:
         return []
-    select_by = str(train_config.get("select_by") or "ce")
-    if select_by not in SELECTION:
-        raise StillroomError(f"expected one of {', '.join(SELECTION)}, got {select_by!r}", where="train.select_by")
-    monitor, mode = SELECTION[select_by]
+    monitor, mode = selected_by(train_config)
     return [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False), KeepBestWeights(monitor, mode)]
 
 

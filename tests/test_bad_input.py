@@ -188,6 +188,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         ["evaluator.intervals.method: expected one of percentile, basic, BCa, got 'jackknife'"],
     ),
     "top k of zero": (overrides("evaluator.k=0"), ["evaluator.k: k must be a positive number of top slots, got 0"]),
+    "unknown dev figure to select by": (
+        overrides("+teacher.train.select_by=mrr"),
+        ["teacher.train.select_by: expected one of ce, ndcg, got 'mrr'"],
+    ),
     "first-stage split that does not exist": (
         beir(lambda folder: None, "data.add_missed_judged=[train,holdout]"),
         ["data.add_missed_judged: expected a list of golden splits (train, dev, test), got ['train', 'holdout']"],

@@ -53,3 +53,14 @@ def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_b
     assert any(verdict in cells[8] for verdict in ("better", "worse", "not resolved"))
     written = (tmp_path / "out" / "real_data.md").read_text(encoding="utf-8")
     assert "at commit" in written and "the teacher beats zero_shot on every collection" in written and "**tiny**: tests." in written
+
+
+def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:
+    write_beir(tmp_path / "collections" / "tiny", {"train": ["q-spark", "q-nurse", "q-bread", "q-chess"], "test": ["q-spark2", "q-nurse2"]})
+    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4", "data.max_train_queries=2"]}}}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    args = ["--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml")]
+    out = _run("pool_curve.py", *args, "--collection", "tiny", "--queries", "1,2", "data.pool_first_stage_k=3")
+    rows = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [(row[0], row[1]) for row in rows] == [("1", "3"), ("2", "6")]  # queries, and their top 3 each
+    assert all(row[2].count("[") == 1 and ("better" in row[3] or "worse" in row[3] or "not resolved" in row[3]) for row in rows)
