@@ -56,6 +56,15 @@ def first_layers(encoder: torch.nn.Module, depth: int) -> Iterator[None]:
         encoder.encoder.layer = layers
 
 
+def text_keys(ids: torch.Tensor, mask: torch.Tensor) -> list[bytes]:
+    """One key per row: its token ids without padding, so a text has the same key in any batch.
+
+    Read in numpy: serving computes keys for every pair, and indexing tensor rows one by one cost more than the cached model itself.
+    """
+    real = mask.bool().cpu().numpy()
+    return [row[row_real].tobytes() for row, row_real in zip(ids.cpu().numpy(), real, strict=True)]
+
+
 def rows_of(batch: torch.Tensor, mask: torch.Tensor | None) -> Rows:
     """A batch as one tensor per text: each text's vector, or its real tokens' states."""
     if batch.dim() == 2:
@@ -156,14 +165,7 @@ class FrozenEncoderRanker(SpawnSafe, torch.nn.Module):
         self._candidates.clear()
         super()._load_from_state_dict(*args, **kwargs)
 
-    @staticmethod
-    def _keys(ids: torch.Tensor, mask: torch.Tensor) -> list[bytes]:
-        """One key per row: its token ids without padding, so a text has the same key in any batch.
-
-        Read in numpy: serving computes keys for every pair, and indexing tensor rows one by one cost more than the cached model itself.
-        """
-        real = mask.bool().cpu().numpy()
-        return [row[row_real].tobytes() for row, row_real in zip(ids.cpu().numpy(), real, strict=True)]
+    _keys = staticmethod(text_keys)
 
     @staticmethod
     def _first_rows(keys: list[bytes], known: dict[bytes, torch.Tensor]) -> list[int]:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from stillroom.plugins.models.cross_encoder import MeanPoolingClassifier
+from stillroom.plugins.models.frozen_encoder import text_keys
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
 from stillroom.plugins.models.pooling import mean_pool
 
@@ -71,7 +72,7 @@ class SimilarityPriorClassifier(MeanPoolingClassifier):
 
     def _embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Each row's mean-pooled base embedding, each distinct text encoded once for the model's lifetime."""
-        keys = [row[real].tobytes() for row, real in zip(ids.cpu().numpy(), mask.bool().cpu().numpy(), strict=True)]
+        keys = text_keys(ids, mask)
         new = list({key: row for row, key in enumerate(keys) if key not in self._embeddings}.values())
         if new:
             with self._base_model():
