@@ -32,8 +32,12 @@ class Stage:
     depends_on: tuple[str, ...] = ()
 
 
-TRAIN_KEYS = ("seed", "trainer")
-GATE_KEYS = ("gate.min_kappa", "gate.precedents", "labeling.enforce_rules")
+TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
+"""What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
+GATE_KEYS = (
+    "seed", "gate.min_kappa", "gate.precedents", "gate.min_gain_over_zero_shot", "gate.gain_must_be_resolved",
+    "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
+)  # fmt: skip
 FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
 """A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
 DATA_KEYS = ("data.path", "data.golden")

@@ -35,7 +35,8 @@ from stillroom.strategies import is_distributed
 VAL_METRIC = "val/ce"
 """Cross-entropy against golden dev labels: the yardstick every training stage is validated on."""
 VAL_NDCG = "val/ndcg"
-"""NDCG over each golden dev request's whole list, ranked by the expected label: what a ranker is chosen for."""
+"""NDCG@k over each golden dev request, ranked by the expected label: what a ranker is chosen for, and what the
+policy gate and the report judge it on (``k`` is the evaluator's; a whole-list NDCG can rise while NDCG@10 falls)."""
 SELECTION = {"ce": (VAL_METRIC, "min"), "ndcg": (VAL_NDCG, "max")}
 """``train.select_by`` -> the dev figure early stopping and the best epoch read, and which way is better."""
 
@@ -150,7 +151,14 @@ class RankerModule(pl.LightningModule):
     """
 
     def __init__(
-        self, ranker: Ranker, terms: Sequence[WeightedTerm], lr: float, weight_decay: float, warmup_ratio: float, stage: str = "train"
+        self,
+        ranker: Ranker,
+        terms: Sequence[WeightedTerm],
+        lr: float,
+        weight_decay: float,
+        warmup_ratio: float,
+        stage: str = "train",
+        ndcg_k: int | None = None,
     ) -> None:
         super().__init__()
         self.stage = stage
@@ -161,7 +169,7 @@ class RankerModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
-        self.val_ndcg = RetrievalNormalizedDCG()
+        self.val_ndcg = RetrievalNormalizedDCG(top_k=ndcg_k)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         if self.needs_hidden:
@@ -317,6 +325,7 @@ def fit(
     callbacks: Sequence[pl.Callback] = (),
     checkpoints: Path | None = None,
     stage: str = "train",
+    ndcg_k: int | None = None,
 ) -> list[dict[str, float]]:
     """Train ``ranker`` in place; return the recorded curves.
 
@@ -329,7 +338,8 @@ def fit(
     With a ``checkpoints`` folder, training saves a checkpoint there every epoch
     and on SIGTERM, and resumes from the one it finds (see
     :mod:`stillroom.checkpoints`). A NaN or infinite loss stops it with a
-    :class:`NumericFault` that names ``stage``, the step and the term.
+    :class:`NumericFault` that names ``stage``, the step and the term. ``ndcg_k``
+    cuts the dev NDCG that ``select_by: ndcg`` reads at the run's k (None: whole lists).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     collate = PairCollator(ranker, TargetShapes.of(train_items))
@@ -348,6 +358,7 @@ def fit(
         weight_decay=float(train_config.get("weight_decay", 0.0)),
         warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
         stage=stage,
+        ndcg_k=ndcg_k,
     )
     resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
     stopping = _selection(train_config) if val_items else []

@@ -182,3 +182,10 @@ def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_pa
     assert ArtifactStore(tmp_path).completed_summary("compliance")["violation_rate@5"] == report["models"]["student"]["metrics"]["violation_rate@5"]
     markdown = (tmp_path / "report.md").read_text()
     assert "| ndcg@5 | mrr@5 |" in markdown and "## What the figures say (ndcg@5)" in markdown
+
+
+def test_what_the_gate_and_the_epoch_choice_read_is_in_their_fingerprints() -> None:
+    """A changed gain bound or k must run the gate (and the training that picks an epoch at k) again, not reuse them."""
+    stages = {stage.name: stage for stage in recipe_stages(compose_config("experiment=smoke"))}
+    assert {"gate.min_gain_over_zero_shot", "gate.gain_must_be_resolved", "evaluator.k", "evaluator.intervals"} <= set(stages["gate"].config_keys)
+    assert all("evaluator.k" in stages[name].config_keys for name in ("finetune", "distill", "distill_no_kd"))

@@ -87,6 +87,31 @@ def test_selected_by_dev_ndcg_the_weights_before_training_compete_and_win_when_t
     assert all(torch.equal(before[k], v) for k, v in ranker.state_dict().items())  # so the untrained weights are kept
 
 
+def test_the_dev_ndcg_that_selects_an_epoch_is_cut_at_the_runs_k() -> None:
+    """The gate and the report judge NDCG@k; an epoch chosen on whole lists could rank better below k and worse above it."""
+    from torchmetrics.functional.retrieval import retrieval_normalized_dcg
+
+    from stillroom.losses import WeightedTerm
+    from stillroom.plugins.losses import hard_label_ce
+    from stillroom.ranker import expected_grade
+
+    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in _items(96, seed=2)]
+    config = {"epochs": 1, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1, "select_by": "ndcg"}
+    term = WeightedTerm("hard_label_ce", 1.0, hard_label_ce())
+    ranker = _tiny_ranker().eval()
+    with torch.no_grad():
+        grades = expected_grade(torch.softmax(ranker(**PairCollator(ranker)(dev)["features"]), dim=-1))
+    state = {k: v.clone() for k, v in ranker.state_dict().items()}
+    untrained = {}  # the dev figure of the weights before training, validated before the first step
+    for k in (1, None):
+        ranker.load_state_dict(state)
+        untrained[k] = fit(ranker, [term], _items(32, seed=1), dev, config, TRAINER, [], seed=0, ndcg_k=k)[0]["val/ndcg"]
+    lists = [[n for n, i in enumerate(dev) if i.request_id == request] for request in sorted({i.request_id for i in dev})]
+    at_1 = [retrieval_normalized_dcg(grades[rows], torch.tensor([dev[r].label for r in rows]), top_k=1) for rows in lists]
+    assert abs(untrained[1] - float(torch.stack(at_1).mean())) < 1e-5
+    assert untrained[1] != untrained[None]
+
+
 def test_the_golden_labels_are_a_teacher_every_batch_has_so_ranking_terms_can_read_their_order() -> None:
     from stillroom.losses import GOLDEN, NO_LABEL
     from stillroom.plugins.losses.ranking import listnet

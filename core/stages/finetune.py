@@ -72,6 +72,7 @@ def train(
         ctx.seed,
         checkpoints=ctx.checkpoint_dir(stage),
         stage=stage,
+        ndcg_k=int(ctx.config["evaluator"]["k"]),
     )
     ctx.store.write_tensors(stage, WEIGHTS_FILE, model_state(model))
     ctx.store.write_jsonl(stage, "history.jsonl", history)
