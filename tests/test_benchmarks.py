@@ -64,3 +64,14 @@ def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:
     rows = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [(row[0], row[1]) for row in rows] == [("1", "3"), ("2", "6")]  # queries, and their top 3 each
     assert all(row[2].count("[") == 1 and ("better" in row[3] or "worse" in row[3] or "not resolved" in row[3]) for row in rows)
+
+
+def test_base_models_scores_a_runs_split_with_each_folder_paired_with_the_runs_own_base(smoke_run: Path, tiny_encoder_folder: Path) -> None:
+    import json
+
+    out = _run("base_models.py", "--run", str(smoke_run), "--model", f"tiny={tiny_encoder_folder}")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| the run's base") or line.startswith("| tiny")]
+    assert [row[0] for row in rows] == ["| the run's base", "| tiny"]
+    report = json.loads((smoke_run / "report.json").read_text())
+    assert float(rows[0][1]) == round(report["models"]["zero_shot"]["metrics"]["ndcg@10"], 3)  # scored as zero_shot is
+    assert rows[1][2].split(" [")[0].startswith(("+", "-")) and rows[1][2].endswith(("better", "worse", "not resolved"))
