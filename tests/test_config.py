@@ -55,6 +55,16 @@ def test_a_product_config_adjusts_the_recipe_and_the_command_line_still_wins() -
     assert search["teacher"]["train"]["epochs"] == 4 and search["data"]["train_requests"] == 80
 
 
+def test_a_real_collection_config_merges_after_the_product_so_its_teacher_keeps_its_best_dev_epoch() -> None:
+    """Search keeps its teacher's last epoch in its synthetic world; on a BEIR collection the best dev epoch (never below zero_shot) wins."""
+    search = validate_config(compose_config("product=search"))["teacher"]["train"]
+    beir = validate_config(compose_config("product=search", "data=beir", "data.path=x"))["teacher"]["train"]
+    assert search["early_stopping_patience"] is None
+    assert beir["early_stopping_patience"] == 2 and beir["select_by"] == "ndcg" and beir["epochs"] == search["epochs"]
+    overridden = validate_config(compose_config("product=search", "data=beir", "data.path=x", "teacher.train.early_stopping_patience=5"))
+    assert overridden["teacher"]["train"]["early_stopping_patience"] == 5  # the command line still wins
+
+
 def test_a_file_data_source_without_its_path_says_which_key_is_missing() -> None:
     with pytest.raises(StillroomError, match="config data.path: Missing mandatory value"):
         validate_config(compose_config("data=beir"))
