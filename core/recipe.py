@@ -19,6 +19,7 @@ from typing import Any
 from stillroom import engagement
 from stillroom.artifacts import fingerprint, folder_checksums, sha256_file
 from stillroom.context import RunContext
+from stillroom.gate import FREE_MODEL
 from stillroom.resources import resolve_file
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune
 
@@ -35,7 +36,7 @@ class Stage:
 TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
 """What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
 GATE_KEYS = (
-    "seed", "gate.min_kappa", "gate.precedents", "gate.min_gain_over_zero_shot", "gate.gain_must_be_resolved",
+    "seed", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
     "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
 )  # fmt: skip
 FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
