@@ -15,7 +15,6 @@ Students that cache candidates (two-tower, late interaction) are timed as they s
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,12 @@ from hydra import compose, initialize_config_module
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.config_schema import validate_config
-from stillroom.context import RunContext
-from stillroom.job import run_job
+from stillroom.job import REPORT, run_job
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
+from stillroom.recipe import run_context
 from stillroom.scoring import Timed, measure_throughputs
-from stillroom.stages import evaluate, finetune
+from stillroom.stages import evaluate
 
 SHARED_STAGES = ("prepare", "finetune", "gate", "label", "distill", "distill_no_kd")
 """What a student's run copies from the default run; a changed student retrains its own stages anyway."""
@@ -70,17 +69,15 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for student, (run_dir, config) in runs.items():
         policy = load_policy(config["product"]["policy"], plugins)
-        ctx = RunContext(config=config, store=ArtifactStore(run_dir), policy=policy, plugins=plugins)
+        ctx = run_context(config, ArtifactStore(run_dir), policy, plugins)
         test = ctx.pairs("test")
         batch_size = int(config["evaluator"]["batch_size"])
-        models = {student: ("student", evaluate.student_stage(config))}
-        if not timed:
-            models = {"teacher": ("teacher", finetune.NAME), **models}
-        report = json.loads((run_dir / "report.json").read_text())
-        for name, (role, stage) in models.items():
-            model = ctx.load_model(role, config[role], stage)
+        models = {student: "student"} if timed else {"teacher": "teacher", student: "student"}
+        report = ctx.io.read_json(REPORT)
+        for name, trained in models.items():
+            model = ctx.load_model(trained)
             timed[name] = Timed(model, evaluate.throughput_batches(model, test, batch_size, int(config["evaluator"]["throughput_pairs"])))
-            result = report["models"][role if name == "teacher" else "student"]
+            result = report["models"][trained]
             rows[name] = {"params": result["params"], "ndcg@10": result["metrics"]["ndcg@10"], "cached": bool(result.get("candidates_cached"))}
     torch.set_num_threads(int(runs[students[0]][1]["trainer"]["num_threads"]))
     throughput = measure_throughputs(timed, rounds=3, trainer_config=runs[students[0]][1]["trainer"], slice_seconds=1.0)

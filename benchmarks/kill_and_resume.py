@@ -79,7 +79,7 @@ def run_and_kill(run_dir: Path, overrides: list[str], stage: str, after_s: float
 
 
 def metrics(run_dir: Path) -> dict[str, dict[str, float]]:
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     return {name: model["metrics"] for name, model in report["models"].items()}
 
 

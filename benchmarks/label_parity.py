@@ -21,12 +21,13 @@ from omegaconf import OmegaConf
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.config_schema import validate_config
-from stillroom.context import RunContext
-from stillroom.labeling import read_soft_labels
+from stillroom.contracts import hidden_states, soft_labels
+from stillroom.labeling import label_outputs, read_soft_labels
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
+from stillroom.recipe import run_context
 from stillroom.scoring import has_hidden
-from stillroom.stages import finetune, label
+from stillroom.stage_training import LABELED_SPLITS
 
 ONE_PROCESS = {"devices": 1, "strategy": "auto"}
 
@@ -41,14 +42,14 @@ def relabel_on_one_process(run_dir: Path, config: dict[str, Any] | None = None) 
     torch.set_num_threads(int(config["trainer"]["num_threads"]))
     plugins = get_plugin_manager()
     store = ArtifactStore(run_dir)
-    ctx = RunContext(config=config, store=store, policy=load_policy(config["product"]["policy"], plugins), plugins=plugins)
-    model = ctx.load_model("teacher", config["teacher"], finetune.NAME)
-    recorded = {"probs": read_soft_labels(store, label.NAME, ctx.policy)}
+    ctx = run_context(config, store, load_policy(config["product"]["policy"], plugins), plugins)
+    model = ctx.load_model("teacher")
+    recorded = {"probs": read_soft_labels(ctx.io, soft_labels("teacher"), ctx.policy)}
     if has_hidden(model):
-        recorded["hidden"] = store.read_tensors(label.NAME, label.HIDDEN_FILE)
+        recorded["hidden"] = ctx.io.read_tensors(hidden_states("teacher"))
     results = {}
-    for split in label.LABELED_SPLITS:
-        again = label.label_outputs(ctx, "teacher", model, ctx.pairs(split), with_hidden=has_hidden(model))
+    for split in LABELED_SPLITS:
+        again = label_outputs(ctx, "teacher", model, ctx.pairs(split), with_hidden=has_hidden(model))
         for name, tensors in recorded.items():
             ran, now = tensors[split], again[name]
             results[f"{split}/{name}"] = {

@@ -39,7 +39,7 @@ def main() -> None:
     for size in (int(n) for n in args.queries.split(",")):
         run_dir = args.out / f"pool-{size}"
         seconds = run_recipe(folder, run_dir, [*spec.get("overrides", []), f"data.max_pool_queries={size}", *args.overrides])
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        report = json.loads((run_dir / "report" / "report.json").read_text(encoding="utf-8"))
         metric = report["primary_metric"]
         pool = json.loads((run_dir / "prepare" / "_complete.json").read_text(encoding="utf-8"))["summary"]["counts"]["pool"]
         gains = [difference(comparison(report, "student", b, metric)) for b in ("student_no_kd", "zero_shot")]

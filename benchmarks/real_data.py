@@ -127,7 +127,7 @@ def main() -> None:
         ensure_collection(name, spec, folder)
         run_dir = args.out / name
         seconds = run_recipe(folder, run_dir, [*spec.get("overrides", []), *args.overrides])
-        reports[name] = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        reports[name] = json.loads((run_dir / "report" / "report.json").read_text(encoding="utf-8"))
         lines.append("| " + " | ".join(row(name, reports[name], seconds)) + " |")
         print(lines[-1], flush=True)
     command = " ".join(["python benchmarks/real_data.py", f"--collections {args.collections}", f"--out {args.out}", *args.overrides])

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 
 from stillroom.config_schema import validate_config
 from stillroom.data import DataBundle
-from stillroom.plugin_manager import PluginManager, get_plugin_manager
+from stillroom.plugin_manager import Plugins, get_plugin_manager
 from stillroom.policy import Policy
 from stillroom.policy_source import load_policy
 
@@ -19,7 +19,7 @@ from stillroom.policy_source import load_policy
 @dataclass(frozen=True)
 class RecipeWorld:
     config: dict[str, Any]
-    plugins: PluginManager
+    plugins: Plugins
     policy: Policy
     bundle: DataBundle
 

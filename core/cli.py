@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stillroom import __version__
 from stillroom.errors import USAGE_EXIT_CODE, StillroomError, report_error
-from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, PluginManager, get_plugin_manager
+from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, Plugins, get_plugin_manager
 from stillroom.product_configs import (
     SEARCHPATH_OVERRIDE,
     is_searchpath_override,
@@ -20,7 +20,7 @@ from stillroom.product_configs import (
 )
 
 
-def searchpath_override(plugins: PluginManager, args: Sequence[str]) -> list[str]:
+def searchpath_override(plugins: Plugins, args: Sequence[str]) -> list[str]:
     """Add the config folders plugins ship (``stillroom_config_searchpath``) to Hydra's search path, after the command line's."""
     shipped = plugin_config_entries(plugins)
     if not shipped:

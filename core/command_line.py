@@ -19,7 +19,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 from stillroom.product_configs import PRODUCT_GROUP
 
 CONFIG_MODULE = "stillroom.conf"
@@ -35,7 +35,7 @@ def _first_lines(error: BaseException) -> str:
     return " ".join(filter(None, [lines[0] if lines else type(error).__name__, hint]))
 
 
-def _missing_option(error: MissingConfigException, plugins: PluginManager) -> StillroomError:
+def _missing_option(error: MissingConfigException, plugins: Plugins) -> StillroomError:
     """``teacher=nope``: name the group's options; for a product, also the plugins that failed to load
     (the usual reason a team's product is missing)."""
     found = _MISSING_OPTION.search(str(error))
@@ -61,7 +61,7 @@ def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         return [[o.input_line for o in parsed if not o.is_sweep_override()]]
 
 
-def check_overrides(plugins: PluginManager, args: Sequence[str]) -> None:
+def check_overrides(plugins: Plugins, args: Sequence[str]) -> None:
     """Compose the config of every job ``args`` (``stillroom run``'s arguments) would run; raise on the first mistake."""
     if any(arg.split("=")[0] in _OTHER_CONFIG_FLAGS for arg in args):
         return  # another primary config: Hydra's to read

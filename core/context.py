@@ -8,7 +8,7 @@ a clear error that names the config value and lists what exists.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,18 @@ from lightning.pytorch.loggers import Logger
 from stillroom import engagement
 from stillroom.artifacts import ArtifactStore
 from stillroom.baselines import Scorer
+from stillroom.contracts import Plan, Stage, data_split
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
 from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.precedents import render_precedents
-from stillroom.ranker import PRUNING_FILE, WEIGHTS_FILE, BuildContext, Ranker, for_inference, load_model_state
+from stillroom.ranker import BuildContext, Ranker, for_inference, load_model_state
 from stillroom.stage_cache import StageCache
+from stillroom.stage_io import StageIO
 
-PREPARE_STAGE = "prepare"
 MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
 
 
@@ -38,11 +39,24 @@ class RunContext:
     """The resolved run config as plain Python objects."""
     store: ArtifactStore
     policy: Policy
-    plugins: PluginManager
+    plugins: Plugins
+    plan: Plan
+    """The recipe's stages and what each reads and writes."""
     stage_cache: StageCache | None = None
     """Completed stages shared with other runs (``stage_cache=DIR``), or none."""
     stage_fingerprints: dict[str, str] = field(default_factory=dict)
     """Each stage's input fingerprint, as the recipe computes it before running the stage."""
+    io: StageIO = field(init=False)
+    """The running stage's reads and writes; outside a stage, reads of a finished run."""
+
+    def __post_init__(self) -> None:
+        self.io = StageIO(self.store, self.plan)
+
+    def for_stage(self, stage: Stage) -> RunContext:
+        """This context as ``stage`` sees it: reading and writing what it declares."""
+        ctx = replace(self)
+        ctx.io = StageIO(self.store, self.plan, stage)
+        return ctx
 
     @property
     def seed(self) -> int:
@@ -52,8 +66,9 @@ class RunContext:
     def trainer_config(self) -> dict[str, Any]:
         return self.config["trainer"]
 
-    def checkpoint_dir(self, stage: str) -> Path | None:
-        """Where a training stage saves and finds its checkpoints; none outside the recipe (a stage run by hand)."""
+    def checkpoint_dir(self) -> Path | None:
+        """Where the running training stage saves and finds its checkpoints; none outside the recipe (a stage run by hand)."""
+        stage = self.io.stage.name if self.io.stage else None
         if stage not in self.stage_fingerprints:
             return None
         return self.store.checkpoint_dir(stage, self.stage_fingerprints[stage])
@@ -62,7 +77,7 @@ class RunContext:
 
     def pairs(self, split: str) -> list[Pair]:
         """A split written by the ``prepare`` stage: train, dev, test or pool."""
-        return [Pair.from_row(row) for row in self.store.read_jsonl(PREPARE_STAGE, f"{split}.jsonl")]
+        return [Pair.from_row(row) for row in self.io.read_jsonl(data_split(split))]
 
     def precedents(self, required: bool = True) -> list[Pair]:
         """The policy's precedents as labeled pairs, rendered by the product's plugin (see :func:`render_precedents`)."""
@@ -127,12 +142,13 @@ class RunContext:
             )
         return scorer
 
-    def load_model(self, role: str, model_config: Mapping[str, Any], stage: str) -> Ranker:
-        """Rebuild a model from its config, load the weights ``stage`` trained, ready for scoring."""
-        model = self.build_model(role, model_config)
-        if self.store.exists(stage, PRUNING_FILE):
-            model.apply_pruning(self.store.read_json(stage, PRUNING_FILE))
-        load_model_state(model, self.store.path(stage, WEIGHTS_FILE))
+    def load_model(self, name: str) -> Ranker:
+        """Rebuild the trained model ``name`` from its role's config and load its weights, ready for scoring."""
+        trained = self.plan.model(name)
+        model = self.build_model(trained.role, self.config[trained.role])
+        if self.io.has(trained.pruning.name):
+            model.apply_pruning(self.io.read_json(trained.pruning.name))
+        load_model_state(model, self.io.path(trained.weights.name))
         return for_inference(model)
 
     # -- components -------------------------------------------------------------

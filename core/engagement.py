@@ -20,11 +20,6 @@ ROLE = "engagement_teacher"
 KEY_FIELDS = ("request_id", "candidate_id")
 
 
-def engagement_scale(events: Sequence[str]) -> int:
-    """The number of engagement grades: no event, then one per listed event."""
-    return len(events) + 1
-
-
 def engagement_grades(rows: Iterable[Mapping[str, Any]], events: Sequence[str], where: str) -> dict[tuple[str, str], int]:
     """Each logged pair's engagement grade, keyed by ``(request_id, candidate_id)``; a bad row is a clear error."""
     if not events:

@@ -80,7 +80,7 @@ class PerRequest:
 
     Return one from an evaluator (``{"ndcg@10": PerRequest(...)}``) and the
     metric gets a bootstrap interval over requests, its values go to
-    ``evaluate/per_request.jsonl``, and the report compares models on it with
+    the ``evaluation.per_request`` artifact, and the report compares models on it with
     paired tests (:mod:`stillroom.significance`).
     """
 

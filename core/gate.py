@@ -90,7 +90,7 @@ class GateResult:
         return self.kappa >= self.min_kappa and not self.missed and (self.gain is None or self.gain.passed)
 
     def summary(self) -> dict[str, Any]:
-        """The result as JSON-ready data: ``gate/gate.json``, the report and the model card read it."""
+        """The result as JSON-ready data: the gate stage writes it (``gate.result``), the report and the model card read it."""
         return {**asdict(self), "missed": [asdict(m) for m in self.missed], "passed": self.passed}
 
     def explain(self, policy: Policy) -> str:

@@ -17,12 +17,16 @@ from collections.abc import Sequence
 
 import torch
 
-from stillroom.artifacts import ArtifactStore
+from stillroom import engagement
+from stillroom.context import RunContext
+from stillroom.contracts import Artifact
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.policy import Policy
+from stillroom.ranker import Ranker
+from stillroom.scoring import predict
+from stillroom.stage_io import StageIO
 
-SOFT_LABELS_FILE = "soft_labels.safetensors"
 POLICY_KEY = "policy_sha256"
 
 
@@ -37,17 +41,34 @@ def cap_by_rules(probs: torch.Tensor, pairs: Sequence[Pair], policy: Policy) -> 
     return capped
 
 
-def write_soft_labels(store: ArtifactStore, stage: str, labels: dict[str, torch.Tensor], policy: Policy, labeler: str) -> None:
-    store.write_tensors(stage, SOFT_LABELS_FILE, labels, metadata={POLICY_KEY: policy.sha256, "policy_version": policy.version, "labeler": labeler})
+def write_soft_labels(io: StageIO, artifact: Artifact, labels: dict[str, torch.Tensor], policy: Policy, labeler: str) -> None:
+    io.write_tensors(artifact, labels, metadata={POLICY_KEY: policy.sha256, "policy_version": policy.version, "labeler": labeler})
 
 
-def read_soft_labels(store: ArtifactStore, stage: str, policy: Policy) -> dict[str, torch.Tensor]:
-    """The soft labels ``stage`` wrote, refused when they were made under another policy."""
-    made_under = store.read_tensor_metadata(stage, SOFT_LABELS_FILE).get(POLICY_KEY)
+def read_soft_labels(io: StageIO, name: str, policy: Policy) -> dict[str, torch.Tensor]:
+    """The soft labels artifact ``name``, refused when they were made under another policy."""
+    made_under = io.read_tensor_metadata(name).get(POLICY_KEY)
     if made_under != policy.sha256:
         raise StillroomError(
             f"these labels were made under policy sha256 {made_under}, not this run's {policy.sha256}; "
-            f"delete the {stage} folder or rerun the recipe to relabel",
-            where=str(store.path(stage, SOFT_LABELS_FILE)),
+            f"delete the {io.path(name).parent.name} folder or rerun the recipe to relabel",
+            where=str(io.path(name)),
         )
-    return store.read_tensors(stage, SOFT_LABELS_FILE)
+    return io.read_tensors(name)
+
+
+def label_outputs(
+    ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], with_hidden: bool, distributed: bool = False
+) -> dict[str, torch.Tensor]:
+    """What the labeler ``role`` records for ``pairs``: its probabilities (capped by the rules if configured), and its
+    pooled representations; with ``distributed``, scored on the trainer's processes (``trainer=ddp_cpu``)."""
+    batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
+    out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden, distributed=distributed)
+    if ctx.config["labeling"]["enforce_rules"] and role != engagement.ROLE:  # the rules cap grades of relevance only
+        out["probs"] = cap_by_rules(out["probs"], pairs, ctx.policy)
+    return out
+
+
+def labels_of(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair]) -> torch.Tensor:
+    """The labels ``model`` gives ``pairs`` as the labeler ``role``: its probabilities, capped by the rules if configured."""
+    return label_outputs(ctx, role, model, pairs, with_hidden=False)["probs"]

@@ -61,8 +61,8 @@ class FailedPlugin:
 
 
 @dataclass
-class PluginManager:
-    """pluggy's manager plus the record of plugins that failed to load."""
+class Plugins:
+    """The loaded plugins: pluggy's manager (``pm``; ``hook`` calls it) plus the record of plugins that failed to load."""
 
     pm: pluggy.PluginManager
     failed: list[FailedPlugin] = field(default_factory=list)
@@ -98,7 +98,7 @@ def hookimpl_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return problems
 
 
-def _load_entry_points(manager: PluginManager) -> None:
+def _load_entry_points(manager: Plugins) -> None:
     """Each plugin of the entry-point group, checked against the specs before it is registered; a broken one is named, not fatal."""
     pm = manager.pm
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -131,7 +131,7 @@ def _trace(pm: pluggy.PluginManager) -> None:
     pm.add_hookcall_monitoring(before, after)
 
 
-def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) -> PluginManager:
+def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) -> Plugins:
     """Create a manager with the built-ins, the entry points and ``extra_plugins``.
 
     ``check_pending()`` runs last, so a hookimpl whose name is not in the spec is
@@ -139,7 +139,7 @@ def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) ->
     """
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    manager = PluginManager(pm)
+    manager = Plugins(pm)
     for name in (os.environ.get(DISABLE_PLUGINS_ENV) or "").split(","):
         if name.strip():
             pm.set_blocked(name.strip())
@@ -156,21 +156,15 @@ def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) ->
     return manager
 
 
-_MANAGER: PluginManager | None = None
+_MANAGER: Plugins | None = None
 
 
-def get_plugin_manager() -> PluginManager:
+def get_plugin_manager() -> Plugins:
     """The process-wide manager, built on first use."""
     global _MANAGER
     if _MANAGER is None:
         _MANAGER = build_plugin_manager()
     return _MANAGER
-
-
-def reset_plugin_manager() -> None:
-    """Forget the process-wide manager (tests that install plugins call this)."""
-    global _MANAGER
-    _MANAGER = None
 
 
 T = TypeVar("T")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.resources import resolve_file
 
 
-def load_policy(spec: str, plugins: PluginManager, where: str = "product.policy") -> Policy:
+def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> Policy:
     """The validated policy at ``spec``, read by whichever plugin reads that kind of file."""
     path = resolve_file(spec, where)
     policy = plugins.hook.stillroom_load_policy(path=path)

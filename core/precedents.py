@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 
 
-def render_precedents(policy: Policy, product: str, plugins: PluginManager, required: bool = True) -> list[Pair]:
+def render_precedents(policy: Policy, product: str, plugins: Plugins, required: bool = True) -> list[Pair]:
     """Every precedent as a labeled :class:`Pair`, rendered by the product's plugin.
 
     When no plugin renders the product's pairs, that is an error if the caller

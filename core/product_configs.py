@@ -13,7 +13,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 
 BUILT_IN_CONFIGS = "pkg://stillroom.conf"
 PRODUCT_GROUP = "product"
@@ -33,7 +33,7 @@ def _folder(entry: str) -> Traversable | Path | None:
 SEARCHPATH_OVERRIDE = "hydra.searchpath"
 
 
-def plugin_config_entries(plugins: PluginManager) -> list[str]:
+def plugin_config_entries(plugins: Plugins) -> list[str]:
     """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``)."""
     return [entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed]
 
@@ -51,7 +51,7 @@ def searchpath_entries(overrides: Sequence[str]) -> list[str]:
     return entries
 
 
-def known_products(plugins: PluginManager) -> list[str]:
+def known_products(plugins: Plugins) -> list[str]:
     """Sorted product names with a config on the search path: stillroom's and the plugins'."""
     names: set[str] = set()
     for entry in (BUILT_IN_CONFIGS, *plugin_config_entries(plugins)):

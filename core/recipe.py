@@ -1,131 +1,52 @@
-"""The recipe: stages in order, each reused when its inputs are unchanged.
+"""The recipe: the stages every stage module declares, in the order their reads allow, each reused when its inputs are unchanged.
 
-A stage's fingerprint covers the config groups it reads, the files they name
+A stage's fingerprint covers the config entries it declares, the files they name
 (prompt templates, data files), the policy's sha256, and the fingerprints and
-output checksums of the stages it depends on. A stage whose recorded fingerprint
-matches (and whose outputs still have their recorded checksums) is reused, so
-rerunning an interrupted command resumes it.
+output checksums of the stages whose artifacts it reads. A stage whose recorded
+fingerprint matches (and whose outputs still have their recorded checksums) is
+reused, so rerunning an interrupted command resumes it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from stillroom import engagement
-from stillroom.artifacts import fingerprint, folder_checksums, sha256_file
+from stillroom.artifacts import ArtifactStore, fingerprint, folder_checksums, sha256_file
 from stillroom.context import RunContext
-from stillroom.gate import FREE_MODEL
+from stillroom.contracts import Plan, Stage
+from stillroom.plugin_manager import Plugins
+from stillroom.policy import Policy
 from stillroom.resources import resolve_file
-from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune
+from stillroom.stage_cache import StageCache
+from stillroom.stage_io import UndeclaredArtifact
+from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
 
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    run: Callable[[RunContext], dict[str, Any]]
-    config_keys: tuple[str, ...]
-    """Config entries the stage reads, dotted for nested ones (``loss.finetune``); its fingerprint covers them."""
-    depends_on: tuple[str, ...] = ()
-
-
-TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
-"""What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
-GATE_KEYS = (
-    "seed", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
-    "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
-)  # fmt: skip
+STAGE_MODULES = (prepare, finetune, gate, label, engagement_teacher, distill, prune, evaluate, compliance, export, report)
+"""Where the stages are declared; the order here breaks ties only, the reads decide."""
 FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
 """A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
 DATA_KEYS = ("data.path", "data.golden")
 """The data files (or folders) a data source reads: their checksums join ``prepare``'s fingerprint, so an edited file is read again."""
 
 
-def _labelers(config: Mapping[str, Any]) -> list[Stage]:
-    """Fine-tune, gate and label, once per model that labels data: the judge (if any), then the teacher.
-
-    The first labeler learns from golden train and the policy's precedents and
-    must pass the policy gate; with a judge, the teacher learns from the
-    judge's labels instead.
-    """
-    first = "judge" if config.get("judge") else "teacher"
-    first_trained = finetune.JUDGE_NAME if first == "judge" else finetune.NAME
-    first_labels = label.JUDGE_NAME if first == "judge" else label.NAME
-    stages = [
-        Stage(
-            first_trained,
-            partial(finetune.run_on_golden, role=first, stage=first_trained),
-            (*TRAIN_KEYS, first, "loss.finetune", "labeling.precedent_copies"),
-            (prepare.NAME,),
-        ),
-        Stage(gate.NAME, partial(gate.run, role=first, trained_stage=first_trained), GATE_KEYS, (first_trained,)),
-        Stage(
-            first_labels,
-            partial(label.run, role=first, trained_stage=first_trained, stage=first_labels),
-            (first, "labeling.enforce_rules"),
-            (first_trained,),
-        ),
-    ]
-    if first == "judge":
-        stages += [
-            Stage(
-                finetune.NAME,
-                partial(finetune.run_from_labels, role="teacher", stage=finetune.NAME, labels_stage=first_labels),
-                (*TRAIN_KEYS, "teacher", "loss.distill"),
-                (first_labels,),
-            ),
-            Stage(
-                label.NAME,
-                partial(label.run, role="teacher", trained_stage=finetune.NAME, stage=label.NAME),
-                ("teacher", "labeling.enforce_rules"),
-                (finetune.NAME,),
-            ),
-        ]
-    return stages
-
-
-def _engagement_teacher(config: Mapping[str, Any]) -> list[Stage]:
-    """The second teacher, when the recipe has one: trained on the engagement log, then labeling."""
-    if not config.get(engagement.ROLE):
-        return []
-    return [
-        Stage(
-            engagement_teacher.TRAIN_NAME,
-            engagement_teacher.run_finetune,
-            (*TRAIN_KEYS, engagement.ROLE, "loss.finetune", "product.engagement_events"),
-            (prepare.NAME,),
-        ),
-        Stage(engagement_teacher.LABEL_NAME, engagement_teacher.run_label, (engagement.ROLE,), (engagement_teacher.TRAIN_NAME,)),
-    ]
-
-
-def _prune(config: Mapping[str, Any]) -> list[Stage]:
-    if not prune.enabled(config):
-        return []
-    return [Stage(prune.NAME, prune.run, (*TRAIN_KEYS, "student", "loss.distill", "prune"), (distill.NAME,))]
+def recipe_plan(config: Mapping[str, Any]) -> Plan:
+    """The stages this config runs, in order, with what each reads and writes."""
+    return Plan(stage for module in STAGE_MODULES for stage in module.declare(config))
 
 
 def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
     """The stages this config runs, in order."""
-    judged = (finetune.JUDGE_NAME,) if config.get("judge") else ()
-    teachers = tuple(distill.teacher_labels(config).values())
-    pruned = (prune.NAME,) if prune.enabled(config) else ()
-    return (
-        Stage(prepare.NAME, prepare.run, ("seed", "product", "data")),
-        *_labelers(config),
-        *_engagement_teacher(config),
-        Stage(distill.NAME, distill.run, (*TRAIN_KEYS, "student", "loss.distill"), teachers),
-        # The baseline reads no labels: it starts from the teacher as built and learns golden train.
-        Stage(distill.NO_KD_NAME, distill.run_no_kd, (*TRAIN_KEYS, "student", "teacher", "loss"), (prepare.NAME,)),
-        *_prune(config),
-        Stage(evaluate.NAME, evaluate.run, ("evaluator",), (*judged, *teachers, *pruned, distill.NAME, distill.NO_KD_NAME)),
-        Stage(compliance.NAME, compliance.run, ("gate.max_violation_rate", "evaluator.k"), (evaluate.NAME,)),
-        Stage(export.NAME, export.run, ("student", "export"), (compliance.NAME, gate.NAME)),
-    )
+    return recipe_plan(config).stages
+
+
+def run_context(
+    config: dict[str, Any], store: ArtifactStore, policy: Policy, plugins: Plugins, stage_cache: StageCache | None = None
+) -> RunContext:
+    """A run's context over the recipe this config runs; outside a stage it reads every artifact of a finished run."""
+    return RunContext(config=config, store=store, policy=policy, plugins=plugins, plan=recipe_plan(config), stage_cache=stage_cache)
 
 
 # Settings that change how a stage looks, not what it computes.
@@ -168,12 +89,12 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
     """Run (or reuse) every stage; return each stage's summary."""
     summaries: dict[str, dict[str, Any]] = {}
     hook = ctx.plugins.hook
-    for stage in recipe_stages(ctx.config):
+    for stage in ctx.plan.stages:
         stage_fp = fingerprint(
             stage.name,
             _fingerprint_config(ctx, stage),
             ctx.policy.sha256,
-            [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in stage.depends_on],
+            [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
         )
         ctx.stage_fingerprints[stage.name] = stage_fp
         done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
@@ -187,9 +108,12 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
         hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
         log(f"[stillroom] {stage.name}: running")
         started = time.perf_counter()
-        summary = stage.run(ctx)
+        stage_ctx = ctx.for_stage(stage)
+        summary = stage.run(stage_ctx)
         summary["seconds"] = round(time.perf_counter() - started, 2)
         ctx.store.drop_checkpoints(stage.name)
+        if broken := stage_ctx.io.broken_promises():
+            raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")
         summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
         if ctx.stage_cache is not None:
             ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)

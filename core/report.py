@@ -15,7 +15,9 @@
   ``requests``: how many requests each split has;
 - ``retained_ndcg@k`` and ``speedup`` of student over teacher;
   ``first_stage`` (``name``, ``k``, ``recall@k``) when the data came from a
-  retrieval first stage.
+  retrieval first stage;
+- ``training_curves``: each trained model's per-epoch history file and
+  ``exported``: the folder to ship, both relative to the run directory.
 
 ``report.md`` is the same for people (:mod:`stillroom.report_words`), with
 the plots (:mod:`stillroom.report_plots`).
@@ -24,12 +26,13 @@ the plots (:mod:`stillroom.report_plots`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from stillroom.artifacts import ArtifactStore, atomic_path, write_json
+from stillroom.artifacts import atomic_path, write_json
 from stillroom.policy import Policy
 from stillroom.report_plots import plot_quality_vs_throughput, plot_training_curves
-from stillroom.report_words import comparison_table, report_markdown
+from stillroom.report_words import report_markdown
 
 SPLITS = {
     "metrics": "golden test",
@@ -60,10 +63,13 @@ def build_report(
     models: Mapping[str, Any],
     comparisons: Sequence[Mapping[str, Any]],
     requests: Mapping[str, int],
-    curves: Mapping[str, list[dict[str, float]]],
+    curves: Mapping[str, str],
     gate: Mapping[str, Any] | None = None,
     first_stage: Mapping[str, Any] | None = None,
+    exported: str | None = None,
 ) -> dict[str, Any]:
+    """The report's figures; ``curves`` names each model's history file and ``exported`` the shipped folder, both
+    relative to the run directory."""
     k = int(config["evaluator"]["k"])
     metric = primary_metric(k)
     teacher, student = models["teacher"], models["student"]
@@ -85,16 +91,23 @@ def build_report(
         "objective": objective(config, models),
         f"retained_{metric}": student["metrics"].get(metric, 0.0) / teacher_figure if teacher_figure else 0.0,
         "speedup": student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"],
-        "training_curves": {name: f"{name}/history.jsonl" for name in curves},
+        "training_curves": dict(curves),
+        "exported": exported,
     }
 
 
-def write_report(store: ArtifactStore, report: Mapping[str, Any], curves: Mapping[str, list[dict[str, float]]]) -> str:
-    """Write report.json, report.md and the PNG plots into the run directory; return the table."""
-    root = store.root
-    write_json(root / "report.json", report)
-    plot_quality_vs_throughput(report, report["primary_metric"], root / "quality_vs_throughput.png")
-    plot_training_curves(curves, root / "training_curves.png")
-    with atomic_path(root / "report.md") as tmp:
+def write_report(
+    report: Mapping[str, Any],
+    curves: Mapping[str, list[dict[str, float]]],
+    *,
+    json_path: Path,
+    markdown_path: Path,
+    quality_plot: Path,
+    curves_plot: Path,
+) -> None:
+    """Write report.json, report.md and the PNG plots where the report stage declares them."""
+    write_json(json_path, report)
+    plot_quality_vs_throughput(report, report["primary_metric"], quality_plot)
+    plot_training_curves(curves, curves_plot)
+    with atomic_path(markdown_path) as tmp:
         tmp.write_text(report_markdown(report), encoding="utf-8")
-    return comparison_table(report)

@@ -20,7 +20,7 @@ import torch
 from stillroom.artifacts import atomic_path
 from stillroom.errors import StillroomError
 from stillroom.onnx_export import ONNX_FILE, OUTPUT_NAME
-from stillroom.plugin_manager import PluginManager
+from stillroom.plugin_manager import Plugins
 from stillroom.ranker import Ranker, expected_grade, for_inference
 from stillroom.reading import field, jsonl_objects
 
@@ -28,7 +28,7 @@ BACKENDS = ("torch", "onnxruntime")
 TEXT_FIELDS = ("request_text", "candidate_text")
 
 
-def load_exported(folder: Path, plugins: PluginManager) -> Ranker:
+def load_exported(folder: Path, plugins: Plugins) -> Ranker:
     """The ranker saved in ``folder``, loaded by the plugin whose model wrote it."""
     if not folder.is_dir():
         raise StillroomError("no such folder; expected a model folder that `export` wrote (RUN_DIR/export/student)", where=str(folder))
@@ -70,7 +70,7 @@ class ExportedScorer:
     """``forward(**features) -> logits``: the ranker itself, or an :class:`OnnxSession`."""
 
     @classmethod
-    def load(cls, folder: Path, backend: str, plugins: PluginManager) -> ExportedScorer:
+    def load(cls, folder: Path, backend: str, plugins: Plugins) -> ExportedScorer:
         """The student exported in ``folder``, run by ``backend`` (``torch``, or ``onnxruntime`` on its ``model.onnx``)."""
         return cls.of(load_exported(folder, plugins), folder, backend)
 
@@ -91,7 +91,7 @@ class ExportedScorer:
         return torch.cat(batches) if batches else torch.empty(0, self.ranker.num_labels)
 
 
-def score_parity(folder: Path, requests: Sequence[str], candidates: Sequence[str], plugins: PluginManager) -> dict[str, float]:
+def score_parity(folder: Path, requests: Sequence[str], candidates: Sequence[str], plugins: Plugins) -> dict[str, float]:
     """How far onnxruntime's scores of the pairs are from torch's, both from the exported ``folder``."""
     ranker = load_exported(folder, plugins)
     probs = {backend: ExportedScorer.of(ranker, folder, backend).probs(requests, candidates) for backend in BACKENDS}
@@ -110,7 +110,7 @@ def _read_pairs(path: Path) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def score_file(model: Path, input_path: Path, output_path: Path, backend: str, plugins: PluginManager, batch_size: int = 64) -> int:
+def score_file(model: Path, input_path: Path, output_path: Path, backend: str, plugins: Plugins, batch_size: int = 64) -> int:
     """Score every pair of a JSONL file (``request_text``, ``candidate_text``) into ``output_path``; return how many.
 
     Each output row is its input row with ``score`` (the expected grade over

@@ -1,6 +1,6 @@
 """``stillroom sweep-report DIR``: a Hydra multirun folder as one table and one quality-against-throughput plot.
 
-Each job of a multirun writes its ``report.json`` and Hydra's
+Each job of a multirun writes its ``report/report.json`` and Hydra's
 ``.hydra/overrides.yaml`` in its own folder; a sweep is worth running only
 if someone compares the jobs afterwards. Jobs are ranked, and the Pareto front
 (the jobs no other job beats on both quality and throughput) is drawn, on each
@@ -27,8 +27,10 @@ from typing import Any
 import yaml
 
 from stillroom.errors import GATE_FAILED_FILE, StillroomError
+from stillroom.stages import report as report_stage
 
-REPORT = "report.json"
+REPORT = Path(report_stage.NAME) / report_stage.JSON.file
+"""Where each job's report lies in its run folder."""
 OUTPUTS = ("sweep.md", "sweep.csv", "sweep.png")
 SEEDS_CSV = "sweep_seeds.csv"
 

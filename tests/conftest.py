@@ -1,4 +1,4 @@
-"""Shared fixtures: a composed config, a throwaway plugin fixture, a tiny pretrained encoder, and one tiny finished run."""
+"""Fixtures only (helpers are in ``tests/helpers.py``): a throwaway plugin, a tiny pretrained encoder, and one tiny finished run."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ from typing import Any
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports transformers or wandb
 os.environ.setdefault("WANDB_MODE", "offline")
 torch.set_num_threads(2)
 
-
-def compose_config(*overrides: str) -> DictConfig:
-    """The run config exactly as `stillroom run OVERRIDES` would compose it (Hydra's own compose API)."""
-    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
+from tests.helpers import SMOKE_RUN, compose_config  # noqa: E402
 
 
 @pytest.fixture
@@ -39,10 +33,6 @@ def register_plugin() -> Iterator[Any]:
     yield register
     for plugin in added:
         manager.pm.unregister(plugin)
-
-
-SMOKE_RUN = ("experiment=smoke", "export.onnx=true")
-"""The overrides of the session's smoke run: the smoke experiment, with the student exported to ONNX too."""
 
 
 @pytest.fixture(scope="session")
@@ -71,36 +61,3 @@ def tiny_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-class EncoderCalls:
-    """Counts the texts a model's frozen encoder reads."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.texts = 0
-        model.encoder.register_forward_hook(self._count, with_kwargs=True)
-
-    def _count(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
-        self.texts += kwargs["input_ids"].shape[0]
-
-
-class Payload:
-    """Unpickling this writes ``marker``: proof, if the file appears, that a loader ran pickled code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, tuple[Path, str]]:
-        return (Path.write_text, (self.marker, "executed"))
-
-
-def run_cli(args: list[str]) -> int:
-    """The ``stillroom`` command in-process: its exit status, whether it returned or exited; Hydra left clear for the next call."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from stillroom.cli import main
-
-    try:
-        return main(args)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    finally:
-        GlobalHydra.instance().clear()

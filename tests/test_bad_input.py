@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from stillroom.artifacts import COMPLETE_MARKER, ArtifactStore
-from tests.conftest import run_cli
 from tests.data_fixtures import write_beir, write_jsonl, write_mind
+from tests.helpers import run_cli
 
 GOOD_ROWS = [
     {"request_id": f"m{r}", "candidate_id": f"j{c}", "request_text": f"member {r} python", "candidate_text": f"job {c} python", "label": (r + c) % 4}

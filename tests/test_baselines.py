@@ -10,7 +10,7 @@ from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 
 def _baseline(name: str, model_config: dict) -> Scorer | None:

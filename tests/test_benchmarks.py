@@ -72,6 +72,6 @@ def test_base_models_scores_a_runs_split_with_each_folder_paired_with_the_runs_o
     out = _run("base_models.py", "--run", str(smoke_run), "--model", f"tiny={tiny_encoder_folder}")
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| the run's base") or line.startswith("| tiny")]
     assert [row[0] for row in rows] == ["| the run's base", "| tiny"]
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     assert float(rows[0][1]) == round(report["models"]["zero_shot"]["metrics"]["ndcg@10"], 3)  # scored as zero_shot is
     assert rows[1][2].split(" [")[0].startswith(("+", "-")) and rows[1][2].endswith(("better", "worse", "not resolved"))

@@ -13,7 +13,7 @@ from stillroom.plugins.models import hf_builders
 from stillroom.plugins.models.bi_encoder import load_bi_encoder_folder
 from stillroom.policy_source import load_policy
 from stillroom.ranker import BuildContext, expected_grade
-from tests.test_similarity_prior import CANDIDATES, REQUESTS
+from tests.helpers import PRIOR_CANDIDATES, PRIOR_REQUESTS
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +28,13 @@ def _config(folder: Path) -> dict:
 
 def _scores(model) -> torch.Tensor:
     with torch.no_grad():
-        return expected_grade(torch.softmax(model(**model.tokenize(REQUESTS, CANDIDATES)), dim=-1))
+        return expected_grade(torch.softmax(model(**model.tokenize(PRIOR_REQUESTS, PRIOR_CANDIDATES)), dim=-1))
 
 
 def test_at_step_zero_the_student_ranks_exactly_as_zero_shot(tiny_encoder_folder: Path, context: BuildContext) -> None:
     config = _config(tiny_encoder_folder)
     student = hf_builders.build_bi_encoder(config, context, "student").train()
-    zero_shot = hf_builders.build_zero_shot({**config, "name": "hf_cross_encoder"}, context).score(REQUESTS, CANDIDATES)
+    zero_shot = hf_builders.build_zero_shot({**config, "name": "hf_cross_encoder"}, context).score(PRIOR_REQUESTS, PRIOR_CANDIDATES)
     assert spearmanr(_scores(student).numpy(), zero_shot.numpy()).statistic == pytest.approx(1.0)
     trainable = {name for name, p in student.named_parameters() if p.requires_grad}
     assert trainable and not any(name.startswith("encoder.") for name in trainable)  # the encoder stays as it shipped
@@ -56,4 +56,4 @@ def test_a_trained_student_moves_off_zero_shot_saves_and_loads_with_the_same_sco
     loaded = load_bi_encoder_folder(tmp_path / "student")
     assert torch.allclose(_scores(loaded), moved, atol=1e-5)
     assert torch.allclose(_scores(loaded), moved, atol=1e-5)  # the second call is served from the candidate cache
-    assert len(loaded._candidates) == len(set(CANDIDATES))
+    assert len(loaded._candidates) == len(set(PRIOR_CANDIDATES))

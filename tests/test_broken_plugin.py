@@ -37,4 +37,4 @@ def test_a_broken_plugin_package_is_named_and_the_jobs_recipe_still_runs(tmp_pat
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warning: plugin 'broken' (entry point from stillroom-broken) failed to load: ModuleNotFoundError" in result.stderr
-    assert json.loads((run_dir / "report.json").read_text())["product"] == "jobs"
+    assert json.loads((run_dir / "report" / "report.json").read_text())["product"] == "jobs"

@@ -17,7 +17,7 @@ from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.policy_source import load_policy
 from stillroom.precedents import render_precedents
 from stillroom.ranker import BuildContext, Ranker, expected_grade, for_inference, load_model_state, model_state
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 MEMBER = "Senior Data Engineer | Python, SQL, dbt | Berlin | no relocation"
 POSTING = "Senior Data Engineer | Python, SQL | Berlin | hybrid"

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stillroom.cli import main
 from stillroom.errors import StillroomError
-
-
-def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "stillroom.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
+from tests.helpers import stillroom
 
 
 def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_holds_a_secret(tmp_path: Path) -> None:
@@ -33,7 +24,7 @@ def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| model | params | pairs/s | ndcg@10" in result.stdout
     assert f"run directory: {run_dir}" in result.stdout
-    assert json.loads((run_dir / "report.json").read_text())["product"] == "jobs"
+    assert json.loads((run_dir / "report" / "report.json").read_text())["product"] == "jobs"
     assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from stillroom.config_schema import GROUP_SCHEMAS, validate_config
 from stillroom.errors import StillroomError
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 GROUPS = ("product", "data", "judge", "teacher", "student", "loss", "evaluator", "trainer", "logger", "experiment", "hparams_search")
 

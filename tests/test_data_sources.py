@@ -240,16 +240,16 @@ def test_a_missing_beir_folder_says_what_it_expected(tmp_path: Path) -> None:
 def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_cannot_check(tmp_path: Path) -> None:
     """The jobs policy on query-and-document data: the recipe runs, and its rules are reported as not applicable."""
     from stillroom.job import run_job
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     folder = write_beir(tmp_path / "beir")
     run_dir = tmp_path / "run"
     run_job(compose_config("experiment=smoke", "data=beir", f"data.path={folder}", "data.first_stage_k=4"), run_dir)
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     assert {"teacher", "student", "bm25"} <= set(report["models"])
     test_queries = {json.loads(line)["request_id"] for line in (run_dir / "prepare" / "test.jsonl").read_text().splitlines()}
     assert test_queries == {"q-spark2", "q-nurse2"}
-    markdown = (run_dir / "report.md").read_text()
+    markdown = (run_dir / "report" / "report.md").read_text()
     assert "Not applicable to this data" in markdown and "`remote-only-member` (reads candidate.workplace, request.remote_only)" in markdown
 
 
@@ -293,12 +293,12 @@ def test_a_bad_impression_is_named_by_file_and_line(tmp_path: Path, behavior: st
 
 def test_feed_runs_on_an_impressions_log_and_reports_the_rules_the_log_cannot_be_checked_against(tmp_path: Path) -> None:
     from stillroom.job import run_job
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     folder, golden = write_mind(tmp_path / "mind"), _golden(tmp_path)
     run_dir = tmp_path / "run"
     run_job(compose_config("experiment=smoke", "product=feed", "data=interactions", f"data.path={folder}", f"data.golden={golden}"), run_dir)
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     assert report["product"] == "feed" and {"teacher", "student", "bm25"} <= set(report["models"])
     assert len((run_dir / "prepare" / "engagement.jsonl").read_text().splitlines()) == 6
-    assert "`spam` (reads candidate.spam)" in (run_dir / "report.md").read_text()
+    assert "`spam` (reads candidate.spam)" in (run_dir / "report" / "report.md").read_text()

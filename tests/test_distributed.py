@@ -23,9 +23,7 @@ from stillroom.sampling import EpochBatchSampler, RequestBatchSampler
 from stillroom.scoring import predict
 from stillroom.strategies import check_strategy
 from stillroom.training import NumericFault, fit
-from tests.conftest import compose_config
-from tests.test_resume import FaultAt
-from tests.test_training import TRAINER, _items, _tiny_ranker
+from tests.helpers import TRAINER, FaultAt, compose_config, tiny_ranker, toy_items
 
 DDP_CPU = {**TRAINER, "devices": 2, "strategy": "ddp_fork"}
 TERMS = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
@@ -76,9 +74,9 @@ def test_a_request_is_never_split_between_processes(monkeypatch: pytest.MonkeyPa
 
 def test_ddp_on_two_processes_trains_the_model_one_process_trains_within_1e_3() -> None:
     """Same batches, split in two: DDP's averaged gradient is the whole batch's, up to float rounding in the sum."""
-    alone, together = _tiny_ranker(), _tiny_ranker()
+    alone, together = tiny_ranker(), tiny_ranker()
     together.load_state_dict(alone.state_dict())
-    train, dev = _items(96, seed=1), _items(32, seed=2)
+    train, dev = toy_items(96, seed=1), toy_items(32, seed=2)
     history_alone = fit(alone, TERMS, train, dev, TRAIN, TRAINER, [], seed=0)
     history_ddp = fit(together, TERMS, train, dev, TRAIN, DDP_CPU, [], seed=0)
     gap = max(float((a - b).abs().max()) for a, b in zip(alone.state_dict().values(), together.state_dict().values(), strict=True))
@@ -88,8 +86,8 @@ def test_ddp_on_two_processes_trains_the_model_one_process_trains_within_1e_3() 
 
 
 def test_labels_made_on_two_processes_equal_the_labels_one_process_makes() -> None:
-    ranker = _tiny_ranker().eval()
-    pairs = [Pair(f"p{n}", f"m{n % 7}", f"c{n}", item.request_text * (1 + n % 3), item.candidate_text) for n, item in enumerate(_items(75, seed=4))]
+    ranker = tiny_ranker().eval()
+    pairs = [Pair(f"p{n}", f"m{n % 7}", f"c{n}", item.request_text * (1 + n % 3), item.candidate_text) for n, item in enumerate(toy_items(75, seed=4))]
     alone = predict(ranker, pairs, 2, TRAINER, batch_size=8, with_hidden=True)
     together = predict(ranker, pairs, 2, DDP_CPU, batch_size=8, with_hidden=True, distributed=True)
     assert alone.keys() == together.keys() == {"probs", "hidden"}
@@ -99,7 +97,7 @@ def test_labels_made_on_two_processes_equal_the_labels_one_process_makes() -> No
 def test_a_numeric_fault_in_a_worker_is_the_same_clear_error() -> None:
     terms = [*TERMS, WeightedTerm("wobbly", 0.5, FaultAt(3, float("nan")))]
     with pytest.raises(NumericFault, match=r"^finetune: loss term 'wobbly' is nan at step 3 \(epoch 0\)"):
-        fit(_tiny_ranker(), terms, _items(96, seed=1), [], TRAIN, DDP_CPU, [], seed=0, stage="finetune")
+        fit(tiny_ranker(), terms, toy_items(96, seed=1), [], TRAIN, DDP_CPU, [], seed=0, stage="finetune")
 
 
 @pytest.mark.parametrize(
@@ -125,7 +123,7 @@ def test_a_run_on_two_processes_writes_one_set_of_artifacts_one_wandb_run_and_th
     run_dir = tmp_path / "run"
     cfg = compose_config("experiment=smoke", "trainer=ddp_cpu", "logger=wandb")
     report = run_job(cfg, run_dir)
-    assert json.loads((run_dir / "report.json").read_text())["models"]["student"]["metrics"] == report["models"]["student"]["metrics"]
+    assert json.loads((run_dir / "report" / "report.json").read_text())["models"]["student"]["metrics"] == report["models"]["student"]["metrics"]
     store = ArtifactStore(run_dir)
     assert all(store.completed_fingerprint(stage.name) for stage in recipe_stages(validate_config(cfg)))
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1

@@ -15,8 +15,7 @@ from stillroom.onnx_export import ONNX_FILE, export_onnx
 from stillroom.plugins.models.hf_cross_encoder import EXPORTED_FOLDERS
 from stillroom.plugins.models.late_interaction import LateInteractionRanker
 from stillroom.plugins.models.two_tower import TwoTowerRanker
-from tests.conftest import run_cli
-from tests.test_late_interaction import _build, _config
+from tests.helpers import build_late_interaction, late_interaction_config, run_cli
 
 TOLERANCE = 1e-4
 
@@ -42,7 +41,7 @@ def test_the_default_student_scores_golden_test_the_same_in_onnxruntime_and_torc
     something), and not so wide that every pair gets the top grade."""
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     model = tmp_path / "student"
-    student = _build(_config(tiny_encoder_folder)).eval()
+    student = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
     torch.manual_seed(0)
     with torch.no_grad():
         for parameter in student.parameters():

@@ -9,7 +9,7 @@ from stillroom.cli import searchpath_override
 from stillroom.job import run_job
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.recipe import recipe_stages
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 STAGES = recipe_stages(compose_config("experiment=smoke"))
 

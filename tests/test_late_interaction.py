@@ -7,29 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.late_interaction import PAIR_WIDTH, LateInteractionRanker, load_late_interaction_folder
-from stillroom.ranker import BuildContext
-from tests.conftest import EncoderCalls, compose_config
-
-REQUESTS = ["Senior Data Engineer | Spark, SQL | Berlin | no relocation", "Junior Nurse | Patient Care | Paris"]
-CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care, Triage, Pediatrics, Wound Care | Paris | onsite", "Chef | Rome"]
-
-
-def _config(folder: Path, **overrides) -> dict:
-    config = validate_config(compose_config("student=late_interaction", f"student.pretrained={folder}", f"student.tokenizer={folder}"))["student"]
-    return {**config, "interaction_dim": 8, "heads": 2, "mlp_hidden": 16, **overrides}
-
-
-def _build(config: dict) -> LateInteractionRanker:
-    model = get_plugin_manager().hook.stillroom_build_model(role="student", model_config=config, context=BuildContext(4))
-    with torch.no_grad():  # not the freshly built weights: every part should matter to the scores
-        for parameter in model.parameters():
-            if parameter.requires_grad:
-                parameter.normal_(0.0, 0.5)
-    return model
+from tests.helpers import LATE_CANDIDATES, LATE_REQUESTS, EncoderCalls, build_late_interaction, late_interaction_config
 
 
 def _pairs(requests: list[str], candidates: list[str]) -> tuple[list[str], list[str]]:
@@ -43,8 +23,8 @@ def _scores(model: LateInteractionRanker, requests: list[str], candidates: list[
 
 def test_a_pair_scores_the_same_in_any_batch(tiny_encoder_folder: Path) -> None:
     """Padding and batch-mates change nothing: each side attends to the other side's real tokens only."""
-    model = _build(_config(tiny_encoder_folder)).eval()
-    requests, candidates = _pairs(REQUESTS, CANDIDATES)
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
+    requests, candidates = _pairs(LATE_REQUESTS, LATE_CANDIDATES)
     together = _scores(model, requests, candidates)
     apart = torch.cat([_scores(_build_copy(model), [r], [c]) for r, c in zip(requests, candidates, strict=True)])
     assert together.shape == (6, 4)
@@ -61,8 +41,8 @@ def _build_copy(model: LateInteractionRanker) -> LateInteractionRanker:
 
 def test_each_side_reads_the_other_through_the_cross_attention(tiny_encoder_folder: Path) -> None:
     """The request's reading of a candidate changes with the candidate's tokens, not only with its pooled vector."""
-    model = _build(_config(tiny_encoder_folder)).eval()
-    features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
+    features = model.tokenize(*_pairs(LATE_REQUESTS, LATE_CANDIDATES))
     with torch.no_grad():
         logits, pair = model.forward_with_hidden(**features)
         model.request.qkv.weight.zero_()
@@ -76,17 +56,17 @@ def test_each_side_reads_the_other_through_the_cross_attention(tiny_encoder_fold
 
 
 def test_the_encoder_is_frozen_cut_at_the_layer_read_and_only_the_rest_trains(tiny_encoder_folder: Path) -> None:
-    model = _build(_config(tiny_encoder_folder, layer=1))
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder, layer=1))
     trainable = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"request", "candidate", "mlp", "head"}
     assert len(model.encoder.encoder.layer) == 1
-    assert len(_build(_config(tiny_encoder_folder, layer=2)).encoder.encoder.layer) == 2
+    assert len(build_late_interaction(late_interaction_config(tiny_encoder_folder, layer=2)).encoder.encoder.layer) == 2
 
 
 def test_serving_encodes_each_candidate_once_and_every_request_each_time(tiny_encoder_folder: Path) -> None:
-    model = _build(_config(tiny_encoder_folder)).eval()
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
     calls = EncoderCalls(model)
-    requests, candidates = _pairs(REQUESTS, CANDIDATES)
+    requests, candidates = _pairs(LATE_REQUESTS, LATE_CANDIDATES)
     first = _scores(model, requests, candidates)
     assert calls.texts == 2 + 3  # two distinct requests, three distinct candidates
     second = _scores(model, requests, candidates)
@@ -95,9 +75,9 @@ def test_serving_encodes_each_candidate_once_and_every_request_each_time(tiny_en
 
 
 def test_training_reads_each_text_through_the_frozen_encoder_once(tiny_encoder_folder: Path) -> None:
-    model = _build(_config(tiny_encoder_folder)).train()
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).train()
     calls = EncoderCalls(model)
-    features = model.tokenize(*_pairs(REQUESTS, CANDIDATES))
+    features = model.tokenize(*_pairs(LATE_REQUESTS, LATE_CANDIDATES))
     model(**features).logsumexp(-1).mean().backward()
     model(**features)
     assert calls.texts == 5
@@ -105,8 +85,8 @@ def test_training_reads_each_text_through_the_frozen_encoder_once(tiny_encoder_f
 
 
 def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tmp_path: Path) -> None:
-    model = _build(_config(tiny_encoder_folder)).eval()
-    requests, candidates = _pairs(REQUESTS, CANDIDATES)
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
+    requests, candidates = _pairs(LATE_REQUESTS, LATE_CANDIDATES)
     model.save_pretrained(tmp_path)
     reloaded = load_late_interaction_folder(tmp_path)
     assert reloaded.settings() == model.settings()
@@ -123,15 +103,15 @@ def test_saved_folder_reloads_with_the_same_scores(tiny_encoder_folder: Path, tm
 )
 def test_a_bad_shape_is_a_clear_error(tiny_encoder_folder: Path, overrides: dict, message: str) -> None:
     with pytest.raises(StillroomError, match=message):
-        _build(_config(tiny_encoder_folder, **overrides))
+        build_late_interaction(late_interaction_config(tiny_encoder_folder, **overrides))
 
 
 def test_a_pickled_student_scores_alike_with_its_hidden_states_and_so_does_the_original(tiny_encoder_folder: Path) -> None:
     """What ddp_spawn does to a model: pickling drops transformers' recording hooks, and both copies hook every layer again."""
     import pickle
 
-    model = _build(_config(tiny_encoder_folder)).eval()
-    features = model.tokenize(REQUESTS, CANDIDATES[:2])
+    model = build_late_interaction(late_interaction_config(tiny_encoder_folder)).eval()
+    features = model.tokenize(LATE_REQUESTS, LATE_CANDIDATES[:2])
     with torch.no_grad():
         before = model.forward_with_hidden(**features)
         copy = pickle.loads(pickle.dumps(model))

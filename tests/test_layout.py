@@ -1,4 +1,4 @@
-"""The package layout DESIGN.md fixes: one import name, package data in wheels too."""
+"""The package layout: one import name, `stillroom`, for the top-level folders, and package data in wheels too."""
 
 from __future__ import annotations
 

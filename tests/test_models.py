@@ -12,7 +12,7 @@ from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.ranker import BuildContext, Ranker, count_parameters, load_model_state, model_state
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 
 def _build(role: str, config: dict, teacher=None):

@@ -11,7 +11,7 @@ from stillroom.artifacts import ArtifactStore
 from stillroom.engagement import engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
 from stillroom.job import run_job
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 EVENTS = ["viewed", "applied"]
 
@@ -64,7 +64,7 @@ def test_the_student_learns_from_both_teachers_at_once(multi_teacher_run: Path) 
 
 
 def test_the_report_ranks_the_engagement_teacher_by_its_expected_grade(multi_teacher_run: Path) -> None:
-    report = json.loads((multi_teacher_run / "report.json").read_text())
+    report = json.loads((multi_teacher_run / "report" / "report.json").read_text())
     row = report["models"]["engagement_teacher"]
     assert 0.0 <= row["metrics"]["ndcg@10"] <= 1.0 and "kappa" not in row["metrics"]
 

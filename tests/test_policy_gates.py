@@ -11,16 +11,18 @@ import pytest
 import torch
 
 from stillroom.artifacts import ArtifactStore
+from stillroom.contracts import Artifact, Plan, Stage
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
 from stillroom.gate import GainCheck, judge_gate
 from stillroom.job import run_job
-from stillroom.labeling import SOFT_LABELS_FILE, cap_by_rules, read_soft_labels, write_soft_labels
+from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy_source import load_policy
 from stillroom.recipe import _fingerprint_config, recipe_stages
 from stillroom.resources import resolve_file
-from tests.conftest import compose_config
+from stillroom.stage_io import StageIO
+from tests.helpers import compose_config
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 
@@ -47,13 +49,15 @@ def test_labels_above_a_rule_cap_move_onto_the_cap(policy) -> None:
 
 
 def test_soft_labels_refuse_to_train_under_another_policy(policy, tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path)
-    write_soft_labels(store, "label", {"pool": torch.full((2, 4), 0.25)}, policy, labeler="teacher")
-    assert read_soft_labels(store, "label", policy)["pool"].shape == (2, 4)
-    assert store.read_tensor_metadata("label", SOFT_LABELS_FILE)["policy_sha256"] == policy.sha256
+    labels = Artifact("teacher.labels", "soft_labels.safetensors")
+    plan = Plan([Stage("label", lambda ctx: {}, (), writes=(labels,))])
+    writer, reader = StageIO(ArtifactStore(tmp_path), plan, plan.stages[0]), StageIO(ArtifactStore(tmp_path), plan)
+    write_soft_labels(writer, labels, {"pool": torch.full((2, 4), 0.25)}, policy, labeler="teacher")
+    assert read_soft_labels(reader, labels.name, policy)["pool"].shape == (2, 4)
+    assert reader.read_tensor_metadata(labels.name)["policy_sha256"] == policy.sha256
     other = type(policy)(**{**policy.__dict__, "sha256": "0" * 64})
     with pytest.raises(StillroomError, match="made under policy sha256"):
-        read_soft_labels(store, "label", other)
+        read_soft_labels(reader, labels.name, other)
 
 
 def test_kappa_on_a_dev_set_with_one_label_is_an_error_not_a_number(policy) -> None:
@@ -91,7 +95,7 @@ def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels
     assert list(report["models"]) == ["judge", "teacher", "student", "student_no_kd", "bm25", "zero_shot"]
     labeled = len(store.read_jsonl("prepare", "pool.jsonl")) + len(store.read_jsonl("prepare", "train.jsonl"))
     assert store.completed_summary("finetune")["train_pairs"] == labeled  # the teacher learned from the judge's labels
-    assert store.read_tensor_metadata("judge_label", SOFT_LABELS_FILE)["labeler"] == "judge"
+    assert store.read_tensor_metadata("judge_label", "soft_labels.safetensors")["labeler"] == "judge"
 
 
 def test_a_judge_below_the_gate_stops_the_run_before_labeling(tmp_path: Path) -> None:
@@ -103,7 +107,7 @@ def test_a_judge_below_the_gate_stops_the_run_before_labeling(tmp_path: Path) ->
     assert "precedents" in message
     store = ArtifactStore(tmp_path)
     assert store.completed_fingerprint("finetune") and not store.completed_fingerprint("gate")
-    assert not (tmp_path / "label").exists() and not (tmp_path / "report.json").exists()
+    assert not (tmp_path / "label").exists() and not (tmp_path / "report" / "report.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -138,14 +142,14 @@ def test_a_student_above_the_violation_bound_is_not_exported(tmp_path: Path) -> 
 def test_changing_one_rule_relabels_and_keeping_the_policy_reuses_the_labels(smoke_run: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(smoke_run, run_dir)
-    before = json.loads((run_dir / "report.json").read_text())
+    before = json.loads((run_dir / "report" / "report.json").read_text())
     changed = tmp_path / "policy.md"
     text = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
     changed.write_text(text.replace("request.seniority >= 2", "request.seniority >= 3"), encoding="utf-8")
 
     run_job(compose_config("experiment=smoke", f"product.policy={changed}"), run_dir)
     assert "[stillroom] label: running" in capsys.readouterr().out
-    after = json.loads((run_dir / "report.json").read_text())
+    after = json.loads((run_dir / "report" / "report.json").read_text())
     assert after["policy"]["sha256"] != before["policy"]["sha256"]
     assert ArtifactStore(run_dir).completed_summary("label")["policy_sha256"] == after["policy"]["sha256"]
 

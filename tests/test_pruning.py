@@ -16,7 +16,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.plugins.models.pruning import apply_plan, head_importance, keep_heads, plan_pruning
 from stillroom.ranker import BuildContext, load_model_state, model_state
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 PRUNABLE = ("student.num_heads=2", "student.num_layers=2", "student.hidden_size=16")
 
@@ -107,15 +107,15 @@ def pruned_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_report_shows_the_student_before_and_after_pruning(pruned_run: Path) -> None:
-    report = json.loads((pruned_run / "report.json").read_text())
+    report = json.loads((pruned_run / "report" / "report.json").read_text())
     before, after = report["models"]["student_before_pruning"], report["models"]["student"]
     assert after["params"] < before["params"]
     summary = ArtifactStore(pruned_run).completed_summary("prune")
     assert summary["layers_kept"] and summary["heads_kept"] == {str(summary["layers_kept"][0]): 1}
-    assert "| student_before_pruning |" in (pruned_run / "report.md").read_text()
+    assert "| student_before_pruning |" in (pruned_run / "report" / "report.md").read_text()
 
 
 def test_the_export_is_the_pruned_student(pruned_run: Path) -> None:
     exported = load_folder(pruned_run / "export" / "student")
     assert len(exported.base_encoder().encoder.layer) == 1
-    assert sum(p.numel() for p in exported.parameters()) == json.loads((pruned_run / "report.json").read_text())["models"]["student"]["params"]
+    assert sum(p.numel() for p in exported.parameters()) == json.loads((pruned_run / "report" / "report.json").read_text())["models"]["student"]["params"]

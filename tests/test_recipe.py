@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from stillroom.artifacts import ArtifactStore
 from stillroom.job import run_job
 from stillroom.recipe import recipe_stages
-from tests.conftest import SMOKE_RUN, compose_config
+from tests.helpers import SMOKE_RUN, compose_config
 
 STAGES = recipe_stages(compose_config("experiment=smoke"))
 
@@ -35,11 +35,11 @@ def test_soft_labels_are_distributions_over_the_label_scale(smoke_run: Path) -> 
     soft = store.read_tensors("label", "soft_labels.safetensors")
     assert soft["pool"].shape == (len(store.read_jsonl("prepare", "pool.jsonl")), 4)
     assert torch.allclose(soft["pool"].sum(-1), torch.ones(soft["pool"].shape[0]), atol=1e-5)
-    assert store.completed_summary("label")["policy_sha256"] == json.loads((smoke_run / "report.json").read_text())["policy"]["sha256"]
+    assert store.completed_summary("label")["policy_sha256"] == json.loads((smoke_run / "report" / "report.json").read_text())["policy"]["sha256"]
 
 
 def test_report_json_has_the_promised_shape(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     assert report["product"] == "jobs"
     assert set(report["policy"]) >= {"version", "sha256"} and len(report["policy"]["sha256"]) == 64
     for name in MODELS:
@@ -54,15 +54,15 @@ def test_report_json_has_the_promised_shape(smoke_run: Path) -> None:
 
 
 def test_report_md_and_plots(smoke_run: Path) -> None:
-    markdown = (smoke_run / "report.md").read_text()
+    markdown = (smoke_run / "report" / "report.md").read_text()
     for name in MODELS:
         assert f"| {name} |" in markdown
     for png in ("quality_vs_throughput.png", "training_curves.png"):
-        assert (smoke_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (smoke_run / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_export_is_a_hf_folder_with_a_model_card_naming_the_policy(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     folder = smoke_run / "export" / "student"
     card = (folder / "README.md").read_text()
     assert report["policy"]["sha256"] in card and f'"{report["policy"]["version"]}"' in card
@@ -73,18 +73,18 @@ def test_export_is_a_hf_folder_with_a_model_card_naming_the_policy(smoke_run: Pa
 
 def test_manifest_records_lineage_and_checksums(smoke_run: Path) -> None:
     manifest = json.loads((smoke_run / "manifest.json").read_text())
-    assert manifest["policy"]["sha256"] == json.loads((smoke_run / "report.json").read_text())["policy"]["sha256"]
+    assert manifest["policy"]["sha256"] == json.loads((smoke_run / "report" / "report.json").read_text())["policy"]["sha256"]
     assert len(manifest["data_fingerprint"]) == 64
     assert {"torch", "lightning", "transformers"} <= set(manifest["packages"])
     assert manifest["stages"]["export"]["outputs"]["student/model.safetensors"]
 
 
 def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(smoke_run: Path, capsys) -> None:
-    before = json.loads((smoke_run / "report.json").read_text())
+    before = json.loads((smoke_run / "report" / "report.json").read_text())
     run_job(compose_config(*SMOKE_RUN), smoke_run)
     out = capsys.readouterr().out
     assert all(f"{stage.name}: unchanged" in out for stage in STAGES)
-    assert json.loads((smoke_run / "report.json").read_text())["models"]["student"]["metrics"] == before["models"]["student"]["metrics"]
+    assert json.loads((smoke_run / "report" / "report.json").read_text())["models"]["student"]["metrics"] == before["models"]["student"]["metrics"]
 
     run_job(compose_config(*SMOKE_RUN, "student.hidden_size=8", "export.onnx=false"), smoke_run)
     out = capsys.readouterr().out
@@ -96,18 +96,18 @@ def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(s
 
 
 def test_baselines_are_ranked_beside_the_models_on_the_same_requests(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     for name in ("bm25", "zero_shot"):
         baseline = report["models"][name]
         assert baseline["baseline"] is True and baseline["throughput_pairs_per_s"] is None
         assert "kappa" not in baseline["metrics"] and 0.0 <= baseline["metrics"]["ndcg@10"] <= 1.0
     assert report["models"]["bm25"]["params"] == 0
     assert report["models"]["zero_shot"]["params"] > 0  # the untrained teacher's encoder
-    assert "| bm25 | 0 | — |" in (smoke_run / "report.md").read_text()
+    assert "| bm25 | 0 | — |" in (smoke_run / "report" / "report.md").read_text()
 
 
 def test_per_request_results_on_disk_are_what_every_figure_and_interval_is_made_of(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     rows = ArtifactStore(smoke_run).read_jsonl("evaluate", "per_request.jsonl")
     for name, model in report["models"].items():
         for metric in ("ndcg@10", "mrr@10", "map", "violation_rate@10"):
@@ -121,7 +121,7 @@ def test_per_request_results_on_disk_are_what_every_figure_and_interval_is_made_
 
 
 def test_the_comparisons_a_team_decides_on_are_paired_with_an_interval_a_p_value_and_a_verdict(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     by_pair = {(c["a"], c["b"], c["metric"]): c for c in report["comparisons"]}
     wanted = [("student", "teacher"), ("student", "student_no_kd"), *((m, b) for m in ("student", "teacher") for b in ("bm25", "zero_shot"))]
     for a, b in wanted:
@@ -134,7 +134,7 @@ def test_the_comparisons_a_team_decides_on_are_paired_with_an_interval_a_p_value
         expected = "better" if low > 0 else "worse" if high < 0 else "not resolved"
         assert comparison["verdict"] == expected
     assert by_pair[("student", "teacher", "violation_rate@10")]  # every per-request metric is compared
-    markdown = (smoke_run / "report.md").read_text()
+    markdown = (smoke_run / "report" / "report.md").read_text()
     assert "**What distillation adds**: the student " in markdown and "golden test** (4 requests)" in markdown
     student = report["models"]["student"]
     assert f"{student['metrics']['ndcg@10']:.4f} [{student['ci']['ndcg@10'][0]:.3f}, {student['ci']['ndcg@10'][1]:.3f}]" in markdown
@@ -142,7 +142,7 @@ def test_the_comparisons_a_team_decides_on_are_paired_with_an_interval_a_p_value
 
 
 def test_the_objective_a_sweep_reads_is_the_students_figure_on_golden_dev(smoke_run: Path) -> None:
-    report = json.loads((smoke_run / "report.json").read_text())
+    report = json.loads((smoke_run / "report" / "report.json").read_text())
     assert report["objective"] == {
         "model": "student", "split": "dev", "metric": "ndcg@10", "value": report["models"]["student"]["dev_metrics"]["ndcg@10"]
     }
@@ -173,14 +173,14 @@ def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_cove
 
 def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_path: Path) -> None:
     run_job(compose_config("experiment=smoke", "evaluator.k=5"), tmp_path)
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["k"] == 5 and report["primary_metric"] == "ndcg@5" and report["objective"]["metric"] == "ndcg@5"
     for model in report["models"].values():
         assert {"ndcg@5", "mrr@5", "violation_rate@5"} <= set(model["metrics"]) and "ndcg@10" not in model["metrics"]
         assert set(model["ci"]) == {"ndcg@5", "mrr@5", "map", "violation_rate@5"}
     assert "retained_ndcg@5" in report and any(c["metric"] == "ndcg@5" for c in report["comparisons"])
     assert ArtifactStore(tmp_path).completed_summary("compliance")["violation_rate@5"] == report["models"]["student"]["metrics"]["violation_rate@5"]
-    markdown = (tmp_path / "report.md").read_text()
+    markdown = (tmp_path / "report" / "report.md").read_text()
     assert "| ndcg@5 | mrr@5 |" in markdown and "## What the figures say (ndcg@5)" in markdown
 
 

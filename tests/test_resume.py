@@ -22,8 +22,7 @@ from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.training import NumericFault, fit
-from tests.conftest import Payload, run_cli
-from tests.test_training import TRAINER, _items, _tiny_ranker
+from tests.helpers import TRAINER, FaultAt, Payload, run_cli, tiny_ranker, toy_items
 
 BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
 TRAIN = {"epochs": 3, "lr": 3e-3, "batch_size": 16}
@@ -61,10 +60,10 @@ def crash() -> None:
 
 def train(train_config: Mapping[str, Any], checkpoints: Path | None = None, callbacks=(), terms=None):
     torch.manual_seed(0)
-    ranker = _tiny_ranker()
+    ranker = tiny_ranker()
     terms = terms or [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
     history = fit(
-        ranker, terms, _items(100, seed=1), _items(32, seed=2), train_config, TRAINER, [], seed=0,
+        ranker, terms, toy_items(100, seed=1), toy_items(32, seed=2), train_config, TRAINER, [], seed=0,
         callbacks=callbacks, checkpoints=checkpoints, stage="finetune",
     )
     return ranker.state_dict(), history
@@ -108,18 +107,6 @@ def test_fits_with_and_without_checkpoints_train_alike(tmp_path: Path, uninterru
     assert all(torch.equal(weights[name], value) for name, value in uninterrupted["plain"][0].items())
 
 
-class FaultAt:
-    """A loss term that is fine until ``step`` and then ``value``."""
-
-    def __init__(self, step: int, value: float) -> None:
-        self.step, self.value, self.calls = step, value, 0
-
-    def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
-        self.calls += 1
-        loss = logits.mean() * 0
-        return loss + self.value if self.calls > self.step else loss
-
-
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_non_finite_loss_stops_naming_stage_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path: Path, value: float) -> None:
     terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce()), WeightedTerm("wobbly", 0.5, FaultAt(9, value))]
@@ -158,7 +145,7 @@ def _run() -> int:
 def _metrics(run_dir: Path) -> tuple[int, dict[str, dict[str, float]]]:
     import json
 
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     return report["seed"], {name: model["metrics"] for name, model in report["models"].items()}
 
 
@@ -168,7 +155,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     """The same command as the session's smoke run (same seed, config and machine), stopped and run again."""
     import sys
 
-    import stillroom.stages.finetune as finetune_stage
+    import stillroom.stage_training as stage_training
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     seed, expected = _metrics(smoke_run)
@@ -181,7 +168,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "outputs" / "jobs" / "experiment=smoke,logger=csv"  # the same command, the same folder
     with monkeypatch.context() as patched:
-        patched.setattr(finetune_stage, "fit", fit_stopped_in_distill)
+        patched.setattr(stage_training, "fit", fit_stopped_in_distill)
         assert _run() == RunInterrupted.exit_code
     assert "distill: stopped by SIGTERM at step 1" in capsys.readouterr().err
     assert list((run_dir / "distill" / "checkpoints").glob(f"*/{CHECKPOINT_FILE}"))

@@ -18,7 +18,7 @@ from stillroom.config_schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext, load_model_state
-from tests.conftest import Payload, compose_config
+from tests.helpers import Payload, compose_config
 
 
 def build_teacher(folder: Path, *overrides: str):

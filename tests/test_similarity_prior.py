@@ -13,14 +13,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models import hf_builders
 from stillroom.policy_source import load_policy
 from stillroom.ranker import BuildContext, expected_grade, for_inference, model_state
-
-REQUESTS = ["python data engineer berlin", "nurse night shifts", "sourdough baker", "rust systems engineer"] * 3
-CANDIDATES = [
-    "Senior Data Engineer | Python, Spark | Berlin", "Intensive care nurse, nights", "Artisan bakery: sourdough and rye",
-    "Backend engineer | Rust, Go", "Pastry chef | Paris", "Data analyst | SQL | Munich", "Care home nurse | days",
-    "Embedded Rust developer", "Python developer | Django | Berlin", "Bread baker | early shifts", "Physician | cardiology",
-    "Systems programmer | C, Rust",
-]
+from tests.helpers import PRIOR_CANDIDATES, PRIOR_REQUESTS
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,7 @@ def _config(folder: Path, **extra) -> dict:
             "dropout": 0.1, "similarity_prior": True, "lora": lora, **extra}
 
 
-def _scores(model, requests=REQUESTS, candidates=CANDIDATES) -> torch.Tensor:
+def _scores(model, requests=PRIOR_REQUESTS, candidates=PRIOR_CANDIDATES) -> torch.Tensor:
     with torch.no_grad():
         return expected_grade(torch.softmax(model(**model.tokenize(requests, candidates)), dim=-1))
 
@@ -43,13 +36,13 @@ def _scores(model, requests=REQUESTS, candidates=CANDIDATES) -> torch.Tensor:
 def test_at_step_zero_it_ranks_exactly_as_zero_shot_in_training_mode_too(tiny_encoder_folder: Path, context: BuildContext) -> None:
     config = _config(tiny_encoder_folder)
     teacher = hf_builders.build_pretrained(config, context, "teacher").train()  # dropout on: the correction is zero, so it cannot move
-    zero_shot = hf_builders.build_zero_shot(config, context).score(REQUESTS, CANDIDATES)
+    zero_shot = hf_builders.build_zero_shot(config, context).score(PRIOR_REQUESTS, PRIOR_CANDIDATES)
     assert spearmanr(_scores(teacher).numpy(), zero_shot.numpy()).statistic == pytest.approx(1.0)
 
 
 def test_training_the_adapter_moves_the_correction_never_the_prior(tiny_encoder_folder: Path, context: BuildContext) -> None:
     teacher = hf_builders.build_pretrained(_config(tiny_encoder_folder), context, "teacher")
-    sides = teacher.tokenize(REQUESTS, CANDIDATES)
+    sides = teacher.tokenize(PRIOR_REQUESTS, PRIOR_CANDIDATES)
     before = teacher.model.similarity({k: v for k, v in sides.items() if k.startswith(("request", "candidate"))})
     torch.manual_seed(0)
     with torch.no_grad():

@@ -15,15 +15,15 @@ from hydra.core.global_hydra import GlobalHydra
 from stillroom.cli import main
 from stillroom.job import run_job
 from stillroom.sweep_report import SweepJob, pareto_front, read_sweep
-from tests.conftest import compose_config
-from tests.test_cli import stillroom
+from tests.helpers import compose_config, stillroom
 
 
 def _job(folder: Path, name: str, overrides: list[str], report: dict | None) -> None:
     (folder / name / ".hydra").mkdir(parents=True)
     (folder / name / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     if report is not None:
-        (folder / name / "report.json").write_text(json.dumps(report))
+        (folder / name / "report").mkdir(parents=True, exist_ok=True)
+        (folder / name / "report" / "report.json").write_text(json.dumps(report))
 
 
 def _report(params: int, pairs_per_s: float, dev: float, test: float, retained: float) -> dict:
@@ -100,7 +100,7 @@ def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damag
     for stage in ("prepare", "finetune", "gate", "label"):
         assert f"[stillroom] {stage}: unchanged, reusing {cache / stage}" in log
     assert "[stillroom] distill: running" in log  # the knob changed what distill computes
-    first, second = (json.loads((tmp_path / run / "report.json").read_text()) for run in ("first", "second"))
+    first, second = (json.loads((tmp_path / run / "report" / "report.json").read_text()) for run in ("first", "second"))
     assert first["models"]["teacher"]["metrics"] == second["models"]["teacher"]["metrics"]
     assert first["models"]["student"]["params"] != second["models"]["student"]["params"]
 
@@ -123,7 +123,7 @@ def _multirun(*overrides: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_multirun_over_the_products_writes_each_its_own_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = tmp_path / "sweep"
     _multirun("product=feed,search", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
-    reports = {r.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report.json")}
+    reports = {r.parent.parent.name: json.loads(r.read_text())["product"] for r in sweep.glob("*/report/report.json")}
     assert reports == {"0_feed": "feed", "1_search": "search"}
 
 
@@ -141,7 +141,7 @@ def test_a_multirun_over_seeds_runs_in_parallel_processes_and_sweep_report_shows
     assert sorted(r["overrides"] for r in rows) == ["seed=1", "seed=2"]
     assert all(r["student ndcg@10 (dev)"] and r["student ndcg@10 (test)"] and r["pairs/s"] and r["pareto"] in {"yes", ""} for r in rows)
     [seeds] = list(csv.DictReader((sweep / "sweep_seeds.csv").open()))
-    reports = [json.loads((sweep / f"{n}_jobs" / "report.json").read_text()) for n in (0, 1)]
+    reports = [json.loads((sweep / f"{n}_jobs" / "report" / "report.json").read_text()) for n in (0, 1)]
     tests = [r["models"]["teacher"]["metrics"]["ndcg@10"] for r in reports]
     mean, spread = seeds["teacher ndcg@10 (test)"].split(" ± ")
     assert seeds["seeds"] == "2" and float(mean) == pytest.approx(sum(tests) / 2, abs=1e-4)
@@ -159,7 +159,7 @@ def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: P
     )
     sweep = tmp_path / "sweep"
     _multirun("hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
-    reports = [json.loads(r.read_text()) for r in sweep.glob("*/report.json")]
+    reports = [json.loads(r.read_text()) for r in sweep.glob("*/report/report.json")]
     dev = [r["models"]["student"]["dev_metrics"]["ndcg@10"] for r in reports]
     assert len(dev) == 2 and all(r["objective"]["value"] == d for r, d in zip(reports, dev, strict=True))
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -184,7 +184,7 @@ def test_a_job_stopped_by_a_gate_does_not_stop_the_sweep_and_sweep_report_says_w
     assert "the teacher fails the policy gate" in capsys.readouterr().err
     failed = json.loads((sweep / "0_jobs" / "gate_failed.json").read_text())
     assert failed["stage"] == "gate" and "gate.min_kappa 2.000" in failed["message"]
-    assert not (sweep / "0_jobs" / "report.json").exists() and (sweep / "1_jobs" / "report.json").is_file()
+    assert not (sweep / "0_jobs" / "report").exists() and (sweep / "1_jobs" / "report" / "report.json").is_file()
     assert main(["sweep-report", str(sweep)]) == 0
     rows = {r["job"]: r for r in csv.DictReader((sweep / "sweep.csv").open())}
     assert rows["0_jobs"]["pareto"] == "gate failed" and rows["1_jobs"]["rank"] == "1"

@@ -6,31 +6,9 @@ import random
 
 import torch
 
-from stillroom.config_schema import validate_config
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.ranker import BuildContext
 from stillroom.training import PairCollator, TrainItem, fit, hard_label_loss
-from tests.conftest import compose_config
-
-TRAINER = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "progress_bar": False,
-           "log_every_n_steps": 1, "deterministic": True}
-
-
-def _tiny_ranker():
-    config = validate_config(compose_config("teacher=tiny"))["teacher"]
-    return get_plugin_manager().hook.stillroom_build_model(role="teacher", model_config=config, context=BuildContext(2))
-
-
-def _items(n: int, seed: int) -> list[TrainItem]:
-    """A learnable toy task: label 1 when the candidate repeats the request's word."""
-    rng = random.Random(seed)
-    words = ["python", "nurse", "berlin", "sales", "design", "finance"]
-    items = []
-    for _ in range(n):
-        a, b = rng.sample(words, 2)
-        same = rng.random() < 0.5
-        items.append(TrainItem(a, a if same else b, label=int(same)))
-    return items
+from tests.helpers import TRAINER, tiny_ranker, toy_items
 
 
 def _dev_ce(ranker, items) -> float:
@@ -44,11 +22,11 @@ def test_training_lowers_dev_loss() -> None:
     from stillroom.losses import WeightedTerm
     from stillroom.plugins.losses import hard_label_ce
 
-    ranker = _tiny_ranker()
-    dev = _items(64, seed=2)
+    ranker = tiny_ranker()
+    dev = toy_items(64, seed=2)
     before = _dev_ce(ranker, dev)
     terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
-    history = fit(ranker, terms, _items(256, seed=1), dev, {"epochs": 4, "lr": 3e-3, "batch_size": 16}, TRAINER, [], seed=0)
+    history = fit(ranker, terms, toy_items(256, seed=1), dev, {"epochs": 4, "lr": 3e-3, "batch_size": 16}, TRAINER, [], seed=0)
     assert _dev_ce(ranker, dev) < before
     assert any("train/loss" in row for row in history) and any("val/ce" in row for row in history)
 
@@ -57,11 +35,11 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
     from stillroom.losses import WeightedTerm
     from stillroom.plugins.losses import hard_label_ce
 
-    ranker = _tiny_ranker()
-    dev = _items(64, seed=2)
+    ranker = tiny_ranker()
+    dev = toy_items(64, seed=2)
     terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
     # Labels that contradict the dev set: dev loss rises after the first epochs.
-    flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label) for i in _items(256, seed=1)]
+    flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label) for i in toy_items(256, seed=1)]
     history = fit(
         ranker, terms, flipped, dev, {"epochs": 12, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1}, TRAINER, [], seed=0
     )
@@ -74,11 +52,11 @@ def test_selected_by_dev_ndcg_the_weights_before_training_compete_and_win_when_t
     from stillroom.losses import WeightedTerm
     from stillroom.plugins.losses import hard_label_ce
 
-    ranker = _tiny_ranker()
+    ranker = tiny_ranker()
     before = {k: v.clone() for k, v in ranker.state_dict().items()}
     # Each request's list: its word repeated (label 1) among other words; training is told the opposite.
-    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in _items(96, seed=2)]
-    flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label, request_id=i.request_text) for i in _items(256, seed=1)]
+    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in toy_items(96, seed=2)]
+    flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label, request_id=i.request_text) for i in toy_items(256, seed=1)]
     config = {"epochs": 4, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 4, "select_by": "ndcg"}
     history = fit(ranker, [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())], flipped, dev, config, TRAINER, [], seed=0)
     ndcg = [(row["step"], row["val/ndcg"]) for row in history if "val/ndcg" in row]
@@ -95,17 +73,17 @@ def test_the_dev_ndcg_that_selects_an_epoch_is_cut_at_the_runs_k() -> None:
     from stillroom.plugins.losses import hard_label_ce
     from stillroom.ranker import expected_grade
 
-    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in _items(96, seed=2)]
+    dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in toy_items(96, seed=2)]
     config = {"epochs": 1, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1, "select_by": "ndcg"}
     term = WeightedTerm("hard_label_ce", 1.0, hard_label_ce())
-    ranker = _tiny_ranker().eval()
+    ranker = tiny_ranker().eval()
     with torch.no_grad():
         grades = expected_grade(torch.softmax(ranker(**PairCollator(ranker)(dev)["features"]), dim=-1))
     state = {k: v.clone() for k, v in ranker.state_dict().items()}
     untrained = {}  # the dev figure of the weights before training, validated before the first step
     for k in (1, None):
         ranker.load_state_dict(state)
-        untrained[k] = fit(ranker, [term], _items(32, seed=1), dev, config, TRAINER, [], seed=0, ndcg_k=k)[0]["val/ndcg"]
+        untrained[k] = fit(ranker, [term], toy_items(32, seed=1), dev, config, TRAINER, [], seed=0, ndcg_k=k)[0]["val/ndcg"]
     lists = [[n for n, i in enumerate(dev) if i.request_id == request] for request in sorted({i.request_id for i in dev})]
     at_1 = [retrieval_normalized_dcg(grades[rows], torch.tensor([dev[r].label for r in rows]), top_k=1) for rows in lists]
     assert abs(untrained[1] - float(torch.stack(at_1).mean())) < 1e-5
@@ -116,7 +94,7 @@ def test_the_golden_labels_are_a_teacher_every_batch_has_so_ranking_terms_can_re
     from stillroom.losses import GOLDEN, NO_LABEL
     from stillroom.plugins.losses.ranking import listnet
 
-    ranker = _tiny_ranker()
+    ranker = tiny_ranker()
     items = [TrainItem("python", c, label, request_id="r") for c, label in (("python", 1), ("nurse", 0), ("sales", NO_LABEL))]
     batch = PairCollator(ranker)(items)
     golden = batch["teachers"][GOLDEN]
@@ -145,7 +123,7 @@ def test_golden_pairs_and_precedent_copies_train_as_requests_of_their_own() -> N
 
     from stillroom.data import Pair
     from stillroom.sampling import RequestBatchSampler
-    from stillroom.stages.finetune import golden_items, precedent_items
+    from stillroom.stage_training import golden_items, precedent_items
 
     golden = [Pair(f"m{m}:j{j}", f"m{m}", f"j{j}", f"member {m}", f"job {j}", label=j % 2) for m in range(3) for j in range(4)]
     precedents = [Pair(f"precedent-{i}:x", f"precedent-{i}", "x", f"precedent {i}", "job", label=1) for i in range(2)]
@@ -167,7 +145,7 @@ def test_collator_stacks_each_teacher_on_its_own_scale() -> None:
     ]
     shapes = TargetShapes.of(items)
     assert shapes.scales == {"relevance": 2, "engagement": 3} and shapes.hidden_widths == {"relevance": 4}
-    batch = PairCollator(_tiny_ranker(), shapes)(items)
+    batch = PairCollator(tiny_ranker(), shapes)(items)
     assert batch["group"].tolist() == [0, 1, 0]
     assert batch["teachers"]["relevance"]["mask"].tolist() == [True, False, True]
     assert batch["teachers"]["engagement"]["mask"].tolist() == [True, False, False]
@@ -177,21 +155,21 @@ def test_collator_stacks_each_teacher_on_its_own_scale() -> None:
 
 def test_distilling_with_list_and_hidden_terms_trains_the_projection_too() -> None:
     from stillroom.losses import HiddenWidths, available_losses, build_terms
-    from stillroom.stages.finetune import hidden_widths
+    from stillroom.stage_training import hidden_widths
 
-    ranker = _tiny_ranker()
+    ranker = tiny_ranker()
     rng = random.Random(3)
     items = [
         TrainItem(i.request_text, i.candidate_text, label=i.label, request_id=f"m{n // 4}",
                   targets={"relevance": torch.tensor([0.8, 0.2]) if i.label == 0 else torch.tensor([0.1, 0.9])},
                   hidden={"relevance": torch.tensor([rng.random() for _ in range(8)])})
-        for n, i in enumerate(_items(64, seed=4))
+        for n, i in enumerate(toy_items(64, seed=4))
     ]
     widths = hidden_widths(ranker, items)
     assert widths == HiddenWidths(student=32, teachers={"relevance": 8})  # the tiny teacher config is 32 wide
     specs = available_losses(get_plugin_manager().hook.stillroom_losses())
     terms = build_terms([{"name": "listnet"}, {"name": "hidden_mse", "weight": 0.5}], specs, widths)
     projection = terms[1].term.projection.weight.detach().clone()
-    history = fit(ranker, terms, items, _items(16, seed=2), {"epochs": 1, "lr": 3e-3, "batch_size": 8}, TRAINER, [], seed=0)
+    history = fit(ranker, terms, items, toy_items(16, seed=2), {"epochs": 1, "lr": 3e-3, "batch_size": 8}, TRAINER, [], seed=0)
     assert not torch.equal(projection, terms[1].term.projection.weight)
     assert any("train/listnet" in row and "train/hidden_mse" in row for row in history)

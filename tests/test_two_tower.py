@@ -13,7 +13,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.two_tower import TwoTowerRanker, load_two_tower_folder
 from stillroom.ranker import BuildContext, expected_grade
-from tests.conftest import EncoderCalls, compose_config
+from tests.helpers import EncoderCalls, compose_config
 
 REQUESTS = ["Senior Data Engineer | Spark, SQL | Berlin", "Junior Nurse | Patient Care | Paris"]
 CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care | Paris | onsite", "Chef | Cooking | Rome | onsite"]

@@ -8,20 +8,34 @@ with its count. Without a bound the stage only records the figures.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from stillroom.context import RunContext
+from stillroom.contracts import Artifact, Stage
 from stillroom.errors import GateFailed
-from stillroom.stages import evaluate
 
 NAME = "compliance"
 SHIPPED_MODEL = "student"
+EVALUATION = "evaluation.models"
+RESULT = Artifact("compliance.result", "compliance.json")
+"""Whether the student was checked, its violation rate, the bound and the count by rule."""
+
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    return [Stage(NAME, run, ("gate.max_violation_rate", "evaluator.k"), reads=(EVALUATION,), writes=(RESULT,))]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
+    summary = _checked(ctx)
+    ctx.io.write_json(RESULT, summary)
+    return summary
+
+
+def _checked(ctx: RunContext) -> dict[str, Any]:
     k = int(ctx.config["evaluator"]["k"])
     bound = ctx.config["gate"]["max_violation_rate"]
-    result = ctx.store.read_json(evaluate.NAME, "models.json")[SHIPPED_MODEL]
+    result = ctx.io.read_json(EVALUATION)[SHIPPED_MODEL]
     rate = result["metrics"].get(f"violation_rate@{k}")
     if rate is None:
         if bound is None:

@@ -1,4 +1,4 @@
-"""distill: train the student from the teachers' soft labels plus the golden labels.
+"""distill and distill_no_kd: train the student from the teachers' soft labels plus the golden labels.
 
 The relevance teacher's labels always; the engagement teacher's too when the
 recipe has one (``engagement_teacher=...``), each in its own file, each read by
@@ -15,28 +15,44 @@ labels, not about a shorter training run.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from stillroom import engagement
 from stillroom.context import RunContext
-from stillroom.losses import ENGAGEMENT, RELEVANCE
+from stillroom.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.ranker import for_inference
-from stillroom.stages import engagement_teacher, finetune, label
+from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
 ROLE = "student"
+STUDENT = TrainedModel("student", ROLE)
+BEFORE_PRUNING = TrainedModel("student_before_pruning", ROLE)
+"""What ``distill`` trains when the recipe prunes: the ``prune`` stage then trains ``student`` from it."""
+NO_KD = TrainedModel("student_no_kd", ROLE)
+DATA_READS = tuple(data_split(split) for split in (*LABELED_SPLITS, "dev"))
 
 
-def teacher_labels(config: dict[str, Any]) -> dict[str, str]:
-    """Each teacher objective the student learns, and the stage whose soft labels it reads."""
-    return {RELEVANCE: label.NAME, **({ENGAGEMENT: engagement_teacher.LABEL_NAME} if config.get(engagement.ROLE) else {})}
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    pruned = bool((config.get("prune") or {}).get("enabled"))
+    teachers = teacher_sources(config).values()
+    return [
+        Stage(
+            NAME,
+            run,
+            (*TRAIN_KEYS, ROLE, "loss.distill"),
+            reads=(*reads_model("teacher"), *reads_labels(list(teachers)), *DATA_READS),
+            trains=BEFORE_PRUNING if pruned else STUDENT,
+        ),
+        # The baseline reads no labels: it starts from the teacher as built and learns golden train.
+        Stage(NO_KD_NAME, run_no_kd, (*TRAIN_KEYS, ROLE, "teacher", "loss"), reads=DATA_READS, trains=NO_KD),
+    ]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    teacher = ctx.load_model("teacher", ctx.config["teacher"], finetune.NAME)
-    items = label.labeled_items(ctx, teacher_labels(ctx.config))
-    return finetune.train(ctx, ROLE, NAME, items, ctx.config["loss"]["distill"], init_from=teacher)
+    teacher = ctx.load_model("teacher")
+    items = labeled_items(ctx, teacher_sources(ctx.config))
+    return train(ctx, ctx.io.stage.trains, items, ctx.config["loss"]["distill"], init_from=teacher)
 
 
 def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
@@ -48,17 +64,17 @@ def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
 
 def matched_epochs(ctx: RunContext, n_items: int) -> int:
     """Epochs over ``n_items`` pairs that take as many optimizer steps as the distill stage."""
-    train = ctx.config["student"]["train"]
-    batch = int(train["batch_size"])
-    distilled = sum(len(ctx.pairs(split)) for split in label.LABELED_SPLITS)
-    distill_steps = int(train["epochs"]) * math.ceil(distilled / batch)
+    train_config = ctx.config[ROLE]["train"]
+    batch = int(train_config["batch_size"])
+    distilled = sum(len(ctx.pairs(split)) for split in LABELED_SPLITS)
+    distill_steps = int(train_config["epochs"]) * math.ceil(distilled / batch)
     return max(1, round(distill_steps / math.ceil(n_items / batch)))
 
 
 def run_no_kd(ctx: RunContext) -> dict[str, Any]:
     """The baseline starts from the teacher as built, before fine-tuning: what a student may inherit
     from the pretrained model, and nothing learned from the teacher's labels or training."""
-    items = finetune.golden_items(ctx, "train")
+    items = golden_items(ctx, "train")
     untrained_teacher = for_inference(ctx.build_model("teacher", ctx.config["teacher"]))
     epochs = matched_epochs(ctx, len(items))
-    return finetune.train(ctx, ROLE, NO_KD_NAME, items, no_kd_terms(ctx), run_name="student_no_kd", init_from=untrained_teacher, epochs=epochs)
+    return train(ctx, NO_KD, items, no_kd_terms(ctx), run_name="student_no_kd", init_from=untrained_teacher, epochs=epochs)

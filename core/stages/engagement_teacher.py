@@ -1,33 +1,47 @@
-"""finetune_engagement and label_engagement: the second teacher, learned from what members did.
+"""finetune_engagement: the second teacher, learned from what members did.
 
 The engagement teacher reads the same pairs as the relevance teacher but
 learns the engagement log's grades (see :mod:`stillroom.engagement`) on golden
 train and the pool, where logs are plentiful and free, validated on golden
-dev's. It then labels the pool and golden train on its own scale, in its own
-file, for the student's engagement loss terms (``teacher: engagement``).
+dev's. The ``label_engagement`` stage then labels the pool and golden train on
+its own scale, in its own file, for the student's engagement loss terms
+(``teacher: engagement``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stillroom.context import PREPARE_STAGE, RunContext
+from stillroom.context import RunContext
+from stillroom.contracts import Stage, TrainedModel, data_split
 from stillroom.engagement import ROLE, engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
-from stillroom.stages import finetune, label
+from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, train
 from stillroom.training import TrainItem
 
-TRAIN_NAME = "finetune_engagement"
-LABEL_NAME = "label_engagement"
-LOG_FILE = "engagement.jsonl"
+NAME = "finetune_engagement"
+ENGAGEMENT_TEACHER = TrainedModel(ROLE, ROLE, on_policy_scale=False)
+LOG = "data.engagement_log"
+
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    if not config.get(ROLE):
+        return []
+    return [
+        Stage(
+            NAME,
+            run,
+            (*TRAIN_KEYS, ROLE, "loss.finetune", "product.engagement_events"),
+            reads=(LOG, *(data_split(split) for split in (*LABELED_SPLITS, "dev"))),
+            trains=ENGAGEMENT_TEACHER,
+        )
+    ]
 
 
 def engagement_items(ctx: RunContext, splits: Sequence[str]) -> list[TrainItem]:
     """The logged pairs of ``splits``, each labeled with its engagement grade."""
-    grades = engagement_grades(
-        ctx.store.read_jsonl(PREPARE_STAGE, LOG_FILE), ctx.config["product"]["engagement_events"], str(ctx.store.path(PREPARE_STAGE, LOG_FILE))
-    )
+    grades = engagement_grades(ctx.io.read_jsonl(LOG), ctx.config["product"]["engagement_events"], str(ctx.io.path(LOG)))
     return [
         TrainItem(pair.request_text, pair.candidate_text, label=grade, request_id=pair.request_id)
         for split in splits
@@ -35,12 +49,8 @@ def engagement_items(ctx: RunContext, splits: Sequence[str]) -> list[TrainItem]:
     ]
 
 
-def run_finetune(ctx: RunContext) -> dict[str, Any]:
-    items = engagement_items(ctx, label.LABELED_SPLITS)
+def run(ctx: RunContext) -> dict[str, Any]:
+    items = engagement_items(ctx, LABELED_SPLITS)
     if not items:
         raise StillroomError("the engagement log covers none of the pool or golden train pairs", where="data (engagement log)")
-    return finetune.train(ctx, ROLE, TRAIN_NAME, items, ctx.config["loss"]["finetune"], val_items=engagement_items(ctx, ("dev",)))
-
-
-def run_label(ctx: RunContext) -> dict[str, Any]:
-    return label.run(ctx, ROLE, TRAIN_NAME, LABEL_NAME)
+    return train(ctx, ENGAGEMENT_TEACHER, items, ctx.config["loss"]["finetune"], val_items=engagement_items(ctx, ("dev",)))

@@ -21,49 +21,49 @@ from typing import Any
 
 import torch
 
-from stillroom import engagement
 from stillroom.baselines import Scorer, ranking_scores
 from stillroom.comparisons import compare, comparison_pairs
 from stillroom.context import RunContext
+from stillroom.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
 from stillroom.data import Pair
+from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.ranker import Ranker, count_parameters, expected_grade
 from stillroom.scoring import Timed, measure_throughputs, predict_probs
-from stillroom.errors import StillroomError
 from stillroom.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
-from stillroom.stages import distill, engagement_teacher, finetune, prune
 
 NAME = "evaluate"
-PREDICTIONS_FILE = "test_probs.safetensors"
-MODELS_FILE = "models.json"
+PREDICTIONS = Artifact("evaluation.test_probs", "test_probs.safetensors")
+"""Each model's probabilities over the policy's labels for every golden test pair, by model name."""
+MODELS = Artifact("evaluation.models", "models.json")
 """Each model and baseline: params, throughput, test figures (``metrics``) with their intervals (``ci``), ``dev_metrics``."""
-PER_REQUEST_FILE = "per_request.jsonl"
+PER_REQUEST = Artifact("evaluation.per_request", "per_request.jsonl")
 """One row per split, model, request and per-request metric: ``value`` and its ``weight`` in the mean."""
-COMPARISONS_FILE = "comparisons.json"
+COMPARISONS = Artifact("evaluation.comparisons", "comparisons.json")
 """The paired comparisons ``evaluator.comparisons`` names, on golden test."""
+SPLITS = Artifact("evaluation.splits", "splits.json")
+"""How many pairs and requests each evaluated split has."""
 TEST, DEV = "test", "dev"
 
-MODELS = {
-    # report name: (role, stage that trained it)
-    "teacher": ("teacher", finetune.NAME),
-    "student": ("student", distill.NAME),
-    "student_no_kd": ("student", distill.NO_KD_NAME),
-}
-JUDGE = {"judge": ("judge", finetune.JUDGE_NAME)}
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    """Every model the recipe trains, on golden test and dev."""
+    return [
+        Stage(
+            NAME,
+            run,
+            ("evaluator",),
+            reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
+            writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLITS),
+            check=check_config,
+        )
+    ]
 
 
-def student_stage(config: dict[str, Any]) -> str:
-    """The stage that trained the student the run exports: pruned and distilled again, when ``prune.enabled``."""
-    return prune.NAME if prune.enabled(config) else distill.NAME
-
-
-def models_to_evaluate(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """The recipe's models by report name: the judge first when the recipe has one; with pruning,
-    ``student`` is the pruned one and ``student_before_pruning`` the model it came from."""
-    models = {**(JUDGE if config.get("judge") else {}), **MODELS, "student": ("student", student_stage(config))}
-    if prune.enabled(config):
-        models["student_before_pruning"] = ("student", distill.NAME)
-    return models
+def _models(plan: Plan) -> tuple[list[TrainedModel], list[TrainedModel]]:
+    """The models this stage reads: those on the policy's scale (timed, with kappa), then the others."""
+    models = plan.models(EVERY_MODEL)
+    return [m for m in models if m.on_policy_scale], [m for m in models if not m.on_policy_scale]
 
 
 def ranking_calls(pairs: Sequence[Pair], batch_size: int, max_pairs: int) -> list[list[Pair]]:
@@ -145,21 +145,21 @@ def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: li
     return results
 
 
-def _engagement_teacher(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
-    """The engagement teacher ranks by its expected engagement grade; its scale is not the policy's, so it gets no kappa."""
-    if not ctx.config.get(engagement.ROLE):
-        return {}
-    model = ctx.load_model(engagement.ROLE, ctx.config[engagement.ROLE], engagement_teacher.TRAIN_NAME)
+def _off_scale(
+    ctx: RunContext, trained: TrainedModel, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]
+) -> tuple[int, dict[str, Evaluated]]:
+    """A model on its own scale (the engagement teacher) ranks by its expected grade; it gets no kappa and is not timed."""
+    model = ctx.load_model(trained.name)
     batch_size = int(ctx.config["evaluator"]["batch_size"])
 
     def scores(pairs: list[Pair]) -> torch.Tensor:
-        return expected_grade(predict_probs(model, pairs, ctx.num_labels(engagement.ROLE), ctx.trainer_config, batch_size))
+        return expected_grade(predict_probs(model, pairs, ctx.num_labels(trained.role), ctx.trainer_config, batch_size))
 
-    return {engagement.ROLE: (count_parameters(model), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))}
+    return count_parameters(model), _on_splits(splits, evaluators, _ranked_by(ctx, scores))
 
 
 def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
-    """A model's entry in ``models.json``: test figures with their intervals and details, and its dev figures."""
+    """A model's entry in ``evaluation.models``: test figures with their intervals and details, and its dev figures."""
     test = outcomes[TEST]
     ci = {metric: list(mean_interval(*values.columns(), settings)) for metric, values in test.per_request.items()}
     return {"metrics": test.metrics, "ci": ci, "details": test.details, **({"dev_metrics": outcomes[DEV].metrics} if DEV in outcomes else {})}
@@ -172,10 +172,10 @@ def _per_request_rows(model: str, outcomes: Mapping[str, Evaluated]) -> Iterator
                 yield {"split": split, "model": model, "request_id": request_id, "metric": metric, "value": value, "weight": values.weight(request_id)}
 
 
-def check_config(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]:
     """The comparisons ``evaluator.comparisons`` names, checked against the models this recipe evaluates (before any training),
     with the other settings the evaluation reads."""
-    models = [*models_to_evaluate(config), *([engagement.ROLE] if config.get(engagement.ROLE) else [])]
+    models = [model.name for group in _models(plan) for model in group]
     evaluator = config["evaluator"]
     if int(evaluator["k"]) < 1:
         raise StillroomError(f"k must be a positive number of top slots, got {evaluator['k']}", where="evaluator.k")
@@ -200,8 +200,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     predictions = {}
     timed: dict[str, Timed] = {}
     cached = set()
-    for model_name, (role, stage) in models_to_evaluate(ctx.config).items():
-        model = ctx.load_model(role, ctx.config[role], stage)
+    on_scale, off_scale = _models(ctx.plan)
+    for trained in on_scale:
+        model_name = trained.name
+        model = ctx.load_model(model_name)
         outcomes = {}
         for split, pairs in splits.items():
             probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
@@ -213,7 +215,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if getattr(model, "caches_candidates", False):
             cached.add(model_name)
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
-    evaluated.update(_engagement_teacher(ctx, splits, evaluators))
+    evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
     baselines = _baselines(ctx, splits, evaluators)
     evaluated.update(baselines)
 
@@ -224,10 +226,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         results[name].update({"baseline": True} if name in baselines else {})
         results[name].update({"candidates_cached": True} if name in cached else {})
     per_request = {name: outcomes[TEST].per_request for name, (_, outcomes) in evaluated.items()}
-    comparisons = compare(per_request, check_config(ctx.config), settings)
-    ctx.store.write_tensors(NAME, PREDICTIONS_FILE, predictions)
-    ctx.store.write_jsonl(NAME, PER_REQUEST_FILE, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
-    ctx.store.write_json(NAME, MODELS_FILE, results)
-    ctx.store.write_json(NAME, COMPARISONS_FILE, comparisons)
+    comparisons = compare(per_request, check_config(ctx.config, ctx.plan), settings)
+    ctx.io.write_tensors(PREDICTIONS, predictions)
+    ctx.io.write_jsonl(PER_REQUEST, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
+    ctx.io.write_json(MODELS, results)
+    ctx.io.write_json(COMPARISONS, comparisons)
     requests = {split: len({p.request_id for p in pairs}) for split, pairs in splits.items()}
-    return {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests, "models": list(results)}
+    sizes = {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests}
+    ctx.io.write_json(SPLITS, sizes)
+    return {**sizes, "models": list(results)}

@@ -2,40 +2,61 @@
 
 With ``export.onnx`` the folder also holds ``model.onnx``, and the stage scores
 golden test with it in onnxruntime and with the folder's torch model: a file
-whose scores differ by more than ``export.onnx_tolerance`` does not ship.
+whose scores differ by more than ``export.onnx_tolerance`` does not ship. It
+runs after the compliance check: a student that breaks the policy's bound is
+never exported.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from stillroom.context import RunContext
+from stillroom.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.errors import StillroomError
 from stillroom.model_card import render_model_card
 from stillroom.onnx_export import ONNX_FILE, export_onnx
 from stillroom.ranker import Ranker
 from stillroom.serving import score_parity
-from stillroom.stages import evaluate, gate
 
 NAME = "export"
-STUDENT_DIR = "student"
+SHIPPED_MODEL = "student"
+STUDENT = Artifact("export.student", "student")
+"""The folder to ship: weights, tokenizer, model card and, with ``export.onnx``, ``model.onnx``."""
+EVALUATION, GATE = "evaluation.models", "gate.result"
+COMPLIANCE_STAGE = "compliance"
+"""It fails the run when the student breaks the policy's bound, so export waits for it."""
+
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    return [
+        Stage(
+            NAME,
+            run,
+            ("student", "export"),
+            reads=(*reads_model(SHIPPED_MODEL), EVALUATION, GATE, data_split("test")),
+            writes=(STUDENT,),
+            after=(COMPLIANCE_STAGE,),
+        )
+    ]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    student = ctx.load_model("student", ctx.config["student"], evaluate.student_stage(ctx.config))
-    results = ctx.store.read_json(evaluate.NAME, "models.json")
-    gate_result = ctx.store.read_json(gate.NAME, gate.RESULT_FILE)
+    student = ctx.load_model(SHIPPED_MODEL)
+    results = ctx.io.read_json(EVALUATION)
+    gate_result = ctx.io.read_json(GATE)
     onnx = None
-    with ctx.store.directory(NAME, STUDENT_DIR) as folder:
+    with ctx.io.folder(STUDENT) as folder:
         student.save_pretrained(folder)
         card = render_model_card(ctx.config, ctx.policy, results, gate_result)
         (folder / "README.md").write_text(card, encoding="utf-8")
         if ctx.config["export"]["onnx"]:
             onnx = _export_onnx(ctx, student, folder)
-    files = sorted(p.name for p in ctx.store.path(NAME, STUDENT_DIR).iterdir())
-    return {"folder": str(ctx.store.path(NAME, STUDENT_DIR)), "files": files, "onnx": onnx}
+    exported = ctx.io.output_path(STUDENT)
+    return {"folder": str(exported), "files": sorted(p.name for p in exported.iterdir()), "onnx": onnx}
 
 
 def _export_onnx(ctx: RunContext, student: Ranker, folder: Path) -> dict[str, Any]:

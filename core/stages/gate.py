@@ -11,28 +11,46 @@ recorded as complete.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 
 from stillroom.baselines import ranking_scores
 from stillroom.context import RunContext
+from stillroom.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.gate import FREE_MODEL, GainCheck, judge_gate
+from stillroom.labeling import labels_of
 from stillroom.report import primary_metric
 from stillroom.significance import IntervalSettings, paired_difference
-from stillroom.stages.label import labels_of
 
 NAME = "gate"
-RESULT_FILE = "gate.json"
+RESULT = Artifact("gate.result", "gate.json")
+"""The gate's figures (kappa, precedents, the gain over the free model), for the report and the model card."""
+CONFIG_KEYS = (
+    "seed", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
+    "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
+)  # fmt: skip
 
 
-def run(ctx: RunContext, role: str, trained_stage: str) -> dict[str, Any]:
+def first_labeler(config: Mapping[str, Any]) -> str:
+    """The model that labels at scale first, and so must pass the gate: the judge when the recipe has one."""
+    return "judge" if config.get("judge") else "teacher"
+
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    labeler = first_labeler(config)
+    return [Stage(NAME, partial(run, labeler=labeler), CONFIG_KEYS, reads=(*reads_model(labeler), data_split("dev")), writes=(RESULT,))]
+
+
+def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
     gate_config = ctx.config["gate"]
-    model = ctx.load_model(role, ctx.config[role], trained_stage)
+    role = ctx.plan.model(labeler).role
+    model = ctx.load_model(labeler)
     dev = ctx.pairs("dev")
     precedents = ctx.precedents() if gate_config["precedents"] else []
     dev_labels, precedent_labels = labels_of(ctx, role, model, dev), labels_of(ctx, role, model, precedents)
@@ -41,7 +59,7 @@ def run(ctx: RunContext, role: str, trained_stage: str) -> dict[str, Any]:
     if not result.passed:
         raise GateFailed(result.explain(ctx.policy), where=NAME)
     print(f"[stillroom] {result.explain(ctx.policy)}")
-    ctx.store.write_json(NAME, RESULT_FILE, result.summary())
+    ctx.io.write_json(RESULT, result.summary())
     return result.summary()
 
 

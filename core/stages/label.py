@@ -1,4 +1,5 @@
-"""label: a trained model scores the unlabeled pool and golden train; its soft labels go to disk.
+"""label (and judge_label, label_engagement): a trained model scores the unlabeled pool and golden train;
+its soft labels go to disk.
 
 Under a trainer of several processes (``trainer=ddp_cpu``) the batches are
 shared out among them, each writes its shard, and the shards are merged by
@@ -15,50 +16,55 @@ stay bound to the policy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
-
-import torch
 
 from stillroom import engagement
 from stillroom.context import RunContext
-from stillroom.data import Pair
-from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
-from stillroom.losses import NO_LABEL
-from stillroom.ranker import Ranker
-from stillroom.scoring import has_hidden, predict
-from stillroom.training import TrainItem
+from stillroom.contracts import Artifact, Stage, data_split, hidden_states, reads_model, soft_labels
+from stillroom.labeling import label_outputs, write_soft_labels
+from stillroom.scoring import has_hidden
+from stillroom.stage_training import LABELED_SPLITS
 
 NAME = "label"
-JUDGE_NAME = "judge_label"
-LABELED_SPLITS = ("pool", "train")
-HIDDEN_FILE = "hidden_states.safetensors"
+STAGES = {"judge": "judge_label", "teacher": NAME, engagement.ROLE: "label_engagement"}
+"""Each labeler's stage."""
+GATE_STAGE = "gate"
+"""The stage the recipe's first labeler must pass before it labels at scale."""
 
 
-def label_outputs(
-    ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair], with_hidden: bool, distributed: bool = False
-) -> dict[str, torch.Tensor]:
-    """What the labeler ``role`` records for ``pairs``: its probabilities (capped by the rules if configured), and its
-    pooled representations; with ``distributed``, scored on the trainer's processes (``trainer=ddp_cpu``)."""
-    batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
-    out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden, distributed=distributed)
-    if ctx.config["labeling"]["enforce_rules"] and role != engagement.ROLE:  # the rules cap grades of relevance only
-        out["probs"] = cap_by_rules(out["probs"], pairs, ctx.policy)
-    return out
+def labels(labeler: str) -> Artifact:
+    return Artifact(soft_labels(labeler), "soft_labels.safetensors")
 
 
-def labels_of(ctx: RunContext, role: str, model: Ranker, pairs: Sequence[Pair]) -> torch.Tensor:
-    """The labels ``model`` gives ``pairs`` as the labeler ``role``: its probabilities, capped by the rules if configured."""
-    return label_outputs(ctx, role, model, pairs, with_hidden=False)["probs"]
+def hidden(labeler: str) -> Artifact:
+    return Artifact(hidden_states(labeler), "hidden_states.safetensors", optional=True)
 
 
-def run(ctx: RunContext, role: str, trained_stage: str, stage: str) -> dict[str, Any]:
-    model = ctx.load_model(role, ctx.config[role], trained_stage)
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    labelers = [*(["judge"] if config.get("judge") else []), "teacher", *([engagement.ROLE] if config.get(engagement.ROLE) else [])]
+    return [
+        Stage(
+            STAGES[labeler],
+            partial(run, labeler=labeler),
+            (labeler, *(() if labeler == engagement.ROLE else ("labeling.enforce_rules",))),
+            reads=(*reads_model(labeler), *(data_split(split) for split in LABELED_SPLITS)),
+            writes=(labels(labeler), hidden(labeler)),
+            after=(GATE_STAGE,) if index == 0 else (),
+        )
+        for index, labeler in enumerate(labelers)
+    ]
+
+
+def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
+    role = ctx.plan.model(labeler).role
+    model = ctx.load_model(labeler)
     with_hidden = has_hidden(model)
     outputs = {split: label_outputs(ctx, role, model, ctx.pairs(split), with_hidden, distributed=True) for split in LABELED_SPLITS}
-    write_soft_labels(ctx.store, stage, {split: out["probs"] for split, out in outputs.items()}, ctx.policy, labeler=role)
+    write_soft_labels(ctx.io, labels(labeler), {split: out["probs"] for split, out in outputs.items()}, ctx.policy, labeler=role)
     if with_hidden:
-        ctx.store.write_tensors(stage, HIDDEN_FILE, {split: out["hidden"] for split, out in outputs.items()})
+        ctx.io.write_tensors(hidden(labeler), {split: out["hidden"] for split, out in outputs.items()})
     pool = outputs["pool"]["probs"]
     return {
         "labeler": role,
@@ -69,29 +75,3 @@ def run(ctx: RunContext, role: str, trained_stage: str, stage: str) -> dict[str,
         "pool_mean_confidence": float(pool.max(-1).values.mean()),
         "hidden_width": int(outputs["pool"]["hidden"].shape[-1]) if with_hidden else None,
     }
-
-
-def labeled_items(ctx: RunContext, sources: Mapping[str, str]) -> list[TrainItem]:
-    """The pool and golden train with every teacher's soft labels, golden train with its human labels too.
-
-    ``sources`` maps each teacher objective (``"relevance"``, ``"engagement"``)
-    to the stage whose labels it is; each teacher's labels stay in their own file.
-    """
-    soft = {objective: read_soft_labels(ctx.store, stage, ctx.policy) for objective, stage in sources.items()}
-    hidden = {
-        objective: ctx.store.read_tensors(stage, HIDDEN_FILE) for objective, stage in sources.items() if ctx.store.exists(stage, HIDDEN_FILE)
-    }
-    items = []
-    for split in LABELED_SPLITS:
-        for row, pair in enumerate(ctx.pairs(split)):
-            items.append(
-                TrainItem(
-                    pair.request_text,
-                    pair.candidate_text,
-                    label=NO_LABEL if pair.label is None else int(pair.label),
-                    targets={objective: labels[split][row] for objective, labels in soft.items()},
-                    hidden={objective: states[split][row] for objective, states in hidden.items()},
-                    request_id=pair.request_id,
-                )
-            )
-    return items

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from stillroom.context import PREPARE_STAGE, RunContext
+from stillroom.context import RunContext
+from stillroom.contracts import Artifact, Stage, data_split
 from stillroom.data import fingerprint_rows
 from stillroom.errors import StillroomError
 
-NAME = PREPARE_STAGE
-FIRST_STAGE_FILE = "first_stage.json"
+NAME = "prepare"
+SPLITS = {split: Artifact(data_split(split), f"{split}.jsonl") for split in ("train", "dev", "test", "pool")}
+ENGAGEMENT_LOG = Artifact("data.engagement_log", "engagement.jsonl")
+"""What members did with the pairs (may be empty): the engagement teacher learns from it."""
+FIRST_STAGE = Artifact("data.first_stage", "first_stage.json", optional=True)
 """Written when the data source had a retrieval first stage: its name, k and recall@k on test."""
+
+
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    return [Stage(NAME, run, ("seed", "product", "data"), writes=(*SPLITS.values(), ENGAGEMENT_LOG, FIRST_STAGE))]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -27,13 +36,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if not pairs and split != "dev":
             raise StillroomError(f"the data source gave no {split} pairs", where=f"data ({data_config.get('name')})")
         rows = [p.to_row() for p in pairs]
-        ctx.store.write_jsonl(NAME, f"{split}.jsonl", rows)
+        ctx.io.write_jsonl(SPLITS[split], rows)
         counts[split] = len(rows)
         fingerprints.append(fingerprint_rows(rows))
-    ctx.store.write_jsonl(NAME, "engagement.jsonl", bundle.engagement)
+    ctx.io.write_jsonl(ENGAGEMENT_LOG, bundle.engagement)
     counts["engagement"] = len(bundle.engagement)
     summary = {"counts": counts, "data_fingerprint": fingerprint_rows({"split": f} for f in fingerprints)}
     if bundle.first_stage is not None:
-        ctx.store.write_json(NAME, FIRST_STAGE_FILE, bundle.first_stage.to_json())
+        ctx.io.write_json(FIRST_STAGE, bundle.first_stage.to_json())
         summary["first_stage"] = bundle.first_stage.to_json()
     return summary

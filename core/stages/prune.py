@@ -17,18 +17,31 @@ from typing import Any
 import torch
 
 from stillroom.context import RunContext
+from stillroom.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.errors import StillroomError
 from stillroom.losses import HIDDEN
-from stillroom.ranker import PRUNING_FILE, Ranker, count_parameters
-from stillroom.stages import distill, finetune, label
+from stillroom.ranker import Ranker, count_parameters
+from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, labeled_items, reads_labels, teacher_sources, train
 from stillroom.training import PairCollator, TargetShapes, TrainItem
 
 NAME = "prune"
+PRUNED = TrainedModel("student", "student")
+SOURCE = "student_before_pruning"
+"""The distilled student it cuts."""
 
 
-def enabled(config: Mapping[str, Any]) -> bool:
-    """Whether the recipe prunes its student (``prune.enabled``)."""
-    return bool((config.get("prune") or {}).get("enabled"))
+def declare(config: Mapping[str, Any]) -> list[Stage]:
+    if not (config.get("prune") or {}).get("enabled"):
+        return []
+    return [
+        Stage(
+            NAME,
+            run,
+            (*TRAIN_KEYS, PRUNED.role, "loss.distill", "prune"),
+            reads=(*reads_model(SOURCE), *reads_labels(list(teacher_sources(config).values())), *(data_split(s) for s in (*LABELED_SPLITS, "dev"))),
+            trains=PRUNED,
+        )
+    ]
 
 
 def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> torch.Tensor:
@@ -46,13 +59,13 @@ def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["prune"]
-    student = ctx.load_model("student", ctx.config["student"], distill.NAME)
+    student = ctx.load_model(SOURCE)
     if not callable(getattr(student, "prune", None)):
         raise StillroomError(f"the student {ctx.config['student']['name']!r} cannot be pruned (it has no prune method)", where="prune.enabled")
-    items = label.labeled_items(ctx, distill.teacher_labels(ctx.config))
+    items = labeled_items(ctx, teacher_sources(ctx.config))
     sample = random.Random(ctx.seed).sample(items, min(int(config["importance_pairs"]), len(items)))
     params_before = count_parameters(student)
     plan = student.prune(config["keep_layers"], config["keep_heads"], lambda: importance_loss(ctx, student, sample))
-    ctx.store.write_json(NAME, PRUNING_FILE, plan)
-    summary = finetune.train(ctx, "student", NAME, items, ctx.config["loss"]["distill"], model=student, epochs=int(config["epochs"]))
+    ctx.io.write_json(PRUNED.pruning, plan)
+    summary = train(ctx, PRUNED, items, ctx.config["loss"]["distill"], model=student, epochs=int(config["epochs"]))
     return {**summary, "params_before": params_before, "layers_kept": plan["layers"], "heads_kept": {k: len(v) for k, v in plan["heads"].items()}}

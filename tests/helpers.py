@@ -1,0 +1,142 @@
+"""What several test modules share: composing a config, tiny models and items, the CLI in and out of process.
+
+Fixtures live in ``conftest.py``; everything here is a plain function, class or constant, imported by name.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from stillroom.config_schema import validate_config
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.ranker import BuildContext
+from stillroom.training import TrainItem
+
+if TYPE_CHECKING:
+    from stillroom.plugins.models.late_interaction import LateInteractionRanker
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The run config exactly as `stillroom run OVERRIDES` would compose it (Hydra's own compose API)."""
+    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
+
+
+SMOKE_RUN = ("experiment=smoke", "export.onnx=true")
+"""The overrides of the session's smoke run: the smoke experiment, with the student exported to ONNX too."""
+
+
+class EncoderCalls:
+    """Counts the texts a model's frozen encoder reads."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.texts = 0
+        model.encoder.register_forward_hook(self._count, with_kwargs=True)
+
+    def _count(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
+        self.texts += kwargs["input_ids"].shape[0]
+
+
+class Payload:
+    """Unpickling this writes ``marker``: proof, if the file appears, that a loader ran pickled code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Path, str]]:
+        return (Path.write_text, (self.marker, "executed"))
+
+
+def run_cli(args: list[str]) -> int:
+    """The ``stillroom`` command in-process: its exit status, whether it returned or exited; Hydra left clear for the next call."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from stillroom.cli import main
+
+    try:
+        return main(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "stillroom.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+TRAINER = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "progress_bar": False,
+           "log_every_n_steps": 1, "deterministic": True}
+
+
+def tiny_ranker():
+    config = validate_config(compose_config("teacher=tiny"))["teacher"]
+    return get_plugin_manager().hook.stillroom_build_model(role="teacher", model_config=config, context=BuildContext(2))
+
+
+def toy_items(n: int, seed: int) -> list[TrainItem]:
+    """A learnable toy task: label 1 when the candidate repeats the request's word."""
+    rng = random.Random(seed)
+    words = ["python", "nurse", "berlin", "sales", "design", "finance"]
+    items = []
+    for _ in range(n):
+        a, b = rng.sample(words, 2)
+        same = rng.random() < 0.5
+        items.append(TrainItem(a, a if same else b, label=int(same)))
+    return items
+
+
+LATE_REQUESTS = ["Senior Data Engineer | Spark, SQL | Berlin | no relocation", "Junior Nurse | Patient Care | Paris"]
+
+
+LATE_CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care, Triage, Pediatrics, Wound Care | Paris | onsite", "Chef | Rome"]
+
+
+def late_interaction_config(folder: Path, **overrides) -> dict:
+    config = validate_config(compose_config("student=late_interaction", f"student.pretrained={folder}", f"student.tokenizer={folder}"))["student"]
+    return {**config, "interaction_dim": 8, "heads": 2, "mlp_hidden": 16, **overrides}
+
+
+def build_late_interaction(config: dict) -> LateInteractionRanker:
+    model = get_plugin_manager().hook.stillroom_build_model(role="student", model_config=config, context=BuildContext(4))
+    with torch.no_grad():  # not the freshly built weights: every part should matter to the scores
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.normal_(0.0, 0.5)
+    return model
+
+
+class FaultAt:
+    """A loss term that is fine until ``step`` and then ``value``."""
+
+    def __init__(self, step: int, value: float) -> None:
+        self.step, self.value, self.calls = step, value, 0
+
+    def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
+        self.calls += 1
+        loss = logits.mean() * 0
+        return loss + self.value if self.calls > self.step else loss
+
+
+PRIOR_REQUESTS = ["python data engineer berlin", "nurse night shifts", "sourdough baker", "rust systems engineer"] * 3
+
+
+PRIOR_CANDIDATES = [
+    "Senior Data Engineer | Python, Spark | Berlin", "Intensive care nurse, nights", "Artisan bakery: sourdough and rye",
+    "Backend engineer | Rust, Go", "Pastry chef | Paris", "Data analyst | SQL | Munich", "Care home nurse | days",
+    "Embedded Rust developer", "Python developer | Django | Berlin", "Bread baker | early shifts", "Physician | cardiology",
+    "Systems programmer | C, Rust",
+]
