@@ -13,11 +13,11 @@ import re
 from collections.abc import Sequence
 
 from hydra import compose, initialize_config_module
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
+from stillroom.compat.hydra import split_sweep
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import Plugins
 from stillroom.product_configs import PRODUCT_GROUP
@@ -56,7 +56,7 @@ def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     if not multirun:
         return [overrides]
     try:
-        return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        return split_sweep(parsed)
     except HydraException:  # sweeps a search sweeper reads (interval, tag): check what does not sweep
         return [[o.input_line for o in parsed if not o.is_sweep_override()]]
 

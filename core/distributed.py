@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +20,8 @@ import torch.distributed as dist
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.multiprocessing import ProcessRaisedException
 
+from stillroom.compat.torch import worker_exception
 from stillroom.errors import StillroomError
-
-_EXCEPTION_LINE = re.compile(r"^(?P<kind>[A-Za-z_][\w.]*): (?P<message>.*)$")
-
 
 def process_rank() -> tuple[int, int]:
     """This process's rank and the number of processes: ``(0, 1)`` outside a process group."""
@@ -33,27 +30,13 @@ def process_rank() -> tuple[int, int]:
     return 0, 1
 
 
-def worker_error(error: ProcessRaisedException) -> tuple[str, str]:
-    """The exception a worker raised, from the traceback text it sent back: the class's qualified name and the message.
-
-    The message is everything after the last line that starts with a qualified
-    class name and a colon, so a message of several lines comes back whole.
-    """
-    lines = str(error).strip().splitlines()
-    for index in range(len(lines) - 1, -1, -1):
-        found = _EXCEPTION_LINE.match(lines[index])
-        if found and "." in found["kind"]:
-            return found["kind"], "\n".join([found["message"], *lines[index + 1 :]]).strip()
-    return "", str(error)
-
-
 def user_error_from_worker(error: ProcessRaisedException) -> StillroomError | None:
     """A worker's user error (a :class:`StillroomError` or a subclass) as the main process raises it; ``None`` for a bug.
 
     The error is rebuilt from its text, not constructed again: its message is
     the worker's whole ``where: message`` line, so it reads the same.
     """
-    kind, message = worker_error(error)
+    kind, message = worker_exception(error)
     user_errors = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in _subclasses(StillroomError)}
     if kind not in user_errors:
         return None
@@ -75,7 +58,7 @@ def worker_failures_raised_here() -> Iterator[None]:
     try:
         yield
     except ProcessRaisedException as error:
-        if worker_error(error)[0].rsplit(".", 1)[-1] == SIGTERMException.__name__:
+        if worker_exception(error)[0].rsplit(".", 1)[-1] == SIGTERMException.__name__:
             raise SIGTERMException() from None
         raise user_error_from_worker(error) or error from None
 

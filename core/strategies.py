@@ -16,21 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lightning.pytorch.strategies import FSDPStrategy, StrategyRegistry
-from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from lightning.pytorch.strategies import StrategyRegistry
 
+from stillroom.compat.lightning import SpawnedFSDP
 from stillroom.errors import StillroomError
 
 FSDP_SPAWN = "fsdp_spawn"
 IN_CALL_STRATEGIES = ("ddp_fork", "ddp_spawn", "ddp_notebook", FSDP_SPAWN)
 SINGLE_PROCESS_STRATEGIES = ("auto", "single_device")
-
-
-class SpawnedFSDP(FSDPStrategy):
-    """Lightning's FSDP, its workers spawned inside the call (as ``ddp_spawn``'s are) instead of relaunching the command."""
-
-    def _configure_launcher(self) -> None:
-        self._launcher = _MultiProcessingLauncher(self, start_method="spawn")
 
 
 def register_strategies() -> None:

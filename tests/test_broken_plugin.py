@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.child_env import child_environment, install_editable
 
 
@@ -23,6 +25,8 @@ def _broken_package(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_broken_plugin_package_is_named_and_the_jobs_recipe_still_runs(tmp_path: Path) -> None:
     python = child_environment(tmp_path / "env")
     install_editable(python, _broken_package(tmp_path / "stillroom-broken"))

@@ -12,6 +12,8 @@ from stillroom.errors import StillroomError
 from tests.helpers import stillroom
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_holds_a_secret(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     secret = "wandb-key-0123456789abcdef"

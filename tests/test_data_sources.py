@@ -237,6 +237,7 @@ def test_a_missing_beir_folder_says_what_it_expected(tmp_path: Path) -> None:
         _beir(tmp_path / "nowhere")
 
 
+@pytest.mark.slow
 def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_cannot_check(tmp_path: Path) -> None:
     """The jobs policy on query-and-document data: the recipe runs, and its rules are reported as not applicable."""
     from stillroom.job import run_job
@@ -291,6 +292,7 @@ def test_a_bad_impression_is_named_by_file_and_line(tmp_path: Path, behavior: st
     assert caught.value.where == f"{folder}/behaviors.tsv:2"
 
 
+@pytest.mark.slow
 def test_feed_runs_on_an_impressions_log_and_reports_the_rules_the_log_cannot_be_checked_against(tmp_path: Path) -> None:
     from stillroom.job import run_job
     from tests.helpers import compose_config

@@ -72,6 +72,8 @@ def test_a_request_is_never_split_between_processes(monkeypatch: pytest.MonkeyPa
     assert sorted(i for share in first + second for i in share) == sorted(i for batch in alone for i in batch)
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_ddp_on_two_processes_trains_the_model_one_process_trains_within_1e_3() -> None:
     """Same batches, split in two: DDP's averaged gradient is the whole batch's, up to float rounding in the sum."""
     alone, together = tiny_ranker(), tiny_ranker()
@@ -85,6 +87,8 @@ def test_ddp_on_two_processes_trains_the_model_one_process_trains_within_1e_3() 
     assert len(val(history_ddp)) == 2 and max(abs(a - b) for a, b in zip(val(history_alone), val(history_ddp), strict=True)) < 1e-3
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_labels_made_on_two_processes_equal_the_labels_one_process_makes() -> None:
     ranker = tiny_ranker().eval()
     pairs = [Pair(f"p{n}", f"m{n % 7}", f"c{n}", item.request_text * (1 + n % 3), item.candidate_text) for n, item in enumerate(toy_items(75, seed=4))]
@@ -94,6 +98,8 @@ def test_labels_made_on_two_processes_equal_the_labels_one_process_makes() -> No
     assert all(torch.equal(alone[key], together[key]) for key in alone)
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_numeric_fault_in_a_worker_is_the_same_clear_error() -> None:
     terms = [*TERMS, WeightedTerm("wobbly", 0.5, FaultAt(3, float("nan")))]
     with pytest.raises(NumericFault, match=r"^finetune: loss term 'wobbly' is nan at step 3 \(epoch 0\)"):
@@ -119,6 +125,8 @@ def _label_parity_script():
     return module
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_a_run_on_two_processes_writes_one_set_of_artifacts_one_wandb_run_and_the_labels_of_one_process(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cfg = compose_config("experiment=smoke", "trainer=ddp_cpu", "logger=wandb")
@@ -132,18 +140,6 @@ def test_a_run_on_two_processes_writes_one_set_of_artifacts_one_wandb_run_and_th
     parity = _label_parity_script().relabel_on_one_process(run_dir, validate_config(cfg))
     assert set(parity) == {"pool/probs", "pool/hidden", "train/probs", "train/hidden"}
     assert all(row["identical"] and row["pairs"] > 0 for row in parity.values()), parity
-
-
-def test_fsdp_is_registered_with_workers_spawned_inside_the_call() -> None:
-    """There is no GPU here to run FSDP on (torch's FSDP refuses the CPU); what can be checked is how it would start."""
-    import lightning.pytorch as pl
-
-    from stillroom.strategies import SpawnedFSDP, register_strategies
-
-    register_strategies()
-    trainer = pl.Trainer(strategy="fsdp_spawn", accelerator="cpu", devices=2, logger=False, enable_checkpointing=False)
-    assert isinstance(trainer.strategy, SpawnedFSDP)
-    assert type(trainer.strategy.launcher).__name__ == "_MultiProcessingLauncher" and trainer.strategy.launcher._start_method == "spawn"
 
 
 def test_a_worker_error_of_several_lines_comes_back_whole_and_a_bug_stays_a_bug() -> None:

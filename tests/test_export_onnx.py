@@ -33,6 +33,7 @@ def test_the_export_stage_checks_its_onnx_file_against_torch_on_golden_test(smok
     assert recorded["max_abs_score_diff"] <= recorded["tolerance"] == TOLERANCE
 
 
+@pytest.mark.slow
 def test_the_default_student_scores_golden_test_the_same_in_onnxruntime_and_torch(
     smoke_run: Path, tiny_encoder_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from stillroom import hookimpl
 from stillroom.cli import searchpath_override
 from stillroom.job import run_job
@@ -35,6 +37,7 @@ class LifecycleRecorder:
         self.calls.append(("after_run", str(report is not None)))
 
 
+@pytest.mark.slow
 def test_lifecycle_hooks_see_every_stage_in_order(register_plugin, tmp_path: Path) -> None:
     recorder = register_plugin(LifecycleRecorder())
     cfg = compose_config("experiment=smoke")

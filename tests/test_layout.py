@@ -9,6 +9,8 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,6 +38,8 @@ SOURCES = ("pyproject.toml", "README.md", "core", "plugins", "products", "conf",
 """What a wheel is built from; a copy of them, so that a ``build/`` folder left in the checkout cannot hide a missing file."""
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_built_wheel_ships_configs_templates_and_policy(tmp_path: Path) -> None:
     source = tmp_path / "source"
     source.mkdir()

@@ -47,6 +47,7 @@ def test_only_logged_pairs_get_a_grade() -> None:
     assert [(p.candidate_id, g) for p, g in graded_pairs(pairs, {("m", "a"): 2})] == [("a", 2)]
 
 
+@pytest.mark.slow
 def test_each_teacher_labels_into_its_own_file_on_its_own_scale(multi_teacher_run: Path) -> None:
     store = ArtifactStore(multi_teacher_run)
     relevance = store.read_tensors("label", "soft_labels.safetensors")
@@ -56,6 +57,7 @@ def test_each_teacher_labels_into_its_own_file_on_its_own_scale(multi_teacher_ru
     assert store.read_tensor_metadata("label_engagement", "soft_labels.safetensors")["labeler"] == "engagement_teacher"
 
 
+@pytest.mark.slow
 def test_the_student_learns_from_both_teachers_at_once(multi_teacher_run: Path) -> None:
     rows = [json.loads(line) for line in (multi_teacher_run / "distill" / "history.jsonl").read_text().splitlines()]
     logged = {key for row in rows for key in row}
@@ -63,6 +65,7 @@ def test_the_student_learns_from_both_teachers_at_once(multi_teacher_run: Path) 
     assert any(row.get("train/listnet", 0.0) > 0.0 for row in rows)
 
 
+@pytest.mark.slow
 def test_the_report_ranks_the_engagement_teacher_by_its_expected_grade(multi_teacher_run: Path) -> None:
     report = json.loads((multi_teacher_run / "report" / "report.json").read_text())
     row = report["models"]["engagement_teacher"]

@@ -100,6 +100,8 @@ def test_policy_check_on_the_shipped_policy_prints_its_summary(capsys: pytest.Ca
         assert expected in out
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_policy_check_is_a_command_with_real_exit_codes(tmp_path: Path) -> None:
     bad = tmp_path / "bad.md"
     bad.write_text(mutated("id: no-relocation", "id: remote-only-member"), encoding="utf-8")

@@ -76,6 +76,7 @@ def test_editing_the_judge_prompt_file_changes_the_judge_fingerprint(tmp_path: P
     assert _fingerprint_config(SimpleNamespace(config=config), stage) != before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("judge", ["tiny", "tiny_causal_lm"])
 def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(judge: str, tmp_path: Path, capsys) -> None:
     cfg = compose_config("experiment=smoke", f"judge={judge}")
@@ -139,6 +140,7 @@ def test_a_student_above_the_violation_bound_is_not_exported(tmp_path: Path) -> 
     assert ArtifactStore(tmp_path).completed_fingerprint("evaluate") and not (tmp_path / "export").exists()
 
 
+@pytest.mark.slow
 def test_changing_one_rule_relabels_and_keeping_the_policy_reuses_the_labels(smoke_run: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(smoke_run, run_dir)

@@ -106,6 +106,7 @@ def pruned_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_student_before_and_after_pruning(pruned_run: Path) -> None:
     report = json.loads((pruned_run / "report" / "report.json").read_text())
     before, after = report["models"]["student_before_pruning"], report["models"]["student"]
@@ -115,6 +116,7 @@ def test_the_report_shows_the_student_before_and_after_pruning(pruned_run: Path)
     assert "| student_before_pruning |" in (pruned_run / "report" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_export_is_the_pruned_student(pruned_run: Path) -> None:
     exported = load_folder(pruned_run / "export" / "student")
     assert len(exported.base_encoder().encoder.layer) == 1

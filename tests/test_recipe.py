@@ -79,6 +79,7 @@ def test_manifest_records_lineage_and_checksums(smoke_run: Path) -> None:
     assert manifest["stages"]["export"]["outputs"]["student/model.safetensors"]
 
 
+@pytest.mark.slow
 def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(smoke_run: Path, capsys) -> None:
     before = json.loads((smoke_run / "report" / "report.json").read_text())
     run_job(compose_config(*SMOKE_RUN), smoke_run)
@@ -171,6 +172,7 @@ def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_cove
     assert parts(data) != before["file"] and parts(folder) != before["folder"]
 
 
+@pytest.mark.slow
 def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_path: Path) -> None:
     run_job(compose_config("experiment=smoke", "evaluator.k=5"), tmp_path)
     report = json.loads((tmp_path / "report" / "report.json").read_text())

@@ -149,6 +149,7 @@ def _metrics(run_dir: Path) -> tuple[int, dict[str, dict[str, float]]]:
     return report["seed"], {name: model["metrics"] for name, model in report["models"].items()}
 
 
+@pytest.mark.slow
 def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_uninterrupted_run(
     smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

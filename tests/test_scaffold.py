@@ -42,6 +42,8 @@ def test_it_never_overwrites_and_leaves_nothing_half_made(tmp_path: Path, capsys
     assert [p.name for p in tmp_path.iterdir()] == ["stillroom-widgets"]  # no staging folder left behind
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_scaffolded_product_installs_runs_and_passes_its_own_tests(tmp_path: Path) -> None:
     package, _ = new_product("widgets", tmp_path, known_products(get_plugin_manager()))
     assert package == tmp_path / "stillroom-widgets"

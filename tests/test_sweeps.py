@@ -89,6 +89,7 @@ def test_sweep_report_shows_each_figures_mean_and_spread_across_seeds(tmp_path: 
     assert "## Across seeds (mean ± standard deviation)" in (tmp_path / "sweep.md").read_text()
 
 
+@pytest.mark.slow
 def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damaged_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -120,6 +121,7 @@ def _multirun(*overrides: str, monkeypatch: pytest.MonkeyPatch) -> None:
         GlobalHydra.instance().clear()
 
 
+@pytest.mark.slow
 def test_a_multirun_over_the_products_writes_each_its_own_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sweep = tmp_path / "sweep"
     _multirun("product=feed,search", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
@@ -127,6 +129,9 @@ def test_a_multirun_over_the_products_writes_each_its_own_report(tmp_path: Path,
     assert reports == {"0_feed": "feed", "1_search": "search"}
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
+@pytest.mark.distributed
 def test_a_multirun_over_seeds_runs_in_parallel_processes_and_sweep_report_shows_the_seeds_spread(tmp_path: Path) -> None:
     """The joblib launcher, through the console script: the jobs run at once, in processes of their own;
     `stillroom run -m seed=1,2` then `sweep-report` gives each figure's mean and spread across the seeds."""
@@ -148,6 +153,7 @@ def test_a_multirun_over_seeds_runs_in_parallel_processes_and_sweep_report_shows
     assert float(spread) == pytest.approx(abs(tests[0] - tests[1]) / 2**0.5, abs=1e-4)  # the sample standard deviation of two
 
 
+@pytest.mark.slow
 def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "conf" / "hparams_search"
     conf.mkdir(parents=True)
@@ -176,6 +182,7 @@ def test_the_shipped_optuna_search_composes_with_its_sweeper_and_knobs() -> None
     }
 
 
+@pytest.mark.slow
 def test_a_job_stopped_by_a_gate_does_not_stop_the_sweep_and_sweep_report_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

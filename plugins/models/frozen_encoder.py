@@ -32,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
+from stillroom.compat.torch import DropsCachesWhenMoved
 from stillroom.plugins.models.spawn_safe import SpawnSafe
 
 Rows = list[torch.Tensor]
@@ -82,7 +83,7 @@ def batch_of(rows: Rows) -> tuple[torch.Tensor, torch.Tensor | None]:
     return batch, torch.arange(batch.shape[1], device=batch.device) < lengths.unsqueeze(1)
 
 
-class FrozenEncoderRanker(SpawnSafe, torch.nn.Module):
+class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
     """A :class:`~stillroom.ranker.Ranker` over a frozen encoder, with a request side, a candidate side and a pairwise score."""
 
     caches_candidates = True
@@ -154,16 +155,15 @@ class FrozenEncoderRanker(SpawnSafe, torch.nn.Module):
         self.encoder.eval()
         return self
 
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def weights_moved(self) -> None:
         """Moving or casting the weights (``.to(device)``) leaves cached tensors behind: drop them."""
         for memo in self._frozen.values():
             memo.clear()
         self._candidates.clear()
-        return super()._apply(fn, *args, **kwargs)
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def weights_loaded(self) -> None:
+        """New trainable weights: the cached candidates are stale; the frozen encoder's states are not."""
         self._candidates.clear()
-        super()._load_from_state_dict(*args, **kwargs)
 
     _keys = staticmethod(text_keys)
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
+from stillroom.compat.torch import DropsCachesWhenMoved
 from stillroom.plugins.models.cross_encoder import MeanPoolingClassifier
 from stillroom.plugins.models.frozen_encoder import text_keys
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
@@ -37,7 +38,7 @@ SIDES = ("request", "candidate")
 """Each side's own tokenization rides along with the pair's: ``request_input_ids``, ``request_attention_mask``, ..."""
 
 
-class SimilarityPriorClassifier(MeanPoolingClassifier):
+class SimilarityPriorClassifier(DropsCachesWhenMoved, MeanPoolingClassifier):
     """A mean-pooled cross-encoder head whose logits add an ordinal model of the base model's cosine (see the module doc)."""
 
     mergeable = False
@@ -98,7 +99,6 @@ class SimilarityPriorClassifier(MeanPoolingClassifier):
         correction = self.classifier(self.dropout(self.correction_norm(pooled)))
         return self.prior(self.similarity(sides)) + correction, pooled
 
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def weights_moved(self) -> None:
         """Moving or casting the weights leaves remembered embeddings behind: drop them."""
         self._embeddings = {}
-        return super()._apply(fn, *args, **kwargs)

@@ -14,41 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from transformers import PreTrainedModel
-
-RECORDING_HOOK = "output_capturing_hook"
-"""The name of transformers' hidden-state recording hook (``transformers.utils.output_capturing``)."""
-
-
-def without_recording_hooks(module: torch.nn.Module) -> None:
-    """Remove the recording hooks from ``module``'s transformers models and mark them unhooked, so that they pickle."""
-    for sub in module.modules():
-        for key, hook in list(sub._forward_hooks.items()):
-            if getattr(hook, "__qualname__", "").endswith(RECORDING_HOOK):
-                del sub._forward_hooks[key]
-        if getattr(sub, "_output_capturing_hooks_installed", False):
-            sub._output_capturing_hooks_installed = False
-
-
-def register_recorded_outputs(module: torch.nn.Module) -> None:
-    """Register every transformers model in ``module`` in this process's registry, as building it would have."""
-    try:
-        from transformers.utils.output_capturing import _CAN_RECORD_REGISTRY
-    except ImportError:  # transformers before the registry: nothing to register
-        return
-    for sub in module.modules():
-        if isinstance(sub, PreTrainedModel):
-            _CAN_RECORD_REGISTRY[sub] = sub._can_record_outputs
+from stillroom.compat.transformers import drop_recording_hooks, register_recording
 
 
 class SpawnSafe:
     """Mixed into a ``torch.nn.Module`` that holds transformers models: it pickles, and works where it is unpickled."""
 
     def __getstate__(self) -> dict[str, Any]:
-        without_recording_hooks(self)  # type: ignore[arg-type]
+        drop_recording_hooks(self)  # type: ignore[arg-type]
         return super().__getstate__()  # type: ignore[misc]
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)  # type: ignore[misc]
-        register_recorded_outputs(self)  # type: ignore[arg-type]
+        register_recording(self)  # type: ignore[arg-type]

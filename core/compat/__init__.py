@@ -1,0 +1,14 @@
+"""Every use of a dependency's private API, behind one door: one module per library.
+
+Each function and class here leans on something a library does not promise to keep:
+a private class, method or registry, or the text format of an error. Nothing
+else in stillroom touches those, so a new release that moves one breaks here
+and in ``tests/test_compat.py``, which exercises each of them, not somewhere
+deep in a run. ``pyproject.toml`` bounds the versions of the libraries named here.
+
+- :mod:`.hydra`: :func:`split_sweep` (``BasicSweeper.split_arguments``).
+- :mod:`.lightning`: :class:`SpawnedFSDP` (``_MultiProcessingLauncher``, a strategy's ``_configure_launcher``).
+- :mod:`.torch`: :class:`DropsCachesWhenMoved` (``Module._apply``, ``Module._load_from_state_dict``) and
+  :func:`worker_exception` (the traceback text ``torch.multiprocessing`` sends back from a worker).
+- :mod:`.transformers`: :func:`drop_recording_hooks` and :func:`register_recording` (its hidden-state recording hooks and registry).
+"""
