@@ -25,12 +25,12 @@ import torch
 from stillroom.baselines import ranking_scores
 from stillroom.data import Pair
 from stillroom.evaluation import EvalInput, PerRequest
-from stillroom.gate import FREE_MODEL
+from stillroom.evaluation.significance import IntervalSettings, paired_difference, verdict
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.evaluators.ranking import RankingEvaluator
-from stillroom.policy_source import load_policy
+from stillroom.policy.gate import FREE_MODEL
+from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext
-from stillroom.significance import IntervalSettings, paired_difference, verdict
 
 
 def named_folder(text: str) -> tuple[str, str]:

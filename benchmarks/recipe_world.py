@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_module
 
-from stillroom.config_schema import validate_config
+from stillroom.config.schema import validate_config
 from stillroom.data import DataBundle
 from stillroom.plugin_manager import Plugins, get_plugin_manager
 from stillroom.policy import Policy
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 
 
 @dataclass(frozen=True)

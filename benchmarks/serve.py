@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 from recipe_world import recipe_world
 
-from stillroom.onnx_export import ONNX_FILE, export_onnx
+from stillroom.evaluation.scoring import warm_up_batches
 from stillroom.ranker import BuildContext, Ranker, export_form, for_inference
-from stillroom.scoring import warm_up_batches
-from stillroom.serving import OnnxSession
+from stillroom.serving.onnx import ONNX_FILE, export_onnx
+from stillroom.serving.score import OnnxSession
 
 Features = dict[str, torch.Tensor]
 

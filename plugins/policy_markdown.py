@@ -2,7 +2,7 @@
 
 The front matter holds what machines need (label scale, dimensions, the fields
 rules may read, hard rules, precedents); the body holds the prose that people
-read and that prompts quote. The schema lives in :mod:`stillroom.policy_schema`;
+read and that prompts quote. The schema lives in :mod:`stillroom.policy.schema`;
 this reader adds what only it knows: the file and the line of each field.
 """
 
@@ -17,7 +17,7 @@ import yaml
 from stillroom import hookimpl
 from stillroom.errors import StillroomError
 from stillroom.policy import Policy
-from stillroom.policy_schema import PolicyFieldError, build_policy
+from stillroom.policy.schema import PolicyFieldError, build_policy
 
 FRONT_MATTER_FENCE = "---"
 SUFFIXES = (".md", ".markdown")

@@ -38,7 +38,7 @@ def register_plugin() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny end-to-end run in-process (tiny teacher and student, tiny world, ONNX export on); tests read its run directory."""
-    from stillroom.job import run_job
+    from stillroom.recipe.job import run_job
 
     run_dir = tmp_path_factory.mktemp("smoke_run")
     run_job(compose_config(*SMOKE_RUN), run_dir)

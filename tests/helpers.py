@@ -17,7 +17,7 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from stillroom.config_schema import validate_config
+from stillroom.config.schema import validate_config
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext
 from stillroom.training import TrainItem

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.artifacts import ArtifactStore, atomic_path, fingerprint
+from stillroom.recipe.artifacts import ArtifactStore, atomic_path, fingerprint
 
 
 def test_a_failed_write_leaves_nothing_that_looks_complete(tmp_path: Path) -> None:

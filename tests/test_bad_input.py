@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stillroom.artifacts import COMPLETE_MARKER, ArtifactStore
+from stillroom.recipe.artifacts import COMPLETE_MARKER, ArtifactStore
 from tests.data_fixtures import write_beir, write_jsonl, write_mind
 from tests.helpers import run_cli
 
@@ -77,7 +77,7 @@ def policy(edit: Callable[[str], str] | bytes) -> Callable[[Path], list[str]]:
     """A run on the jobs policy after ``edit`` (or on these bytes)."""
 
     def build(tmp: Path) -> list[str]:
-        from stillroom.resources import resolve_file
+        from stillroom.config.resources import resolve_file
 
         path = tmp / "policy.md"
         if isinstance(edit, bytes):

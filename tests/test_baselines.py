@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stillroom.baselines import Scorer, to_unit_interval
-from stillroom.config_schema import validate_config
+from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext
@@ -41,7 +41,7 @@ def test_zero_shot_encoder_is_the_untrained_teacher_read_by_cosine() -> None:
 
 def test_zero_shot_causal_lm_is_the_prompted_p_yes_before_fine_tuning() -> None:
     from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
-    from stillroom.policy_source import load_policy
+    from stillroom.policy.source import load_policy
 
     config = validate_config(compose_config("experiment=smoke", "judge=tiny_causal_lm"))["judge"]
     policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
@@ -58,7 +58,7 @@ def test_zero_shot_causal_lm_is_the_prompted_p_yes_before_fine_tuning() -> None:
 
 
 def test_a_baseline_no_plugin_provides_is_a_clear_error(tmp_path) -> None:
-    from stillroom.job import run_job
+    from stillroom.recipe.job import run_job
 
     config = compose_config("experiment=smoke", "evaluator.baselines=[bm25,oracle]")
     with pytest.raises(StillroomError, match="no plugin provides the baseline 'oracle'"):

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models import hf_builders
 from stillroom.plugins.models.bi_encoder import load_bi_encoder_folder
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, expected_grade
 from tests.helpers import PRIOR_CANDIDATES, PRIOR_REQUESTS
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.config_schema import validate_config
+from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
 from stillroom.plugins.models.ordinal import OrdinalHead
 from stillroom.plugins.models.prompting import PromptTemplate
-from stillroom.policy_source import load_policy
-from stillroom.precedents import render_precedents
+from stillroom.policy.precedents import render_precedents
+from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, Ranker, expected_grade, for_inference, load_model_state, model_state
 from tests.helpers import compose_config
 

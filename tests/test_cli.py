@@ -44,7 +44,7 @@ def test_an_unknown_product_is_answered_with_the_products_that_exist(overrides: 
 
 
 def test_a_product_on_the_command_lines_search_path_is_a_known_product(tmp_path: Path) -> None:
-    from stillroom.command_line import check_overrides
+    from stillroom.cli.overrides import check_overrides
     from stillroom.plugin_manager import get_plugin_manager
 
     (tmp_path / "product").mkdir()

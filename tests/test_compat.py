@@ -30,7 +30,7 @@ def test_hydra_expands_a_basic_sweep_into_one_job_per_combination() -> None:
 
 def test_lightning_starts_the_spawned_fsdp_workers_inside_the_call() -> None:
     """There is no GPU here to run FSDP on (torch's FSDP refuses the CPU); what can be checked is how it would start."""
-    from stillroom.strategies import register_strategies
+    from stillroom.training.strategies import register_strategies
 
     register_strategies()
     trainer = pl.Trainer(strategy="fsdp_spawn", accelerator="cpu", devices=2, logger=False, enable_checkpointing=False)

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 from omegaconf import OmegaConf
 
-from stillroom.config_schema import GROUP_SCHEMAS, validate_config
+from stillroom.config.schema import GROUP_SCHEMAS, validate_config
 from stillroom.errors import StillroomError
 from tests.helpers import compose_config
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import grimp
 import pytest
 
-from stillroom.artifacts import ArtifactStore
-from stillroom.contracts import Artifact, Plan, Stage, TrainedModel, describe
 from stillroom.errors import StillroomError
-from stillroom.recipe import STAGE_MODULES, recipe_plan
-from stillroom.stage_io import StageIO, UndeclaredArtifact
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.contracts import Artifact, Plan, Stage, TrainedModel, describe
+from stillroom.recipe.run import STAGE_MODULES, recipe_plan
+from stillroom.recipe.stage_io import StageIO, UndeclaredArtifact
 from tests.helpers import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]

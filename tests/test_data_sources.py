@@ -10,7 +10,7 @@ import pytest
 from stillroom.data import DataBundle
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 from tests.data_fixtures import QUERIES, write_beir, write_jsonl, write_mind
 
 POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
@@ -240,7 +240,7 @@ def test_a_missing_beir_folder_says_what_it_expected(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_cannot_check(tmp_path: Path) -> None:
     """The jobs policy on query-and-document data: the recipe runs, and its rules are reported as not applicable."""
-    from stillroom.job import run_job
+    from stillroom.recipe.job import run_job
     from tests.helpers import compose_config
 
     folder = write_beir(tmp_path / "beir")
@@ -294,7 +294,7 @@ def test_a_bad_impression_is_named_by_file_and_line(tmp_path: Path, behavior: st
 
 @pytest.mark.slow
 def test_feed_runs_on_an_impressions_log_and_reports_the_rules_the_log_cannot_be_checked_against(tmp_path: Path) -> None:
-    from stillroom.job import run_job
+    from stillroom.recipe.job import run_job
     from tests.helpers import compose_config
 
     folder, golden = write_mind(tmp_path / "mind"), _golden(tmp_path)

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 import torch
 
-import stillroom.sampling as sampling
-from stillroom.artifacts import ArtifactStore
-from stillroom.config_schema import validate_config
+import stillroom.training.sampling as sampling
+from stillroom.config.schema import validate_config
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.job import run_job
+from stillroom.evaluation.scoring import predict
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
-from stillroom.recipe import recipe_stages
-from stillroom.sampling import EpochBatchSampler, RequestBatchSampler
-from stillroom.scoring import predict
-from stillroom.strategies import check_strategy
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.job import run_job
+from stillroom.recipe.run import recipe_stages
 from stillroom.training import NumericFault, fit
+from stillroom.training.sampling import EpochBatchSampler, RequestBatchSampler
+from stillroom.training.strategies import check_strategy
 from tests.helpers import TRAINER, FaultAt, compose_config, tiny_ranker, toy_items
 
 DDP_CPU = {**TRAINER, "devices": 2, "strategy": "ddp_fork"}
@@ -145,12 +145,12 @@ def test_a_run_on_two_processes_writes_one_set_of_artifacts_one_wandb_run_and_th
 def test_a_worker_error_of_several_lines_comes_back_whole_and_a_bug_stays_a_bug() -> None:
     from torch.multiprocessing import ProcessRaisedException
 
-    from stillroom.distributed import user_error_from_worker
+    from stillroom.training.distributed import user_error_from_worker
 
     def sent_back(last_lines: str) -> ProcessRaisedException:
         text = f"\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n  File x\n{last_lines}"
         return ProcessRaisedException(text, 1, 99)
 
-    rebuilt = user_error_from_worker(sent_back("stillroom.training.NumericFault: finetune: loss term 'x' is nan\nsecond line"))
+    rebuilt = user_error_from_worker(sent_back("stillroom.training.loop.NumericFault: finetune: loss term 'x' is nan\nsecond line"))
     assert isinstance(rebuilt, NumericFault) and str(rebuilt) == "finetune: loss term 'x' is nan\nsecond line"
     assert user_error_from_worker(sent_back("ValueError: bad\nstillroom: StillroomError: not really")) is None

@@ -9,7 +9,7 @@ from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, PerRequest, available_evaluators, select_evaluators
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 
 
 @pytest.fixture(scope="module")

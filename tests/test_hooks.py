@@ -8,9 +8,9 @@ import pytest
 
 from stillroom import hookimpl
 from stillroom.cli import searchpath_override
-from stillroom.job import run_job
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.recipe import recipe_stages
+from stillroom.recipe.job import run_job
+from stillroom.recipe.run import recipe_stages
 from tests.helpers import compose_config
 
 STAGES = recipe_stages(compose_config("experiment=smoke"))

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig
 
-from stillroom.command_line import check_overrides
+from stillroom.cli.overrides import check_overrides
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from stillroom.config.resources import resolve_file
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.policy_markdown import parse_policy
-from stillroom.policy_source import load_policy
-from stillroom.resources import resolve_file
+from stillroom.policy.source import load_policy
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 

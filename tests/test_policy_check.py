@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stillroom.cli import main
-from stillroom.resources import resolve_file
+from stillroom.config.resources import resolve_file
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 SHIPPED = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")

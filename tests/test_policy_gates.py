@@ -10,18 +10,18 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from stillroom.artifacts import ArtifactStore
-from stillroom.contracts import Artifact, Plan, Stage
+from stillroom.config.resources import resolve_file
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
-from stillroom.gate import GainCheck, judge_gate
-from stillroom.job import run_job
-from stillroom.labeling import cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
-from stillroom.recipe import _fingerprint_config, recipe_stages
-from stillroom.resources import resolve_file
-from stillroom.stage_io import StageIO
+from stillroom.policy.gate import GainCheck, judge_gate
+from stillroom.policy.labeling import cap_by_rules, read_soft_labels, write_soft_labels
+from stillroom.policy.source import load_policy
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.contracts import Artifact, Plan, Stage
+from stillroom.recipe.job import run_job
+from stillroom.recipe.run import _fingerprint_config, recipe_stages
+from stillroom.recipe.stage_io import StageIO
 from tests.helpers import compose_config
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"

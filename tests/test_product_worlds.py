@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 from stillroom.products.feed import world as feed_world
 from stillroom.products.jobs import world as jobs_world
 from stillroom.products.search import world as search_world

@@ -9,13 +9,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from stillroom.artifacts import ArtifactStore
-from stillroom.config_schema import validate_config
-from stillroom.job import run_job
+from stillroom.config.schema import validate_config
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.plugins.models.pruning import apply_plan, head_importance, keep_heads, plan_pruning
 from stillroom.ranker import BuildContext, load_model_state, model_state
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.job import run_job
 from tests.helpers import compose_config
 
 PRUNABLE = ("student.num_heads=2", "student.num_layers=2", "student.hidden_size=16")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stillroom.artifacts import ArtifactStore
-from stillroom.job import run_job
-from stillroom.recipe import recipe_stages
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.job import run_job
+from stillroom.recipe.run import recipe_stages
 from tests.helpers import SMOKE_RUN, compose_config
 
 STAGES = recipe_stages(compose_config("experiment=smoke"))
@@ -154,7 +154,7 @@ def test_the_objective_a_sweep_reads_is_the_students_figure_on_golden_dev(smoke_
 def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_covers(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from stillroom.recipe import _fingerprint_config
+    from stillroom.recipe.run import _fingerprint_config
 
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"request_id": "m1"}\n')

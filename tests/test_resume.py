@@ -17,11 +17,11 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from stillroom.checkpoints import CHECKPOINT_FILE
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.training import NumericFault, fit
+from stillroom.training.checkpoints import CHECKPOINT_FILE
 from tests.helpers import TRAINER, FaultAt, Payload, run_cli, tiny_ranker, toy_items
 
 BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
@@ -156,7 +156,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     """The same command as the session's smoke run (same seed, config and machine), stopped and run again."""
     import sys
 
-    import stillroom.stage_training as stage_training
+    import stillroom.training.stage as stage_training
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     seed, expected = _metrics(smoke_run)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.config_schema import validate_config
+from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext, load_model_state

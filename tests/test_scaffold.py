@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from stillroom.cli import main
+from stillroom.cli.scaffold import check_product_name, new_product
+from stillroom.config.products import known_products
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.product_configs import known_products
-from stillroom.scaffold import check_product_name, new_product
 from tests.child_env import child_environment, install_editable
 
 

@@ -7,7 +7,7 @@ import time
 import torch
 
 from stillroom.data import Pair
-from stillroom.scoring import Timed, measure_throughputs
+from stillroom.evaluation.scoring import Timed, measure_throughputs
 from stillroom.stages.evaluate import ranking_calls
 
 CPU = {"accelerator": "cpu", "precision": "32-true"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stillroom.secrets import MASK, scrub_hydra_output, scrub_secrets, secret_values
+from stillroom.config.secrets import MASK, scrub_hydra_output, scrub_secrets, secret_values
 
 SECRET = "wandb-0123456789abcdef"
 

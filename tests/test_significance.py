@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from stillroom.comparisons import compare, comparison_pairs
 from stillroom.errors import StillroomError
 from stillroom.evaluation import PerRequest
-from stillroom.significance import IntervalSettings, mean_interval, paired_difference, verdict
+from stillroom.evaluation.comparisons import compare, comparison_pairs
+from stillroom.evaluation.significance import IntervalSettings, mean_interval, paired_difference, verdict
 
 SETTINGS = IntervalSettings(resamples=4000, seed=3)
 

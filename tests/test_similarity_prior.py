@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models import hf_builders
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, expected_grade, for_inference, model_state
 from tests.helpers import PRIOR_CANDIDATES, PRIOR_REQUESTS
 

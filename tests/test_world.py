@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy_source import load_policy
+from stillroom.policy.source import load_policy
 from stillroom.products.jobs.world import JobsWorld, generate, vocabulary
 from stillroom.synthetic import WorldSize
 

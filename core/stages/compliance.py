@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Artifact, Stage
 from stillroom.errors import GateFailed
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Artifact, Stage
 
 NAME = "compliance"
 SHIPPED_MODEL = "student"

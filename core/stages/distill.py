@@ -18,10 +18,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.ranker import for_inference
-from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, reads_labels, teacher_sources, train
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"

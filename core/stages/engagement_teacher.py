@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Stage, TrainedModel, data_split
 from stillroom.engagement import ROLE, engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
-from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, train
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Stage, TrainedModel, data_split
 from stillroom.training import TrainItem
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, train
 
 NAME = "finetune_engagement"
 ENGAGEMENT_TEACHER = TrainedModel(ROLE, ROLE, on_policy_scale=False)

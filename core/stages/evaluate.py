@@ -2,7 +2,7 @@
 
 Test is what the report shows, each per-request figure with a bootstrap
 interval over requests, and the comparisons a team decides on with paired
-intervals and verdicts (:mod:`stillroom.comparisons`). Dev is evaluated too,
+intervals and verdicts (:mod:`stillroom.evaluation.comparisons`). Dev is evaluated too,
 for choices (a sweep's objective), never to be reported as the model's quality.
 
 Throughput is measured here, in one process, on identical pre-tokenized batches
@@ -22,15 +22,15 @@ from typing import Any
 import torch
 
 from stillroom.baselines import Scorer, ranking_scores
-from stillroom.comparisons import compare, comparison_pairs
-from stillroom.context import RunContext
-from stillroom.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.evaluation.comparisons import compare, comparison_pairs
+from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
+from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.ranker import Ranker, count_parameters, expected_grade
-from stillroom.scoring import Timed, measure_throughputs, predict_probs
-from stillroom.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
 
 NAME = "evaluate"
 PREDICTIONS = Artifact("evaluation.test_probs", "test_probs.safetensors")

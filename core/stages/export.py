@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.errors import StillroomError
-from stillroom.model_card import render_model_card
-from stillroom.onnx_export import ONNX_FILE, export_onnx
+from stillroom.evaluation.model_card import render_model_card
 from stillroom.ranker import Ranker
-from stillroom.serving import score_parity
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
+from stillroom.serving.onnx import ONNX_FILE, export_onnx
+from stillroom.serving.score import score_parity
 
 NAME = "export"
 SHIPPED_MODEL = "student"

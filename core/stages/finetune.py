@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Stage, TrainedModel, data_split
 from stillroom.losses import RELEVANCE
-from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, precedent_items, reads_labels, train
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Stage, TrainedModel, data_split
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, precedent_items, reads_labels, train
 
 NAME = "finetune"
 JUDGE_NAME = "judge"

@@ -18,15 +18,15 @@ from typing import Any
 import torch
 
 from stillroom.baselines import ranking_scores
-from stillroom.context import RunContext
-from stillroom.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
-from stillroom.gate import FREE_MODEL, GainCheck, judge_gate
-from stillroom.labeling import labels_of
-from stillroom.report import primary_metric
-from stillroom.significance import IntervalSettings, paired_difference
+from stillroom.evaluation.report import primary_metric
+from stillroom.evaluation.significance import IntervalSettings, paired_difference
+from stillroom.policy.gate import FREE_MODEL, GainCheck, judge_gate
+from stillroom.policy.labeling import labels_of
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
 
 NAME = "gate"
 RESULT = Artifact("gate.result", "gate.json")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import Artifact, Stage, data_split
 from stillroom.data import fingerprint_rows
 from stillroom.errors import StillroomError
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Artifact, Stage, data_split
 
 NAME = "prepare"
 SPLITS = {split: Artifact(data_split(split), f"{split}.jsonl") for split in ("train", "dev", "test", "pool")}

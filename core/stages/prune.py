@@ -16,13 +16,13 @@ from typing import Any
 
 import torch
 
-from stillroom.context import RunContext
-from stillroom.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.errors import StillroomError
 from stillroom.losses import HIDDEN
 from stillroom.ranker import Ranker, count_parameters
-from stillroom.stage_training import LABELED_SPLITS, TRAIN_KEYS, labeled_items, reads_labels, teacher_sources, train
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.training import PairCollator, TargetShapes, TrainItem
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "prune"
 PRUNED = TrainedModel("student", "student")

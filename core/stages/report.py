@@ -2,7 +2,7 @@
 
 It reads what the other stages wrote (the evaluation, the gate, the compliance
 check, each model's training curves, the exported folder) and writes nothing
-they read. See :mod:`stillroom.report` for the shape of ``report.json``.
+they read. See :mod:`stillroom.evaluation.report` for the shape of ``report.json``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.context import RunContext
-from stillroom.contracts import EVERY_HISTORY, Artifact, Stage
-from stillroom.report import build_report, write_report
+from stillroom.evaluation.report import build_report, write_report
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import EVERY_HISTORY, Artifact, Stage
 
 NAME = "report"
 JSON = Artifact("report.figures", "report.json")

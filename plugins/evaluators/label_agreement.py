@@ -18,7 +18,7 @@ class LabelAgreementEvaluator:
     def __call__(self, inputs: EvalInput) -> dict[str, float]:
         from torchmetrics.classification import BinaryAUROC  # seconds to import: only when evaluating
 
-        from stillroom.gate import quadratic_kappa
+        from stillroom.policy.gate import quadratic_kappa
 
         golden = inputs.golden_labels
         relevant = (golden >= inputs.policy.relevant_label).long()

@@ -20,13 +20,13 @@ from typing import Any
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from stillroom.config.resources import resolve_file
 from stillroom.errors import StillroomError
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
 from stillroom.plugins.models.locate import load_tokenizer, loading_weights, locate
 from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.ranker import BuildContext
-from stillroom.resources import resolve_file
 
 
 @lru_cache(maxsize=1)

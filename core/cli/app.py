@@ -1,0 +1,71 @@
+"""The Hydra application behind ``stillroom run``.
+
+Hydra never changes the working directory here; every output goes under
+``${hydra:runtime.output_dir}`` (set it with ``hydra.run.dir=DIR``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
+from stillroom.errors import GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
+from stillroom.recipe.artifacts import write_json
+from stillroom.recipe.job import run_job
+
+RUN_NAME_MAX = 80
+
+
+def run_name(overrides: str) -> str:
+    """The run folder's name for a command's overrides (``seed=3,student=small``): the same command, the same folder.
+
+    ``default`` without overrides. Secrets are masked (:mod:`stillroom.config.secrets`); when the name
+    had to change (a secret, a character a path should not hold, a long list), the overrides'
+    hash ends it, so that two commands never share a folder.
+    """
+    if not overrides:
+        return "default"
+    masked = ",".join(scrub_secrets(overrides.split(",")))
+    safe = re.sub(r"[^\w.,=+-]+", "_", masked)
+    if safe == overrides and len(safe) <= RUN_NAME_MAX:
+        return safe
+    return f"{safe[: RUN_NAME_MAX - 13]}-{hashlib.sha256(overrides.encode()).hexdigest()[:12]}"
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")
+def hydra_main(cfg: DictConfig) -> float:
+    """One Hydra job; returns its objective for sweepers to read: by default the student's NDCG@10 on golden dev,
+    never a test figure (``evaluator.objective``). NaN when the data has no dev split: there is nothing to choose on."""
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    if hydra_config.output_subdir:
+        scrub_hydra_output(run_dir / hydra_config.output_subdir)
+    try:
+        report = run_job(cfg, run_dir)
+    except GateFailed as failed:
+        report_error(failed)
+        if hydra_config.mode != RunMode.MULTIRUN:
+            sys.exit(USAGE_EXIT_CODE)
+        # One setting of a sweep whose labeler failed a gate is a result, not a broken sweep: the other jobs go on,
+        # the sweeper sees a failed trial (NaN), and sweep-report lists the job with its reason.
+        write_json(run_dir / GATE_FAILED_FILE, {"stage": failed.where, "message": failed.message})
+        return float("nan")
+    except StillroomError as error:
+        report_error(error)
+        sys.exit(USAGE_EXIT_CODE)
+    except RunInterrupted as interrupted:
+        print(f"stillroom: {interrupted.message}", file=sys.stderr)
+        sys.exit(interrupted.exit_code)
+    value = report["objective"]["value"]
+    return float("nan") if value is None else float(value)

@@ -1,0 +1,127 @@
+"""Evaluators as components: plugins contribute them, ``conf/evaluator`` names them.
+
+Every model is evaluated on the same golden pairs (test, and dev for choices).
+An evaluator gets the pairs (with their fields, for policy rules), the model's
+probabilities over the label scale, and the policy, and returns named
+results: a :class:`PerRequest` for a figure measured on each request (it gets
+an interval and paired comparisons), a float for a figure of the whole set,
+anything else for the report's details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import merge_by_name
+from stillroom.policy import Policy
+from stillroom.ranker import expected_grade
+
+
+@dataclass(frozen=True)
+class EvalInput:
+    """One model's predictions on the golden test set.
+
+    A trained model gives ``probs`` over the label scale; a baseline gives only
+    ``ranking_scores`` (no labels), and evaluators that need labels skip it
+    (:attr:`has_labels`).
+    """
+
+    pairs: Sequence[Pair]
+    probs: torch.Tensor | None
+    """``[n_pairs, num_labels]`` probabilities over the policy's label scale, or ``None`` for a baseline."""
+    policy: Policy
+    k: int
+    ranking_scores: torch.Tensor | None = None
+    """A baseline's scores, mapped into (0, 1); ``None`` for a model with ``probs``."""
+
+    @property
+    def has_labels(self) -> bool:
+        return self.probs is not None
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """The ranking score in (0, 1), a probability-like positive number: the expected grade for a model."""
+        if self.probs is None:
+            assert self.ranking_scores is not None, "an EvalInput needs probs or ranking_scores"
+            return self.ranking_scores
+        return expected_grade(self.probs)
+
+    @property
+    def predicted_labels(self) -> torch.Tensor:
+        if self.probs is None:
+            raise ValueError("a baseline predicts no labels; check has_labels first")
+        return self.probs.argmax(-1)
+
+    @property
+    def golden_labels(self) -> torch.Tensor:
+        return torch.tensor([p.label for p in self.pairs], dtype=torch.long)
+
+    @property
+    def request_ids(self) -> list[str]:
+        """The requests in the order they first appear: the order of :attr:`request_index`'s ids."""
+        return list(dict.fromkeys(p.request_id for p in self.pairs))
+
+    @property
+    def request_index(self) -> torch.Tensor:
+        """Which request (member, query) each pair belongs to, as integer ids for torchmetrics."""
+        ids: dict[str, int] = {}
+        return torch.tensor([ids.setdefault(p.request_id, len(ids)) for p in self.pairs], dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class PerRequest:
+    """A figure measured on each request; the table shows their weighted mean.
+
+    Return one from an evaluator (``{"ndcg@10": PerRequest(...)}``) and the
+    metric gets a bootstrap interval over requests, its values go to
+    the ``evaluation.per_request`` artifact, and the report compares models on it with
+    paired tests (:mod:`stillroom.evaluation.significance`).
+    """
+
+    values: Mapping[str, float]
+    """Request id -> the metric on that request."""
+    weights: Mapping[str, float] | None = None
+    """Request id -> its weight in the mean (a violation rate weights a request by its top-k slots); ``None``: 1 each."""
+    higher_is_better: bool = True
+
+    def weight(self, request_id: str) -> float:
+        return 1.0 if self.weights is None else float(self.weights[request_id])
+
+    def columns(self, requests: Sequence[str] | None = None) -> tuple[list[float], list[float]]:
+        """The values and the weights of ``requests`` (all, in their order, by default), as the statistics take them."""
+        requests = list(self.values) if requests is None else requests
+        return [self.values[r] for r in requests], [self.weight(r) for r in requests]
+
+    @property
+    def figure(self) -> float:
+        total = sum(self.weight(r) for r in self.values)
+        return sum(v * self.weight(r) for r, v in self.values.items()) / total if total else 0.0
+
+
+class Evaluator(Protocol):
+    name: str
+
+    def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
+        """Named results: a :class:`PerRequest` or a float is a figure (``metrics`` in report.json and a
+        column of the report's table; a :class:`PerRequest` with its interval), anything else (a mapping)
+        goes to the model's ``details``."""
+
+
+def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:
+    """Every evaluator the plugins contributed, by name; a later plugin overrides a built-in."""
+    return merge_by_name(by_plugin, lambda evaluator: evaluator.name)
+
+
+def select_evaluators(names: Sequence[str], known: Mapping[str, Evaluator]) -> list[Evaluator]:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise StillroomError(
+            f"unknown evaluator {unknown[0]!r}; known evaluators: {', '.join(sorted(known))}", where="evaluator.names"
+        )
+    return [known[n] for n in names]

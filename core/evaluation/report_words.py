@@ -1,0 +1,189 @@
+"""report.md: the report's figures for people, every claim with its interval and its verdict in words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stillroom.evaluation.significance import BETTER, WORSE
+from stillroom.policy.gate import describe_gate
+
+ROLES = ("judge", "teacher", "engagement_teacher", "student")
+"""Report names that are the recipe's own models: "the student", where a baseline is just its name."""
+GLOSSES = {
+    ("student", "student_no_kd"): "What distillation adds",
+    ("student", "teacher"): "What the small student gives up",
+}
+
+
+def table_metrics(report: Mapping[str, Any]) -> list[str]:
+    """The table's columns: the standard figures at the report's k, then any other figure a model has."""
+    k = report["k"]
+    standard = [f"ndcg@{k}", f"mrr@{k}", "map", "auc", "kappa", f"violation_rate@{k}"]
+    others = sorted({m for result in report["models"].values() for m in result["metrics"]} - set(standard))
+    return standard + others
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A table cell; a dash where the figure does not apply (a baseline has no labels and is not timed)."""
+    return "—" if value is None else format(value, spec)
+
+
+def _with_interval(result: Mapping[str, Any], metric: str) -> str:
+    value = result["metrics"].get(metric)
+    interval = result.get("ci", {}).get(metric)
+    if value is None or interval is None:
+        return _cell(value, ".4f")
+    return f"{value:.4f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def comparison_table(report: Mapping[str, Any]) -> str:
+    """The Markdown table the run prints at the end and report.md opens with: test figures with their intervals."""
+    metrics = table_metrics(report)
+    header = "| model | params | pairs/s | " + " | ".join(metrics) + " |"
+    lines = [header, "|" + "---|" * (3 + len(metrics))]
+    for name, result in report["models"].items():
+        cells = [_with_interval(result, m) for m in metrics]
+        lines.append(f"| {name} | {result['params']:,} | {_cell(result['throughput_pairs_per_s'], ',.0f')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _who(name: str) -> str:
+    return f"the {name}" if name in ROLES else f"**{name}**"
+
+
+def _p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def verdict_sentence(comparison: Mapping[str, Any]) -> str:
+    """One comparison in words: "the student beats zero_shot by 0.040 ndcg@10 [0.010, 0.070] (p = 0.004)"."""
+    a, b, metric = _who(comparison["a"]), _who(comparison["b"]), comparison["metric"]
+    difference, (low, high) = comparison["difference"], comparison["ci"]
+    interval = f"[{low:+.3f}, {high:+.3f}] ({_p(comparison['p_value'])})"
+    if comparison["verdict"] == BETTER:
+        said = f"{a} beats {b} by {abs(difference):.3f} {metric} {interval}"
+    elif comparison["verdict"] == WORSE:
+        said = f"{a} trails {b} by {abs(difference):.3f} {metric} {interval}"
+    else:
+        said = f"{a} and {b} differ by {difference:+.3f} {metric} {interval}: not resolved on {comparison['requests']} requests"
+    gloss = GLOSSES.get((comparison["a"], comparison["b"]))
+    return f"**{gloss}**: {said}." if gloss else f"{said[0].upper()}{said[1:]}."
+
+
+def verdicts(report: Mapping[str, Any]) -> str:
+    """The primary metric's comparisons as sentences, one per line."""
+    primary = [c for c in report["comparisons"] if c["metric"] == report["primary_metric"]]
+    return "\n".join(f"- {verdict_sentence(c)}" for c in primary) or "No comparisons (evaluator.comparisons is empty)."
+
+
+def comparisons_table(report: Mapping[str, Any]) -> str:
+    """Every comparison of every per-request metric: ``a - b``, its paired interval, p-value and verdict."""
+    lines = ["| a | b | metric | a − b | interval | p | verdict |", "|---|---|---|---|---|---|---|"]
+    for c in report["comparisons"]:
+        lines.append(
+            f"| {c['a']} | {c['b']} | {c['metric']} | {c['difference']:+.4f} | [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] "
+            f"| {c['p_value']:.4f} | {c['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
+def splits_sentence(report: Mapping[str, Any]) -> str:
+    requests = report["requests"]
+    confidence = f"{report['intervals']['confidence']:.0%}"
+    sentence = (
+        f"Every figure in the table is on **golden test** ({requests['test']} requests), a mean over its requests, with its "
+        f"{confidence} bootstrap interval over requests in brackets. A comparison is paired: both models on the same "
+        "requests, the interval on their difference; it is *not resolved* when that interval holds zero, that is when "
+        "this test set cannot tell the two models apart."
+    )
+    goal = report["objective"]
+    if goal["value"] is not None:
+        sentence += (
+            f" Choices (sweeps, early stopping, the best epoch) are made on **golden dev** ({requests.get('dev', 0)} requests): "
+            f"the {goal['model']}'s {goal['metric']} there is {goal['value']:.4f}; test is reported, never optimised."
+        )
+    return sentence
+
+
+def first_stage_sentence(report: Mapping[str, Any]) -> str:
+    stage = report.get("first_stage")
+    if not stage:
+        return ""
+    return (
+        f"\nCandidates are {stage['name']}'s top {stage['k']} per request, as in production; it finds "
+        f"{stage['recall@k']:.1%} of the test requests' judged relevant documents (recall@{stage['k']}), the ceiling "
+        "every reranker here works under.\n"
+    )
+
+
+def _cached_note(report: Mapping[str, Any]) -> str:
+    cached = [name for name, result in report["models"].items() if result.get("candidates_cached")]
+    if not cached:
+        return ""
+    return (
+        f"\nThroughput of {', '.join(cached)} is measured as it serves: each candidate's side is computed once and "
+        "cached, each request is encoded once per call, and a pair costs only what the model does with the two sides."
+    )
+
+
+def _gate_sentence(report: Mapping[str, Any]) -> str:
+    if not report.get("gate"):
+        return ""
+    sentence = describe_gate(report["gate"])
+    return f"{sentence[0].upper()}{sentence[1:]}."
+
+
+def violations_table(report: Mapping[str, Any]) -> str:
+    """Each hard rule with the number of top-k slots, per model, that hold a candidate breaking it."""
+    key = f"violations_by_rule@{report['k']}"
+    by_model = {name: result["details"][key] for name, result in report["models"].items() if key in result.get("details", {})}
+    if not by_model:
+        return ""
+    rules = sorted({rule for counts in by_model.values() for rule in counts})
+    lines = ["| rule | " + " | ".join(by_model) + " |", "|" + "---|" * (1 + len(by_model))]
+    lines += [f"| {rule} | " + " | ".join(str(counts.get(rule, 0)) for counts in by_model.values()) + " |" for rule in rules]
+    return "\n".join(lines)
+
+
+def not_applicable_sentence(report: Mapping[str, Any]) -> str:
+    """The hard rules this data cannot be checked against, and the fields they read that it lacks."""
+    found = next((r["details"]["rules_not_applicable"] for r in report["models"].values() if r.get("details", {}).get("rules_not_applicable")), {})
+    if not found:
+        return ""
+    rules = "; ".join(f"`{rule}` (reads {', '.join(fields)})" for rule, fields in found.items())
+    return f"\nNot applicable to this data, which lacks the fields they read: {rules}."
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    metric = report["primary_metric"]
+    return f"""# {report['product']}: stillroom report
+
+Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}.
+
+{_gate_sentence(report)}
+
+{comparison_table(report)}
+
+{splits_sentence(report)}
+{first_stage_sentence(report)}
+## What the figures say ({metric})
+
+{verdicts(report)}
+
+The student keeps **{report[f'retained_{metric}']:.1%}** of the teacher's {metric} at **{report['speedup']:.1f}x** its throughput.
+{_cached_note(report)}
+
+## Every comparison
+
+{comparisons_table(report)}
+
+## Hard-rule violations in each model's top {report['k']} on golden test
+
+{violations_table(report) or "No policy_compliance evaluator in this run."}
+{not_applicable_sentence(report)}
+
+![quality against throughput](quality_vs_throughput.png)
+
+![training curves](training_curves.png)
+"""

@@ -1,0 +1,17 @@
+"""Finding and loading the policy document a product config names."""
+
+from __future__ import annotations
+
+from stillroom.config.resources import resolve_file
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import Plugins
+from stillroom.policy import Policy
+
+
+def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> Policy:
+    """The validated policy at ``spec``, read by whichever plugin reads that kind of file."""
+    path = resolve_file(spec, where)
+    policy = plugins.hook.stillroom_load_policy(path=path)
+    if policy is None:
+        raise StillroomError("no plugin reads this kind of policy file (expected Markdown with YAML front matter)", where=str(path))
+    return policy

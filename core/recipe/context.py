@@ -1,0 +1,199 @@
+"""What every stage receives: the resolved config, the store, the policy and the plugins.
+
+Stages ask the context for models, loss terms, evaluators and loggers; the
+context asks the plugin manager. This is where "no plugin answered" turns into
+a clear error that names the config value and lists what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.loggers import Logger
+
+from stillroom import engagement
+from stillroom.baselines import Scorer
+from stillroom.data import Pair
+from stillroom.errors import StillroomError
+from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
+from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
+from stillroom.plugin_manager import Plugins
+from stillroom.policy import Policy
+from stillroom.policy.precedents import render_precedents
+from stillroom.ranker import BuildContext, Ranker, for_inference, load_model_state
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.contracts import Plan, Stage, data_split
+from stillroom.recipe.stage_cache import StageCache
+from stillroom.recipe.stage_io import StageIO
+
+MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
+
+
+@dataclass
+class RunContext:
+    config: dict[str, Any]
+    """The resolved run config as plain Python objects."""
+    store: ArtifactStore
+    policy: Policy
+    plugins: Plugins
+    plan: Plan
+    """The recipe's stages and what each reads and writes."""
+    stage_cache: StageCache | None = None
+    """Completed stages shared with other runs (``stage_cache=DIR``), or none."""
+    stage_fingerprints: dict[str, str] = field(default_factory=dict)
+    """Each stage's input fingerprint, as the recipe computes it before running the stage."""
+    io: StageIO = field(init=False)
+    """The running stage's reads and writes; outside a stage, reads of a finished run."""
+
+    def __post_init__(self) -> None:
+        self.io = StageIO(self.store, self.plan)
+
+    def for_stage(self, stage: Stage) -> RunContext:
+        """This context as ``stage`` sees it: reading and writing what it declares."""
+        ctx = replace(self)
+        ctx.io = StageIO(self.store, self.plan, stage)
+        return ctx
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def trainer_config(self) -> dict[str, Any]:
+        return self.config["trainer"]
+
+    def checkpoint_dir(self) -> Path | None:
+        """Where the running training stage saves and finds its checkpoints; none outside the recipe (a stage run by hand)."""
+        stage = self.io.stage.name if self.io.stage else None
+        if stage not in self.stage_fingerprints:
+            return None
+        return self.store.checkpoint_dir(stage, self.stage_fingerprints[stage])
+
+    # -- data -----------------------------------------------------------------
+
+    def pairs(self, split: str) -> list[Pair]:
+        """A split written by the ``prepare`` stage: train, dev, test or pool."""
+        return [Pair.from_row(row) for row in self.io.read_jsonl(data_split(split))]
+
+    def precedents(self, required: bool = True) -> list[Pair]:
+        """The policy's precedents as labeled pairs, rendered by the product's plugin (see :func:`render_precedents`)."""
+        return render_precedents(self.policy, self.config["product"]["name"], self.plugins, required)
+
+    # -- models ---------------------------------------------------------------
+
+    def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
+        """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
+        torch.manual_seed(self.seed)
+        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(role, teacher))
+        if model is None:
+            raise self._unknown_model(role, model_config.get("name"))
+        return model
+
+    def _unknown_model(self, role: str, name: Any) -> StillroomError:
+        known = ", ".join(sorted(self.model_names())) or "none"
+        return StillroomError(
+            f"no plugin builds a model named {name!r} for role {role!r}; models: {known} "
+            "(install the plugin that provides it; `stillroom plugins` lists them)",
+            where=f"{role}.name",
+        )
+
+    def model_names(self) -> set[str]:
+        return {name for names in self.plugins.hook.stillroom_model_names() for name in names}
+
+    def _every_builder_names_its_models(self) -> bool:
+        """Whether the names are the whole list: a plugin written before ``stillroom_model_names`` builds
+        models it does not list, and is then asked at its stage instead."""
+        hook = self.plugins.hook
+        named = {impl.plugin for impl in hook.stillroom_model_names.get_hookimpls()}
+        return all(impl.plugin in named for impl in hook.stillroom_build_model.get_hookimpls())
+
+    def label_names(self, role: str) -> tuple[str, ...]:
+        """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
+        if role == engagement.ROLE:
+            return ("none", *self.config["product"]["engagement_events"])
+        return tuple(label.name for label in self.policy.labels)
+
+    def num_labels(self, role: str) -> int:
+        return len(self.label_names(role))
+
+    def _build_context(self, role: str = "", teacher: Ranker | None = None) -> BuildContext:
+        return BuildContext(
+            num_labels=self.num_labels(role),
+            teacher=teacher,
+            label_names=self.label_names(role),
+            policy=self.policy,
+            precedents=tuple(self.precedents(required=False)),
+        )
+
+    def build_baseline(self, name: str) -> Scorer:
+        """The baseline ``name`` from the plugin that provides it for this run's teacher."""
+        torch.manual_seed(self.seed)
+        teacher_config = self.config["teacher"]
+        scorer = self.plugins.hook.stillroom_build_baseline(name=name, model_config=teacher_config, context=self._build_context())
+        if scorer is None:
+            raise StillroomError(
+                f"no plugin provides the baseline {name!r} for a teacher named {teacher_config.get('name')!r}; "
+                "remove it from evaluator.baselines or install the plugin that provides it",
+                where="evaluator.baselines",
+            )
+        return scorer
+
+    def load_model(self, name: str) -> Ranker:
+        """Rebuild the trained model ``name`` from its role's config and load its weights, ready for scoring."""
+        trained = self.plan.model(name)
+        model = self.build_model(trained.role, self.config[trained.role])
+        if self.io.has(trained.pruning.name):
+            model.apply_pruning(self.io.read_json(trained.pruning.name))
+        load_model_state(model, self.io.path(trained.weights.name))
+        return for_inference(model)
+
+    # -- components -------------------------------------------------------------
+
+    def loss_terms(self, terms_config: Sequence[Mapping[str, Any]], widths: HiddenWidths | None = None) -> list[WeightedTerm]:
+        specs = available_losses(self.plugins.hook.stillroom_losses())
+        return build_terms(terms_config, specs, widths)
+
+    def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
+        return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
+
+    def check_components(self) -> None:
+        """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
+        teacher the recipe lacks, or precedents no plugin renders."""
+        if self._every_builder_names_its_models():
+            known = self.model_names()
+            for role in MODEL_ROLES:
+                name = (self.config.get(role) or {}).get("name")
+                if self.config.get(role) and name not in known:
+                    raise self._unknown_model(role, name)
+        from stillroom.training import selected_by  # Lightning loads only for a run that trains
+
+        for role in MODEL_ROLES:
+            if self.config.get(role):
+                selected_by(self.config[role]["train"], where=f"{role}.train.select_by")
+        teachers = {RELEVANCE, GOLDEN} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
+        for stage in ("finetune", "distill"):
+            self.loss_terms(self.config["loss"][stage])
+            for index, entry in enumerate(self.config["loss"][stage]):
+                teacher = entry.get("teacher", RELEVANCE)
+                if teacher not in teachers:
+                    hint = f"; add one with `{engagement.ROLE}=NAME`" if teacher == ENGAGEMENT else ""
+                    raise StillroomError(
+                        f"the loss reads teacher {teacher!r}, which this recipe does not have (it has: {', '.join(sorted(teachers))}){hint}",
+                        where=f"loss.{stage}[{index}].teacher",
+                    )
+        self.evaluators(self.config["evaluator"]["names"])
+        if self.config["gate"]["precedents"] or self.config["labeling"]["precedent_copies"]:
+            self.precedents()
+
+    def loggers(self, run_name: str) -> list[Logger]:
+        logger_config = self.config["logger"]
+        loggers = self.plugins.hook.stillroom_build_loggers(
+            logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name
+        )
+        if loggers is None:
+            raise StillroomError(f"no plugin provides a logger named {logger_config.get('name')!r}", where="logger.name")
+        return loggers

@@ -1,0 +1,61 @@
+"""One job: the resolved config in, a run directory with artifacts and a report out.
+
+The Hydra app calls :func:`run_job` once per job (once per multirun point); it
+returns the report, whose ``objective`` (a figure on golden dev) a sweeper optimises.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from stillroom.config.schema import validate_config
+from stillroom.evaluation.report_words import comparison_table, verdicts
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.policy.source import load_policy
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.manifest import write_manifest
+from stillroom.recipe.run import run_context, run_stages
+from stillroom.recipe.stage_cache import StageCache
+from stillroom.training.strategies import check_strategy, register_strategies
+
+REPORT = "report.figures"
+"""The report stage's figures, which the job prints and returns (a sweeper optimises their ``objective``)."""
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up notices (GPU available, tips) out of the run's output; warnings stay."""
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run (or resume) the whole recipe in ``run_dir``; return the report."""
+    config = validate_config(cfg)
+    register_strategies()
+    check_strategy(config["trainer"])
+    _quiet_lightning()
+    torch.set_num_threads(int(config["trainer"]["num_threads"]))
+    plugins = get_plugin_manager()
+    policy = load_policy(config["product"]["policy"], plugins)
+    store = ArtifactStore(run_dir)
+    cache = StageCache(Path(config["stage_cache"]).expanduser()) if config.get("stage_cache") else None
+    ctx = run_context(config, store, policy, plugins, cache)
+    ctx.check_components()
+    ctx.plan.check(config)
+    report = None
+    plugins.hook.stillroom_before_run(config=config, store=store)
+    try:
+        summaries = run_stages(ctx)
+        write_manifest(store, config, policy, summaries)
+        report = ctx.io.read_json(REPORT)
+        metric = report["primary_metric"]
+        print(f"\n{comparison_table(report)}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's {metric} "
+              f"at {report['speedup']:.1f}x its throughput\nreport: {ctx.io.path(REPORT).parent}\nrun directory: {store.root}")
+    finally:
+        plugins.hook.stillroom_after_run(config=config, store=store, report=report)
+    return report

@@ -1,0 +1,123 @@
+"""The recipe: the stages every stage module declares, in the order their reads allow, each reused when its inputs are unchanged.
+
+A stage's fingerprint covers the config entries it declares, the files they name
+(prompt templates, data files), the policy's sha256, and the fingerprints and
+output checksums of the stages whose artifacts it reads. A stage whose recorded
+fingerprint matches (and whose outputs still have their recorded checksums) is
+reused, so rerunning an interrupted command resumes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from stillroom.config.resources import resolve_file
+from stillroom.plugin_manager import Plugins
+from stillroom.policy import Policy
+from stillroom.recipe.artifacts import ArtifactStore, fingerprint, folder_checksums, sha256_file
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import Plan, Stage
+from stillroom.recipe.stage_cache import StageCache
+from stillroom.recipe.stage_io import UndeclaredArtifact
+from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
+
+STAGE_MODULES = (prepare, finetune, gate, label, engagement_teacher, distill, prune, evaluate, compliance, export, report)
+"""Where the stages are declared; the order here breaks ties only, the reads decide."""
+FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
+"""A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
+DATA_KEYS = ("data.path", "data.golden")
+"""The data files (or folders) a data source reads: their checksums join ``prepare``'s fingerprint, so an edited file is read again."""
+
+
+def recipe_plan(config: Mapping[str, Any]) -> Plan:
+    """The stages this config runs, in order, with what each reads and writes."""
+    return Plan(stage for module in STAGE_MODULES for stage in module.declare(config))
+
+
+def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
+    """The stages this config runs, in order."""
+    return recipe_plan(config).stages
+
+
+def run_context(
+    config: dict[str, Any], store: ArtifactStore, policy: Policy, plugins: Plugins, stage_cache: StageCache | None = None
+) -> RunContext:
+    """A run's context over the recipe this config runs; outside a stage it reads every artifact of a finished run."""
+    return RunContext(config=config, store=store, policy=policy, plugins=plugins, plan=recipe_plan(config), stage_cache=stage_cache)
+
+
+# Settings that change how a stage looks, not what it computes.
+_COSMETIC_TRAINER_KEYS = ("progress_bar", "log_every_n_steps")
+
+
+def _config_value(config: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _file_digest(spec: Any, where: str) -> str | None:
+    return sha256_file(resolve_file(spec, where)) if isinstance(spec, str) else None
+
+
+def _data_digest(spec: Any) -> str | None:
+    """A data file's sha256, or a folder's over its files; ``None`` when there is none (the data source says so)."""
+    path = Path(str(spec)).expanduser() if spec else None
+    if path is None or not path.exists():
+        return None
+    return sha256_file(path) if path.is_file() else fingerprint(folder_checksums(path))
+
+
+def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
+    parts = {key: _config_value(ctx.config, key) for key in stage.config_keys}
+    for key in FILE_KEYS:
+        if key.split(".")[0] in stage.config_keys:
+            parts[f"sha256({key})"] = _file_digest(_config_value(ctx.config, key), key)
+    for key in DATA_KEYS:
+        if "data" in stage.config_keys:
+            parts[f"sha256({key})"] = _data_digest(_config_value(ctx.config, key))
+    if isinstance(parts.get("trainer"), dict):
+        parts["trainer"] = {k: v for k, v in parts["trainer"].items() if k not in _COSMETIC_TRAINER_KEYS}
+    return parts
+
+
+def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+    """Run (or reuse) every stage; return each stage's summary."""
+    summaries: dict[str, dict[str, Any]] = {}
+    hook = ctx.plugins.hook
+    for stage in ctx.plan.stages:
+        stage_fp = fingerprint(
+            stage.name,
+            _fingerprint_config(ctx, stage),
+            ctx.policy.sha256,
+            [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
+        )
+        ctx.stage_fingerprints[stage.name] = stage_fp
+        done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
+        if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
+            summaries[stage.name] = ctx.store.completed_summary(stage.name)
+            source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
+            log(f"[stillroom] {stage.name}: unchanged, reusing {source}")
+            hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summaries[stage.name], reused=True)
+            continue
+        ctx.store.invalidate(stage.name)
+        hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
+        log(f"[stillroom] {stage.name}: running")
+        started = time.perf_counter()
+        stage_ctx = ctx.for_stage(stage)
+        summary = stage.run(stage_ctx)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        ctx.store.drop_checkpoints(stage.name)
+        if broken := stage_ctx.io.broken_promises():
+            raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")
+        summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
+        if ctx.stage_cache is not None:
+            ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
+        summaries[stage.name] = summary
+        log(f"[stillroom] {stage.name}: done in {summary['seconds']:.1f}s")
+        hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)
+    return summaries

@@ -1,0 +1,1 @@
+"""Serving: the student as ONNX, and ``stillroom score`` over an exported folder."""

@@ -1,0 +1,128 @@
+"""Scoring with an exported student: the folder ``export`` writes, run by torch or by onnxruntime.
+
+``stillroom score`` and the serving benchmark load a folder without the run
+that made it: the plugin whose model saved it recognises it
+(``stillroom_load_exported``) and tokenizes for both runtimes, so torch and
+onnxruntime see the same features. onnxruntime runs ``model.onnx`` (see
+:mod:`stillroom.serving.onnx`); torch runs the ranker as the run evaluated it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stillroom.errors import StillroomError
+from stillroom.plugin_manager import Plugins
+from stillroom.ranker import Ranker, expected_grade, for_inference
+from stillroom.reading import field, jsonl_objects
+from stillroom.recipe.artifacts import atomic_path
+from stillroom.serving.onnx import ONNX_FILE, OUTPUT_NAME
+
+BACKENDS = ("torch", "onnxruntime")
+TEXT_FIELDS = ("request_text", "candidate_text")
+
+
+def load_exported(folder: Path, plugins: Plugins) -> Ranker:
+    """The ranker saved in ``folder``, loaded by the plugin whose model wrote it."""
+    if not folder.is_dir():
+        raise StillroomError("no such folder; expected a model folder that `export` wrote (RUN_DIR/export/student)", where=str(folder))
+    ranker = plugins.hook.stillroom_load_exported(directory=folder)
+    if ranker is None:
+        raise StillroomError(
+            "no plugin recognises this folder as a model it saved; expected a folder that `export` wrote (RUN_DIR/export/student)",
+            where=str(folder),
+        )
+    return for_inference(ranker)
+
+
+class OnnxSession:
+    """``model.onnx`` in onnxruntime, fed the features the ranker's tokenizer makes; on as many threads as torch uses."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        if not path.is_file():
+            raise StillroomError(f"no {ONNX_FILE} here; export with export.onnx=true, or score with --backend torch", where=str(path.parent))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [node.name for node in self.session.get_inputs()]
+
+    def __call__(self, **features: torch.Tensor) -> torch.Tensor:
+        feed = {name: features[name].cpu().numpy() for name in self.inputs}
+        return torch.from_numpy(self.session.run([OUTPUT_NAME], feed)[0])
+
+
+@dataclass
+class ExportedScorer:
+    """An exported student ready to score pairs: its tokenizer, and its forward pass in torch or onnxruntime."""
+
+    ranker: Ranker
+    backend: str
+    forward: Any
+    """``forward(**features) -> logits``: the ranker itself, or an :class:`OnnxSession`."""
+
+    @classmethod
+    def load(cls, folder: Path, backend: str, plugins: Plugins) -> ExportedScorer:
+        """The student exported in ``folder``, run by ``backend`` (``torch``, or ``onnxruntime`` on its ``model.onnx``)."""
+        return cls.of(load_exported(folder, plugins), folder, backend)
+
+    @classmethod
+    def of(cls, ranker: Ranker, folder: Path, backend: str) -> ExportedScorer:
+        """``ranker``, loaded from ``folder``, run by ``backend``: itself, or the folder's ``model.onnx``."""
+        if backend not in BACKENDS:
+            raise StillroomError(f"expected one of {', '.join(BACKENDS)}, got {backend!r}", where="--backend")
+        return cls(ranker, backend, ranker if backend == "torch" else OnnxSession(folder / ONNX_FILE))
+
+    @torch.inference_mode()
+    def probs(self, requests: Sequence[str], candidates: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Probabilities over the label scale for each pair, in order (``[pairs, labels]``)."""
+        batches = []
+        for start in range(0, len(requests), batch_size):
+            features = self.ranker.tokenize(requests[start : start + batch_size], candidates[start : start + batch_size])
+            batches.append(torch.softmax(self.forward(**features).float(), dim=-1))
+        return torch.cat(batches) if batches else torch.empty(0, self.ranker.num_labels)
+
+
+def score_parity(folder: Path, requests: Sequence[str], candidates: Sequence[str], plugins: Plugins) -> dict[str, float]:
+    """How far onnxruntime's scores of the pairs are from torch's, both from the exported ``folder``."""
+    ranker = load_exported(folder, plugins)
+    probs = {backend: ExportedScorer.of(ranker, folder, backend).probs(requests, candidates) for backend in BACKENDS}
+    torch_probs, onnx_probs = probs["torch"], probs["onnxruntime"]
+    return {
+        "pairs": len(requests),
+        "max_abs_score_diff": float((expected_grade(torch_probs) - expected_grade(onnx_probs)).abs().max()) if len(requests) else 0.0,
+        "max_abs_prob_diff": float((torch_probs - onnx_probs).abs().max()) if len(requests) else 0.0,
+    }
+
+
+def _read_pairs(path: Path) -> Iterator[dict[str, Any]]:
+    for line, row in jsonl_objects(path):
+        for name in TEXT_FIELDS:
+            field(row, name, str, path, line)
+        yield row
+
+
+def score_file(model: Path, input_path: Path, output_path: Path, backend: str, plugins: Plugins, batch_size: int = 64) -> int:
+    """Score every pair of a JSONL file (``request_text``, ``candidate_text``) into ``output_path``; return how many.
+
+    Each output row is its input row with ``score`` (the expected grade over
+    the top grade, what ranking sorts by) and ``probs`` (over the label scale)
+    added. The whole input is read and checked before the model loads, and the
+    output appears only when every row is scored.
+    """
+    rows = list(_read_pairs(input_path))
+    scorer = ExportedScorer.load(model, backend, plugins)
+    probs = scorer.probs([row["request_text"] for row in rows], [row["candidate_text"] for row in rows], batch_size)
+    scores = expected_grade(probs)
+    with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        for row, row_probs, score in zip(rows, probs.tolist(), scores.tolist(), strict=True):
+            handle.write(json.dumps({**row, "score": score, "probs": row_probs}) + "\n")
+    return len(rows)

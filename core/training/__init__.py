@@ -1,0 +1,6 @@
+"""Training with Lightning: the loop, checkpoints and resume, batches of whole requests, several processes, and what training stages share.
+
+``stillroom.training`` keeps the names plugins and scripts import from it; they live in :mod:`.loop`.
+"""
+
+from stillroom.training.loop import *  # noqa: F403

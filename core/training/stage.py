@@ -1,0 +1,145 @@
+"""What the training stages share: the items they learn from, and training one declared model on them.
+
+``finetune``, ``distill``, ``prune`` and the engagement teacher all train a
+model through :func:`train`; they differ in the items (golden labels,
+precedents, soft labels of one or two teachers) and the loss terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from stillroom import engagement
+from stillroom.errors import StillroomError
+from stillroom.evaluation.scoring import has_hidden
+from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
+from stillroom.policy.labeling import read_soft_labels
+from stillroom.ranker import Ranker, count_parameters, model_state
+from stillroom.recipe.context import RunContext
+from stillroom.recipe.contracts import TrainedModel, hidden_states, soft_labels
+from stillroom.training import TargetShapes, TrainItem, fit
+
+TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
+"""What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
+LABELED_SPLITS = ("pool", "train")
+"""The splits a labeler labels and a student learns from: the unlabeled pool and golden train."""
+
+
+def teacher_sources(config: Mapping[str, Any]) -> dict[str, str]:
+    """Each teacher objective the student learns, and the model whose soft labels it reads."""
+    return {RELEVANCE: "teacher", **({ENGAGEMENT: engagement.ROLE} if config.get(engagement.ROLE) else {})}
+
+
+def reads_labels(labelers: Sequence[str]) -> tuple[str, ...]:
+    """The artifacts :func:`labeled_items` reads for these labelers."""
+    return tuple(name for labeler in labelers for name in (soft_labels(labeler), hidden_states(labeler)))
+
+
+def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
+    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=p.request_id) for p in ctx.pairs(split)]
+
+
+def precedent_items(ctx: RunContext) -> list[TrainItem]:
+    """The policy's precedents, each ``labeling.precedent_copies`` times.
+
+    Annotators keep the precedents open while they label; a model that cannot
+    read a prompt learns them as examples instead. They are few against
+    thousands of golden pairs, hence the copies. Each copy is a request of its
+    own, so that batches of whole requests spread the copies out.
+    """
+    copies = int(ctx.config["labeling"]["precedent_copies"])
+    precedents = ctx.precedents() if copies else []
+    return [
+        TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=f"{p.request_id}/copy-{copy}")
+        for copy in range(copies)
+        for p in precedents
+    ]
+
+
+def labeled_items(ctx: RunContext, sources: Mapping[str, str]) -> list[TrainItem]:
+    """The pool and golden train with every teacher's soft labels, golden train with its human labels too.
+
+    ``sources`` maps each teacher objective (``"relevance"``, ``"engagement"``)
+    to the model whose labels it is; each teacher's labels stay in their own file.
+    """
+    soft = {objective: read_soft_labels(ctx.io, soft_labels(labeler), ctx.policy) for objective, labeler in sources.items()}
+    hidden = {
+        objective: ctx.io.read_tensors(hidden_states(labeler)) for objective, labeler in sources.items() if ctx.io.has(hidden_states(labeler))
+    }
+    items = []
+    for split in LABELED_SPLITS:
+        for row, pair in enumerate(ctx.pairs(split)):
+            items.append(
+                TrainItem(
+                    pair.request_text,
+                    pair.candidate_text,
+                    label=NO_LABEL if pair.label is None else int(pair.label),
+                    targets={objective: labels[split][row] for objective, labels in soft.items()},
+                    hidden={objective: states[split][row] for objective, states in hidden.items()},
+                    request_id=pair.request_id,
+                )
+            )
+    return items
+
+
+def hidden_widths(model: Ranker, items: Sequence[TrainItem]) -> HiddenWidths | None:
+    """The widths a hidden-state loss projects between, when the model and some teacher have hidden states."""
+    teachers = TargetShapes.of(items).hidden_widths
+    if not teachers or not has_hidden(model):
+        return None
+    with torch.no_grad():
+        _, hidden = model.forward_with_hidden(**model.tokenize([items[0].request_text], [items[0].candidate_text]))
+    return HiddenWidths(int(hidden.shape[-1]), teachers)
+
+
+def train(
+    ctx: RunContext,
+    trained: TrainedModel,
+    items: Sequence[TrainItem],
+    terms_config: Sequence[Mapping[str, Any]],
+    *,
+    run_name: str | None = None,
+    init_from: Ranker | None = None,
+    epochs: int | None = None,
+    val_items: Sequence[TrainItem] | None = None,
+    model: Ranker | None = None,
+) -> dict[str, Any]:
+    """Build ``trained`` (from ``init_from`` where its builder does so), or take ``model`` as it is, train it
+    on ``items``, and write its weights and history as the running stage declares them.
+
+    ``val_items`` (golden dev unless given) drive early stopping when the role's config asks for it.
+    """
+    stage = ctx.io.stage.name if ctx.io.stage else trained.name
+    model_config = ctx.config[trained.role]
+    model = model if model is not None else ctx.build_model(trained.role, model_config, teacher=init_from)
+    train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
+    widths = hidden_widths(model, items)
+    terms = ctx.loss_terms(terms_config, widths)
+    if widths is None and any(HIDDEN in term.needs for term in terms):
+        # One loss config teaches a teacher from its judge and a student from its teacher; a causal-LM
+        # judge records no hidden states, so there the representation terms cannot apply.
+        skipped = ", ".join(term.name for term in terms if HIDDEN in term.needs)
+        terms = [term for term in terms if HIDDEN not in term.needs]
+        print(f"[stillroom] {stage}: {skipped} left out: the {trained.role} or the model that labeled its data has no hidden states")
+        if not terms:
+            raise StillroomError(f"no loss term is left once {skipped} is left out", where=f"loss ({stage})")
+    history = fit(
+        model,
+        terms,
+        items,
+        golden_items(ctx, "dev") if val_items is None else val_items,
+        train_config,
+        ctx.trainer_config,
+        ctx.loggers(run_name or trained.role),
+        ctx.seed,
+        checkpoints=ctx.checkpoint_dir(),
+        stage=stage,
+        ndcg_k=int(ctx.config["evaluator"]["k"]),
+    )
+    ctx.io.write_tensors(trained.weights, model_state(model))
+    ctx.io.write_jsonl(trained.history, history)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"params": count_parameters(model), "trainable_params": trainable, "train_pairs": len(items), "epochs": int(train_config["epochs"])}
