@@ -92,8 +92,32 @@ def available_losses(specs_by_plugin: Sequence[Sequence[LossSpec]]) -> dict[str,
     return merge_by_name(specs_by_plugin, lambda spec: spec.name)
 
 
+def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str, dict[str, Any]]:
+    """The terms a ``loss.<stage>`` config asks for, by name, each with its own parameters; a term set to null is off.
+
+    A term's name is the loss it builds unless it says ``loss: NAME`` (two terms of one loss, for two teachers);
+    ``weight`` is required, every other key goes to the loss's builder.
+    """
+    if not isinstance(terms_config, Mapping):
+        raise StillroomError(
+            "loss terms are keyed by name, each with its weight and parameters: "
+            "{soft_label_kl: {weight: 1.0, temperature: 1.0}, hard_label_ce: {weight: 0.1}}",
+            where=where,
+        )
+    entries = {}
+    for name, params in terms_config.items():
+        if params is None:
+            continue
+        if not isinstance(params, Mapping) or "weight" not in params:
+            raise StillroomError(f"expected the term's parameters with its weight ({{weight: 1.0, ...}}), got {params!r}", where=f"{where}.{name}")
+        entries[str(name)] = dict(params)
+    if not entries:
+        raise StillroomError("no loss terms configured", where=where)
+    return entries
+
+
 def build_terms(
-    terms_config: Sequence[Mapping[str, Any]], specs: Mapping[str, LossSpec], widths: HiddenWidths | None = None
+    terms_config: Mapping[str, Any], specs: Mapping[str, LossSpec], widths: HiddenWidths | None = None, where: str = "loss"
 ) -> list[WeightedTerm]:
     """The weighted terms ``conf/loss`` asks for, each built with its own parameters.
 
@@ -102,13 +126,12 @@ def build_terms(
     placeholder widths to check its parameters, and refuses to run.
     """
     terms = []
-    for index, entry in enumerate(terms_config):
-        params = dict(entry)
-        name = params.pop("name", None)
-        weight = float(params.pop("weight", 1.0))
-        where = f"loss.terms[{index}]"
+    for term_name, params in term_entries(terms_config, where).items():
+        name = str(params.pop("loss", term_name))
+        weight = float(params.pop("weight"))
+        here = f"{where}.{term_name}"
         if name not in specs:
-            raise StillroomError(f"unknown loss {name!r}; known losses: {', '.join(sorted(specs))}", where=f"{where}.name")
+            raise StillroomError(f"unknown loss {name!r}; known losses: {', '.join(sorted(specs))}", where=here)
         spec = specs[name]
         if HIDDEN in spec.needs:
             teacher = str(params.get("teacher", RELEVANCE))
@@ -116,18 +139,16 @@ def build_terms(
                 raise StillroomError(
                     f"loss {name!r} reads the hidden states of teacher {teacher!r}, which were not recorded "
                     "(the student and that teacher's labeler must both have forward_with_hidden)",
-                    where=where,
+                    where=here,
                 )
             params.update(student_width=widths.student if widths else 1, teacher_width=widths.teachers[teacher] if widths else 1)
         try:
             term = spec.build(**params)
         except TypeError as exc:
-            raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=where) from exc
+            raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=here) from exc
         if HIDDEN in spec.needs and widths is None:
             term = _unbuilt(name)
-        terms.append(WeightedTerm(name, weight, term, spec.needs))
-    if not terms:
-        raise StillroomError("no loss terms configured", where="loss.terms")
+        terms.append(WeightedTerm(term_name, weight, term, spec.needs))
     return terms
 
 

@@ -177,7 +177,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "unknown product in a multirun": (overrides("-m", "product=jobs,widget"), ["no product named 'widget'"]),
     "unknown config option": (overrides("teacher=gpt5"), ["teacher: no option 'gpt5' in config group 'teacher'; options: minilm_lora, tiny"]),
     "unknown model": (overrides("student.name=mystery"), ["student.name: no plugin builds a model named 'mystery'", "models: ", "late_interaction"]),
-    "unknown loss": (overrides("loss.distill=[{name: focal}]"), ["unknown loss 'focal'; known losses: ", "hard_label_ce"]),
+    "unknown loss": (overrides("+loss.distill.focal={weight: 1.0}"), ["unknown loss 'focal'; known losses: ", "hard_label_ce"]),
     "unknown evaluator": (overrides("evaluator.names=[bleu]"), ["unknown evaluator 'bleu'; known evaluators: ", "ranking"]),
     "comparison with a model the run lacks": (
         overrides("evaluator.comparisons=[[student,judge]]"),

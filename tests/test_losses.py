@@ -215,10 +215,10 @@ def test_every_loss_of_the_issue_is_contributed() -> None:
 def test_unknown_loss_lists_the_known_ones() -> None:
     specs = _specs()
     with pytest.raises(StillroomError, match="known losses: .*hard_label_ce.*soft_label_kl"):
-        build_terms([{"name": "focal", "weight": 1.0}], specs)
+        build_terms({"focal": {"weight": 1.0}}, specs)
     with pytest.raises(StillroomError, match="bad parameters"):
-        build_terms([{"name": "soft_label_kl", "tempurature": 2.0}], specs)
-    terms = build_terms([{"name": "soft_label_kl", "weight": 0.5, "temperature": 2.0}], specs)
+        build_terms({"soft_label_kl": {"weight": 1.0, "tempurature": 2.0}}, specs)
+    terms = build_terms({"soft_label_kl": {"weight": 0.5, "temperature": 2.0}}, specs)
     assert terms[0].weight == 0.5 and terms[0].needs_teacher
 
 
@@ -226,11 +226,44 @@ def test_hidden_terms_get_the_widths_of_their_teacher() -> None:
     specs = _specs()
     # Checked before any model exists: parameters are validated, the term refuses to run.
     with pytest.raises(StillroomError, match="bad parameters"):
-        build_terms([{"name": "hidden_mse", "colour": 1}], specs)
-    unbuilt = build_terms([{"name": "hidden_mse"}], specs)[0]
+        build_terms({"hidden_mse": {"weight": 1.0, "colour": 1}}, specs)
+    unbuilt = build_terms({"hidden_mse": {"weight": 1.0}}, specs)[0]
     with pytest.raises(RuntimeError, match="check its parameters only"):
         unbuilt.term(torch.zeros(1, 2), _batch(teacher=[[0.5, 0.5]]))
-    built = build_terms([{"name": "hidden_mse"}], specs, HiddenWidths(student=8, teachers={"relevance": 32}))[0]
+    built = build_terms({"hidden_mse": {"weight": 1.0}}, specs, HiddenWidths(student=8, teachers={"relevance": 32}))[0]
     assert built.term.projection.weight.shape == (32, 8)
     with pytest.raises(StillroomError, match="teacher 'engagement', which were not recorded"):
-        build_terms([{"name": "hidden_mse", "teacher": "engagement"}], specs, HiddenWidths(8, {"relevance": 32}))
+        build_terms({"hidden_mse": {"weight": 1.0, "teacher": "engagement"}}, specs, HiddenWidths(8, {"relevance": 32}))
+
+
+def test_terms_are_keyed_by_name_a_null_term_is_off_and_a_loss_can_serve_two_terms() -> None:
+    specs = _specs()
+    config = {
+        "soft_label_kl": {"weight": 1.0, "temperature": 2.0},
+        "kl_engagement": {"loss": "soft_label_kl", "weight": 0.5, "teacher": "engagement"},
+        "hidden_mse": None,
+        "hard_label_ce": {"weight": 0.1},
+    }
+    terms = build_terms(config, specs, where="loss.distill")
+    assert [(t.name, t.weight) for t in terms] == [("soft_label_kl", 1.0), ("kl_engagement", 0.5), ("hard_label_ce", 0.1)]
+    with pytest.raises(StillroomError, match="unknown loss 'focal'") as error:
+        build_terms({"focal": {"weight": 1.0}}, specs, where="loss.distill")
+    assert error.value.where == "loss.distill.focal"
+
+
+def test_a_list_of_terms_or_a_term_without_a_weight_says_what_is_expected() -> None:
+    with pytest.raises(StillroomError, match="keyed by name") as error:
+        build_terms([{"name": "hard_label_ce"}], _specs(), where="loss.finetune")
+    assert error.value.where == "loss.finetune"
+    with pytest.raises(StillroomError, match="with its weight") as error:
+        build_terms({"hard_label_ce": {"label_smoothing": 0.1}}, _specs(), where="loss.finetune")
+    assert error.value.where == "loss.finetune.hard_label_ce"
+
+
+def test_a_sweep_reaches_a_term_by_name_whatever_the_order_of_the_file() -> None:
+    from stillroom.config.schema import validate_config
+    from tests.helpers import compose_config
+
+    config = validate_config(compose_config("loss.distill.hard_label_ce.weight=0.3", "loss.distill.hidden_mse=null"))
+    assert config["loss"]["distill"]["hard_label_ce"] == {"weight": 0.3}
+    assert [t.name for t in build_terms(config["loss"]["distill"], _specs())] == ["soft_label_kl", "hard_label_ce"]

@@ -75,5 +75,5 @@ def test_the_report_ranks_the_engagement_teacher_by_its_expected_grade(multi_tea
 def test_a_loss_reading_a_teacher_the_recipe_lacks_fails_before_training(tmp_path: Path) -> None:
     with pytest.raises(StillroomError, match="teacher 'engagement', which this recipe does not have.*engagement_teacher=NAME") as error:
         run_job(compose_config("experiment=smoke", "loss=multi_teacher"), tmp_path / "run")
-    assert error.value.where == "loss.distill[1].teacher"
+    assert error.value.where == "loss.distill.listnet.teacher"
     assert not (tmp_path / "run" / "finetune").exists()

@@ -161,7 +161,7 @@ def test_the_optuna_sweeper_maximises_the_objective_each_run_returns(tmp_path: P
         "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\n"
         "stage_cache: ${hydra:sweep.dir}/stage_cache\n"
         "hydra:\n  sweeper:\n    direction: maximize\n    n_trials: 2\n    n_jobs: 1\n    sampler:\n      seed: 3\n"
-        "    params:\n      student.hidden_size: choice(8, 16)\n      loss.distill.0.temperature: interval(1.0, 4.0)\n"
+        "    params:\n      student.hidden_size: choice(8, 16)\n      loss.distill.soft_label_kl.temperature: interval(1.0, 4.0)\n"
     )
     sweep = tmp_path / "sweep"
     _multirun("hparams_search=tiny_optuna", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep}", monkeypatch=monkeypatch)
@@ -178,7 +178,7 @@ def test_the_shipped_optuna_search_composes_with_its_sweeper_and_knobs() -> None
     assert sweeper["_target_"] == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper["direction"] == "maximize"
     assert set(sweeper["params"]) == {
-        "student.interaction_dim", "student.mlp_hidden", "loss.distill.0.temperature", "loss.distill.1.weight", "loss.distill.2.weight"
+        "student.interaction_dim", "student.mlp_hidden", "loss.distill.soft_label_kl.temperature", "loss.distill.hidden_mse.weight", "loss.distill.hard_label_ce.weight"
     }
 
 

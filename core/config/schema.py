@@ -54,8 +54,10 @@ class ModelSchema:
 
 @dataclass
 class LossSchema:
-    finetune: list[Any] = MISSING
-    distill: list[Any] = MISSING
+    finetune: dict[str, Any] = MISSING
+    """The first labeler's terms, keyed by name: ``{hard_label_ce: {weight: 1.0}}``."""
+    distill: dict[str, Any] = MISSING
+    """The terms every model that learns soft labels trains with, keyed by name."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ from stillroom.baselines import Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
-from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms
+from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms, term_entries
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
@@ -153,9 +153,9 @@ class RunContext:
 
     # -- components -------------------------------------------------------------
 
-    def loss_terms(self, terms_config: Sequence[Mapping[str, Any]], widths: HiddenWidths | None = None) -> list[WeightedTerm]:
+    def loss_terms(self, terms_config: Mapping[str, Any], widths: HiddenWidths | None = None, where: str = "loss") -> list[WeightedTerm]:
         specs = available_losses(self.plugins.hook.stillroom_losses())
-        return build_terms(terms_config, specs, widths)
+        return build_terms(terms_config, specs, widths, where)
 
     def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
         return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
@@ -176,14 +176,14 @@ class RunContext:
                 selected_by(self.config[role]["train"], where=f"{role}.train.select_by")
         teachers = {RELEVANCE, GOLDEN} | ({ENGAGEMENT} if self.config.get(engagement.ROLE) else set())
         for stage in ("finetune", "distill"):
-            self.loss_terms(self.config["loss"][stage])
-            for index, entry in enumerate(self.config["loss"][stage]):
+            self.loss_terms(self.config["loss"][stage], where=f"loss.{stage}")
+            for name, entry in term_entries(self.config["loss"][stage], f"loss.{stage}").items():
                 teacher = entry.get("teacher", RELEVANCE)
                 if teacher not in teachers:
                     hint = f"; add one with `{engagement.ROLE}=NAME`" if teacher == ENGAGEMENT else ""
                     raise StillroomError(
                         f"the loss reads teacher {teacher!r}, which this recipe does not have (it has: {', '.join(sorted(teachers))}){hint}",
-                        where=f"loss.{stage}[{index}].teacher",
+                        where=f"loss.{stage}.{name}.teacher",
                     )
         self.evaluators(self.config["evaluator"]["names"])
         if self.config["gate"]["precedents"] or self.config["labeling"]["precedent_copies"]:

@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from stillroom.losses import term_entries
 from stillroom.ranker import for_inference
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
@@ -52,14 +53,16 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 def run(ctx: RunContext) -> dict[str, Any]:
     teacher = ctx.load_model("teacher")
     items = labeled_items(ctx, teacher_sources(ctx.config))
-    return train(ctx, ctx.io.stage.trains, items, ctx.config["loss"]["distill"], init_from=teacher)
+    return train(ctx, ctx.io.stage.trains, items, "distill", init_from=teacher)
 
 
-def no_kd_terms(ctx: RunContext) -> list[dict[str, Any]]:
-    """The distill terms that need no teacher; the finetune terms when there are none."""
-    terms = ctx.loss_terms(ctx.config["loss"]["distill"])
-    kept = [cfg for cfg, term in zip(ctx.config["loss"]["distill"], terms, strict=True) if not term.needs_teacher]
-    return kept or list(ctx.config["loss"]["finetune"])
+def no_kd_terms(ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    """The distill terms that need no teacher, or the finetune terms when there are none: the config entry they come
+    from and the terms."""
+    distill = term_entries(ctx.config["loss"]["distill"], "loss.distill")
+    needs_teacher = {term.name for term in ctx.loss_terms(ctx.config["loss"]["distill"], where="loss.distill") if term.needs_teacher}
+    kept = {name: params for name, params in distill.items() if name not in needs_teacher}
+    return ("distill", kept) if kept else ("finetune", term_entries(ctx.config["loss"]["finetune"], "loss.finetune"))
 
 
 def matched_epochs(ctx: RunContext, n_items: int) -> int:
@@ -77,4 +80,5 @@ def run_no_kd(ctx: RunContext) -> dict[str, Any]:
     items = golden_items(ctx, "train")
     untrained_teacher = for_inference(ctx.build_model("teacher", ctx.config["teacher"]))
     epochs = matched_epochs(ctx, len(items))
-    return train(ctx, NO_KD, items, no_kd_terms(ctx), run_name="student_no_kd", init_from=untrained_teacher, epochs=epochs)
+    loss, terms = no_kd_terms(ctx)
+    return train(ctx, NO_KD, items, loss, terms_config=terms, run_name="student_no_kd", init_from=untrained_teacher, epochs=epochs)

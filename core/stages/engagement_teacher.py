@@ -53,4 +53,4 @@ def run(ctx: RunContext) -> dict[str, Any]:
     items = engagement_items(ctx, LABELED_SPLITS)
     if not items:
         raise StillroomError("the engagement log covers none of the pool or golden train pairs", where="data (engagement log)")
-    return train(ctx, ENGAGEMENT_TEACHER, items, ctx.config["loss"]["finetune"], val_items=engagement_items(ctx, ("dev",)))
+    return train(ctx, ENGAGEMENT_TEACHER, items, "finetune", val_items=engagement_items(ctx, ("dev",)))

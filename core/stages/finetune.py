@@ -51,8 +51,8 @@ def _on_golden(name: str, trained: TrainedModel) -> Stage:
 
 def run_on_golden(ctx: RunContext, trained: TrainedModel) -> dict[str, Any]:
     """The first labeler of the recipe learns from golden train and the policy's precedents."""
-    return train(ctx, trained, golden_items(ctx, "train") + precedent_items(ctx), ctx.config["loss"]["finetune"])
+    return train(ctx, trained, golden_items(ctx, "train") + precedent_items(ctx), "finetune")
 
 
 def run_from_labels(ctx: RunContext, trained: TrainedModel, labeler: str) -> dict[str, Any]:
-    return train(ctx, trained, labeled_items(ctx, {RELEVANCE: labeler}), ctx.config["loss"]["distill"])
+    return train(ctx, trained, labeled_items(ctx, {RELEVANCE: labeler}), "distill")

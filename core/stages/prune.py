@@ -46,7 +46,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 
 def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> torch.Tensor:
     """The distillation objective on ``sample`` (terms that read hidden states left out), averaged over batches."""
-    terms = [t for t in ctx.loss_terms(ctx.config["loss"]["distill"]) if HIDDEN not in t.needs]
+    terms = [t for t in ctx.loss_terms(ctx.config["loss"]["distill"], where="loss.distill") if HIDDEN not in t.needs]
     collate = PairCollator(model, TargetShapes.of(sample))
     batch_size = int(ctx.config["student"]["train"]["batch_size"])
     total = torch.zeros(())
@@ -67,5 +67,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
     params_before = count_parameters(student)
     plan = student.prune(config["keep_layers"], config["keep_heads"], lambda: importance_loss(ctx, student, sample))
     ctx.io.write_json(PRUNED.pruning, plan)
-    summary = train(ctx, PRUNED, items, ctx.config["loss"]["distill"], model=student, epochs=int(config["epochs"]))
+    summary = train(ctx, PRUNED, items, "distill", model=student, epochs=int(config["epochs"]))
     return {**summary, "params_before": params_before, "layers_kept": plan["layers"], "heads_kept": {k: len(v) for k, v in plan["heads"].items()}}

@@ -99,8 +99,9 @@ def train(
     ctx: RunContext,
     trained: TrainedModel,
     items: Sequence[TrainItem],
-    terms_config: Sequence[Mapping[str, Any]],
+    loss: str,
     *,
+    terms_config: Mapping[str, Any] | None = None,
     run_name: str | None = None,
     init_from: Ranker | None = None,
     epochs: int | None = None,
@@ -108,7 +109,8 @@ def train(
     model: Ranker | None = None,
 ) -> dict[str, Any]:
     """Build ``trained`` (from ``init_from`` where its builder does so), or take ``model`` as it is, train it
-    on ``items``, and write its weights and history as the running stage declares them.
+    on ``items`` with the loss terms of ``loss.<loss>`` (or ``terms_config``, a selection of them), and write
+    its weights and history as the running stage declares them.
 
     ``val_items`` (golden dev unless given) drive early stopping when the role's config asks for it.
     """
@@ -117,7 +119,7 @@ def train(
     model = model if model is not None else ctx.build_model(trained.role, model_config, teacher=init_from)
     train_config = {**model_config["train"], **({"epochs": epochs} if epochs is not None else {})}
     widths = hidden_widths(model, items)
-    terms = ctx.loss_terms(terms_config, widths)
+    terms = ctx.loss_terms(ctx.config["loss"][loss] if terms_config is None else terms_config, widths, where=f"loss.{loss}")
     if widths is None and any(HIDDEN in term.needs for term in terms):
         # One loss config teaches a teacher from its judge and a student from its teacher; a causal-LM
         # judge records no hidden states, so there the representation terms cannot apply.
