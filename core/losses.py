@@ -100,8 +100,7 @@ def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str
     """
     if not isinstance(terms_config, Mapping):
         raise StillroomError(
-            "loss terms are keyed by name, each with its weight and parameters: "
-            "{soft_label_kl: {weight: 1.0, temperature: 1.0}, hard_label_ce: {weight: 0.1}}",
+            "loss terms are keyed by name, each with its weight and parameters: {NAME: {weight: 1.0, PARAMETER: VALUE}, ...}",
             where=where,
         )
     entries = {}
