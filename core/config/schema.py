@@ -55,7 +55,7 @@ class ModelSchema:
 @dataclass
 class LossSchema:
     finetune: dict[str, Any] = MISSING
-    """The first labeler's terms, keyed by name: ``{hard_label_ce: {weight: 1.0}}``."""
+    """The first labeler's loss terms, keyed by name, each with its weight: ``{NAME: {weight: 1.0}}``."""
     distill: dict[str, Any] = MISSING
     """The terms every model that learns soft labels trains with, keyed by name."""
 
