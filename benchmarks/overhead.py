@@ -27,7 +27,7 @@ from recipe_world import recipe_world
 from torch.utils.data import DataLoader
 
 from stillroom.losses import HIDDEN, WeightedTerm, available_losses, build_terms
-from stillroom.ranker import BuildContext, Ranker
+from stillroom.ranker import BuildContext, Ranker, available_models, build_model
 from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit, warmup_cosine
 from stillroom.training.stage import hidden_widths
 
@@ -88,7 +88,7 @@ def main() -> None:
     world = recipe_world(args.overrides)
     config, plugins, policy, bundle = world.config, world.plugins, world.policy, world.bundle
     context = BuildContext(policy.num_labels)
-    teacher = plugins.hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=context)
+    teacher = build_model(available_models(plugins.hook.stillroom_models()), "teacher", config["teacher"], context)
     pairs = (bundle.pool + bundle.golden["train"])[: args.pairs]
     with torch.no_grad():
         _, hidden = teacher.forward_with_hidden(**teacher.tokenize([pairs[0].request_text], [pairs[0].candidate_text]))
@@ -107,7 +107,7 @@ def main() -> None:
 
     def fresh_student() -> Ranker:
         torch.manual_seed(config["seed"])
-        return plugins.hook.stillroom_build_model(role="student", model_config=config["student"], context=BuildContext(policy.num_labels, teacher))
+        return build_model(available_models(plugins.hook.stillroom_models()), "student", config["student"], BuildContext(policy.num_labels, teacher))
 
     terms = build_terms(config["loss"]["distill"], available_losses(plugins.hook.stillroom_losses()), hidden_widths(fresh_student(), items))
     train = {**config["student"]["train"], "epochs": 1, "early_stopping_patience": None}

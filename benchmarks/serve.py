@@ -31,7 +31,7 @@ import torch
 from recipe_world import recipe_world
 
 from stillroom.evaluation.scoring import warm_up_batches
-from stillroom.ranker import BuildContext, Ranker, export_form, for_inference
+from stillroom.ranker import BuildContext, Ranker, available_models, build_model, export_form, for_inference
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
 from stillroom.serving.score import OnnxSession
 
@@ -63,8 +63,8 @@ def main() -> None:
 
     world = recipe_world(args.overrides)
     config, plugins, policy, bundle = world.config, world.plugins, world.policy, world.bundle
-    teacher = plugins.hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=BuildContext(policy.num_labels))
-    student = plugins.hook.stillroom_build_model(role="student", model_config=config["student"], context=BuildContext(policy.num_labels, teacher))
+    teacher = build_model(available_models(plugins.hook.stillroom_models()), "teacher", config["teacher"], BuildContext(policy.num_labels))
+    student = build_model(available_models(plugins.hook.stillroom_models()), "student", config["student"], BuildContext(policy.num_labels, teacher))
     teacher, student = for_inference(teacher), for_inference(student)
 
     scratch = tempfile.TemporaryDirectory(prefix="stillroom-serve-")

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from stillroom.errors import StillroomError
+
+if TYPE_CHECKING:
+    from stillroom.policy import Policy
 
 GOLDEN_SPLITS = ("train", "dev", "test")
 
@@ -76,6 +81,42 @@ class DataBundle:
     def splits(self) -> dict[str, list[Pair]]:
         """Every pair list by name: ``train``, ``dev``, ``test`` and ``pool``."""
         return {**{name: list(self.golden[name]) for name in GOLDEN_SPLITS}, "pool": list(self.pool)}
+
+
+@dataclass(frozen=True)
+class DataSourceSpec:
+    """A data source a plugin contributes (``stillroom_data_sources``): ``data.name`` names it.
+
+    ``read(product, data_config, policy, seed)`` returns the :class:`DataBundle`; ``data_config`` is the ``data``
+    group as plain Python objects. ``products`` lists the products it serves (a product's synthetic world);
+    empty, it serves every product (a reader of files any product may have). It must honour the sizes its config
+    gives (``experiment=smoke`` shrinks a run through them).
+    """
+
+    name: str
+    read: Callable[[str, Mapping[str, Any], Policy, int], DataBundle]
+    products: tuple[str, ...] = ()
+    description: str = ""
+
+    def serves(self, product: str) -> bool:
+        return not self.products or product in self.products
+
+
+def read_data_source(
+    specs_by_plugin: Sequence[Sequence[DataSourceSpec]], product: str, data_config: Mapping[str, Any], policy: Policy, seed: int
+) -> DataBundle:
+    """The bundle of the source ``data_config["name"]`` that serves ``product``, from the plugin registered last
+    (pluggy asks it first); no such source is an error that lists the product's sources."""
+    name = data_config.get("name")
+    serving = [spec for specs in specs_by_plugin for spec in specs if spec.serves(product)]
+    source = next((spec for spec in serving if spec.name == name), None)
+    if source is None:
+        known = ", ".join(sorted({spec.name for spec in serving})) or "none"
+        raise StillroomError(
+            f"no plugin provides data source {name!r} for product {product!r}; its data sources: {known} (`stillroom plugins` lists them)",
+            where="data.name",
+        )
+    return source.read(product, data_config, policy, seed)
 
 
 def fingerprint_rows(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -31,11 +31,11 @@ if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
     from stillroom.baselines import Scorer
-    from stillroom.data import DataBundle
+    from stillroom.data import DataSourceSpec
     from stillroom.evaluation import Evaluator
     from stillroom.losses import LossSpec
     from stillroom.policy import Policy
-    from stillroom.ranker import BuildContext, Ranker
+    from stillroom.ranker import BuildContext, ModelSpec, Ranker
     from stillroom.recipe.artifacts import ArtifactStore
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -73,20 +73,16 @@ def stillroom_load_policy(path: Path) -> Policy | None:
     """
 
 
-@hookspec(firstresult=True)
-def stillroom_data_source(
-    product: str, data_config: Mapping[str, Any], policy: Policy, seed: int
-) -> DataBundle | None:
-    """Provide the golden set, the unlabeled pool and the engagement log.
+@hookspec
+def stillroom_data_sources() -> Sequence[DataSourceSpec]:
+    """Contribute the data sources this plugin reads, each a :class:`~stillroom.data.DataSourceSpec`.
 
-    ``product`` is ``cfg.product.name`` and ``data_config`` is the ``data``
-    group as plain Python objects (``data_config["name"]`` says which source).
-    Return ``None`` unless this plugin provides that source for that product.
-    When a retrieval first stage chose the candidates, set the bundle's
-    ``first_stage`` (:class:`~stillroom.data.FirstStage`: its name, k and
-    recall@k on test) so the report shows the reranking ceiling; dev and test
-    candidates should then be the first stage's top k and nothing else.
-    firstresult: the first bundle returned is used.
+    The ``prepare`` stage asks the source ``data.name`` for the golden set, the unlabeled pool and the engagement
+    log. A source serves the products its spec lists (none: every product). When a retrieval first stage chose
+    the candidates, set the bundle's ``first_stage`` (:class:`~stillroom.data.FirstStage`: its name, k and
+    recall@k on test) so the report shows the reranking ceiling; dev and test candidates should then be the first
+    stage's top k and nothing else. Contribute-many: a plugin registered later replaces a source of the same name
+    for the same product; errors and ``stillroom plugins`` list the names.
     """
 
 
@@ -107,28 +103,16 @@ def stillroom_render_pair(product: str, request: Mapping[str, Any], candidate: M
 # --------------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
-def stillroom_build_model(
-    role: str, model_config: Mapping[str, Any], context: BuildContext
-) -> Ranker | None:
-    """Build the model that plays ``role`` (``"judge"``, ``"teacher"`` or ``"student"``).
-
-    ``model_config`` is the role's config group as plain Python objects;
-    ``model_config["name"]`` names the builder. ``context`` carries the label
-    scale, the policy with its precedents rendered as pairs (for a judge that
-    quotes them in a prompt) and, for a student, the trained teacher to
-    initialise from (``None`` when the weights will be loaded from disk
-    anyway). Return ``None`` unless this plugin builds that name. firstresult.
-    """
-
-
 @hookspec
-def stillroom_model_names() -> Sequence[str]:
-    """Contribute the model names (``model_config["name"]``) this plugin's ``stillroom_build_model`` builds.
+def stillroom_models() -> Sequence[ModelSpec]:
+    """Contribute the model families this plugin builds, each a :class:`~stillroom.ranker.ModelSpec`.
 
-    Contribute-many. The engine checks every role's model name against them
-    before any stage runs, and lists them when a config names one that no
-    plugin builds.
+    A role's config (``judge``, ``teacher``, ``engagement_teacher``, ``student``) names its family in ``name``;
+    the spec's ``build(role, model_config, context)`` makes the :class:`~stillroom.ranker.Ranker`. ``context``
+    carries the label scale, the policy with its precedents rendered as pairs (for a judge that quotes them in a
+    prompt) and, for a student, the trained teacher to initialise from (``None`` when the weights will be loaded
+    from disk anyway). Contribute-many, merged by name: a plugin registered later replaces a built-in. Every
+    role's name is checked against them before any stage runs, and errors and ``stillroom plugins`` list them.
     """
 
 

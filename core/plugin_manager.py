@@ -35,9 +35,16 @@ DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
 DISABLE_PLUGINS_ENV = "STILLROOM_DISABLE_PLUGINS"
 TRACE_ENV = "STILLROOM_TRACE_HOOKS"
 
+REPLACED_HOOKS = {
+    "stillroom_build_model": "'stillroom_models' (a ModelSpec per model family)",
+    "stillroom_model_names": "'stillroom_models' (a ModelSpec per model family)",
+    "stillroom_data_source": "'stillroom_data_sources' (a DataSourceSpec per source, with the products it serves)",
+}
+"""Hooks of earlier versions, and what a plugin implements instead."""
+
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.policy_markdown",
-    "stillroom.plugins.models.hf_cross_encoder",
+    "stillroom.plugins.models.transformers_families",
     "stillroom.plugins.models.causal_lm",
     "stillroom.plugins.losses",
     "stillroom.plugins.baselines.bm25",
@@ -85,6 +92,9 @@ def hookimpl_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
         if pm.parse_hookimpl_opts(plugin, attribute) is None:
             continue
         caller = getattr(pm.hook, attribute, None)
+        if attribute in REPLACED_HOOKS:
+            problems.append(f"hook {attribute!r} was replaced by {REPLACED_HOOKS[attribute]}")
+            continue
         if caller is None or caller.spec is None:
             near = difflib.get_close_matches(attribute, [name for name in dir(hookspecs) if name.startswith(f"{PROJECT_NAME}_")], n=1)
             problems.append(f"hook {attribute!r} is not a stillroom hook" + (f" (did you mean {near[0]!r}?)" if near else ""))

@@ -1,17 +1,17 @@
 """What the engine needs from a model, whatever its family.
 
 A ranker scores (request, candidate) pairs over the policy's label scale: its
-forward pass returns one logit per label. Plugins build rankers through
-``stillroom_build_model``; the engine trains, saves, scores and exports them
-through this interface alone.
+forward pass returns one logit per label. Plugins contribute model families as
+:class:`ModelSpec`s (``stillroom_models``); the engine trains, saves, scores and
+exports rankers through this interface and the optional capabilities below alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from safetensors import SafetensorError
@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
+from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -28,7 +29,11 @@ PRUNING_FILE = "pruning.json"
 
 @runtime_checkable
 class Ranker(Protocol):
-    """A ``torch.nn.Module`` that maps tokenized pairs to label logits."""
+    """A ``torch.nn.Module`` that maps tokenized pairs to label logits.
+
+    Beyond these three methods a ranker may offer the capabilities below, each a
+    small protocol the engine checks with ``isinstance`` before it relies on one.
+    """
 
     num_labels: int
 
@@ -41,41 +46,95 @@ class Ranker(Protocol):
     def save_pretrained(self, directory: Path) -> None:
         """Write a self-contained folder (weights as safetensors, config, tokenizer)."""
 
-    # Optional: ``for_inference() -> Ranker`` returns an eval-mode ranker that scores
-    # the same but faster (a LoRA adapter merged into its weights, say). The engine
-    # calls it, when present, on every trained model it loads for scoring.
-    #
-    # Optional: ``forward_with_hidden(**features) -> (logits, hidden)`` also returns
-    # the pooled ``[batch, width]`` representation the logits are read from. A
-    # labeler that has it records it beside its soft labels, and a student that
-    # has it can learn the teacher's representation (the ``hidden_mse`` loss).
-    #
-    # Optional: ``prune(keep_layers, keep_heads, loss_of) -> plan`` removes the least
-    # important layers and attention heads in place, by ``loss_of()``'s gradient,
-    # and ``apply_pruning(plan)`` gives a freshly built model the same structure
-    # (so that pruned weights load). The ``prune`` stage needs both.
-    #
-    # Optional: ``for_export() -> torch.nn.Module`` returns a module that scores the same
-    # from ``forward(**features)`` alone, keeping nothing between calls (no cache, no
-    # per-text bookkeeping in Python), so that ``torch.export`` can trace it to ONNX.
-    # Without it the inference form is exported as it is.
-    #
-    # Optional: ``caches_candidates = True`` says that in eval mode the model keeps
-    # each candidate's encoding after first use (a two-tower model), so its measured
-    # throughput is that of ranking with a candidate index built offline.
+
+@runtime_checkable
+class HasInferenceForm(Protocol):
+    """It scores the same, faster, in another form (a LoRA adapter merged into its weights): the engine scores
+    every trained model it loads in that form."""
+
+    def for_inference(self) -> Ranker: ...
+
+
+@runtime_checkable
+class HasHidden(Protocol):
+    """It also returns the pooled ``[batch, width]`` representation its logits are read from: a labeler records it
+    beside its soft labels, and a student learns the teacher's (the ``hidden_mse`` kind of loss)."""
+
+    def forward_with_hidden(self, **features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Prunable(Protocol):
+    """The ``prune`` stage can cut it: ``prune`` removes its least important layers and heads in place, by the
+    gradient of ``loss_of()``, and returns the plan; ``apply_pruning(plan)`` gives a freshly built model the same
+    structure, so that pruned weights load."""
+
+    def prune(self, keep_layers: int | None, keep_heads: int | None, loss_of: Callable[[], torch.Tensor]) -> dict[str, Any]: ...
+
+    def apply_pruning(self, plan: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Exportable(Protocol):
+    """It has a form that scores the same from ``forward(**features)`` alone, keeping nothing between calls (no cache,
+    no per-text bookkeeping in Python), so that ``torch.export`` can trace it to ONNX. Without it the inference form
+    is exported as it is."""
+
+    def for_export(self) -> torch.nn.Module: ...
+
+
+@runtime_checkable
+class CachesCandidates(Protocol):
+    """In eval mode it keeps each candidate's encoding after first use (a two-tower model), so its measured throughput
+    is that of ranking with a candidate index built offline."""
+
+    caches_candidates: bool
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family a plugin contributes (``stillroom_models``): a role's config names it (``student.name``).
+
+    ``build(role, model_config, context)`` returns the :class:`Ranker`; ``model_config`` is the role's config group
+    as plain Python objects.
+    """
+
+    name: str
+    build: Callable[[str, Mapping[str, Any], BuildContext], Ranker]
+    description: str = ""
+
+
+def available_models(specs_by_plugin: Sequence[Sequence[ModelSpec]]) -> dict[str, ModelSpec]:
+    """Every model family the plugins contributed, by name; a later plugin overrides a built-in."""
+    return merge_by_name(specs_by_plugin, lambda spec: spec.name)
+
+
+def build_model(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+    """The model ``model_config["name"]`` names, built for ``role``; an unknown name is an error that lists the known ones."""
+    name = model_config.get("name")
+    if name not in models:
+        raise StillroomError(
+            f"no plugin builds a model named {name!r} for role {role!r}; models: {', '.join(sorted(models)) or 'none'} "
+            "(install the plugin that provides it; `stillroom plugins` lists them)",
+            where=f"{role}.name",
+        )
+    return models[str(name)].build(role, model_config, context)
 
 
 def for_inference(model: Ranker) -> Ranker:
-    """The model's inference form (see :class:`Ranker`), in eval mode."""
-    prepare = getattr(model, "for_inference", None)
-    return (prepare() if callable(prepare) else model).eval()
+    """The model's inference form (:class:`HasInferenceForm`), in eval mode."""
+    return (model.for_inference() if isinstance(model, HasInferenceForm) else model).eval()
 
 
 def export_form(model: Ranker) -> torch.nn.Module:
-    """What ONNX export traces: the model's ``for_export()`` form (see :class:`Ranker`), else its inference form; in eval mode."""
+    """What ONNX export traces: the model's :class:`Exportable` form, else its inference form; in eval mode."""
     model = for_inference(model)
-    prepare = getattr(model, "for_export", None)
-    return (prepare() if callable(prepare) else model).eval()
+    return (model.for_export() if isinstance(model, Exportable) else model).eval()
+
+
+def caches_candidates(model: Ranker) -> bool:
+    """Whether the model keeps its candidates' encodings in eval mode (:class:`CachesCandidates`)."""
+    return isinstance(model, CachesCandidates) and bool(model.caches_candidates)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import yaml
 
 from stillroom import hookimpl
-from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+from stillroom.data import GOLDEN_SPLITS, DataBundle, DataSourceSpec, Pair
 from stillroom.errors import StillroomError
 from stillroom.policy import Policy
 
@@ -197,12 +197,13 @@ class SyntheticProduct:
         self.generate = generate
         self.render = render
 
-    @hookimpl
-    def stillroom_data_source(self, product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
-        if product != self.product or data_config.get("name") != SYNTHETIC:
-            return None
+    def read(self, product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
         require_dimensions(policy, self.dimensions, self.product)
         return self.generate(policy, WorldSize.from_config(data_config), int(data_config.get("seed", seed)))
+
+    @hookimpl
+    def stillroom_data_sources(self) -> list[DataSourceSpec]:
+        return [DataSourceSpec(SYNTHETIC, self.read, products=(self.product,), description=f"the {self.product} product's synthetic world")]
 
     @hookimpl
     def stillroom_render_pair(self, product: str, request: Mapping[str, Any], candidate: Mapping[str, Any]) -> tuple[str, str] | None:

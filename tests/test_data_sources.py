@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stillroom.data import DataBundle
+from stillroom.data import DataBundle, read_data_source
 from stillroom.errors import StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
@@ -17,7 +17,7 @@ POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
 
 
 def _source(**data_config) -> DataBundle:
-    return get_plugin_manager().hook.stillroom_data_source(product="any", data_config=data_config, policy=POLICY, seed=3)
+    return read_data_source(get_plugin_manager().hook.stillroom_data_sources(), "any", data_config, POLICY, 3)
 
 
 def _pair_row(request_id: str, candidate_id: str, **extra) -> dict:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from stillroom.errors import StillroomError
-from stillroom.plugins.models.hf_cross_encoder import EXPORTED_FOLDERS
 from stillroom.plugins.models.late_interaction import LateInteractionRanker
+from stillroom.plugins.models.transformers_families import EXPORTED_FOLDERS
 from stillroom.plugins.models.two_tower import TwoTowerRanker
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
 from tests.helpers import build_late_interaction, late_interaction_config, run_cli

@@ -9,14 +9,13 @@ import torch
 
 from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.ranker import BuildContext, Ranker, count_parameters, load_model_state, model_state
-from tests.helpers import compose_config
+from tests.helpers import build_with_plugins, compose_config
 
 
 def _build(role: str, config: dict, teacher=None):
-    return get_plugin_manager().hook.stillroom_build_model(role=role, model_config=config, context=BuildContext(4, teacher))
+    return build_with_plugins(role, config, BuildContext(4, teacher))
 
 
 @pytest.fixture(scope="module")
@@ -178,5 +177,32 @@ def test_missing_model_package_fails_at_once_with_the_install_line(config) -> No
         _build("teacher", {**config["teacher"], "pretrained": "/no/such/model"})
 
 
-def test_unknown_builder_name_is_not_answered(config) -> None:
-    assert _build("teacher", {**config["teacher"], "name": "nobody_builds_this"}) is None
+def test_an_unknown_model_name_is_an_error_that_lists_the_families(config) -> None:
+    with pytest.raises(StillroomError, match="no plugin builds a model named 'nobody_builds_this' for role 'teacher'; models: .*late_interaction") as error:
+        _build("teacher", {**config["teacher"], "name": "nobody_builds_this"})
+    assert error.value.where == "teacher.name"
+
+
+def test_optional_capabilities_are_protocols_a_model_meets_or_not() -> None:
+    from stillroom.ranker import CachesCandidates, Exportable, HasHidden, HasInferenceForm, Prunable, caches_candidates
+
+    config = validate_config(compose_config("experiment=smoke"))
+    cross_encoder = build_with_plugins("student", config["student"], BuildContext(4))
+    assert isinstance(cross_encoder, Ranker)
+    assert all(isinstance(cross_encoder, p) for p in (HasHidden, Prunable, HasInferenceForm))
+    assert not isinstance(cross_encoder, CachesCandidates | Exportable) and not caches_candidates(cross_encoder)
+
+    class Bare(torch.nn.Module):
+        num_labels = 2
+
+        def tokenize(self, requests, candidates):
+            return {}
+
+        def forward(self, **features):
+            return torch.zeros(1, 2)
+
+        def save_pretrained(self, directory):
+            pass
+
+    bare = Bare()
+    assert isinstance(bare, Ranker) and not any(isinstance(bare, p) for p in (HasHidden, Prunable, HasInferenceForm, Exportable, CachesCandidates))

@@ -12,6 +12,7 @@ import pytest
 
 from stillroom import hookimpl, hookspecs, plugin_manager
 from stillroom.cli import main
+from stillroom.errors import StillroomError
 from stillroom.losses import LossSpec, available_losses
 
 
@@ -23,8 +24,8 @@ def test_every_hook_is_documented_and_typed() -> None:
     names = _hook_names()
     assert {
         "stillroom_load_policy",
-        "stillroom_data_source",
-        "stillroom_build_model",
+        "stillroom_data_sources",
+        "stillroom_models",
         "stillroom_losses",
         "stillroom_evaluators",
         "stillroom_config_searchpath",
@@ -38,7 +39,7 @@ def test_every_hook_is_documented_and_typed() -> None:
 
 
 def test_provide_one_hooks_are_firstresult() -> None:
-    for name in ("stillroom_load_policy", "stillroom_data_source", "stillroom_build_model", "stillroom_build_loggers"):
+    for name in ("stillroom_load_policy", "stillroom_render_pair", "stillroom_load_exported", "stillroom_build_baseline", "stillroom_build_loggers"):
         opts = getattr(hookspecs, name).stillroom_spec
         assert opts["firstresult"] is True, name
         assert "firstresult" in getattr(hookspecs, name).__doc__
@@ -114,7 +115,7 @@ def test_an_installed_plugin_with_a_misspelled_hook_is_rejected_at_load_and_the_
     assert manager.pm.get_plugin("typo_plugin") is None and manager.pm.get_plugin("jobs") is not None
     [failed] = manager.failed
     assert failed.name == "typo_plugin"
-    assert failed.error == "rejected: hook 'stillroom_data_sorce' is not a stillroom hook (did you mean 'stillroom_data_source'?)"
+    assert failed.error == "rejected: hook 'stillroom_data_sorce' is not a stillroom hook (did you mean 'stillroom_data_sources'?)"
 
 
 def test_an_installed_plugin_whose_hook_wants_an_argument_it_is_not_given_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,6 +169,45 @@ def test_plugins_command_lists_name_version_and_hooks(monkeypatch: pytest.Monkey
     out = capsys.readouterr().out
     assert "stillroom.plugins.losses  [stillroom" in out
     assert "hooks: stillroom_losses" in out
-    assert "jobs  [stillroom 0.1.0]" in out and "stillroom_data_source" in out
+    assert "jobs  [stillroom 0.1.0]" in out and "stillroom_data_sources" in out
     assert "broken_product  [FAILED" in out
+    assert "models: bi_encoder, causal_lm_judge, " in out and "late_interaction" in out
+    assert "data sources: beir (any product), " in out and "synthetic (jobs)" in out
+    assert "losses: " in out and "evaluators: label_agreement, policy_compliance, ranking" in out
     monkeypatch.setattr(plugin_manager, "_MANAGER", None)
+
+
+def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serves_its_products(register_plugin) -> None:
+    from stillroom.data import DataBundle, DataSourceSpec, read_data_source
+    from stillroom.policy.source import load_policy
+    from stillroom.ranker import BuildContext, ModelSpec, available_models, build_model
+
+    built = object()
+    empty = DataBundle(golden={"train": [], "dev": [], "test": []}, pool=[])
+
+    class Override:
+        @hookimpl
+        def stillroom_models(self) -> list[ModelSpec]:
+            return [ModelSpec("late_interaction", lambda role, config, context: built, "override")]
+
+        @hookimpl
+        def stillroom_data_sources(self) -> list[DataSourceSpec]:
+            return [DataSourceSpec("crawl", lambda product, config, policy, seed: empty, products=("jobs",))]
+
+    register_plugin(Override())
+    hook = plugin_manager.get_plugin_manager().hook
+    models = available_models(hook.stillroom_models())
+    assert models["late_interaction"].description == "override" and "hf_cross_encoder" in models
+    assert build_model(models, "student", {"name": "late_interaction"}, BuildContext(4)) is built
+    policy = load_policy("stillroom.products.jobs:policy.md", plugin_manager.get_plugin_manager())
+    assert read_data_source(hook.stillroom_data_sources(), "jobs", {"name": "crawl"}, policy, 0) is empty
+    with pytest.raises(StillroomError, match="no plugin provides data source 'crawl' for product 'feed'; its data sources: beir, ") as error:
+        read_data_source(hook.stillroom_data_sources(), "feed", {"name": "crawl"}, policy, 0)
+    assert error.value.where == "data.name" and "synthetic" in error.value.message
+
+
+def test_a_plugin_on_a_replaced_hook_is_told_what_replaced_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_entry_points(monkeypatch, _installed_module(monkeypatch, "old_plugin", stillroom_build_model=lambda role: None))
+    manager = plugin_manager.build_plugin_manager()
+    [failed] = manager.failed
+    assert failed.error == "rejected: hook 'stillroom_build_model' was replaced by 'stillroom_models' (a ModelSpec per model family)"

@@ -10,13 +10,12 @@ import torch
 from safetensors.torch import save_file
 
 from stillroom.config.schema import validate_config
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.plugins.models.pruning import apply_plan, head_importance, keep_heads, plan_pruning
 from stillroom.ranker import BuildContext, load_model_state, model_state
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
-from tests.helpers import compose_config
+from tests.helpers import build_with_plugins, compose_config
 
 PRUNABLE = ("student.num_heads=2", "student.num_layers=2", "student.hidden_size=16")
 
@@ -24,7 +23,7 @@ PRUNABLE = ("student.num_heads=2", "student.num_layers=2", "student.hidden_size=
 def _student(*overrides: str):
     config = validate_config(compose_config("experiment=smoke", *PRUNABLE, *overrides))["student"]
     torch.manual_seed(0)
-    return get_plugin_manager().hook.stillroom_build_model(role="student", model_config=config, context=BuildContext(4)).eval()
+    return build_with_plugins("student", config, BuildContext(4)).eval()
 
 
 def _features(model):

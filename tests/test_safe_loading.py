@@ -16,16 +16,15 @@ import torch
 
 from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext, load_model_state
-from tests.helpers import Payload, compose_config
+from tests.helpers import Payload, build_with_plugins, compose_config
 
 
 def build_teacher(folder: Path, *overrides: str):
     config = validate_config(
         compose_config("teacher=minilm_lora", f"teacher.pretrained={folder}", f"teacher.tokenizer={folder}", "teacher.lora.layers=null", *overrides)
     )
-    return get_plugin_manager().hook.stillroom_build_model(role="teacher", model_config=config["teacher"], context=BuildContext(4))
+    return build_with_plugins("teacher", config["teacher"], BuildContext(4))
 
 
 def test_pickled_weights_in_a_model_folder_are_refused_not_executed(tmp_path: Path, tiny_encoder_folder: Path) -> None:

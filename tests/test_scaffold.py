@@ -51,7 +51,7 @@ def test_a_scaffolded_product_installs_runs_and_passes_its_own_tests(tmp_path: P
     install_editable(python, package)
 
     listed = subprocess.run([str(python), "-m", "stillroom.cli", "plugins"], capture_output=True, text=True, check=True).stdout
-    assert "widgets  [stillroom-widgets 0.1.0]" in listed and "stillroom_data_source" in listed
+    assert "widgets  [stillroom-widgets 0.1.0]" in listed and "stillroom_data_sources" in listed
 
     # The package's own tests: its policy, its world, its plugin, and a tiny run of the whole recipe on product=widgets.
     tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package)], capture_output=True, text=True, cwd=tmp_path)

@@ -9,11 +9,10 @@ import torch
 
 from stillroom.config.schema import validate_config
 from stillroom.errors import StillroomError
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.two_tower import TwoTowerRanker, load_two_tower_folder
 from stillroom.ranker import BuildContext, expected_grade
-from tests.helpers import EncoderCalls, compose_config
+from tests.helpers import EncoderCalls, build_with_plugins, compose_config
 
 REQUESTS = ["Senior Data Engineer | Spark, SQL | Berlin", "Junior Nurse | Patient Care | Paris"]
 CANDIDATES = ["Data Engineer | Spark | Berlin | remote", "Nurse | Patient Care | Paris | onsite", "Chef | Cooking | Rome | onsite"]
@@ -25,7 +24,7 @@ def _config(folder: Path, **overrides) -> dict:
 
 
 def _build(config: dict) -> TwoTowerRanker:
-    return get_plugin_manager().hook.stillroom_build_model(role="student", model_config=config, context=BuildContext(4))
+    return build_with_plugins("student", config, BuildContext(4))
 
 
 def _pairs(requests, candidates):

@@ -64,7 +64,25 @@ def plugins_command() -> int:
     for failed in manager.failed:
         print(f"{failed.name}  [FAILED to load: {failed.source}]")
         print(f"    error: {failed.error}")
+    for kind, names in component_names(manager).items():
+        print(f"{kind}: {', '.join(names) or '-'}")
     return 0
+
+
+def component_names(manager: Plugins) -> dict[str, list[str]]:
+    """The named components the plugins contribute, as a config names them (a data source with the products it serves)."""
+    from stillroom.evaluation import available_evaluators
+    from stillroom.losses import available_losses
+    from stillroom.ranker import available_models
+
+    hook = manager.hook
+    sources = {f"{spec.name} ({', '.join(spec.products) or 'any product'})" for specs in hook.stillroom_data_sources() for spec in specs}
+    return {
+        "models": sorted(available_models(hook.stillroom_models())),
+        "data sources": sorted(sources),
+        "losses": sorted(available_losses(hook.stillroom_losses())),
+        "evaluators": sorted(available_evaluators(hook.stillroom_evaluators())),
+    }
 
 
 def _dist_version(dist: str) -> str:
@@ -90,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="each input row with its score and probs")
     score.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime", help="what runs the model (default: onnxruntime)")
     score.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="pairs per forward pass (default: 64)")
-    commands.add_parser("plugins", help="list every plugin, its version and its hooks")
+    commands.add_parser("plugins", help="list every plugin, its version and its hooks, and the models, data sources, losses and evaluators they give")
     policy = commands.add_parser("policy", help="validate a policy document or compare two versions")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_commands.add_parser("check", help="validate FILE and print its summary (exit 2 when invalid)")

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Sampler
 
 from stillroom.data import Pair
-from stillroom.ranker import Ranker
+from stillroom.ranker import HasHidden, Ranker, caches_candidates
 from stillroom.training import PairCollator, PairDataset, TrainItem
 from stillroom.training.distributed import as_one_process, process_rank
 from stillroom.training.strategies import is_distributed
@@ -41,8 +41,8 @@ class _PredictModule(pl.LightningModule):
 
 
 def has_hidden(ranker: Ranker) -> bool:
-    """Whether the ranker can return its pooled representation of a pair (``forward_with_hidden``)."""
-    return callable(getattr(ranker, "forward_with_hidden", None))
+    """Whether the ranker can return its pooled representation of a pair (:class:`~stillroom.ranker.HasHidden`)."""
+    return isinstance(ranker, HasHidden)
 
 
 def predict(
@@ -236,7 +236,7 @@ def warm_up_batches(ranker: Ranker, batches: Sequence[dict[str, torch.Tensor]]) 
     already cached; filling the cache on a timed pass would time the encoder it
     saves. Moving a model to a device drops its cache, so this runs every round.
     """
-    return batches if getattr(ranker, "caches_candidates", False) else batches[:1]
+    return batches if caches_candidates(ranker) else batches[:1]
 
 
 def _synchronize(device: torch.device) -> None:

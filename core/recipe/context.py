@@ -24,7 +24,7 @@ from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, Weight
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
-from stillroom.ranker import BuildContext, Ranker, for_inference, load_model_state
+from stillroom.ranker import BuildContext, ModelSpec, Ranker, available_models, build_model, for_inference, load_model_state
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.contracts import Plan, Stage, data_split
 from stillroom.recipe.stage_cache import StageCache
@@ -88,28 +88,11 @@ class RunContext:
     def build_model(self, role: str, model_config: Mapping[str, Any], teacher: Ranker | None = None) -> Ranker:
         """Build a model through the plugins; its random initialisation depends on the run's seed alone."""
         torch.manual_seed(self.seed)
-        model = self.plugins.hook.stillroom_build_model(role=role, model_config=model_config, context=self._build_context(role, teacher))
-        if model is None:
-            raise self._unknown_model(role, model_config.get("name"))
-        return model
+        return build_model(self.models(), role, model_config, self._build_context(role, teacher))
 
-    def _unknown_model(self, role: str, name: Any) -> StillroomError:
-        known = ", ".join(sorted(self.model_names())) or "none"
-        return StillroomError(
-            f"no plugin builds a model named {name!r} for role {role!r}; models: {known} "
-            "(install the plugin that provides it; `stillroom plugins` lists them)",
-            where=f"{role}.name",
-        )
-
-    def model_names(self) -> set[str]:
-        return {name for names in self.plugins.hook.stillroom_model_names() for name in names}
-
-    def _every_builder_names_its_models(self) -> bool:
-        """Whether the names are the whole list: a plugin written before ``stillroom_model_names`` builds
-        models it does not list, and is then asked at its stage instead."""
-        hook = self.plugins.hook
-        named = {impl.plugin for impl in hook.stillroom_model_names.get_hookimpls()}
-        return all(impl.plugin in named for impl in hook.stillroom_build_model.get_hookimpls())
+    def models(self) -> dict[str, ModelSpec]:
+        """Every model family the plugins contribute, by name."""
+        return available_models(self.plugins.hook.stillroom_models())
 
     def label_names(self, role: str) -> tuple[str, ...]:
         """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
@@ -163,12 +146,10 @@ class RunContext:
     def check_components(self) -> None:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
         teacher the recipe lacks, or precedents no plugin renders."""
-        if self._every_builder_names_its_models():
-            known = self.model_names()
-            for role in MODEL_ROLES:
-                name = (self.config.get(role) or {}).get("name")
-                if self.config.get(role) and name not in known:
-                    raise self._unknown_model(role, name)
+        models = self.models()
+        for role in MODEL_ROLES:
+            if self.config.get(role) and self.config[role].get("name") not in models:
+                build_model(models, role, self.config[role], self._build_context(role))  # raises, naming the known ones
         from stillroom.training import selected_by  # Lightning loads only for a run that trains
 
         for role in MODEL_ROLES:

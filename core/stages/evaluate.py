@@ -28,7 +28,7 @@ from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.evaluation.comparisons import compare, comparison_pairs
 from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
-from stillroom.ranker import Ranker, count_parameters, expected_grade
+from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
 
@@ -212,7 +212,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
             outcomes[split] = _evaluate(evaluators, EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k))
         evaluated[model_name] = (count_parameters(model), outcomes)
         timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
-        if getattr(model, "caches_candidates", False):
+        if caches_candidates(model):
             cached.add(model_name)
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import fingerprint_rows
+from stillroom.data import fingerprint_rows, read_data_source
 from stillroom.errors import StillroomError
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Artifact, Stage, data_split
@@ -25,11 +25,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 def run(ctx: RunContext) -> dict[str, Any]:
     product = ctx.config["product"]["name"]
     data_config = ctx.config["data"]
-    bundle = ctx.plugins.hook.stillroom_data_source(product=product, data_config=data_config, policy=ctx.policy, seed=ctx.seed)
-    if bundle is None:
-        raise StillroomError(
-            f"no plugin provides data source {data_config.get('name')!r} for product {product!r}", where="data.name"
-        )
+    bundle = read_data_source(ctx.plugins.hook.stillroom_data_sources(), product, data_config, ctx.policy, ctx.seed)
     counts = {}
     fingerprints = []
     for split, pairs in bundle.splits().items():

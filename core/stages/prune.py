@@ -18,7 +18,7 @@ import torch
 
 from stillroom.errors import StillroomError
 from stillroom.losses import HIDDEN
-from stillroom.ranker import Ranker, count_parameters
+from stillroom.ranker import Prunable, Ranker, count_parameters
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
 from stillroom.training import PairCollator, TargetShapes, TrainItem
@@ -60,8 +60,10 @@ def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> 
 def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["prune"]
     student = ctx.load_model(SOURCE)
-    if not callable(getattr(student, "prune", None)):
-        raise StillroomError(f"the student {ctx.config['student']['name']!r} cannot be pruned (it has no prune method)", where="prune.enabled")
+    if not isinstance(student, Prunable):
+        raise StillroomError(
+            f"the student {ctx.config['student']['name']!r} cannot be pruned (it has no prune and apply_pruning methods)", where="prune.enabled"
+        )
     items = labeled_items(ctx, teacher_sources(ctx.config))
     sample = random.Random(ctx.seed).sample(items, min(int(config["importance_pairs"]), len(items)))
     params_before = count_parameters(student)

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.data import GOLDEN_SPLITS, DataBundle, FirstStage, Pair
+from stillroom.data import GOLDEN_SPLITS, DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
 from stillroom.plugins.retrieval import Bm25Index
@@ -221,9 +221,11 @@ class BeirCollection:
         )
 
 
-@hookimpl
-def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
-    if data_config.get("name") != NAME:
-        return None
+def read(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
     folder = Path(str(data_config["path"])).expanduser()
     return BeirCollection(folder, data_config, policy, int(data_config.get("seed", seed))).bundle()
+
+
+@hookimpl
+def stillroom_data_sources() -> list[DataSourceSpec]:
+    return [DataSourceSpec(NAME, read, description="a BEIR collection folder: corpus, queries and qrels, candidates from BM25")]

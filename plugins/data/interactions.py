@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.data import DataBundle, Pair
+from stillroom.data import DataBundle, DataSourceSpec, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.jsonl import read_jsonl_pairs
 from stillroom.plugins.data.splits import seeded_subset
@@ -115,13 +115,15 @@ class ImpressionsLog:
         )
 
 
-@hookimpl
-def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
-    if data_config.get("name") != NAME:
-        return None
+def read(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
     seed = int(data_config.get("seed", seed))
     log = ImpressionsLog(Path(str(data_config["path"])).expanduser(), int(data_config.get("history_items", 5)))
     pool, engagement = log.read(data_config.get("max_impressions"), seed)
     shares = {"dev": float(data_config.get("dev_share", 0.15)), "test": float(data_config.get("test_share", 0.25))}
     golden = read_jsonl_pairs(Path(str(data_config["golden"])).expanduser(), policy, shares, seed)
     return DataBundle(golden=golden.golden, pool=pool + golden.pool, engagement=engagement + golden.engagement)
+
+
+@hookimpl
+def stillroom_data_sources() -> list[DataSourceSpec]:
+    return [DataSourceSpec(NAME, read, description="a MIND-style impressions log: clicked and skipped items as engagement, labels by the policy")]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.data import GOLDEN_SPLITS, DataBundle, Pair
+from stillroom.data import GOLDEN_SPLITS, DataBundle, DataSourceSpec, Pair
 from stillroom.plugins.data.splits import assign_splits
 from stillroom.policy import Policy
 from stillroom.reading import data_error, field, jsonl_objects
@@ -88,9 +88,11 @@ def read_jsonl_pairs(path: Path, policy: Policy, shares: Mapping[str, float], se
     return DataBundle(golden={name: splits[name] for name in GOLDEN_SPLITS}, pool=splits[POOL], engagement=engagement)
 
 
-@hookimpl
-def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
-    if data_config.get("name") != NAME:
-        return None
+def read(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
     shares = {"dev": float(data_config.get("dev_share", 0.15)), "test": float(data_config.get("test_share", 0.25))}
     return read_jsonl_pairs(Path(str(data_config["path"])).expanduser(), policy, shares, int(data_config.get("seed", seed)))
+
+
+@hookimpl
+def stillroom_data_sources() -> list[DataSourceSpec]:
+    return [DataSourceSpec(NAME, read, description="a JSON-lines file of labeled pairs (request and candidate fields, a label on the policy's scale)")]

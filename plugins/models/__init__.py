@@ -1,1 +1,1 @@
-"""Model builders for the ``stillroom_build_model`` hook."""
+"""Model families for the ``stillroom_models`` hook."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
-from stillroom.ranker import BuildContext
+from stillroom.ranker import BuildContext, ModelSpec
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.causal_lm_judge import CausalLMJudge
@@ -18,18 +18,15 @@ if TYPE_CHECKING:
 NAME = "causal_lm_judge"
 
 
-@hookimpl
-def stillroom_model_names() -> list[str]:
-    return [NAME]
-
-
-@hookimpl
-def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> CausalLMJudge | None:
-    if model_config.get("name") != NAME:
-        return None
+def _build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> CausalLMJudge:
     from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
 
     return build_causal_lm_judge(model_config, context, role)
+
+
+@hookimpl
+def stillroom_models() -> list[ModelSpec]:
+    return [ModelSpec(NAME, _build, "a causal LM read as a judge: P(yes) of a prompt quoting the policy, on an ordinal head")]
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Builders of transformers rankers: a pretrained cross-encoder teacher (LoRA via peft) and small students.
 
-Six builders, registered by :mod:`stillroom.plugins.models.hf_cross_encoder`:
+Six builders, registered by :mod:`stillroom.plugins.models.transformers_families`:
 
 * ``hf_cross_encoder``: a pretrained encoder (``pretrained``) with a
   classification head over the label scale, read from [CLS] (``pooling: cls``,

@@ -7,7 +7,7 @@ products installed side by side never answer for each other.
 
 The hooks a product may add (see stillroom's plugin guide): ``stillroom_losses``
 and ``stillroom_evaluators`` (contribute terms and metrics by name),
-``stillroom_model_names``, ``stillroom_build_model``, ``stillroom_load_exported`` and ``stillroom_build_baseline`` (models by name),
+``stillroom_models`` (model families by name), ``stillroom_load_exported`` and ``stillroom_build_baseline``,
 ``stillroom_build_loggers`` and the lifecycle hooks ``stillroom_before_run``,
 ``stillroom_before_stage``, ``stillroom_after_stage`` and ``stillroom_after_run``.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stillroom import hookimpl
-from stillroom.data import DataBundle
+from stillroom.data import DataBundle, DataSourceSpec
 from stillroom.policy import Policy
 from stillroom.synthetic import SYNTHETIC, WorldSize, require_dimensions
 
@@ -33,18 +33,23 @@ def stillroom_config_searchpath() -> Sequence[str]:
     return [f"pkg://{__package__}.conf"]
 
 
-@hookimpl
-def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
-    """Called by the prepare stage: the golden splits, the unlabeled pool and the engagement log.
+def read_world(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
+    """Called by the prepare stage for ``data=synthetic``: the golden splits, the unlabeled pool and the engagement log.
 
-    This product's synthetic world answers ``data=synthetic`` (the default);
-    the built-in file sources (``data=jsonl``, ``data=beir``, ``data=interactions``)
-    answer for any product, with this product's policy.
+    It must honour the sizes in its config (``data.world``): ``experiment=smoke`` shrinks a run through them.
     """
-    if product != PRODUCT or data_config.get("name") != SYNTHETIC:
-        return None
     require_dimensions(policy, DIMENSIONS, PRODUCT)  # the world scores its dimensions; the policy must weigh the same ones
     return generate(policy, WorldSize.from_config(data_config), int(data_config.get("seed", seed)))
+
+
+@hookimpl
+def stillroom_data_sources() -> Sequence[DataSourceSpec]:
+    """Called when a run starts: the data sources this product contributes, by name.
+
+    This product's synthetic world is ``data=synthetic`` (the default) for this product only; the built-in file
+    sources (``data=jsonl``, ``data=beir``, ``data=interactions``) serve any product, with this product's policy.
+    """
+    return [DataSourceSpec(SYNTHETIC, read_world, products=(PRODUCT,), description=f"the {PRODUCT} product's synthetic world")]
 
 
 @hookimpl

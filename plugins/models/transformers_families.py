@@ -1,4 +1,5 @@
-"""Registers the transformers ranker builders (see :mod:`stillroom.plugins.models.hf_builders`).
+"""Registers the transformers model families: cross-encoders, two-tower, late-interaction and bi-encoder students
+(built by :mod:`stillroom.plugins.models.hf_builders`), their exported folders, and the ``zero_shot`` baseline.
 
 transformers loads only when one of these names is asked for: commands that
 load every plugin without building a model (``stillroom policy check``,
@@ -7,12 +8,12 @@ load every plugin without building a model (``stillroom policy check``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
-from stillroom.ranker import BuildContext
+from stillroom.ranker import BuildContext, ModelSpec, Ranker
 
 if TYPE_CHECKING:
     from stillroom.plugins.models.bi_encoder import AdaptedBiEncoder
@@ -21,15 +22,15 @@ if TYPE_CHECKING:
     from stillroom.plugins.models.two_tower import TwoTowerRanker
     from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 
-BUILDERS = {
-    "hf_cross_encoder": "build_pretrained",
-    "hf_from_config": "build_from_config",
-    "hf_pruned_teacher": "build_pruned_teacher",
-    "two_tower": "build_two_tower",
-    "late_interaction": "build_late_interaction",
-    "bi_encoder": "build_bi_encoder",
+FAMILIES = {
+    "hf_cross_encoder": ("build_pretrained", "a pretrained transformers encoder as a cross-encoder (LoRA, similarity prior)"),
+    "hf_from_config": ("build_from_config", "a transformers encoder built from a config (random weights: tests, students from scratch)"),
+    "hf_pruned_teacher": ("build_pruned_teacher", "the teacher's encoder cut to fewer layers, as a cross-encoder student"),
+    "two_tower": ("build_two_tower", "a frozen encoder reading each side apart, trainable towers, cached candidates"),
+    "late_interaction": ("build_late_interaction", "a frozen encoder's token states of each side meeting in one cross-attention"),
+    "bi_encoder": ("build_bi_encoder", "the teacher's encoder as a bi-encoder with a LoRA adapter"),
 }
-"""Config ``name`` -> builder function in :mod:`stillroom.plugins.models.hf_builders`."""
+"""Config ``name`` -> its builder function in :mod:`stillroom.plugins.models.hf_builders`, and what it builds."""
 EXPORTED_FOLDERS = {
     "stillroom_ranker.json": ("cross_encoder", "load_folder"),
     "stillroom_late_interaction.json": ("late_interaction", "load_late_interaction_folder"),
@@ -41,21 +42,18 @@ TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
 """The builders that make a model from a base encoder of its own, which ``zero_shot`` can use untrained."""
 
 
-@hookimpl
-def stillroom_model_names() -> list[str]:
-    return list(BUILDERS)
+def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Ranker]:
+    def build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+        from stillroom.plugins.models import hf_builders
+
+        return getattr(hf_builders, FAMILIES[name][0])(model_config, context, role)
+
+    return build
 
 
 @hookimpl
-def stillroom_build_model(
-    role: str, model_config: Mapping[str, Any], context: BuildContext
-) -> HFCrossEncoder | TwoTowerRanker | LateInteractionRanker | AdaptedBiEncoder | None:
-    builder = BUILDERS.get(str(model_config.get("name")))
-    if builder is None:
-        return None
-    from stillroom.plugins.models import hf_builders
-
-    return getattr(hf_builders, builder)(model_config, context, role)
+def stillroom_models() -> list[ModelSpec]:
+    return [ModelSpec(name, _builder(name), description) for name, (_, description) in FAMILIES.items()]
 
 
 @hookimpl
