@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from stillroom.config.schema import validate_config
+from stillroom.config.search_path import register as register_plugin_configs
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.ranker import BuildContext, Ranker, available_models, build_model
 from stillroom.training import TrainItem
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    """The run config exactly as `stillroom run OVERRIDES` would compose it (Hydra's own compose API)."""
+    """The run config exactly as `stillroom run OVERRIDES` would compose it (Hydra's own compose API, plugins' configs found)."""
+    register_plugin_configs()
     with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
 
@@ -80,6 +82,16 @@ def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 TRAINER = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "progress_bar": False,
            "log_every_n_steps": 1, "deterministic": True}
+
+
+def train_config(**values: Any) -> dict[str, Any]:
+    """A model's ``train`` settings as a run's config has them: ``conf/shared/model.yaml``'s, ``values`` over them."""
+    from importlib import resources
+
+    import yaml
+
+    shared = yaml.safe_load(resources.files("stillroom.conf").joinpath("shared", "model.yaml").read_text(encoding="utf-8"))
+    return {**shared["train"], **values}
 
 
 def build_with_plugins(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:

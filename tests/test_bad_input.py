@@ -189,7 +189,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     ),
     "top k of zero": (overrides("evaluator.k=0"), ["evaluator.k: k must be a positive number of top slots, got 0"]),
     "unknown dev figure to select by": (
-        overrides("+teacher.train.select_by=mrr"),
+        overrides("teacher.train.select_by=mrr"),
         ["teacher.train.select_by: expected one of ce, ndcg, got 'mrr'"],
     ),
     "first-stage split that does not exist": (

@@ -90,3 +90,47 @@ def test_missing_required_key_is_reported() -> None:
     del cfg.product["policy"]
     with pytest.raises(StillroomError, match="product.policy"):
         validate_config(cfg)
+
+
+def _schema_fields(schema: type, prefix: str = "") -> list[tuple[str, object]]:
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(schema)
+    fields = []
+    for field in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(hints[field.name]):
+            fields += _schema_fields(hints[field.name], f"{prefix}{field.name}.")
+        else:
+            fields.append((f"{prefix}{field.name}", field.default))
+    return fields
+
+
+def test_a_default_lives_in_one_place_the_yaml_tree_and_the_schemas_hold_none() -> None:
+    """The schemas give types and meanings; every value comes from conf/ (so the two can never disagree)."""
+    import re
+    from pathlib import Path
+
+    from omegaconf import MISSING
+
+    from stillroom.config.schema import GROUP_SCHEMAS, OPTIONAL_GROUP_SCHEMAS
+
+    schemas = {**GROUP_SCHEMAS, **OPTIONAL_GROUP_SCHEMAS}
+    with_values = [f"{group}.{key}" for group, schema in schemas.items() for key, default in _schema_fields(schema) if default is not MISSING]
+    assert not with_values
+    keys = {key.rsplit(".", 1)[-1] for schema in schemas.values() for key, _ in _schema_fields(schema)}
+    core = Path(__file__).resolve().parents[1] / "core"
+    repeated = [
+        f"{path.name}: {found.group(0)}"
+        for path in core.rglob("*.py")
+        for found in re.finditer(r"\.get\(\"(\w+)\", [^)]+\)", path.read_text())
+        if found.group(1) in keys
+    ]
+    assert not repeated
+
+
+def test_a_model_config_without_the_shared_keys_names_the_missing_one() -> None:
+    cfg = compose_config("teacher=tiny", "~teacher.train.warmup_ratio")
+    with pytest.raises(StillroomError, match="Missing mandatory value") as error:
+        validate_config(cfg)
+    assert error.value.where == "config teacher.train.warmup_ratio"

@@ -23,11 +23,11 @@ from stillroom.recipe.run import recipe_stages
 from stillroom.training import NumericFault, fit
 from stillroom.training.sampling import EpochBatchSampler, RequestBatchSampler
 from stillroom.training.strategies import check_strategy
-from tests.helpers import TRAINER, FaultAt, compose_config, tiny_ranker, toy_items
+from tests.helpers import TRAINER, FaultAt, compose_config, tiny_ranker, toy_items, train_config
 
 DDP_CPU = {**TRAINER, "devices": 2, "strategy": "ddp_fork"}
 TERMS = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
-TRAIN = {"epochs": 2, "lr": 3e-3, "batch_size": 16}
+TRAIN = train_config(epochs=2, lr=3e-3, batch_size=16)
 
 
 def _epoch(sampler: EpochBatchSampler, processes: int, monkeypatch: pytest.MonkeyPatch) -> list[list[list[int]]]:
@@ -112,10 +112,10 @@ def test_a_numeric_fault_in_a_worker_is_the_same_clear_error() -> None:
 )
 def test_a_strategy_that_would_rerun_the_recipe_per_process_is_refused(strategy: str, devices: int, words: str) -> None:
     with pytest.raises(StillroomError, match=words) as error:
-        check_strategy({"strategy": strategy, "devices": devices})
+        check_strategy({**TRAINER, "strategy": strategy, "devices": devices})
     assert error.value.where == "trainer.strategy" and "ddp_fork" in error.value.message
-    check_strategy({"strategy": "ddp_fork", "devices": 2})
-    check_strategy({"strategy": "auto", "devices": 1})
+    check_strategy({**TRAINER, "strategy": "ddp_fork", "devices": 2})
+    check_strategy({**TRAINER, "strategy": "auto", "devices": 1})
 
 
 def _label_parity_script():

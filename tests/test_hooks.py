@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from stillroom import hookimpl
-from stillroom.cli import searchpath_override
-from stillroom.plugin_manager import get_plugin_manager
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import recipe_stages
 from tests.helpers import compose_config
@@ -63,17 +61,33 @@ class ConfigShipper:
         return [f"file://{self.folder}"]
 
 
-def test_a_plugin_ships_configs_through_the_search_path(register_plugin, tmp_path: Path) -> None:
+def test_a_plugin_ships_configs_through_hydras_search_path_plugin(register_plugin, tmp_path: Path) -> None:
     (tmp_path / "logger").mkdir()
     (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
     register_plugin(ConfigShipper(tmp_path))
-    args = searchpath_override(get_plugin_manager(), ["logger=shipped"])
-    assert args[-1] == f"hydra.searchpath=[file://{tmp_path}]"
-    cfg = compose_config(*args)
+    cfg = compose_config("logger=shipped")  # the command line names no search path
     assert cfg.logger.shipped_by == "plugin"
 
 
-def test_user_search_path_is_kept_beside_the_plugins(register_plugin, tmp_path: Path) -> None:
+def test_a_user_search_path_is_kept_beside_the_plugins(register_plugin, tmp_path: Path) -> None:
+    (tmp_path / "shipped" / "logger").mkdir(parents=True)
+    (tmp_path / "shipped" / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
+    (tmp_path / "mine" / "logger").mkdir(parents=True)
+    (tmp_path / "mine" / "logger" / "mine.yaml").write_text("name: none\nshipped_by: me\n")
+    register_plugin(ConfigShipper(tmp_path / "shipped"))
+    assert compose_config("logger=mine", f"hydra.searchpath=[file://{tmp_path / 'mine'}]").logger.shipped_by == "me"
+    assert compose_config("logger=shipped", f"hydra.searchpath=[file://{tmp_path / 'mine'}]").logger.shipped_by == "plugin"
+
+
+def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(register_plugin, tmp_path: Path, capsys, monkeypatch) -> None:
+    """`--cfg job` used to fail once a plugin shipped configs (the command line was rewritten with a search path)."""
+    import sys
+
+    from tests.helpers import run_cli
+
+    (tmp_path / "logger").mkdir()
+    (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
     register_plugin(ConfigShipper(tmp_path))
-    args = searchpath_override(get_plugin_manager(), ["hydra.searchpath=[pkg://elsewhere.conf]", "seed=3"])
-    assert args == ["seed=3", f"hydra.searchpath=[pkg://elsewhere.conf,file://{tmp_path}]"]
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert run_cli(["run", "product=jobs", "logger=shipped", "--cfg", "job"]) == 0
+    assert "shipped_by: plugin" in capsys.readouterr().out

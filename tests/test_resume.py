@@ -22,10 +22,10 @@ from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.training import NumericFault, fit
 from stillroom.training.checkpoints import CHECKPOINT_FILE
-from tests.helpers import TRAINER, FaultAt, Payload, run_cli, tiny_ranker, toy_items
+from tests.helpers import TRAINER, FaultAt, Payload, run_cli, tiny_ranker, toy_items, train_config
 
 BATCHES_PER_EPOCH = 7  # 100 pairs in batches of 16
-TRAIN = {"epochs": 3, "lr": 3e-3, "batch_size": 16}
+TRAIN = train_config(epochs=3, lr=3e-3, batch_size=16)
 EARLY_STOPPING = {**TRAIN, "epochs": 4, "early_stopping_patience": 1}
 
 

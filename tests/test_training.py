@@ -8,7 +8,7 @@ import torch
 
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.training import PairCollator, TrainItem, fit, hard_label_loss
-from tests.helpers import TRAINER, tiny_ranker, toy_items
+from tests.helpers import TRAINER, tiny_ranker, toy_items, train_config
 
 
 def _dev_ce(ranker, items) -> float:
@@ -26,7 +26,7 @@ def test_training_lowers_dev_loss() -> None:
     dev = toy_items(64, seed=2)
     before = _dev_ce(ranker, dev)
     terms = [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())]
-    history = fit(ranker, terms, toy_items(256, seed=1), dev, {"epochs": 4, "lr": 3e-3, "batch_size": 16}, TRAINER, [], seed=0)
+    history = fit(ranker, terms, toy_items(256, seed=1), dev, train_config(epochs=4, lr=3e-3, batch_size=16), TRAINER, [], seed=0)
     assert _dev_ce(ranker, dev) < before
     assert any("train/loss" in row for row in history) and any("val/ce" in row for row in history)
 
@@ -41,7 +41,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
     # Labels that contradict the dev set: dev loss rises after the first epochs.
     flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label) for i in toy_items(256, seed=1)]
     history = fit(
-        ranker, terms, flipped, dev, {"epochs": 12, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1}, TRAINER, [], seed=0
+        ranker, terms, flipped, dev, train_config(epochs=12, lr=1e-2, batch_size=16, early_stopping_patience=1), TRAINER, [], seed=0
     )
     val = [row["val/ce"] for row in history if "val/ce" in row]
     assert len(val) < 12
@@ -57,7 +57,7 @@ def test_selected_by_dev_ndcg_the_weights_before_training_compete_and_win_when_t
     # Each request's list: its word repeated (label 1) among other words; training is told the opposite.
     dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in toy_items(96, seed=2)]
     flipped = [TrainItem(i.request_text, i.candidate_text, label=1 - i.label, request_id=i.request_text) for i in toy_items(256, seed=1)]
-    config = {"epochs": 4, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 4, "select_by": "ndcg"}
+    config = train_config(epochs=4, lr=1e-2, batch_size=16, early_stopping_patience=4, select_by="ndcg")
     history = fit(ranker, [WeightedTerm("hard_label_ce", 1.0, hard_label_ce())], flipped, dev, config, TRAINER, [], seed=0)
     ndcg = [(row["step"], row["val/ndcg"]) for row in history if "val/ndcg" in row]
     assert ndcg[0][0] == 0 and len(ndcg) == 5  # validated before the first step, then after each epoch
@@ -74,7 +74,7 @@ def test_the_dev_ndcg_that_selects_an_epoch_is_cut_at_the_runs_k() -> None:
     from stillroom.ranker import expected_grade
 
     dev = [TrainItem(i.request_text, i.candidate_text, i.label, request_id=i.request_text) for i in toy_items(96, seed=2)]
-    config = {"epochs": 1, "lr": 1e-2, "batch_size": 16, "early_stopping_patience": 1, "select_by": "ndcg"}
+    config = train_config(epochs=1, lr=1e-2, batch_size=16, early_stopping_patience=1, select_by="ndcg")
     term = WeightedTerm("hard_label_ce", 1.0, hard_label_ce())
     ranker = tiny_ranker().eval()
     with torch.no_grad():
@@ -170,6 +170,6 @@ def test_distilling_with_list_and_hidden_terms_trains_the_projection_too() -> No
     specs = available_losses(get_plugin_manager().hook.stillroom_losses())
     terms = build_terms({"listnet": {"weight": 1.0}, "hidden_mse": {"weight": 0.5}}, specs, widths)
     projection = terms[1].term.projection.weight.detach().clone()
-    history = fit(ranker, terms, items, toy_items(16, seed=2), {"epochs": 1, "lr": 3e-3, "batch_size": 8}, TRAINER, [], seed=0)
+    history = fit(ranker, terms, items, toy_items(16, seed=2), train_config(epochs=1, lr=3e-3, batch_size=8), TRAINER, [], seed=0)
     assert not torch.equal(projection, terms[1].term.projection.weight)
     assert any("train/listnet" in row and "train/hidden_mse" in row for row in history)

@@ -9,25 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stillroom import __version__
-from stillroom.config.products import (
-    SEARCHPATH_OVERRIDE,
-    is_searchpath_override,
-    known_products,
-    plugin_config_entries,
-    searchpath_entries,
-)
+from stillroom.config.products import known_products
 from stillroom.errors import USAGE_EXIT_CODE, StillroomError, report_error
 from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, Plugins, get_plugin_manager
-
-
-def searchpath_override(plugins: Plugins, args: Sequence[str]) -> list[str]:
-    """Add the config folders plugins ship (``stillroom_config_searchpath``) to Hydra's search path, after the command line's."""
-    shipped = plugin_config_entries(plugins)
-    if not shipped:
-        return list(args)
-    entries = [*searchpath_entries(args), *shipped]
-    return [*(arg for arg in args if not is_searchpath_override(arg)), f"{SEARCHPATH_OVERRIDE}=[{','.join(entries)}]"]
-
 
 OFFLINE_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
 """Nothing reaches the Hugging Face hub at run time unless the user sets otherwise (wandb: logger.mode)."""
@@ -38,11 +22,12 @@ def run_command(args: Sequence[str]) -> int:
         os.environ.setdefault(name, value)
     from stillroom.cli.app import hydra_main  # Hydra and torch load only for `run`
     from stillroom.cli.overrides import check_overrides
+    from stillroom.config.search_path import register as register_plugin_configs
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
         print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
-    args = searchpath_override(plugins, args)
+    register_plugin_configs()
     check_overrides(plugins, args)
     sys.argv = ["stillroom run", *args]
     hydra_main()

@@ -8,7 +8,6 @@ a product under a name that is taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -30,25 +29,9 @@ def _folder(entry: str) -> Traversable | Path | None:
     return Path(entry.removeprefix("file://")).expanduser()
 
 
-SEARCHPATH_OVERRIDE = "hydra.searchpath"
-
-
 def plugin_config_entries(plugins: Plugins) -> list[str]:
     """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``)."""
     return [entry for contributed in plugins.hook.stillroom_config_searchpath() for entry in contributed]
-
-
-def is_searchpath_override(override: str) -> bool:
-    return override.lstrip("+").startswith(f"{SEARCHPATH_OVERRIDE}=")
-
-
-def searchpath_entries(overrides: Sequence[str]) -> list[str]:
-    """The entries a ``hydra.searchpath=[a,b]`` override on the command line names."""
-    entries: list[str] = []
-    for override in overrides:
-        if is_searchpath_override(override):
-            entries += [e.strip() for e in override.split("=", 1)[1].strip("[]").split(",") if e.strip()]
-    return entries
 
 
 def known_products(plugins: Plugins) -> list[str]:

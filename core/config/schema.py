@@ -1,9 +1,12 @@
 """Structured-config schemas: each config group is checked early, before any stage runs.
 
-The schemas declare the keys the engine itself reads, with their types; a
-plugin may add keys of its own to its group (a model builder's sizes, say), so
-extra keys are allowed. A missing key or a value of the wrong type stops the run
-with the group, the key and what was expected.
+The schemas declare the keys the engine itself reads, with their types and
+meanings, and no values: every value, defaults included, comes from the YAML
+tree in ``conf/`` (a model config starts from ``conf/shared/model.yaml``), so a
+default lives in one place. A plugin may add keys of its own to its group (a
+model builder's sizes, say), so extra keys are allowed. A missing key or a
+value of the wrong type stops the run with the group, the key and what was
+expected.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class ProductSchema:
     name: str = MISSING
     policy: str = MISSING
     """A file path, or ``package.module:file`` for a policy shipped inside a package."""
-    engagement_events: list[str] = field(default_factory=list)
+    engagement_events: list[str] = MISSING
     """The engagement log's events, weakest first (``[viewed, applied]``): an engagement teacher's grades."""
 
 
@@ -36,12 +39,12 @@ class TrainSchema:
     epochs: int = MISSING
     lr: float = MISSING
     batch_size: int = MISSING
-    eval_batch_size: int = 64
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    early_stopping_patience: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    eval_batch_size: int = MISSING
+    weight_decay: float = MISSING
+    warmup_ratio: float = MISSING
+    early_stopping_patience: Optional[int] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Stop after this many epochs without a better dev figure, keeping the best weights (those before training compete)."""
-    select_by: str = "ce"
+    select_by: str = MISSING
     """The dev figure early stopping and the best epoch read: ``ce`` (cross-entropy) or ``ndcg`` (each request's list)."""
 
 
@@ -49,7 +52,7 @@ class TrainSchema:
 class ModelSchema:
     name: str = MISSING
     train: TrainSchema = field(default_factory=TrainSchema)
-    trust_remote_code: bool = False
+    trust_remote_code: bool = MISSING
 
 
 @dataclass
@@ -62,29 +65,29 @@ class LossSchema:
 
 @dataclass
 class IntervalsSchema:
-    confidence: float = 0.95
-    resamples: int = 10_000
-    method: str = "percentile"
+    confidence: float = MISSING
+    resamples: int = MISSING
+    method: str = MISSING
     """``scipy.stats.bootstrap``'s method: percentile, basic or BCa."""
 
 
 @dataclass
 class ObjectiveSchema:
-    model: str = "student"
-    metric: Optional[str] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    model: str = MISSING
+    metric: Optional[str] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """A figure the model has on golden dev; ``None``: ``ndcg@k``."""
 
 
 @dataclass
 class EvaluatorSchema:
     names: list[str] = MISSING
-    k: int = 10
-    batch_size: int = 64
-    throughput_pairs: int = 256
-    throughput_rounds: int = 3
-    throughput_slice_seconds: float = 0.0
-    baselines: list[str] = field(default_factory=list)
-    comparisons: list[list[str]] = field(default_factory=list)
+    k: int = MISSING
+    batch_size: int = MISSING
+    throughput_pairs: int = MISSING
+    throughput_rounds: int = MISSING
+    throughput_slice_seconds: float = MISSING
+    baselines: list[str] = MISSING
+    comparisons: list[list[str]] = MISSING
     """``[a, b]`` pairs of models compared on test with paired intervals; ``baselines`` stands for each baseline."""
     intervals: IntervalsSchema = field(default_factory=IntervalsSchema)
     objective: ObjectiveSchema = field(default_factory=ObjectiveSchema)
@@ -92,14 +95,14 @@ class EvaluatorSchema:
 
 @dataclass
 class TrainerSchema:
-    accelerator: str = "cpu"
-    devices: Any = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    num_threads: int = 2
-    progress_bar: bool = True
-    log_every_n_steps: int = 10
-    deterministic: bool = True
+    accelerator: str = MISSING
+    devices: Any = MISSING
+    strategy: str = MISSING
+    precision: str = MISSING
+    num_threads: int = MISSING
+    progress_bar: bool = MISSING
+    log_every_n_steps: int = MISSING
+    deterministic: bool = MISSING
 
 
 @dataclass
@@ -111,40 +114,40 @@ class LoggerSchema:
 class GateSchema:
     min_kappa: float = MISSING
     """Quadratic Cohen's kappa the labeler must reach against golden dev."""
-    precedents: bool = True
+    precedents: bool = MISSING
     """The labeler must also label every precedent of the policy right."""
-    min_gain_over_zero_shot: Optional[float] = 0.0  # noqa: UP045 - OmegaConf reads typing.Optional
+    min_gain_over_zero_shot: Optional[float] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """The labeler's primary metric on golden dev minus zero-shot's must reach this; null does not ask."""
-    gain_must_be_resolved: bool = False
+    gain_must_be_resolved: bool = MISSING
     """The gain's paired interval, not only its mean, must lie above ``min_gain_over_zero_shot``."""
-    max_violation_rate: Optional[float] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    max_violation_rate: Optional[float] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Bound on the student's violation_rate@k on golden test; null records it without a bound."""
 
 
 @dataclass
 class LabelingSchema:
-    enforce_rules: bool = False
+    enforce_rules: bool = MISSING
     """Cap soft labels by the policy's hard rules before anything learns from them."""
-    precedent_copies: int = 30
+    precedent_copies: int = MISSING
     """How many times the first labeler sees each precedent of the policy among its golden train pairs."""
 
 
 @dataclass
 class PruneSchema:
-    enabled: bool = False
-    keep_heads: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    enabled: bool = MISSING
+    keep_heads: Optional[int] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Attention heads kept in each layer, the most important first; null keeps them all."""
-    keep_layers: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    keep_layers: Optional[int] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Layers kept, the most important; null keeps them all."""
-    epochs: int = 2
-    importance_pairs: int = 512
+    epochs: int = MISSING
+    importance_pairs: int = MISSING
 
 
 @dataclass
 class ExportSchema:
-    onnx: bool = True
+    onnx: bool = MISSING
     """Also export the student to ONNX (``model.onnx``), checked against torch on golden test."""
-    onnx_tolerance: float = 1.0e-4
+    onnx_tolerance: float = MISSING
     """The largest difference in score (expected grade) between onnxruntime and torch that may ship."""
 
 

@@ -135,7 +135,7 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
 def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
     """Each baseline, ranked but not timed, with no labels (so no kappa)."""
     results = {}
-    for name in ctx.config["evaluator"].get("baselines") or ():
+    for name in ctx.config["evaluator"]["baselines"]:
         scorer = ctx.build_baseline(name)
 
         def scores(pairs: list[Pair], scorer: Scorer = scorer) -> torch.Tensor:
@@ -186,9 +186,9 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]
         raise StillroomError(f"expected one of {', '.join(INTERVAL_METHODS)}, got {intervals['method']!r}", where="evaluator.intervals.method")
     if int(intervals["resamples"]) < 100:
         raise StillroomError(f"expected at least 100 resamples, got {intervals['resamples']}", where="evaluator.intervals.resamples")
-    if evaluator["objective"]["model"] not in [*models, *(evaluator.get("baselines") or ())]:
+    if evaluator["objective"]["model"] not in [*models, *evaluator["baselines"]]:
         raise StillroomError(f"this run evaluates no model {evaluator['objective']['model']!r}; it has {', '.join(models)}", where="evaluator.objective.model")
-    return comparison_pairs(evaluator.get("comparisons") or (), models, evaluator.get("baselines") or ())
+    return comparison_pairs(evaluator["comparisons"], models, evaluator["baselines"])
 
 
 def run(ctx: RunContext) -> dict[str, Any]:

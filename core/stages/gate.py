@@ -65,7 +65,7 @@ def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
 
 def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch.Tensor) -> GainCheck | None:
     """The labeler's primary metric on golden dev minus the free model's, paired over requests; None when not asked for."""
-    min_gain = ctx.config["gate"].get(f"min_gain_over_{FREE_MODEL}")
+    min_gain = ctx.config["gate"][f"min_gain_over_{FREE_MODEL}"]
     if min_gain is None:
         return None
     k = int(ctx.config["evaluator"]["k"])
@@ -85,7 +85,7 @@ def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch
         gain=result.difference,
         ci=result.ci,
         min_gain=float(min_gain),
-        must_be_resolved=bool(ctx.config["gate"].get("gain_must_be_resolved", False)),
+        must_be_resolved=bool(ctx.config["gate"]["gain_must_be_resolved"]),
         requests=len(requests),
     )
 

@@ -278,7 +278,7 @@ class KeepBestWeights(pl.Callback):
 
 def selected_by(train_config: Mapping[str, Any], where: str = "train.select_by") -> tuple[str, str]:
     """The dev figure ``train.select_by`` names and which way is better; an unknown name is an error at ``where``."""
-    select_by = str(train_config.get("select_by") or "ce")
+    select_by = str(train_config["select_by"])
     if select_by not in SELECTION:
         raise StillroomError(f"expected one of {', '.join(SELECTION)}, got {select_by!r}", where=where)
     return SELECTION[select_by]
@@ -286,7 +286,7 @@ def selected_by(train_config: Mapping[str, Any], where: str = "train.select_by")
 
 def _selection(train_config: Mapping[str, Any]) -> list[pl.Callback]:
     """Early stopping and the best epoch's weights, on the dev figure ``train.select_by`` names; none without a patience."""
-    patience = train_config.get("early_stopping_patience")
+    patience = train_config["early_stopping_patience"]
     if patience is None:
         return []
     monitor, mode = selected_by(train_config)
@@ -350,13 +350,13 @@ def fit(
         else EpochBatchSampler(len(train_items), batch_size, seed)
     )
     train_loader = DataLoader(PairDataset(train_items), batch_sampler=sampler, collate_fn=collate)
-    val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config.get("eval_batch_size", 64)), collate_fn=collate)
+    val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config["eval_batch_size"]), collate_fn=collate)
     module = RankerModule(
         ranker,
         terms,
         lr=float(train_config["lr"]),
-        weight_decay=float(train_config.get("weight_decay", 0.0)),
-        warmup_ratio=float(train_config.get("warmup_ratio", 0.1)),
+        weight_decay=float(train_config["weight_decay"]),
+        warmup_ratio=float(train_config["warmup_ratio"]),
         stage=stage,
         ndcg_k=ndcg_k,
     )

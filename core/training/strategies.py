@@ -34,13 +34,13 @@ def register_strategies() -> None:
 
 def is_distributed(trainer_config: Mapping[str, Any]) -> bool:
     """Whether the trainer config names a strategy that runs several processes (``ddp_fork``, ``ddp_spawn``, ``fsdp_spawn``)."""
-    return str(trainer_config.get("strategy", "auto")) not in SINGLE_PROCESS_STRATEGIES
+    return str(trainer_config["strategy"]) not in SINGLE_PROCESS_STRATEGIES
 
 
 def check_strategy(trainer_config: Mapping[str, Any]) -> None:
     """Refuse a strategy that would run the recipe once per process, naming the ones that do not."""
     strategy = str(trainer_config["strategy"])
-    on_gpus = str(trainer_config.get("accelerator", "cpu")) != "cpu"
+    on_gpus = str(trainer_config["accelerator"]) != "cpu"
     if strategy == "auto" and (_several(trainer_config["devices"]) or (on_gpus and str(trainer_config["devices"]) == "auto")):
         raise StillroomError(
             f"devices={trainer_config['devices']} with strategy 'auto' lets Lightning relaunch the whole command once per device; "
