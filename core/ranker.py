@@ -109,8 +109,8 @@ def available_models(specs_by_plugin: Sequence[Sequence[ModelSpec]]) -> dict[str
     return merge_by_name(specs_by_plugin, lambda spec: spec.name)
 
 
-def build_model(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
-    """The model ``model_config["name"]`` names, built for ``role``; an unknown name is an error that lists the known ones."""
+def model_spec(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any]) -> ModelSpec:
+    """The family ``model_config["name"]`` names; an unknown name is an error that lists the known ones."""
     name = model_config.get("name")
     if name not in models:
         raise StillroomError(
@@ -118,7 +118,12 @@ def build_model(models: Mapping[str, ModelSpec], role: str, model_config: Mappin
             "(install the plugin that provides it; `stillroom plugins` lists them)",
             where=f"{role}.name",
         )
-    return models[str(name)].build(role, model_config, context)
+    return models[str(name)]
+
+
+def build_model(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+    """The model ``model_config["name"]`` names, built for ``role``."""
+    return model_spec(models, role, model_config).build(role, model_config, context)
 
 
 def for_inference(model: Ranker) -> Ranker:

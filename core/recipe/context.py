@@ -24,7 +24,7 @@ from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, Weight
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
-from stillroom.ranker import BuildContext, ModelSpec, Ranker, available_models, build_model, for_inference, load_model_state
+from stillroom.ranker import BuildContext, ModelSpec, Ranker, available_models, build_model, for_inference, load_model_state, model_spec
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.contracts import Plan, Stage, data_split
 from stillroom.recipe.stage_cache import StageCache
@@ -148,8 +148,8 @@ class RunContext:
         teacher the recipe lacks, or precedents no plugin renders."""
         models = self.models()
         for role in MODEL_ROLES:
-            if self.config.get(role) and self.config[role].get("name") not in models:
-                build_model(models, role, self.config[role], self._build_context(role))  # raises, naming the known ones
+            if self.config.get(role):
+                model_spec(models, role, self.config[role])
         from stillroom.training import selected_by  # Lightning loads only for a run that trains
 
         for role in MODEL_ROLES:

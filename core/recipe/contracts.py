@@ -167,9 +167,6 @@ class Plan:
             waiting.remove(ready)
         return tuple(placed)
 
-    def stage(self, name: str) -> Stage:
-        return next(stage for stage in self.stages if stage.name == name)
-
     def models(self, pattern: str = EVERY_MODEL) -> list[TrainedModel]:
         """The trained models whose weights match ``pattern``, in run order."""
         names = {artifact.name for _, artifact in self.resolve(pattern)}
