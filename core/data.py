@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, did_you_mean
 
 if TYPE_CHECKING:
     from stillroom.policy import Policy
@@ -111,9 +111,11 @@ def read_data_source(
     serving = [spec for specs in specs_by_plugin for spec in specs if spec.serves(product)]
     source = next((spec for spec in serving if spec.name == name), None)
     if source is None:
-        known = ", ".join(sorted({spec.name for spec in serving})) or "none"
+        names = sorted({spec.name for spec in serving})
+        known = ", ".join(names) or "none"
         raise StillroomError(
-            f"no plugin provides data source {name!r} for product {product!r}; its data sources: {known} (`stillroom plugins` lists them)",
+            f"no plugin provides data source {name!r} for product {product!r}{did_you_mean(name, names)}; its data sources: {known} "
+            "(`stillroom plugins` lists them)",
             where="data.name",
         )
     return source.read(product, data_config, policy, seed)

@@ -6,9 +6,11 @@ status 2, without a traceback: bad input deserves a clear answer, not a stack.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 
 USAGE_EXIT_CODE = 2
 FULL_ERROR_ENV = "HYDRA_FULL_ERROR"
@@ -44,6 +46,12 @@ class RunInterrupted(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
+
+
+def did_you_mean(name: object, options: Iterable[str]) -> str:
+    """`` (did you mean 'NAME'?)`` when one of ``options`` is close to ``name``, else nothing: appended to an error."""
+    near = difflib.get_close_matches(str(name), list(options), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def report_error(error: StillroomError) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, did_you_mean
 from stillroom.plugin_manager import merge_by_name
 
 NO_LABEL = -1
@@ -130,7 +130,7 @@ def build_terms(
         weight = float(params.pop("weight"))
         here = f"{where}.{term_name}"
         if name not in specs:
-            raise StillroomError(f"unknown loss {name!r}; known losses: {', '.join(sorted(specs))}", where=here)
+            raise StillroomError(f"unknown loss {name!r}{did_you_mean(name, specs)}; known losses: {', '.join(sorted(specs))}", where=here)
         spec = specs[name]
         if HIDDEN in spec.needs:
             teacher = str(params.get("teacher", RELEVANCE))

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from stillroom.data import Pair
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, did_you_mean
 from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 
@@ -114,7 +114,7 @@ def model_spec(models: Mapping[str, ModelSpec], role: str, model_config: Mapping
     name = model_config.get("name")
     if name not in models:
         raise StillroomError(
-            f"no plugin builds a model named {name!r} for role {role!r}; models: {', '.join(sorted(models)) or 'none'} "
+            f"no plugin builds a model named {name!r} for role {role!r}{did_you_mean(name, models)}; models: {', '.join(sorted(models)) or 'none'} "
             "(install the plugin that provides it; `stillroom plugins` lists them)",
             where=f"{role}.name",
         )

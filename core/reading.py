@@ -43,7 +43,7 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise data_error(path, number, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise data_error(path, number, f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
         if not isinstance(value, dict):
             raise data_error(path, number, f"expected a JSON object, got {type(value).__name__}")
         yield number, value

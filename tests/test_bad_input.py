@@ -177,6 +177,16 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "unknown product in a multirun": (overrides("-m", "product=jobs,widget"), ["no product named 'widget'"]),
     "unknown config option": (overrides("teacher=gpt5"), ["teacher: no option 'gpt5' in config group 'teacher'; options: minilm_lora, tiny"]),
     "unknown model": (overrides("student.name=mystery"), ["student.name: no plugin builds a model named 'mystery'", "models: ", "late_interaction"]),
+    "misspelled product": (overrides("product=jbos"), ["product: no product named 'jbos' (did you mean 'jobs'?); products: feed, jobs, search"]),
+    "misspelled option": (overrides("teacher=minilm"), ["teacher: no option 'minilm' in config group 'teacher' (did you mean 'minilm_lora'?)"]),
+    "misspelled model": (
+        overrides("student.name=late_interation"),
+        ["no plugin builds a model named 'late_interation' for role 'student' (did you mean 'late_interaction'?)"],
+    ),
+    "a string left open in a JSON line": (
+        raw_file(b'{"request_id": "m1", "request_text": "unfinished\n'),
+        ["pairs.jsonl:1", "not valid JSON (Unterminated string starting at column 38)"],
+    ),
     "unknown loss": (overrides("+loss.distill.focal={weight: 1.0}"), ["unknown loss 'focal'; known losses: ", "hard_label_ce"]),
     "unknown evaluator": (overrides("evaluator.names=[bleu]"), ["unknown evaluator 'bleu'; known evaluators: ", "ranking"]),
     "comparison with a model the run lacks": (
@@ -299,3 +309,16 @@ def test_hydra_full_error_shows_the_traceback_too(tmp_path: Path, capsys: pytest
     assert run_cli(["run", "experiment=smoke", "seed=abc", f"hydra.run.dir={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().endswith("stillroom: error: config seed: seed must be an integer, got 'abc'")
+
+
+def test_a_run_that_fails_before_its_first_stage_leaves_no_run_folder_and_keeps_an_earlier_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    run_dir = tmp_path / "run"
+    assert run_cli(["run", "experiment=smoke", "student.name=mystery", f"hydra.run.dir={run_dir}"]) == 2
+    assert "no plugin builds a model named 'mystery'" in capsys.readouterr().err
+    assert not run_dir.exists()
+    (run_dir / "prepare").mkdir(parents=True)  # an earlier run's stage
+    assert run_cli(["run", "experiment=smoke", "student.name=mystery", f"hydra.run.dir={run_dir}"]) == 2
+    assert (run_dir / "prepare").is_dir()

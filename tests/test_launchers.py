@@ -41,5 +41,5 @@ def test_the_ray_launcher_names_its_class_and_reads_the_cluster_address_from_the
 def test_stillroom_run_accepts_a_launcher_and_names_the_options_of_a_misspelled_one() -> None:
     plugins = get_plugin_manager()
     check_overrides(plugins, ["-m", "hydra/launcher=slurm", "student=tiny,small", "trainer=ddp_cpu"])
-    with pytest.raises(StillroomError, match=r"no option 'slrum' in config group 'hydra/launcher'; options: .*ray.*slurm"):
+    with pytest.raises(StillroomError, match=r"no option 'slrum' in config group 'hydra/launcher' \(did you mean 'slurm'\?\); options: .*ray.*slurm"):
         check_overrides(plugins, ["-m", "hydra/launcher=slrum", "student=tiny,small"])

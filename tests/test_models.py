@@ -178,7 +178,8 @@ def test_missing_model_package_fails_at_once_with_the_install_line(config) -> No
 
 
 def test_an_unknown_model_name_is_an_error_that_lists_the_families(config) -> None:
-    with pytest.raises(StillroomError, match="no plugin builds a model named 'nobody_builds_this' for role 'teacher'; models: .*late_interaction") as error:
+    unknown = "no plugin builds a model named 'nobody_builds_this' for role 'teacher'; models: .*late_interaction"
+    with pytest.raises(StillroomError, match=unknown) as error:
         _build("teacher", {**config["teacher"], "name": "nobody_builds_this"})
     assert error.value.where == "teacher.name"
 

@@ -179,3 +179,53 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     assert _metrics(run_dir) == (seed, expected)  # the same seed, config and machine: the same metrics
     assert not (run_dir / "distill" / "checkpoints").exists()  # a completed stage keeps no checkpoints
     assert (run_dir / "csv" / "student" / "metrics.csv").is_file()  # the csv logger, through the stop and the resume
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_second_command_on_a_busy_run_folder_refuses_at_once_naming_the_first(tmp_path: Path) -> None:
+    """The first holds the folder (a child process, as another terminal would); the second `stillroom run` stops at once."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import stillroom
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from stillroom.recipe.lock import run_folder_lock\n"
+         f"with run_folder_lock(Path({str(tmp_path)!r})):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.perf_counter()
+        second = stillroom("run", "experiment=smoke", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+        assert second.returncode == 2 and time.perf_counter() - started < 60
+        assert f"another stillroom command is running in this run folder (pid {holder.pid}:" in second.stderr
+        assert not (tmp_path / "prepare").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_sigterm_outside_training_names_the_stage_and_how_to_resume(smoke_run: Path, tmp_path: Path, register_plugin) -> None:
+    import shutil
+
+    from stillroom import hookimpl
+    from stillroom.recipe.job import run_job
+    from tests.helpers import SMOKE_RUN, compose_config
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+
+    class TermAfterLabel:
+        @hookimpl
+        def stillroom_after_stage(self, stage: str) -> None:
+            if stage == "label":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    register_plugin(TermAfterLabel())
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RunInterrupted, match="label: stopped by SIGTERM. Rerun the same command to resume"):
+        run_job(compose_config(*SMOKE_RUN), run_dir)
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the run's alone

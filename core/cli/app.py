@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
 from stillroom.errors import GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
 from stillroom.recipe.artifacts import write_json
 from stillroom.recipe.job import run_job
+from stillroom.recipe.lock import LOCK_FILE
 
 RUN_NAME_MAX = 80
 
@@ -43,6 +45,16 @@ def run_name(overrides: str) -> str:
 OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 
+def remove_if_untouched(run_dir: Path) -> None:
+    """Remove a run folder the failed run left holding only Hydra's own records (``.hydra/``, the log) and the
+    lock: bad input found before the first stage leaves nothing behind. A folder with any stage's files stays."""
+    if not run_dir.is_dir():
+        return
+    own = {".hydra", LOCK_FILE} | {p.name for p in run_dir.glob("*.log")}
+    if all(entry.name in own for entry in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> float:
     """One Hydra job; returns its objective for sweepers to read: by default the student's NDCG@10 on golden dev,
@@ -63,6 +75,7 @@ def hydra_main(cfg: DictConfig) -> float:
         return float("nan")
     except StillroomError as error:
         report_error(error)
+        remove_if_untouched(run_dir)
         sys.exit(USAGE_EXIT_CODE)
     except RunInterrupted as interrupted:
         print(f"stillroom: {interrupted.message}", file=sys.stderr)

@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stillroom.compat.hydra import split_sweep
 from stillroom.config.products import PRODUCT_GROUP
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, did_you_mean
 from stillroom.plugin_manager import Plugins
 
 CONFIG_MODULE = "stillroom.conf"
@@ -44,10 +44,11 @@ def _missing_option(error: MissingConfigException, plugins: Plugins) -> Stillroo
     group, name = found["group"], found["name"]
     options = ", ".join(error.options or []) or "none"
     if group != PRODUCT_GROUP:
-        return StillroomError(f"no option {name!r} in config group {group!r}; options: {options}", where=group)
+        near = did_you_mean(name, error.options or [])
+        return StillroomError(f"no option {name!r} in config group {group!r}{near}; options: {options}", where=group)
     broken = ", ".join(f.name for f in plugins.failed)
     failed = f" (plugins that failed to load: {broken}; see `stillroom plugins`)" if broken else ""
-    return StillroomError(f"no product named {name!r}; products: {options}{failed}", where=group)
+    return StillroomError(f"no product named {name!r}{did_you_mean(name, error.options or [])}; products: {options}{failed}", where=group)
 
 
 def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:

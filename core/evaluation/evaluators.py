@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from stillroom.data import Pair
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, did_you_mean
 from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 from stillroom.ranker import expected_grade
@@ -122,6 +122,7 @@ def select_evaluators(names: Sequence[str], known: Mapping[str, Evaluator]) -> l
     unknown = [n for n in names if n not in known]
     if unknown:
         raise StillroomError(
-            f"unknown evaluator {unknown[0]!r}; known evaluators: {', '.join(sorted(known))}", where="evaluator.names"
+            f"unknown evaluator {unknown[0]!r}{did_you_mean(unknown[0], known)}; known evaluators: {', '.join(sorted(known))}",
+            where="evaluator.names",
         )
     return [known[n] for n in names]

@@ -18,6 +18,7 @@ from stillroom.evaluation.report_words import comparison_table, verdicts
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
 from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.recipe.lock import run_folder_lock
 from stillroom.recipe.manifest import write_manifest
 from stillroom.recipe.run import run_context, run_stages
 from stillroom.recipe.stage_cache import StageCache
@@ -48,14 +49,15 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ctx.check_components()
     ctx.plan.check(config)
     report = None
-    plugins.hook.stillroom_before_run(config=config, store=store)
-    try:
-        summaries = run_stages(ctx)
-        write_manifest(store, config, policy, summaries)
-        report = ctx.io.read_json(REPORT)
-        metric = report["primary_metric"]
-        print(f"\n{comparison_table(report)}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's {metric} "
-              f"at {report['speedup']:.1f}x its throughput\nreport: {ctx.io.path(REPORT).parent}\nrun directory: {store.root}")
-    finally:
-        plugins.hook.stillroom_after_run(config=config, store=store, report=report)
+    with run_folder_lock(store.root):
+        plugins.hook.stillroom_before_run(config=config, store=store)
+        try:
+            summaries = run_stages(ctx)
+            write_manifest(store, config, policy, summaries)
+            report = ctx.io.read_json(REPORT)
+            metric = report["primary_metric"]
+            print(f"\n{comparison_table(report)}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's "
+                  f"{metric} at {report['speedup']:.1f}x its throughput\nreport: {ctx.io.path(REPORT).parent}\nrun directory: {store.root}")
+        finally:
+            plugins.hook.stillroom_after_run(config=config, store=store, report=report)
     return report

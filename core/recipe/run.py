@@ -20,6 +20,7 @@ from stillroom.policy import Policy
 from stillroom.recipe.artifacts import ArtifactStore, fingerprint, folder_checksums, sha256_file
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Plan, Stage
+from stillroom.recipe.lock import stop_between_stages
 from stillroom.recipe.stage_cache import StageCache
 from stillroom.recipe.stage_io import UndeclaredArtifact
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
@@ -88,36 +89,45 @@ def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
 def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run (or reuse) every stage; return each stage's summary."""
     summaries: dict[str, dict[str, Any]] = {}
-    hook = ctx.plugins.hook
-    for stage in ctx.plan.stages:
-        stage_fp = fingerprint(
-            stage.name,
-            _fingerprint_config(ctx, stage),
-            ctx.policy.sha256,
-            [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
-        )
-        ctx.stage_fingerprints[stage.name] = stage_fp
-        done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
-        if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
-            summaries[stage.name] = ctx.store.completed_summary(stage.name)
-            source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
-            log(f"[stillroom] {stage.name}: unchanged, reusing {source}")
-            hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summaries[stage.name], reused=True)
-            continue
-        ctx.store.invalidate(stage.name)
-        hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
-        log(f"[stillroom] {stage.name}: running")
-        started = time.perf_counter()
-        stage_ctx = ctx.for_stage(stage)
-        summary = stage.run(stage_ctx)
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        ctx.store.drop_checkpoints(stage.name)
-        if broken := stage_ctx.io.broken_promises():
-            raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")
-        summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
-        if ctx.stage_cache is not None:
-            ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
-        summaries[stage.name] = summary
-        log(f"[stillroom] {stage.name}: done in {summary['seconds']:.1f}s")
-        hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)
+    running = ["before the first stage"]
+    with stop_between_stages(lambda: running[-1]):
+        for stage in ctx.plan.stages:
+            running.append(stage.name)
+            summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, log)
     return summaries
+
+
+def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], log: Callable[[str], None]) -> dict[str, Any]:
+    """The stage's summary: the recorded one when its fingerprint matches a completed run of it (here or in the
+    stage cache), else the one running it now gives."""
+    hook = ctx.plugins.hook
+    stage_fp = fingerprint(
+        stage.name,
+        _fingerprint_config(ctx, stage),
+        ctx.policy.sha256,
+        [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
+    )
+    ctx.stage_fingerprints[stage.name] = stage_fp
+    done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
+    if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
+        summary = ctx.store.completed_summary(stage.name)
+        source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
+        log(f"[stillroom] {stage.name}: unchanged, reusing {source}")
+        hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=True)
+        return summary
+    ctx.store.invalidate(stage.name)
+    hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
+    log(f"[stillroom] {stage.name}: running")
+    started = time.perf_counter()
+    stage_ctx = ctx.for_stage(stage)
+    summary = stage.run(stage_ctx)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    ctx.store.drop_checkpoints(stage.name)
+    if broken := stage_ctx.io.broken_promises():
+        raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")
+    summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
+    if ctx.stage_cache is not None:
+        ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
+    log(f"[stillroom] {stage.name}: done in {summary['seconds']:.1f}s")
+    hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)
+    return summary
