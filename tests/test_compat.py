@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stillroom.compat.hydra import split_sweep
-from stillroom.compat.lightning import SpawnedFSDP
+from stillroom.compat.lightning import EpochsCountedFromOne, SpawnedFSDP
 from stillroom.compat.torch import DropsCachesWhenMoved, worker_exception
 from stillroom.compat.transformers import drop_recording_hooks, register_recording
 from stillroom.errors import StillroomError
@@ -36,6 +36,12 @@ def test_lightning_starts_the_spawned_fsdp_workers_inside_the_call() -> None:
     trainer = pl.Trainer(strategy="fsdp_spawn", accelerator="cpu", devices=2, logger=False, enable_checkpointing=False)
     assert isinstance(trainer.strategy, SpawnedFSDP)
     assert type(trainer.strategy.launcher).__name__ == "_MultiProcessingLauncher" and trainer.strategy.launcher._start_method == "spawn"
+
+
+def test_lightning_describes_the_second_of_two_epochs_as_epoch_2_of_2() -> None:
+    bar = EpochsCountedFromOne()
+    bar._trainer = pl.Trainer(max_epochs=2, callbacks=[bar], logger=False, enable_checkpointing=False, accelerator="cpu")  # as fit sets it
+    assert bar._get_train_description(1).strip() == "Epoch 2/2" and bar._get_train_description(0).strip() == "Epoch 1/2"
 
 
 class _Cached(DropsCachesWhenMoved):

@@ -7,7 +7,8 @@ and in ``tests/test_compat.py``, which exercises each of them, not somewhere
 deep in a run. ``pyproject.toml`` bounds the versions of the libraries named here.
 
 - :mod:`.hydra`: :func:`split_sweep` (``BasicSweeper.split_arguments``).
-- :mod:`.lightning`: :class:`SpawnedFSDP` (``_MultiProcessingLauncher``, a strategy's ``_configure_launcher``).
+- :mod:`.lightning`: :class:`SpawnedFSDP` (``_MultiProcessingLauncher``, a strategy's ``_configure_launcher``) and
+  :class:`EpochsCountedFromOne` (the rich progress bar's ``_get_train_description``).
 - :mod:`.torch`: :class:`DropsCachesWhenMoved` (``Module._apply``, ``Module._load_from_state_dict``) and
   :func:`worker_exception` (the traceback text ``torch.multiprocessing`` sends back from a worker).
 - :mod:`.transformers`: :func:`drop_recording_hooks` and :func:`register_recording` (its hidden-state recording hooks and registry).

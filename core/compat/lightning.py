@@ -1,7 +1,9 @@
-"""Lightning internals: a strategy that starts its workers inside each call, with Lightning's multiprocessing launcher."""
+"""Lightning internals: a strategy that starts its workers inside each call, with Lightning's multiprocessing launcher,
+and a progress bar that counts epochs from one."""
 
 from __future__ import annotations
 
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
@@ -12,3 +14,11 @@ class SpawnedFSDP(FSDPStrategy):
 
     def _configure_launcher(self) -> None:
         self._launcher = _MultiProcessingLauncher(self, start_method="spawn")
+
+
+class EpochsCountedFromOne(RichProgressBar):
+    """Lightning's progress bar, its epochs counted as people count them: "Epoch 2/2" on the second of two, where
+    Lightning's own says "Epoch 1/1" (its ``_get_train_description`` counts from zero)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return super()._get_train_description(current_epoch + 1).replace(f"/{self.trainer.max_epochs - 1}", f"/{self.trainer.max_epochs}", 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -75,9 +76,21 @@ def workers_stopped_on_sigterm(enabled: bool = True) -> Iterator[None]:
     stops with :class:`SIGTERMException` as it does on one process. What rank
     zero saved at the end of each epoch stays: a rerun resumes from the last
     finished epoch, not from the step the signal came at.
+
+    On one process, Lightning's own handling applies alone (it saves a
+    checkpoint and stops at the next step): a handler set outside, such as the
+    recipe's stop between stages, is set aside while Lightning trains, for
+    Lightning would call it too and it stops at once.
     """
     if not enabled:
-        yield
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        outside = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, outside)
         return
 
     def stop(signum: int, frame: object) -> None:

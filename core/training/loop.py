@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.retrieval import RetrievalNormalizedDCG
 
+from stillroom.compat.lightning import EpochsCountedFromOne
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker, expected_grade
@@ -301,7 +302,7 @@ def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logge
         precision=trainer_config["precision"],
         max_epochs=epochs,
         logger=loggers or False,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *([EpochsCountedFromOne()] if trainer_config["progress_bar"] else [])],
         enable_checkpointing=checkpointing,
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=bool(trainer_config["progress_bar"]),
