@@ -189,6 +189,7 @@ def test_a_second_command_on_a_busy_run_folder_refuses_at_once_naming_the_first(
     import sys
     import time
 
+    from stillroom.recipe.lock import LOCK_FILE
     from tests.helpers import stillroom
 
     holder = subprocess.Popen(
@@ -202,7 +203,9 @@ def test_a_second_command_on_a_busy_run_folder_refuses_at_once_naming_the_first(
         second = stillroom("run", "experiment=smoke", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
         assert second.returncode == 2 and time.perf_counter() - started < 60
         assert f"another stillroom command is running in this run folder (pid {holder.pid}:" in second.stderr
-        assert not (tmp_path / "prepare").exists()
+        assert not (tmp_path / "prepare").exists() and (tmp_path / LOCK_FILE).is_file()  # the first's folder stays
+        holder.poll()
+        assert holder.returncode is None
     finally:
         holder.kill()
         holder.wait()

@@ -21,7 +21,7 @@ from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
 from stillroom.errors import GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
 from stillroom.recipe.artifacts import write_json
 from stillroom.recipe.job import run_job
-from stillroom.recipe.lock import LOCK_FILE
+from stillroom.recipe.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
 
 RUN_NAME_MAX = 80
 
@@ -47,12 +47,17 @@ OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 def remove_if_untouched(run_dir: Path) -> None:
     """Remove a run folder the failed run left holding only Hydra's own records (``.hydra/``, the log) and the
-    lock: bad input found before the first stage leaves nothing behind. A folder with any stage's files stays."""
+    lock: bad input found before the first stage leaves nothing behind. A folder with any stage's files stays, and
+    so does one another command holds (it may not have reached its first stage yet)."""
     if not run_dir.is_dir():
         return
-    own = {".hydra", LOCK_FILE} | {p.name for p in run_dir.glob("*.log")}
-    if all(entry.name in own for entry in run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        with run_folder_lock(run_dir):
+            own = {".hydra", LOCK_FILE} | {p.name for p in run_dir.glob("*.log")}
+            if all(entry.name in own for entry in run_dir.iterdir()):
+                shutil.rmtree(run_dir, ignore_errors=True)
+    except RunFolderBusy:
+        return
 
 
 @hydra.main(version_base="1.3", config_path="pkg://stillroom.conf", config_name="config")
