@@ -21,8 +21,8 @@ from typing import Any
 from stillroom.losses import term_entries
 from stillroom.ranker import for_inference
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, reads_labels, teacher_sources, train
+from stillroom.recipe.contracts import Stage, TrainedModel, reads_model
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
@@ -31,7 +31,6 @@ STUDENT = TrainedModel("student", ROLE)
 BEFORE_PRUNING = TrainedModel("student_before_pruning", ROLE)
 """What ``distill`` trains when the recipe prunes: the ``prune`` stage then trains ``student`` from it."""
 NO_KD = TrainedModel("student_no_kd", ROLE)
-DATA_READS = tuple(data_split(split) for split in (*LABELED_SPLITS, "dev"))
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
@@ -42,11 +41,11 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             (*TRAIN_KEYS, ROLE, "loss.distill"),
-            reads=(*reads_model("teacher"), *reads_labels(list(teachers)), *DATA_READS),
+            reads=(*reads_model("teacher"), *reads_labels(teachers), *TRAINING_DATA),
             trains=BEFORE_PRUNING if pruned else STUDENT,
         ),
         # The baseline reads no labels: it starts from the teacher as built and learns golden train.
-        Stage(NO_KD_NAME, run_no_kd, (*TRAIN_KEYS, ROLE, "teacher", "loss"), reads=DATA_READS, trains=NO_KD),
+        Stage(NO_KD_NAME, run_no_kd, (*TRAIN_KEYS, ROLE, "teacher", "loss"), reads=TRAINING_DATA, trains=NO_KD),
     ]
 
 

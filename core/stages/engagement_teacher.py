@@ -16,9 +16,9 @@ from typing import Any
 from stillroom.engagement import ROLE, engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, data_split
+from stillroom.recipe.contracts import Stage, TrainedModel
 from stillroom.training import TrainItem
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, train
+from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, train
 
 NAME = "finetune_engagement"
 ENGAGEMENT_TEACHER = TrainedModel(ROLE, ROLE, on_policy_scale=False)
@@ -33,7 +33,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             (*TRAIN_KEYS, ROLE, "loss.finetune", "product.engagement_events"),
-            reads=(LOG, *(data_split(split) for split in (*LABELED_SPLITS, "dev"))),
+            reads=(LOG, *TRAINING_DATA),
             trains=ENGAGEMENT_TEACHER,
         )
     ]

@@ -16,7 +16,7 @@ from typing import Any
 from stillroom.losses import RELEVANCE
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Stage, TrainedModel, data_split
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, golden_items, labeled_items, precedent_items, reads_labels, train
+from stillroom.training.stage import TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, precedent_items, reads_labels, train
 
 NAME = "finetune"
 JUDGE_NAME = "judge"
@@ -33,7 +33,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         NAME,
         partial(run_from_labels, trained=TEACHER, labeler=JUDGE.name),
         (*TRAIN_KEYS, TEACHER.role, "loss.distill"),
-        reads=(*reads_labels([JUDGE.name]), *(data_split(s) for s in LABELED_SPLITS), data_split("dev")),
+        reads=(*reads_labels([JUDGE.name]), *TRAINING_DATA),
         trains=TEACHER,
     )
     return [_on_golden(JUDGE_NAME, JUDGE), from_judge]

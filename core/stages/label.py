@@ -24,8 +24,8 @@ from stillroom import engagement
 from stillroom.evaluation.scoring import has_hidden
 from stillroom.policy.labeling import label_outputs, write_soft_labels
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage, data_split, hidden_states, reads_model, soft_labels
-from stillroom.training.stage import LABELED_SPLITS
+from stillroom.recipe.contracts import Artifact, Stage, hidden_states, reads_model, soft_labels
+from stillroom.training.stage import LABELED_DATA, LABELED_SPLITS
 
 NAME = "label"
 STAGES = {"judge": "judge_label", "teacher": NAME, engagement.ROLE: "label_engagement"}
@@ -49,7 +49,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             STAGES[labeler],
             partial(run, labeler=labeler),
             (labeler, *(() if labeler == engagement.ROLE else ("labeling.enforce_rules",))),
-            reads=(*reads_model(labeler), *(data_split(split) for split in LABELED_SPLITS)),
+            reads=(*reads_model(labeler), *LABELED_DATA),
             writes=(labels(labeler), hidden(labeler)),
             after=(GATE_STAGE,) if index == 0 else (),
         )

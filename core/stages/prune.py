@@ -20,9 +20,9 @@ from stillroom.errors import StillroomError
 from stillroom.losses import HIDDEN
 from stillroom.ranker import Prunable, Ranker, count_parameters
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, data_split, reads_model
+from stillroom.recipe.contracts import Stage, TrainedModel, reads_model
 from stillroom.training import PairCollator, TargetShapes, TrainItem
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, labeled_items, reads_labels, teacher_sources, train
+from stillroom.training.stage import TRAIN_KEYS, TRAINING_DATA, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "prune"
 PRUNED = TrainedModel("student", "student")
@@ -38,7 +38,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             (*TRAIN_KEYS, PRUNED.role, "loss.distill", "prune"),
-            reads=(*reads_model(SOURCE), *reads_labels(list(teacher_sources(config).values())), *(data_split(s) for s in (*LABELED_SPLITS, "dev"))),
+            reads=(*reads_model(SOURCE), *reads_labels(teacher_sources(config).values()), *TRAINING_DATA),
             trains=PRUNED,
         )
     ]

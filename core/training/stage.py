@@ -7,7 +7,7 @@ precedents, soft labels of one or two teachers) and the loss terms.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -19,13 +19,17 @@ from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidt
 from stillroom.policy.labeling import read_soft_labels
 from stillroom.ranker import Ranker, count_parameters, model_state
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import TrainedModel, hidden_states, soft_labels
+from stillroom.recipe.contracts import TrainedModel, data_split, hidden_states, soft_labels
 from stillroom.training import TargetShapes, TrainItem, fit
 
 TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
 """What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
 LABELED_SPLITS = ("pool", "train")
 """The splits a labeler labels and a student learns from: the unlabeled pool and golden train."""
+LABELED_DATA = tuple(data_split(split) for split in LABELED_SPLITS)
+"""The artifacts of those splits, as ``prepare`` wrote them."""
+TRAINING_DATA = (*LABELED_DATA, data_split("dev"))
+"""What a stage that learns the labeled splits reads: those, and golden dev, which :func:`train` validates on."""
 
 
 def teacher_sources(config: Mapping[str, Any]) -> dict[str, str]:
@@ -33,7 +37,7 @@ def teacher_sources(config: Mapping[str, Any]) -> dict[str, str]:
     return {RELEVANCE: "teacher", **({ENGAGEMENT: engagement.ROLE} if config.get(engagement.ROLE) else {})}
 
 
-def reads_labels(labelers: Sequence[str]) -> tuple[str, ...]:
+def reads_labels(labelers: Iterable[str]) -> tuple[str, ...]:
     """The artifacts :func:`labeled_items` reads for these labelers."""
     return tuple(name for labeler in labelers for name in (soft_labels(labeler), hidden_states(labeler)))
 
