@@ -30,8 +30,13 @@ class StillroomError(Exception):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+GATE_EXIT_CODE = 3
+"""A gate held the run back on purpose (the policy gate, the compliance check): distinct from bad input's 2, so a CI
+can tell "the model is not good enough" from "the command is wrong"."""
+
+
 class GateFailed(StillroomError):
-    """A quality or policy gate stopped the run on purpose."""
+    """A quality or policy gate stopped the run on purpose (exit status :data:`GATE_EXIT_CODE`)."""
 
 
 GATE_FAILED_FILE = "gate_failed.json"

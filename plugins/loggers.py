@@ -2,7 +2,8 @@
 
 wandb keeps one run per Hydra job: every stage logs into it under its own
 prefix, and the run is finished when the job ends, so the jobs of a multirun
-never merge into one run.
+never merge into one run. A run ends with one line saying where wandb's run
+is; wandb's own lines show with ``verbose=true``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ if TYPE_CHECKING:  # Lightning loads when a logger is built, not when `stillroom
 
 
 def _wandb_logger(config: Mapping[str, Any], run_dir: Path, run_name: str) -> Logger:
-    from lightning.pytorch.loggers import WandbLogger
+    from stillroom.compat.lightning import QuietWandbLogger
 
-    return WandbLogger(
+    return QuietWandbLogger(
         project=str(config.get("project", "stillroom")),
         name=run_dir.name,
         save_dir=str(run_dir),
@@ -60,4 +61,7 @@ def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report:
             if result["throughput_pairs_per_s"] is not None:
                 wandb.run.summary[f"{model}/throughput_pairs_per_s"] = result["throughput_pairs_per_s"]
         wandb.run.summary["speedup"] = report["speedup"]
+    folder, offline = Path(wandb.run.dir).parent, wandb.run.offline
     wandb.finish(exit_code=0 if report is not None else 1)
+    where = f"offline run in {folder} (upload it with `wandb sync {folder}`)" if offline else f"run {folder.name}, synced"
+    print(f"[stillroom] wandb: {where}")

@@ -74,7 +74,7 @@ def run_cli(args: list[str]) -> int:
 
 
 def stillroom(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "stillroom.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )

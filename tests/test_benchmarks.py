@@ -1,4 +1,4 @@
-"""The benchmark scripts run and print their tables (on tiny models here; the figures in the README come from the real ones)."""
+"""The benchmark scripts run and print their tables (on tiny models here; the figures in docs/benchmarks.md come from the real ones)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,10 @@ def test_base_models_scores_a_runs_split_with_each_folder_paired_with_the_runs_o
     report = json.loads((smoke_run / "report" / "report.json").read_text())
     assert float(rows[0][1]) == round(report["models"]["zero_shot"]["metrics"]["ndcg@10"], 3)  # scored as zero_shot is
     assert rows[1][2].split(" [")[0].startswith(("+", "-")) and rows[1][2].endswith(("better", "worse", "not resolved"))
+
+
+def test_compare_runs_pairs_a_model_across_two_runs_over_their_test_requests(smoke_run: Path) -> None:
+    out = _run("compare_runs.py", str(smoke_run), str(smoke_run), "--metrics", "ndcg@10", "violation_rate@10")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith(("| ndcg@10", "| violation_rate@10"))]
+    assert [row[0] for row in rows] == ["| ndcg@10", "| violation_rate@10"]
+    assert all(row[3] == "+0.0000" and row[6] == "not resolved" for row in rows)  # a run against itself

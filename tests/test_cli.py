@@ -21,10 +21,16 @@ def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_
         "run", "experiment=smoke", "logger=wandb", f"hydra.run.dir={run_dir}",
         "+logger.api_key=${oc.env:WANDB_API_KEY}",  # masked for its name
         "+product.owner=${oc.env:WANDB_API_KEY}",  # masked for its value
+        "trainer.progress_bar=true",  # off a terminal: plain progress lines, never a bar's carriage returns
         cwd=tmp_path, env={"WANDB_API_KEY": secret},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| model | params | pairs/s | ndcg@10" in result.stdout
+    before_the_table = (result.stdout.split("\n| model |")[0] + result.stderr).splitlines()
+    chatter = [line for line in before_the_table if line.strip() and not line.startswith("[stillroom]")]
+    assert chatter == [], chatter  # no library INFO log, known warning or wandb line
+    assert "[stillroom] stage 1/" in result.stdout and "\r" not in result.stdout + result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("[stillroom] wandb: offline run in ")]
     assert f"run directory: {run_dir}" in result.stdout
     assert json.loads((run_dir / "report" / "report.json").read_text())["product"] == "jobs"
     assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from stillroom.compat.hydra import split_sweep
-from stillroom.compat.lightning import EpochsCountedFromOne, SpawnedFSDP
+from stillroom.compat.lightning import EpochsCountedFromOne, QuietWandbLogger, SpawnedFSDP
 from stillroom.compat.torch import DropsCachesWhenMoved, worker_exception
 from stillroom.compat.transformers import drop_recording_hooks, register_recording
 from stillroom.errors import StillroomError
@@ -42,6 +42,12 @@ def test_lightning_describes_the_second_of_two_epochs_as_epoch_2_of_2() -> None:
     bar = EpochsCountedFromOne()
     bar._trainer = pl.Trainer(max_epochs=2, callbacks=[bar], logger=False, enable_checkpointing=False, accelerator="cpu")  # as fit sets it
     assert bar._get_train_description(1).strip() == "Epoch 2/2" and bar._get_train_description(0).strip() == "Epoch 1/2"
+
+
+def test_the_wandb_logger_leaves_out_the_setting_wandb_warns_about_and_keeps_the_rest(tmp_path) -> None:
+    logger = QuietWandbLogger(project="p", name="n", save_dir=str(tmp_path), offline=True)
+    assert "anonymous" not in logger._wandb_init and logger._wandb_init["project"] == "p"
+    assert QuietWandbLogger(project="p", save_dir=str(tmp_path), offline=True, anonymous=True)._wandb_init["anonymous"] == "allow"
 
 
 class _Cached(DropsCachesWhenMoved):

@@ -120,3 +120,18 @@ def test_the_violation_rate_weights_each_request_by_its_top_k_slots(policy) -> N
     rate = compliance(EvalInput(pairs=pairs, probs=_one_hot([0, 2, 2, 2]), policy=policy, k=2))["violation_rate@2"]
     assert rate.values == {"x": 1.0, "y": 0.0} and rate.weights == {"x": 1.0, "y": 2.0}
     assert rate.figure == pytest.approx(1 / 3) and not rate.higher_is_better
+
+
+def test_the_violation_floor_is_the_share_of_slots_no_ranking_can_keep_free_of_rule_breakers(policy) -> None:
+    """Request x: 1 slot, its only candidate breaks a rule (1 unavoidable); request y: 2 slots, 1 of its 3 candidates
+    breaks one (0 unavoidable): 1 slot of 3, however the model ranks."""
+    remote = {"remote_only": True, "city": "Berlin", "open_to_relocation": True, "seniority": 2}
+    onsite = {"workplace": "onsite", "city": "Berlin", "seniority": 2}
+    remote_job = {"workplace": "remote", "city": "Berlin", "seniority": 2}
+    pairs = [Pair("x:0", "x", "0", "r", "c", remote, onsite, 0), Pair("y:0", "y", "0", "r", "c", remote, onsite, 0)]
+    pairs += [Pair(f"y:{i}", "y", str(i), "r", "c", remote, remote_job, 2) for i in (1, 2)]
+    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+    for ranked_first in ([3, 3, 0, 0], [0, 0, 3, 3]):  # the rule breaker of y first, then last
+        out = compliance(EvalInput(pairs=pairs, probs=_one_hot(ranked_first), policy=policy, k=2))
+        assert out["violation_floor@2"] == {"rate": pytest.approx(1 / 3), "requests": 1}
+    assert out["violation_rate@2"].figure == pytest.approx(1 / 3)  # the second ranking reaches the floor

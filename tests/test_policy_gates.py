@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from stillroom.recipe.contracts import Artifact, Plan, Stage
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import _fingerprint_config, recipe_stages
 from stillroom.recipe.stage_io import StageIO
-from tests.helpers import compose_config
+from tests.helpers import SMOKE_RUN, compose_config
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 
@@ -134,10 +135,47 @@ def test_a_labeler_short_of_the_gain_over_zero_shot_stops_the_run_with_the_figur
     assert not ArtifactStore(tmp_path).completed_fingerprint("gate") and not (tmp_path / "label").exists()
 
 
-def test_a_student_above_the_violation_bound_is_not_exported(tmp_path: Path) -> None:
-    with pytest.raises(GateFailed, match=r"above gate.max_violation_rate 0.0% \(by rule: remote-only-member \d+"):
-        run_job(compose_config("experiment=smoke", "gate.max_violation_rate=0.0"), tmp_path)
-    assert ArtifactStore(tmp_path).completed_fingerprint("evaluate") and not (tmp_path / "export").exists()
+def test_a_student_above_the_violation_bound_is_not_exported(smoke_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
+    shutil.rmtree(tmp_path / "export")
+    with pytest.raises(GateFailed, match=r"above gate.max_violation_rate's bound 0.0% \(by rule: remote-only-member \d+") as failed:
+        run_job(compose_config(*SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0"), tmp_path)
+    assert "the student is not exported" in str(failed.value)
+    recorded = json.loads((tmp_path / "compliance" / "compliance.json").read_text())
+    assert recorded["checked"] and recorded["passed"] is False and recorded["bound_from"] == "gate.max_violation_rate"
+    assert not ArtifactStore(tmp_path).completed_fingerprint("compliance") and not (tmp_path / "export").exists()
+
+
+def test_the_student_is_checked_against_its_teacher_with_a_paired_interval(smoke_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
+    run_job(compose_config(*SMOKE_RUN, "gate.compliance=warn", "gate.max_violation_rate=1.0"), tmp_path)
+    summary = ArtifactStore(tmp_path).completed_summary("compliance")
+    versus = summary["against_teacher"]
+    assert summary["checked"] and summary["mode"] == "warn" and summary["passed"] is (versus["verdict"] != "worse")
+    assert versus["model"] == "teacher" and versus["requests"] > 0 and versus["ci"][0] <= versus["difference"] <= versus["ci"][1]
+    assert 0.0 <= summary["floor"] <= summary["rate"]
+
+
+@pytest.mark.slow
+def test_warn_exports_a_student_above_the_policys_own_bound_and_the_report_says_not_to_ship(
+    smoke_run: Path, tmp_path: Path, policy
+) -> None:
+    strict = tmp_path / "policy.md"
+    text = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
+    strict.write_text(re.sub(r"^max_violation_rate: [\d.]+", "max_violation_rate: 0.0", text, count=1, flags=re.MULTILINE), encoding="utf-8")
+    assert load_policy(str(strict), get_plugin_manager()).max_violation_rate == 0.0
+    report = run_job(compose_config(*SMOKE_RUN, f"product.policy={strict}", "gate.compliance=warn"), tmp_path / "run")
+    assert report["compliance"]["bound_from"] == "policy" and report["verdict"]["compliance_failed"]
+    assert (tmp_path / "run" / "export" / "student" / "README.md").is_file()
+    markdown = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert "**Verdict: do not ship the student.**" in markdown and "above policy's bound 0.0%" in markdown
+
+
+def test_compliance_off_records_the_figures_and_holds_nothing_to_them(smoke_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
+    report = run_job(compose_config(*SMOKE_RUN, "gate.compliance=off", "gate.max_violation_rate=0.0"), tmp_path)
+    assert report["compliance"]["checked"] is False and report["compliance"]["passed"] is True
+    assert not report["verdict"]["compliance_failed"] and "rate" in report["compliance"]
 
 
 @pytest.mark.slow
@@ -150,10 +188,10 @@ def test_changing_one_rule_relabels_and_keeping_the_policy_reuses_the_labels(smo
     changed.write_text(text.replace("request.seniority >= 2", "request.seniority >= 3"), encoding="utf-8")
 
     run_job(compose_config("experiment=smoke", f"product.policy={changed}"), run_dir)
-    assert "[stillroom] label: running" in capsys.readouterr().out
+    assert re.search(r"\[stillroom\] stage \d+/\d+ label: running", capsys.readouterr().out)
     after = json.loads((run_dir / "report" / "report.json").read_text())
     assert after["policy"]["sha256"] != before["policy"]["sha256"]
     assert ArtifactStore(run_dir).completed_summary("label")["policy_sha256"] == after["policy"]["sha256"]
 
     run_job(compose_config("experiment=smoke", f"product.policy={changed}"), run_dir)
-    assert "[stillroom] label: unchanged" in capsys.readouterr().out
+    assert re.search(r"\[stillroom\] stage \d+/\d+ label: unchanged", capsys.readouterr().out)

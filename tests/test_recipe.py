@@ -181,7 +181,8 @@ def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_pa
         assert {"ndcg@5", "mrr@5", "violation_rate@5"} <= set(model["metrics"]) and "ndcg@10" not in model["metrics"]
         assert set(model["ci"]) == {"ndcg@5", "mrr@5", "map", "violation_rate@5"}
     assert "retained_ndcg@5" in report and any(c["metric"] == "ndcg@5" for c in report["comparisons"])
-    assert ArtifactStore(tmp_path).completed_summary("compliance")["violation_rate@5"] == report["models"]["student"]["metrics"]["violation_rate@5"]
+    compliance = ArtifactStore(tmp_path).completed_summary("compliance")
+    assert compliance["metric"] == "violation_rate@5" and compliance["rate"] == report["models"]["student"]["metrics"]["violation_rate@5"]
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "| ndcg@5 | mrr@5 |" in markdown and "## What the figures say (ndcg@5)" in markdown
 

@@ -175,7 +175,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     assert list((run_dir / "distill" / "checkpoints").glob(f"*/{CHECKPOINT_FILE}"))
     assert _run() == 0
     log = capsys.readouterr().out
-    assert "[stillroom] label: unchanged" in log and "[stillroom] distill: resuming from" in log
+    assert "label: unchanged" in log and "[stillroom] distill: resuming from" in log
     assert _metrics(run_dir) == (seed, expected)  # the same seed, config and machine: the same metrics
     assert not (run_dir / "distill" / "checkpoints").exists()  # a completed stage keeps no checkpoints
     assert (run_dir / "csv" / "student" / "metrics.csv").is_file()  # the csv logger, through the stop and the resume

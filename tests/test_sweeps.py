@@ -99,8 +99,8 @@ def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damag
     run_job(compose_config("experiment=smoke", f"stage_cache={cache}", "student.hidden_size=8"), tmp_path / "second")
     log = capsys.readouterr().out
     for stage in ("prepare", "finetune", "gate", "label"):
-        assert f"[stillroom] {stage}: unchanged, reusing {cache / stage}" in log
-    assert "[stillroom] distill: running" in log  # the knob changed what distill computes
+        assert f"{stage}: unchanged, reusing {cache / stage}" in log
+    assert "distill: running" in log  # the knob changed what distill computes
     first, second = (json.loads((tmp_path / run / "report" / "report.json").read_text()) for run in ("first", "second"))
     assert first["models"]["teacher"]["metrics"] == second["models"]["teacher"]["metrics"]
     assert first["models"]["student"]["params"] != second["models"]["student"]["params"]
@@ -109,7 +109,7 @@ def test_runs_sharing_a_stage_cache_make_the_teacher_once_and_never_take_a_damag
     weights.write_bytes(b"not the weights")  # a broken copy: its checksum no longer matches the record
     run_job(compose_config("experiment=smoke", f"stage_cache={cache}", "student.hidden_size=8"), tmp_path / "third")
     log = capsys.readouterr().out
-    assert "[stillroom] finetune: running" in log and f"reusing {cache / 'prepare'}" in log
+    assert "finetune: running" in log and f"reusing {cache / 'prepare'}" in log
 
 
 def _multirun(*overrides: str, monkeypatch: pytest.MonkeyPatch) -> None:

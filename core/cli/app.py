@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
-from stillroom.errors import GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
+from stillroom.errors import GATE_EXIT_CODE, GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
 from stillroom.recipe.artifacts import write_json
 from stillroom.recipe.job import run_job
 from stillroom.recipe.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
@@ -73,7 +73,7 @@ def hydra_main(cfg: DictConfig) -> float:
     except GateFailed as failed:
         report_error(failed)
         if hydra_config.mode != RunMode.MULTIRUN:
-            sys.exit(USAGE_EXIT_CODE)
+            sys.exit(GATE_EXIT_CODE)
         # One setting of a sweep whose labeler failed a gate is a result, not a broken sweep: the other jobs go on,
         # the sweeper sees a failed trial (NaN), and sweep-report lists the job with its reason.
         write_json(run_dir / GATE_FAILED_FILE, {"stage": failed.where, "message": failed.message})
@@ -85,5 +85,9 @@ def hydra_main(cfg: DictConfig) -> float:
     except RunInterrupted as interrupted:
         print(f"stillroom: {interrupted.message}", file=sys.stderr)
         sys.exit(interrupted.exit_code)
+    if report["verdict"]["compliance_failed"] and hydra_config.mode != RunMode.MULTIRUN:
+        # gate.compliance=warn: exported and reported, but a CI must still see that the student is not fit to ship.
+        print(f"stillroom: warning: compliance: {report['compliance']['reason']}; see {run_dir / 'report' / 'report.md'}", file=sys.stderr)
+        sys.exit(GATE_EXIT_CODE)
     value = report["objective"]["value"]
     return float("nan") if value is None else float(value)

@@ -17,6 +17,10 @@ OFFLINE_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
 """Nothing reaches the Hugging Face hub at run time unless the user sets otherwise (wandb: logger.mode)."""
 
 
+VERBOSE_FLAGS, VERBOSE_OVERRIDE = ("-v", "--verbose"), "verbose=true"
+"""``stillroom run -v`` keeps the libraries' own output (:mod:`stillroom.recipe.quiet`)."""
+
+
 def run_command(args: Sequence[str]) -> int:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -28,6 +32,7 @@ def run_command(args: Sequence[str]) -> int:
     for failed in plugins.failed:
         print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
     register_plugin_configs()
+    args = [VERBOSE_OVERRIDE if arg in VERBOSE_FLAGS else arg for arg in args]
     check_overrides(plugins, args)
     sys.argv = ["stillroom run", *args]
     hydra_main()
@@ -86,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stillroom", description="Turn a product policy into a small, fast ranking model.")
     parser.add_argument("--version", action="version", version=f"stillroom {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the recipe (Hydra overrides follow, -m for multirun)", add_help=False)
+    commands.add_parser("run", help="run the recipe (Hydra overrides follow, -m for multirun, -v for the libraries' own logs)", add_help=False)
     score = commands.add_parser("score", help="score the pairs of a JSONL file with an exported student (torch or onnxruntime)")
     score.add_argument("--model", type=Path, required=True, metavar="DIR", help="the exported student (RUN_DIR/export/student)")
     score.add_argument("--input", type=Path, required=True, metavar="FILE.jsonl", help="one pair per line: request_text, candidate_text")

@@ -24,7 +24,7 @@ def describe_policy(policy: Policy) -> list[str]:
         *(f"  {label.value} {label.name}: {label.description}" for label in policy.labels),
         f"dimensions ({len(policy.dimensions)}):",
         *(f"  {d.name} (weight {d.weight:g}): {d.description}" for d in policy.dimensions),
-        f"rules ({len(policy.rules)}):",
+        f"rules ({len(policy.rules)}" + ("" if policy.max_violation_rate is None else f"; max_violation_rate {policy.max_violation_rate:g}") + "):",
         *(f"  {rule.id} (max label {rule.max_label}): {rule.condition}" for rule in policy.rules),
         f"precedents ({len(policy.precedents)}):",
         *(f"  [{i}] label {p.label} ({policy.label_name(p.label)}): {p.why}" for i, p in enumerate(policy.precedents)),

@@ -1,9 +1,12 @@
 """Lightning internals: a strategy that starts its workers inside each call, with Lightning's multiprocessing launcher,
-and a progress bar that counts epochs from one."""
+a progress bar that counts epochs from one, and a wandb logger that does not pass wandb a setting it warns about."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
@@ -22,3 +25,13 @@ class EpochsCountedFromOne(RichProgressBar):
 
     def _get_train_description(self, current_epoch: int) -> str:
         return super()._get_train_description(current_epoch + 1).replace(f"/{self.trainer.max_epochs - 1}", f"/{self.trainer.max_epochs}", 1)
+
+
+class QuietWandbLogger(WandbLogger):
+    """Lightning's wandb logger without the ``anonymous`` setting it always passes to ``wandb.init`` (``None`` when
+    unset), which wandb answers with "The anonymous setting has no effect" on every run."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)

@@ -120,8 +120,11 @@ class GateSchema:
     """The labeler's primary metric on golden dev minus zero-shot's must reach this; null does not ask."""
     gain_must_be_resolved: bool = MISSING
     """The gain's paired interval, not only its mean, must lie above ``min_gain_over_zero_shot``."""
+    compliance: str = MISSING
+    """What a student that breaks the hard rules more than its teacher, or above the bound, does to the run:
+    ``fail`` (stops before export), ``warn`` (exports; the report says not to ship) or ``off`` (records only)."""
     max_violation_rate: Optional[float] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
-    """Bound on the student's violation_rate@k on golden test; null records it without a bound."""
+    """Bound on the student's violation_rate@k on golden test; null: the policy's own, if its front matter sets one."""
 
 
 @dataclass

@@ -1,23 +1,61 @@
-"""The exported student's model card: what it is, which policy it follows, how well it did."""
+"""The exported student's model card: what it is, which policy it follows, how well it did and how to score with it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from stillroom import __version__
+from stillroom.evaluation.report import primary_metric
 from stillroom.policy import Policy
 from stillroom.policy.gate import describe_gate
+from stillroom.ranker import ModelSpec
+
+SHIPPED = "student"
 
 
-def _gate_line(gate: Mapping[str, Any] | None) -> str:
-    return f"- Policy gate: {describe_gate(gate)}" if gate else "- Policy gate: not recorded"
+@dataclass(frozen=True)
+class Evaluated:
+    """What the run found about the student before it ships: the artifacts of evaluate, the gate and compliance."""
+
+    models: Mapping[str, Any]
+    comparisons: Sequence[Mapping[str, Any]]
+    gate: Mapping[str, Any] | None
+    compliance: Mapping[str, Any] | None
 
 
-def render_model_card(config: Mapping[str, Any], policy: Policy, results: Mapping[str, Any], gate: Mapping[str, Any] | None = None) -> str:
-    student = results.get("student", {})
-    metrics = student.get("metrics", {})
-    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in metrics.items())
+def _figures(student: Mapping[str, Any]) -> str:
+    rows = []
+    for metric, value in student.get("metrics", {}).items():
+        interval = student.get("ci", {}).get(metric)
+        rows.append(f"| {metric} | {value:.4f} | " + (f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "—") + " |")
+    return "\n".join(rows)
+
+
+def _comparisons(evaluated: Evaluated, metric: str) -> str:
+    rows = [
+        f"| {c['b']} | {c['difference']:+.4f} | [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] | {c['verdict']} |"
+        for c in evaluated.comparisons
+        if c["a"] == SHIPPED and c["metric"] == metric
+    ]
+    return "\n".join(rows) or "| — | | | |"
+
+
+def _compliance_line(compliance: Mapping[str, Any] | None, k: int) -> str:
+    if not compliance or compliance.get("rate") is None:
+        return "- Compliance: not measured (no policy_compliance evaluator)"
+    state = "passed" if compliance.get("passed") else ("not checked" if not compliance.get("checked") else "FAILED")
+    return f"- Compliance ({state}): a rule-breaking candidate in {compliance['rate']:.1%} of its top-{k} slots on golden test"
+
+
+def render_model_card(config: Mapping[str, Any], policy: Policy, architecture: ModelSpec, evaluated: Evaluated) -> str:
+    """The card that ships in the student's folder (``README.md``), with Hugging Face metadata in its front matter."""
+    student = evaluated.models.get(SHIPPED, {})
+    student_config = config[SHIPPED]
+    k = int(config["evaluator"]["k"])
+    metric = primary_metric(k)
+    gate = describe_gate(evaluated.gate) if evaluated.gate else "not recorded"
     return f"""---
 library_name: transformers
 tags: [stillroom, ranking, distillation, {config['product']['name']}]
@@ -27,25 +65,37 @@ stillroom_policy_sha256: "{policy.sha256}"
 
 # {config['product']['name']} ranking student
 
-A cross-encoder that scores (request, candidate) pairs over the **{policy.product}**
-policy's label scale ({', '.join(f'{label.value}={label.name}' for label in policy.labels)}).
+**Architecture**: `{architecture.name}`, {architecture.description or "a model a plugin contributes"};
+{student.get('params', 0):,} parameters, inputs cut at `max_length` {student_config.get('max_length', '—')} tokens.
+It scores (request, candidate) pairs over the **{policy.product}** policy's label scale
+({', '.join(f'{label.value}={label.name}' for label in policy.labels)}).
 Rank by the expected label: `sum(softmax(logits) * [0..{policy.max_label}]) / {policy.max_label}`.
 
 - Policy: `{policy.product}` version **{policy.version}**, sha256 `{policy.sha256}`
-{_gate_line(gate)}
-- Distilled by stillroom {__version__} from the `{config['teacher']['name']}` teacher
-- Student: `{config['student']['name']}`, {student.get('params', 0):,} parameters,
-  {student.get('throughput_pairs_per_s', 0):.0f} pairs/s on the machine that trained it
+- Policy gate: {gate}
+{_compliance_line(evaluated.compliance, k)}
+- Distilled by stillroom {__version__} from the `{config['teacher']['name']}` teacher;
+  {student.get('throughput_pairs_per_s') or 0:,.0f} pairs/s on the machine that trained it
 
 ## Scoring
 
-The folder was written by the `{config['student']['name']}` model plugin, which
-also loads it back; weights are safetensors and the tokenizer is included.
-Pairs are scored as (request, candidate) text pairs.
+```bash
+stillroom score --model THIS_FOLDER --input pairs.jsonl --output scores.jsonl
+```
+
+Each input line holds `request_text` and `candidate_text`; onnxruntime runs `model.onnx` when the folder
+has one (`--backend torch` runs the weights). The `{architecture.name}` plugin saved the folder and loads it
+back; weights are safetensors and the tokenizer is included.
 
 ## Golden test set
 
-| metric | value |
-|---|---|
-{rows}
+| metric | value | 95% interval |
+|---|---|---|
+{_figures(student)}
+
+The student minus each model on {metric}, paired over the same requests:
+
+| against | difference | interval | verdict |
+|---|---|---|---|
+{_comparisons(evaluated, metric)}
 """

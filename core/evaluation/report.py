@@ -17,7 +17,11 @@
   ``first_stage`` (``name``, ``k``, ``recall@k``) when the data came from a
   retrieval first stage;
 - ``training_curves``: each trained model's per-epoch history file and
-  ``exported``: the folder to ship, both relative to the run directory.
+  ``exported``: the folder to ship (``folder``, relative to the run directory like
+  the history files) and whether it holds ``model.onnx`` (``onnx``);
+- ``compliance``: what the compliance stage found (``null`` without one) and
+  ``verdict``: ``{"ship", "for", "against", "compliance_failed"}``, the decision
+  report.md opens with (:mod:`stillroom.evaluation.verdict`).
 
 ``report.md`` is the same for people (:mod:`stillroom.evaluation.report_words`), with
 the plots (:mod:`stillroom.evaluation.report_plots`).
@@ -31,6 +35,7 @@ from typing import Any
 
 from stillroom.evaluation.report_plots import plot_quality_vs_throughput, plot_training_curves
 from stillroom.evaluation.report_words import report_markdown
+from stillroom.evaluation.verdict import decide
 from stillroom.policy import Policy
 from stillroom.recipe.artifacts import atomic_path, write_json
 
@@ -66,16 +71,18 @@ def build_report(
     curves: Mapping[str, str],
     gate: Mapping[str, Any] | None = None,
     first_stage: Mapping[str, Any] | None = None,
-    exported: str | None = None,
+    exported: Mapping[str, Any] | None = None,
+    compliance: Mapping[str, Any] | None = None,
+    pairs: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The report's figures; ``curves`` names each model's history file and ``exported`` the shipped folder, both
-    relative to the run directory."""
+    relative to the run directory; ``pairs`` counts each split's pairs as ``requests`` counts its requests."""
     k = int(config["evaluator"]["k"])
     metric = primary_metric(k)
     teacher, student = models["teacher"], models["student"]
     teacher_figure = teacher["metrics"].get(metric, 0.0)
     intervals = config["evaluator"]["intervals"]
-    return {
+    report = {
         "product": config["product"]["name"],
         "policy": {"version": policy.version, "sha256": policy.sha256},
         "seed": config["seed"],
@@ -84,6 +91,7 @@ def build_report(
         "gate": dict(gate) if gate else None,
         "splits": dict(SPLITS),
         "requests": dict(requests),
+        "pairs": dict(pairs or {}),
         "intervals": {"confidence": intervals["confidence"], "resamples": intervals["resamples"], "method": intervals["method"]},
         "first_stage": dict(first_stage) if first_stage else None,
         "models": {name: dict(result) for name, result in models.items()},
@@ -92,8 +100,11 @@ def build_report(
         f"retained_{metric}": student["metrics"].get(metric, 0.0) / teacher_figure if teacher_figure else 0.0,
         "speedup": student["throughput_pairs_per_s"] / teacher["throughput_pairs_per_s"],
         "training_curves": dict(curves),
-        "exported": exported,
+        "exported": dict(exported) if exported else None,
+        "compliance": dict(compliance) if compliance else None,
     }
+    report["verdict"] = decide(report, compliance)
+    return report
 
 
 def write_report(

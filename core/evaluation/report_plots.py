@@ -10,40 +10,52 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
 from stillroom.recipe.artifacts import atomic_path  # noqa: E402
 
 
 def plot_quality_vs_throughput(report: Mapping[str, Any], metric: str, path: Path) -> None:
-    """Each timed model as a point with its interval as an error bar; each baseline (not timed) as a line and a band."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Each timed model as a point with its interval as an error bar; each baseline (not timed) as a line and a band.
+
+    Every name is in the legend, not beside its mark, so that two close figures never print over each other.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3)
+    speeds = [r["throughput_pairs_per_s"] for r in report["models"].values() if r["throughput_pairs_per_s"]]
     for name, result in report["models"].items():
         x, y = result["throughput_pairs_per_s"], result["metrics"].get(metric, 0.0)
         low, high = result.get("ci", {}).get(metric, (y, y))
+        color = next(colors)
         if x is None:
-            ax.axhline(y, linestyle=":", color="grey")
-            ax.axhspan(low, high, color="grey", alpha=0.1)
-            ax.annotate(name, (0.01, y), xycoords=("axes fraction", "data"), textcoords="offset points", xytext=(0, 3), color="grey")
+            ax.axhline(y, linestyle=":", color=color, label=f"{name} (baseline, not timed)")
+            ax.axhspan(low, high, color=color, alpha=0.08)
             continue
-        ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="o", capsize=4, markersize=7)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
+        ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="o", capsize=4, markersize=7, color=color, label=name)
     ax.set_xscale("log")
+    if speeds:
+        ax.set_xlim(min(speeds) / 2, max(speeds) * 2)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.set_xlabel("throughput (pairs/s, log scale)")
     ax.set_ylabel(f"{metric}, golden test ({report['intervals']['confidence']:.0%} interval)")
     ax.set_title(f"{report['product']}: quality against throughput")
     ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     _save(fig, path)
 
 
 def plot_training_curves(curves: Mapping[str, list[dict[str, float]]], path: Path) -> None:
-    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(5 * max(1, len(curves)), 3.5), squeeze=False)
+    """One panel per trained model: its training terms by step, and its dev figures at each epoch (dots)."""
+    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(5 * max(1, len(curves)), 4.5), squeeze=False)
     for ax, (name, rows) in zip(axes[0], curves.items(), strict=False):
         for key in sorted({k for row in rows for k in row if k.startswith(("train/", "val/"))}):
             points = [(row["step"], row[key]) for row in rows if key in row]
             ax.plot(*zip(*points, strict=True), marker="o" if key.startswith("val/") else None, label=key)
         ax.set_title(name)
         ax.set_xlabel("step")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)  # below: never over a line
         ax.grid(True, alpha=0.3)
     _save(fig, path)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillroom.evaluation.significance import BETTER, WORSE
+from stillroom.evaluation.verdict import points, verdict_line
 from stillroom.policy.gate import describe_gate
 
 ROLES = ("judge", "teacher", "engagement_teacher", "student")
@@ -155,13 +156,83 @@ def not_applicable_sentence(report: Mapping[str, Any]) -> str:
     return f"\nNot applicable to this data, which lacks the fields they read: {rules}."
 
 
+def compliance_sentence(report: Mapping[str, Any]) -> str:
+    """What the compliance check found, with the rate no ranking of these slates can go below."""
+    compliance = report.get("compliance")
+    if not compliance or not compliance.get("checked"):
+        return "The compliance check is off (gate.compliance=off): the figures are recorded, nothing is held to them."
+    k, rate = report["k"], compliance["rate"]
+    said = f"The student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
+    versus = compliance.get("against_teacher")
+    if versus:
+        low, high = versus["ci"]
+        said += f", {points(versus['difference'])} [{low * 100:+.1f}, {high * 100:+.1f}] against its teacher"
+    if compliance.get("max_violation_rate") is not None:
+        said += f"; the bound is {compliance['max_violation_rate']:.1%} ({compliance['bound_from']})"
+    said += ". " + ("It passes the compliance check." if compliance["passed"] else f"It fails the compliance check: {compliance['reason']}.")
+    if compliance.get("floor") is not None:
+        said += (
+            f" Some slates hold fewer than {k} candidates that break no rule, so no ranking of them goes below "
+            f"{compliance['floor']:.1%}."
+        )
+    return said
+
+
+def shipping_section(report: Mapping[str, Any]) -> str:
+    """Where the student to ship is and the command that scores with it."""
+    exported = report.get("exported")
+    if not exported:
+        return "Nothing was exported."
+    folder, onnx = exported["folder"], exported["onnx"]
+    files = "weights (safetensors), tokenizer and model card (`README.md`)" + (", and `model.onnx` for onnxruntime" if onnx else "")
+    backend = "" if onnx else " --backend torch"
+    return (
+        f"`{folder}/` holds the student: {files}. Score a JSONL file of `request_text`/`candidate_text` pairs with it:\n\n"
+        f"```bash\nstillroom score --model RUN_DIR/{folder} --input pairs.jsonl --output scores.jsonl{backend}\n```"
+    )
+
+
+def test_set_sentence(report: Mapping[str, Any]) -> str:
+    requests, pairs = report["requests"]["test"], report.get("pairs", {}).get("test")
+    counted = f"{requests} requests" + (f" ({pairs:,} pairs)" if pairs else "")
+    small = " That is small: differences inside the intervals below are noise, not findings." if requests < 300 else ""
+    return f"Golden test has {counted}.{small}"
+
+
+GLOSSARY = {
+    "golden test / dev": "pairs labeled under the policy and never trained on; test is reported, dev makes the choices (epochs, sweeps)",
+    "ndcg@k": "how well the top k is ordered by the golden labels, 1 at best",
+    "mrr@k, map, auc": "where the first relevant candidate lands; average precision; how often a relevant candidate outranks a non-relevant one",
+    "kappa": "quadratic Cohen's kappa of a model's labels against the golden labels (1 agrees fully, 0 is chance)",
+    "violation_rate@k": "the share of top-k slots that hold a candidate breaking one of the policy's hard rules (lower is better)",
+    "precedents": "the policy's worked examples; the labeler must label each one as the policy does",
+    "zero_shot, bm25": "the free models to beat: the teacher's base model untrained, and BM25 word matching",
+    "student_no_kd": "the same student trained on the golden labels alone, without the teacher: what distillation adds",
+    "[low, high]": "a {confidence} bootstrap interval over test requests; a comparison's interval is paired (both models on the same requests)",
+}
+"""The words report.md uses that a reader may not know, each in one line."""
+
+
+def glossary(report: Mapping[str, Any]) -> str:
+    confidence = f"{report['intervals']['confidence']:.0%}"
+    return "\n".join(f"- **{term}**: {meaning.format(confidence=confidence)}." for term, meaning in GLOSSARY.items())
+
+
 def report_markdown(report: Mapping[str, Any]) -> str:
     metric = report["primary_metric"]
     return f"""# {report['product']}: stillroom report
 
-Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}.
+{verdict_line(report['verdict'])}
+
+## What to ship
+
+{shipping_section(report)}
+
+Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}. {test_set_sentence(report)}
 
 {_gate_sentence(report)}
+
+## The figures
 
 {comparison_table(report)}
 
@@ -174,16 +245,24 @@ Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha
 The student keeps **{report[f'retained_{metric}']:.1%}** of the teacher's {metric} at **{report['speedup']:.1f}x** its throughput.
 {_cached_note(report)}
 
-## Every comparison
-
-{comparisons_table(report)}
+![quality against throughput](quality_vs_throughput.png)
 
 ## Hard-rule violations in each model's top {report['k']} on golden test
+
+{compliance_sentence(report)}
 
 {violations_table(report) or "No policy_compliance evaluator in this run."}
 {not_applicable_sentence(report)}
 
-![quality against throughput](quality_vs_throughput.png)
+## Every comparison
+
+{comparisons_table(report)}
+
+## Training curves
 
 ![training curves](training_curves.png)
+
+## Glossary
+
+{glossary(report)}
 """

@@ -20,6 +20,7 @@ from stillroom.data import Pair
 from stillroom.ranker import HasHidden, Ranker, caches_candidates
 from stillroom.training import PairCollator, PairDataset, TrainItem
 from stillroom.training.distributed import as_one_process, process_rank
+from stillroom.training.progress import progress_callbacks
 from stillroom.training.strategies import is_distributed
 
 ROWS = "rows"
@@ -81,15 +82,17 @@ def predict(
     return {key: value[where] for key, value in outputs.items()}
 
 
-def _predict_trainer(trainer_config: Mapping[str, Any], devices: Any, **distributed: Any) -> pl.Trainer:
+def _predict_trainer(trainer_config: Mapping[str, Any], devices: Any, callbacks: Sequence[pl.Callback] = (), **distributed: Any) -> pl.Trainer:
+    progress, bar = progress_callbacks(trainer_config)
     return pl.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=devices,
         precision=trainer_config["precision"],
         logger=False,
         enable_checkpointing=False,
-        enable_progress_bar=bool(trainer_config["progress_bar"]),
+        enable_progress_bar=bar,
         enable_model_summary=False,
+        callbacks=[*callbacks, *progress],
         **distributed,
     )
 

@@ -77,7 +77,7 @@ def _prose(old: str, new: str) -> list[str]:
 def diff_policies(old: Policy, new: Policy) -> list[str]:
     """Human-readable lines for every change from ``old`` to ``new``; empty when they specify the same policy."""
     lines = []
-    for name in ("product", "version", "relevant_label"):
+    for name in ("product", "version", "relevant_label", "max_violation_rate"):
         if getattr(old, name) != getattr(new, name):
             lines.append(f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}")
     lines += _section("labels", old.labels, new.labels, lambda x: x.value, lambda x: f"{x.value} {x.name}", ("name", "description"))

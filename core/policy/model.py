@@ -106,7 +106,7 @@ class Precedent:
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated, versioned product policy (see ``stillroom policy`` and the README)."""
+    """A validated, versioned product policy (see ``stillroom policy`` and docs/guides/own-policy.md)."""
 
     product: str
     version: str
@@ -121,6 +121,8 @@ class Policy:
     """The lowest label that counts as relevant for binary metrics (AUC, MRR, MAP)."""
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """The declared ``request`` and ``candidate`` fields that rules and precedents read."""
+    max_violation_rate: float | None = None
+    """The policy's own bound on a shipped model's violation rate at k (front matter), ``None`` when it sets none."""
 
     @property
     def num_labels(self) -> int:

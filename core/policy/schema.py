@@ -85,6 +85,9 @@ class PolicyDocument(_Entry):
     """The fields of a request and of a candidate that rules and precedents may read."""
     rules: list[RuleEntry] = []
     precedents: list[PrecedentEntry] = []
+    max_violation_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    """The most a shipped model may break the hard rules: the share of its top-k slots on golden test that hold
+    a rule-breaking candidate (the run's ``gate.max_violation_rate`` overrides it)."""
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -226,4 +229,5 @@ def build_policy(data: Any, body: str, *, source: str, sha256: str) -> Policy:
         source=source,
         relevant_label=relevant,
         fields={side: tuple(sorted(names)) for side, names in declared.items()},
+        max_violation_rate=doc.max_violation_rate,
     )

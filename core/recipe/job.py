@@ -6,7 +6,6 @@ returns the report, whose ``objective`` (a figure on golden dev) a sweeper optim
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from stillroom.policy.source import load_policy
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.lock import run_folder_lock
 from stillroom.recipe.manifest import write_manifest
+from stillroom.recipe.quiet import quiet_libraries
 from stillroom.recipe.run import run_context, run_stages
 from stillroom.recipe.stage_cache import StageCache
 from stillroom.training.strategies import check_strategy, register_strategies
@@ -28,18 +28,12 @@ REPORT = "report.figures"
 """The report stage's figures, which the job prints and returns (a sweeper optimises their ``objective``)."""
 
 
-def _quiet_lightning() -> None:
-    """Keep Lightning's start-up notices (GPU available, tips) out of the run's output; warnings stay."""
-    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run (or resume) the whole recipe in ``run_dir``; return the report."""
     config = validate_config(cfg)
     register_strategies()
     check_strategy(config["trainer"])
-    _quiet_lightning()
+    quiet_libraries(bool(config["verbose"]))
     torch.set_num_threads(int(config["trainer"]["num_threads"]))
     plugins = get_plugin_manager()
     policy = load_policy(config["product"]["policy"], plugins)

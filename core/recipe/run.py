@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from stillroom.recipe.contracts import Plan, Stage
 from stillroom.recipe.lock import stop_between_stages
 from stillroom.recipe.stage_cache import StageCache
 from stillroom.recipe.stage_io import UndeclaredArtifact
+from stillroom.recipe.timing import RunClock, earlier_seconds
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
+from stillroom.training.progress import duration, running_stage
 
 STAGE_MODULES = (prepare, finetune, gate, label, engagement_teacher, distill, prune, evaluate, compliance, export, report)
 """Where the stages are declared; the order here breaks ties only, the reads decide."""
@@ -90,11 +93,21 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
     """Run (or reuse) every stage; return each stage's summary."""
     summaries: dict[str, dict[str, Any]] = {}
     running = ["before the first stage"]
+    names = [stage.name for stage in ctx.plan.stages]
+    clock = RunClock(names, earlier_seconds(ctx.store.root, names))
     with stop_between_stages(lambda: running[-1]):
         for stage in ctx.plan.stages:
             running.append(stage.name)
-            summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, log)
+            numbered = f"[stillroom] {clock.position(stage.name)} "
+            with running_stage(stage.name):
+                summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, partial(_prefixed, log, numbered))
+            if left := clock.left_after(stage.name):
+                log(f"[stillroom] {left}")
     return summaries
+
+
+def _prefixed(log: Callable[[str], None], prefix: str, line: str) -> None:
+    log(prefix + line)
 
 
 def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], log: Callable[[str], None]) -> dict[str, Any]:
@@ -112,12 +125,12 @@ def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, 
     if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
         summary = ctx.store.completed_summary(stage.name)
         source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
-        log(f"[stillroom] {stage.name}: unchanged, reusing {source}")
+        log(f"{stage.name}: unchanged, reusing {source}")
         hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=True)
         return summary
     ctx.store.invalidate(stage.name)
     hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
-    log(f"[stillroom] {stage.name}: running")
+    log(f"{stage.name}: running")
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
     summary = stage.run(stage_ctx)
@@ -128,6 +141,6 @@ def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, 
     summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
     if ctx.stage_cache is not None:
         ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
-    log(f"[stillroom] {stage.name}: done in {summary['seconds']:.1f}s")
+    log(f"{stage.name}: done in {duration(summary['seconds'])}")
     hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)
     return summary

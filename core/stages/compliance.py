@@ -1,53 +1,129 @@
-"""compliance: the student that would ship must keep rule-breaking candidates out of its top k.
+"""compliance: the student that would ship may not break the policy's hard rules more often than it has to.
 
-``gate.max_violation_rate`` bounds the student's ``violation_rate@k`` on golden
-test (the share of top-k slots that hold a candidate breaking a hard rule).
-Above it, the run fails here, before anything is exported, naming each rule
-with its count. Without a bound the stage only records the figures.
+Two checks on golden test, both on ``violation_rate@k``, the share of top-k slots that hold a candidate
+breaking a hard rule:
+
+- **no worse than its teacher**: the student's rate minus the teacher's, paired over the test requests;
+  the student fails when the whole interval lies above zero (it breaks the rules more often, and the
+  test set is large enough to tell);
+- **within the bound**: ``gate.max_violation_rate``, or the policy's own ``max_violation_rate`` (its
+  front matter) when the run sets none; no bound when neither does.
+
+``gate.compliance`` says what a failure does: ``fail`` stops the run here, before anything is exported;
+``warn`` records it, the run goes on and its report says not to ship; ``off`` records the figures only.
+Either way a failed check ends the command with :data:`~stillroom.errors.GATE_EXIT_CODE`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.errors import GateFailed
+from stillroom.errors import GateFailed, StillroomError
+from stillroom.evaluation.significance import IntervalSettings, paired_difference, verdict
+from stillroom.evaluation.verdict import points
 from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage
+from stillroom.recipe.contracts import Artifact, Plan, Stage
 
 NAME = "compliance"
-SHIPPED_MODEL = "student"
-EVALUATION = "evaluation.models"
+SHIPPED_MODEL, REFERENCE = "student", "teacher"
+EVALUATION, PER_REQUEST = "evaluation.models", "evaluation.per_request"
 RESULT = Artifact("compliance.result", "compliance.json")
-"""Whether the student was checked, its violation rate, the bound and the count by rule."""
+"""Whether the student passed, its violation rate against the bound and against its teacher's, the count by rule."""
+MODES = ("fail", "warn", "off")
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    return [Stage(NAME, run, ("gate.max_violation_rate", "evaluator.k"), reads=(EVALUATION,), writes=(RESULT,))]
+    keys = ("gate.compliance", "gate.max_violation_rate", "evaluator.k", "evaluator.intervals", "seed")
+    return [Stage(NAME, run, keys, reads=(EVALUATION, PER_REQUEST), writes=(RESULT,), check=check_config)]
+
+
+def check_config(config: Mapping[str, Any], plan: Plan) -> None:
+    """``gate.compliance`` names a mode, checked before anything trains."""
+    mode = config["gate"]["compliance"]
+    if mode not in MODES:
+        quoted = " (YAML reads a bare off as false: write \"off\")" if mode in (False, "False", "false") else ""
+        raise StillroomError(f"expected one of {', '.join(MODES)}, got {mode!r}{quoted}", where="gate.compliance")
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    summary = _checked(ctx)
+    summary = checked(ctx)
     ctx.io.write_json(RESULT, summary)
+    if summary["passed"] is False and ctx.config["gate"]["compliance"] == "fail":
+        raise GateFailed(f"{summary['reason']}; the student is not exported (gate.compliance=warn exports it anyway)", where=NAME)
     return summary
 
 
-def _checked(ctx: RunContext) -> dict[str, Any]:
+def checked(ctx: RunContext) -> dict[str, Any]:
+    """The compliance summary: ``checked``, ``passed``, the figures and, when it failed, the ``reason``."""
     k = int(ctx.config["evaluator"]["k"])
-    bound = ctx.config["gate"]["max_violation_rate"]
-    result = ctx.io.read_json(EVALUATION)[SHIPPED_MODEL]
-    rate = result["metrics"].get(f"violation_rate@{k}")
+    metric = f"violation_rate@{k}"
+    models = ctx.io.read_json(EVALUATION)
+    student = models[SHIPPED_MODEL]
+    rate = student["metrics"].get(metric)
+    configured = ctx.config["gate"]["max_violation_rate"]
+    bound = configured if configured is not None else ctx.policy.max_violation_rate
     if rate is None:
-        if bound is None:
-            return {"checked": False}
-        raise GateFailed("gate.max_violation_rate needs the policy_compliance evaluator in evaluator.names", where=NAME)
-    by_rule = result["details"].get(f"violations_by_rule@{k}", {})
-    summary = {"checked": bound is not None, f"violation_rate@{k}": rate, "max_violation_rate": bound, "by_rule": by_rule}
-    if bound is not None and rate > float(bound):
-        counts = ", ".join(f"{rule} {count}" for rule, count in by_rule.items())
-        raise GateFailed(
-            f"the student puts a rule-breaking candidate in {rate:.1%} of its top-{k} slots on golden test, "
-            f"above gate.max_violation_rate {float(bound):.1%} (by rule: {counts}); it is not exported",
-            where=NAME,
-        )
+        if bound is not None:
+            raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="gate.max_violation_rate")
+        return {"checked": False, "passed": None, "failures": [], "note": "no policy_compliance evaluator in evaluator.names"}
+    summary: dict[str, Any] = {
+        "checked": ctx.config["gate"]["compliance"] != "off",
+        "mode": ctx.config["gate"]["compliance"],
+        "metric": metric,
+        "rate": rate,
+        "ci": student["ci"].get(metric),
+        "floor": student["details"].get(f"violation_floor@{k}", {}).get("rate"),
+        "max_violation_rate": bound,
+        "bound_from": None if bound is None else ("gate.max_violation_rate" if configured is not None else "policy"),
+        "by_rule": student["details"].get(f"violations_by_rule@{k}", {}),
+        "against_teacher": _against_reference(ctx, metric) if REFERENCE in models else None,
+    }
+    summary["failures"] = _failures(summary, k)
+    summary["passed"] = not summary["failures"]
+    if summary["failures"]:
+        summary["reason"] = "the student " + "; and ".join(summary["failures"])
     return summary
+
+
+def _against_reference(ctx: RunContext, metric: str) -> dict[str, Any]:
+    """The student's rate minus the teacher's, request by request on golden test, with its interval and verdict."""
+    columns: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    for row in ctx.io.read_jsonl(PER_REQUEST):
+        if row["split"] == "test" and row["metric"] == metric and row["model"] in (SHIPPED_MODEL, REFERENCE):
+            columns[row["model"]][row["request_id"]] = (row["value"], row["weight"])
+    requests = list(columns[SHIPPED_MODEL])
+    student = [columns[SHIPPED_MODEL][r][0] for r in requests]
+    teacher = [columns[REFERENCE][r][0] for r in requests]
+    weights = [columns[SHIPPED_MODEL][r][1] for r in requests]
+    result = paired_difference(student, teacher, weights, IntervalSettings.of_run(ctx.config))
+    return {
+        "model": REFERENCE,
+        "difference": result.difference,
+        "ci": list(result.ci),
+        "p_value": result.p_value,
+        "verdict": verdict(result.ci, higher_is_better=False),
+        "requests": len(requests),
+    }
+
+
+def _failures(summary: Mapping[str, Any], k: int) -> list[str]:
+    """Why the student fails the check, each a clause that follows "the student"; none when it passes (or the check is off)."""
+    if not summary["checked"]:
+        return []
+    failures = []
+    rate, bound, versus = summary["rate"], summary["max_violation_rate"], summary["against_teacher"]
+    if versus is not None and versus["verdict"] == "worse":
+        low, high = versus["ci"]
+        failures.append(
+            f"puts a rule-breaking candidate in {rate:.1%} of its top-{k} slots on golden test, "
+            f"{points(versus['difference'])} [{low * 100:+.1f}, {high * 100:+.1f}] against its teacher over {versus['requests']} requests"
+        )
+    if bound is not None and rate > float(bound):
+        counts = ", ".join(f"{rule} {count}" for rule, count in summary["by_rule"].items())
+        failures.append(
+            f"puts a rule-breaking candidate in {rate:.1%} of its top-{k} slots on golden test, above "
+            f"{summary['bound_from']}'s bound {float(bound):.1%} (by rule: {counts})"
+        )
+    return failures

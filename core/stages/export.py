@@ -3,8 +3,8 @@
 With ``export.onnx`` the folder also holds ``model.onnx``, and the stage scores
 golden test with it in onnxruntime and with the folder's torch model: a file
 whose scores differ by more than ``export.onnx_tolerance`` does not ship. It
-runs after the compliance check: a student that breaks the policy's bound is
-never exported.
+runs after the compliance check, whose result the model card states: with
+``gate.compliance=fail`` a student that fails the check is never exported.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import StillroomError
-from stillroom.evaluation.model_card import render_model_card
-from stillroom.ranker import Ranker
+from stillroom.evaluation.model_card import Evaluated, render_model_card
+from stillroom.ranker import Ranker, model_spec
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
@@ -26,9 +26,9 @@ NAME = "export"
 SHIPPED_MODEL = "student"
 STUDENT = Artifact("export.student", "student")
 """The folder to ship: weights, tokenizer, model card and, with ``export.onnx``, ``model.onnx``."""
-EVALUATION, GATE = "evaluation.models", "gate.result"
-COMPLIANCE_STAGE = "compliance"
-"""It fails the run when the student breaks the policy's bound, so export waits for it."""
+EVALUATION, GATE, COMPARISONS = "evaluation.models", "gate.result", "evaluation.comparisons"
+COMPLIANCE = "compliance.result"
+"""The compliance check's result, for the model card (with ``gate.compliance=fail`` a failed check stops the run first)."""
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
@@ -37,21 +37,20 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             ("student", "export"),
-            reads=(*reads_model(SHIPPED_MODEL), EVALUATION, GATE, data_split("test")),
+            reads=(*reads_model(SHIPPED_MODEL), EVALUATION, COMPARISONS, GATE, COMPLIANCE, data_split("test")),
             writes=(STUDENT,),
-            after=(COMPLIANCE_STAGE,),
         )
     ]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
     student = ctx.load_model(SHIPPED_MODEL)
-    results = ctx.io.read_json(EVALUATION)
-    gate_result = ctx.io.read_json(GATE)
+    evaluated = Evaluated(ctx.io.read_json(EVALUATION), ctx.io.read_json(COMPARISONS), ctx.io.read_json(GATE), ctx.io.read_json(COMPLIANCE))
+    architecture = model_spec(ctx.models(), SHIPPED_MODEL, ctx.config[SHIPPED_MODEL])
     onnx = None
     with ctx.io.folder(STUDENT) as folder:
         student.save_pretrained(folder)
-        card = render_model_card(ctx.config, ctx.policy, results, gate_result)
+        card = render_model_card(ctx.config, ctx.policy, architecture, evaluated)
         (folder / "README.md").write_text(card, encoding="utf-8")
         if ctx.config["export"]["onnx"]:
             onnx = _export_onnx(ctx, student, folder)

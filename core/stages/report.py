@@ -13,6 +13,7 @@ from typing import Any
 from stillroom.evaluation.report import build_report, write_report
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import EVERY_HISTORY, Artifact, Stage
+from stillroom.serving.onnx import ONNX_FILE
 
 NAME = "report"
 JSON = Artifact("report.figures", "report.json")
@@ -21,7 +22,7 @@ MARKDOWN = Artifact("report.markdown", "report.md")
 QUALITY_PLOT = Artifact("report.quality_plot", "quality_vs_throughput.png")
 CURVES_PLOT = Artifact("report.curves_plot", "training_curves.png")
 EVALUATION, COMPARISONS, SPLITS = "evaluation.models", "evaluation.comparisons", "evaluation.splits"
-GATE, FIRST_STAGE, EXPORTED = "gate.result", "data.first_stage", "export.student"
+GATE, FIRST_STAGE, EXPORTED, COMPLIANCE = "gate.result", "data.first_stage", "export.student", "compliance.result"
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
@@ -30,7 +31,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             ("product.name", "seed", "evaluator"),
-            reads=(EVALUATION, COMPARISONS, SPLITS, GATE, FIRST_STAGE, EVERY_HISTORY, EXPORTED),
+            reads=(EVALUATION, COMPARISONS, SPLITS, GATE, FIRST_STAGE, EVERY_HISTORY, EXPORTED, COMPLIANCE),
             writes=(JSON, MARKDOWN, QUALITY_PLOT, CURVES_PLOT),
         )
     ]
@@ -40,16 +41,19 @@ def run(ctx: RunContext) -> dict[str, Any]:
     io = ctx.io
     histories = {model.name: model.history.name for model in ctx.plan.models()}
     curves = {name: io.read_jsonl(history) for name, history in histories.items()}
+    splits = io.read_json(SPLITS)
     report = build_report(
         ctx.config,
         ctx.policy,
         io.read_json(EVALUATION),
         io.read_json(COMPARISONS),
-        io.read_json(SPLITS)["requests"],
+        splits["requests"],
         {name: str(io.path(history).relative_to(ctx.store.root)) for name, history in histories.items()},
         io.read_json(GATE),
         io.read_json(FIRST_STAGE) if io.has(FIRST_STAGE) else None,
-        str(io.path(EXPORTED).relative_to(ctx.store.root)),
+        {"folder": str(io.path(EXPORTED).relative_to(ctx.store.root)), "onnx": (io.path(EXPORTED) / ONNX_FILE).is_file()},
+        io.read_json(COMPLIANCE),
+        {split: splits[f"{split}_pairs"] for split in splits["requests"]},
     )
     write_report(
         report,

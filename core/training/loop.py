@@ -24,12 +24,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.retrieval import RetrievalNormalizedDCG
 
-from stillroom.compat.lightning import EpochsCountedFromOne
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker, expected_grade
 from stillroom.training.checkpoints import AtomicCheckpointIO, ResumableTraining
 from stillroom.training.distributed import as_one_process
+from stillroom.training.progress import progress_callbacks
 from stillroom.training.sampling import EpochBatchSampler, ReplayableRandomness, RequestBatchSampler
 from stillroom.training.strategies import is_distributed
 
@@ -295,6 +295,7 @@ def _selection(train_config: Mapping[str, Any]) -> list[pl.Callback]:
 
 
 def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logger], callbacks: list[pl.Callback], checkpointing: bool) -> pl.Trainer:
+    progress, bar = progress_callbacks(trainer_config)
     return pl.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=trainer_config["devices"],
@@ -302,10 +303,10 @@ def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logge
         precision=trainer_config["precision"],
         max_epochs=epochs,
         logger=loggers or False,
-        callbacks=[*callbacks, *([EpochsCountedFromOne()] if trainer_config["progress_bar"] else [])],
+        callbacks=[*callbacks, *progress],
         enable_checkpointing=checkpointing,
         plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=bool(trainer_config["progress_bar"]),
+        enable_progress_bar=bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=int(trainer_config["log_every_n_steps"]),

@@ -3,6 +3,10 @@
 The rate is kept per request (its share of that request's top-k slots, weighted
 by the slots), so the report can compare two models' rates with a paired test.
 
+Some violations no ranking can avoid: a request whose slate holds fewer than k candidates that break no
+rule must fill its top k with rule breakers. ``violation_floor@k`` is that share (``rate``) and how many requests
+have such a slate (``requests``): the lowest rate any ranking of these slates reaches, the same for every model.
+
 A rule that reads a field the data does not have (a BEIR query has no
 ``remote_only``) cannot be checked on it: it is reported as not applicable to
 this data, with the fields it lacks, rather than counted as never broken.
@@ -30,18 +34,20 @@ class PolicyComplianceEvaluator:
         rates: dict[str, float] = {}
         slots: dict[str, float] = {}
         per_rule: Counter[str] = Counter({rule.id: 0 for rule in inputs.policy.rules})
+        broken = [inputs.policy.rules_broken(pair.request, pair.candidate) for pair in inputs.pairs]
+        unavoidable, short = 0, 0
         for request_id, indices in by_request.items():
             top = sorted(indices, key=lambda i: -scores[i])[: inputs.k]
-            violations = 0
             for i in top:
-                broken = inputs.policy.rules_broken(inputs.pairs[i].request, inputs.pairs[i].candidate)
-                violations += bool(broken)
-                per_rule.update(rule.id for rule in broken)
-            rates[request_id], slots[request_id] = violations / len(top), float(len(top))
+                per_rule.update(rule.id for rule in broken[i])
+            rates[request_id], slots[request_id] = sum(bool(broken[i]) for i in top) / len(top), float(len(top))
+            missing = max(0, len(top) - sum(not broken[i] for i in indices))
+            unavoidable, short = unavoidable + missing, short + bool(missing)
         not_applicable = rules_not_applicable(inputs)
         return {
             f"violation_rate@{inputs.k}": PerRequest(rates, weights=slots, higher_is_better=False),
             f"violations_by_rule@{inputs.k}": {rule: count for rule, count in per_rule.items() if rule not in not_applicable},
+            f"violation_floor@{inputs.k}": {"rate": unavoidable / sum(slots.values()) if slots else 0.0, "requests": short},
             "rules_not_applicable": not_applicable,
         }
 

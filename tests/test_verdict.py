@@ -1,0 +1,79 @@
+"""The report's decision: ship the student only when it beats every baseline (resolved) and passes compliance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stillroom.evaluation.report_words import report_markdown
+from stillroom.evaluation.verdict import decide, verdict_line
+
+
+def _comparison(b: str, difference: float, ci: tuple[float, float], verdict: str) -> dict[str, Any]:
+    return {"a": "student", "b": b, "metric": "ndcg@10", "difference": difference, "ci": list(ci), "p_value": 0.01,
+            "verdict": verdict, "requests": 100}
+
+
+def _report(comparisons: list[dict[str, Any]], compliance: dict[str, Any] | None = None) -> dict[str, Any]:
+    model = {"params": 10, "throughput_pairs_per_s": 100.0, "metrics": {"ndcg@10": 0.8}, "ci": {}, "details": {}}
+    baseline = {**model, "throughput_pairs_per_s": None, "baseline": True}
+    report = {
+        "product": "jobs", "policy": {"version": "1.0.0", "sha256": "abc"}, "seed": 7, "k": 10, "primary_metric": "ndcg@10",
+        "gate": None, "requests": {"test": 100, "dev": 10}, "pairs": {"test": 2000}, "first_stage": None,
+        "intervals": {"confidence": 0.95, "resamples": 100, "method": "percentile"},
+        "models": {"teacher": model, "student": model, "bm25": baseline, "zero_shot": baseline},
+        "comparisons": comparisons, "objective": {"model": "student", "metric": "ndcg@10", "value": None},
+        "retained_ndcg@10": 0.97, "speedup": 50.0, "exported": {"folder": "export/student", "onnx": True},
+        "compliance": compliance,
+    }
+    report["verdict"] = decide(report, compliance)
+    return report
+
+
+PASSED = {"checked": True, "passed": True, "failures": [], "rate": 0.25, "floor": 0.17, "max_violation_rate": None,
+          "against_teacher": {"difference": -0.01, "ci": [-0.03, 0.01], "verdict": "not resolved", "requests": 100}}
+BEATS_BOTH = [_comparison("bm25", 0.09, (0.05, 0.12), "better"), _comparison("zero_shot", 0.08, (0.04, 0.11), "better")]
+
+
+def test_a_student_that_beats_every_baseline_and_passes_compliance_ships() -> None:
+    report = _report(BEATS_BOTH, PASSED)
+    assert report["verdict"]["ship"] and report["verdict"]["against"] == []
+    line = verdict_line(report["verdict"])
+    assert line.startswith("**Verdict: ship the student.**")
+    assert "beats bm25 by +0.090 [+0.050, +0.120] ndcg@10" in line and "50.0x" in line and "below 17.0%" in line
+
+
+@pytest.mark.parametrize(
+    ("comparisons", "compliance", "reason"),
+    [
+        ([BEATS_BOTH[0], _comparison("zero_shot", 0.01, (-0.02, 0.04), "not resolved")], PASSED,
+         "cannot be told from zero_shot on 100 test requests"),
+        ([BEATS_BOTH[0], _comparison("zero_shot", -0.05, (-0.08, -0.02), "worse")], PASSED, "ranks worse than zero_shot"),
+        (BEATS_BOTH, {**PASSED, "passed": False, "failures": ["puts a rule-breaking candidate in 40.0% of its top-10 slots"]},
+         "puts a rule-breaking candidate in 40.0%"),
+        ([], PASSED, "was not compared with any baseline"),
+    ],
+)
+def test_a_student_is_not_shipped_when_anything_speaks_against_it(comparisons, compliance, reason: str) -> None:
+    report = _report(comparisons, compliance)
+    assert not report["verdict"]["ship"]
+    line = verdict_line(report["verdict"])
+    assert line.startswith("**Verdict: do not ship the student.**") and reason in line
+
+
+def test_report_md_opens_with_the_verdict_names_what_to_ship_and_explains_its_words() -> None:
+    markdown = report_markdown(_report(BEATS_BOTH, PASSED))
+    lines = [line for line in markdown.splitlines() if line.strip()]
+    assert lines[1].startswith("**Verdict: ship the student.**")
+    assert "`export/student/` holds the student" in markdown and "model.onnx" in markdown
+    assert "stillroom score --model RUN_DIR/export/student --input pairs.jsonl --output scores.jsonl" in markdown
+    assert "Golden test has 100 requests (2,000 pairs). That is small" in markdown
+    assert "## Glossary" in markdown and "**violation_rate@k**" in markdown and "**kappa**" in markdown
+    assert "no ranking of them goes below 17.0%" in markdown
+
+
+def test_a_folder_without_onnx_is_scored_with_torch_in_the_report() -> None:
+    report = _report(BEATS_BOTH, PASSED)
+    report["exported"] = {"folder": "export/student", "onnx": False}
+    assert "--output scores.jsonl --backend torch" in report_markdown(report)
