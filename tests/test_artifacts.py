@@ -54,3 +54,18 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
 
 
+
+
+def test_a_stage_that_runs_again_starts_from_an_empty_folder_but_keeps_its_checkpoints(tmp_path: Path) -> None:
+    """An optional output the new run does not write (a withheld export, a pruning record) must not outlive its inputs."""
+    store = ArtifactStore(tmp_path)
+    store.write_json("export", "summary.json", {"a": 1})
+    (tmp_path / "export" / "student").mkdir()
+    (tmp_path / "export" / "student" / "model.safetensors").write_bytes(b"old")
+    checkpoint = store.checkpoint_dir("export", "f" * 64) / "last.ckpt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_bytes(b"resume")
+    store.mark_complete("export", "f" * 64, {})
+    store.invalidate("export")
+    assert store.completed_fingerprint("export") is None
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["checkpoints"] and checkpoint.read_bytes() == b"resume"

@@ -24,7 +24,8 @@ _SYNOPSIS = re.compile(r"\[-|\{[\w,]+\}|\.\.\.")
 """A usage line (``stillroom score --model DIR [--backend {torch,onnxruntime}]``, ``key=value ...``) shows a command's
 shape, not a command."""
 _SCAFFOLDED = re.compile(r"stillroom new product (\w+)")
-_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+_LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
+_HEADING = re.compile(r"^#{1,6} (.+)$", re.MULTILINE)
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -65,14 +66,23 @@ def test_every_quoted_command_parses_and_every_run_composes(page: str, command: 
     check_overrides(get_plugin_manager(), overrides)
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors a Markdown renderer gives the page's headings (GitHub's rule: lower case, punctuation
+    other than ``-`` and ``_`` dropped, spaces to ``-``), code blocks left out."""
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in _HEADING.findall(text)}
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[page.relative_to(ROOT).as_posix() for page in PAGES])
-def test_every_link_stays_in_the_repository_and_leads_to_a_file(page: Path) -> None:
-    for target in _LINK.findall(page.read_text(encoding="utf-8")):
+def test_every_link_stays_in_the_repository_and_leads_to_a_file_and_heading(page: Path) -> None:
+    for target, anchor in _LINK.findall(page.read_text(encoding="utf-8")):
         if re.match(r"[a-z]+:", target):  # a web address
             continue
-        resolved = (page.parent / target).resolve()
+        resolved = (page.parent / target).resolve() if target else page
         assert resolved.is_relative_to(ROOT), f"{page.name} links outside the repository: {target}"
         assert resolved.exists(), f"{page.name} links to a missing file: {target}"
+        if anchor and resolved.suffix == ".md":
+            assert anchor in anchors(resolved), f"{page.name} links to {target}#{anchor}, a heading that is not there"
 
 
 def test_the_readme_is_a_few_screens() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import torch
 
 from stillroom.config.resources import resolve_file
 from stillroom.data import Pair
-from stillroom.errors import GateFailed, StillroomError
+from stillroom.errors import GATE_EXIT_CODE, GateFailed, StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.gate import GainCheck, judge_gate
 from stillroom.policy.labeling import cap_by_rules, read_soft_labels, write_soft_labels
@@ -23,7 +24,7 @@ from stillroom.recipe.contracts import Artifact, Plan, Stage
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import _fingerprint_config, recipe_stages
 from stillroom.recipe.stage_io import StageIO
-from tests.helpers import SMOKE_RUN, compose_config
+from tests.helpers import SMOKE_RUN, compose_config, run_cli
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"
 
@@ -135,15 +136,29 @@ def test_a_labeler_short_of_the_gain_over_zero_shot_stops_the_run_with_the_figur
     assert not ArtifactStore(tmp_path).completed_fingerprint("gate") and not (tmp_path / "label").exists()
 
 
-def test_a_student_above_the_violation_bound_is_not_exported(smoke_run: Path, tmp_path: Path) -> None:
+def test_a_student_above_the_violation_bound_is_withheld_from_export_and_the_report_says_why(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
-    shutil.rmtree(tmp_path / "export")
-    with pytest.raises(GateFailed, match=r"above gate.max_violation_rate's bound 0.0% \(by rule: remote-only-member \d+") as failed:
-        run_job(compose_config(*SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0"), tmp_path)
-    assert "the student is not exported" in str(failed.value)
+    report = run_job(compose_config(*SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0"), tmp_path)
     recorded = json.loads((tmp_path / "compliance" / "compliance.json").read_text())
     assert recorded["checked"] and recorded["passed"] is False and recorded["bound_from"] == "gate.max_violation_rate"
-    assert not ArtifactStore(tmp_path).completed_fingerprint("compliance") and not (tmp_path / "export").exists()
+    assert re.search(r"above gate.max_violation_rate's bound 0.0% \(by rule: remote-only-member \d+", recorded["reason"])
+    assert not (tmp_path / "export" / "student").exists() and report["exported"] is None
+    assert report["verdict"]["compliance_failed"] and not report["verdict"]["ship"]
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "**Verdict: do not ship the student.**" in markdown and "withheld the student from export" in markdown
+
+
+@pytest.mark.slow
+def test_the_command_exits_3_when_the_student_fails_compliance_and_names_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    run_dir = tmp_path / "run"
+    status = run_cli(["run", *SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0", f"hydra.run.dir={run_dir}"])
+    err = capsys.readouterr().err
+    assert status == GATE_EXIT_CODE == 3, err
+    assert "stillroom: error: compliance: the student puts a rule-breaking candidate" in err and "it is not exported" in err
+    assert (run_dir / "report" / "report.md").is_file() and not (run_dir / "export" / "student").exists()
 
 
 def test_the_student_is_checked_against_its_teacher_with_a_paired_interval(smoke_run: Path, tmp_path: Path) -> None:

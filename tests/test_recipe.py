@@ -66,6 +66,11 @@ def test_export_is_a_hf_folder_with_a_model_card_naming_the_policy(smoke_run: Pa
     folder = smoke_run / "export" / "student"
     card = (folder / "README.md").read_text()
     assert report["policy"]["sha256"] in card and f'"{report["policy"]["version"]}"' in card
+    student = compose_config(*SMOKE_RUN).student
+    assert f"**Architecture**: `{student.name}`, " in card and f"`max_length` {student.max_length} tokens" in card
+    assert f"| ndcg@10 | {report['models']['student']['metrics']['ndcg@10']:.4f} |" in card
+    assert "- Compliance (not checked)" in card  # the smoke run records compliance and holds nothing to it
+    assert "stillroom score --model THIS_FOLDER" in card
     assert load_file(str(folder / "model.safetensors"))
     id2label = json.loads((folder / "config.json").read_text())["id2label"]
     assert id2label == {"0": "not_relevant", "1": "somewhat_relevant", "2": "relevant", "3": "highly_relevant"}

@@ -69,6 +69,16 @@ def test_sweep_report_writes_one_table_and_a_plot(tmp_path: Path, capsys: pytest
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_job_whose_student_failed_compliance_is_listed_with_the_reason_and_kept_off_the_front(tmp_path: Path) -> None:
+    failed = {**_report(1_000_000, 9000.0, 0.95, 0.95, 0.99), "verdict": {"compliance_failed": True},
+              "compliance": {"reason": "the student puts a rule-breaking candidate in 40.0% of its top-10 slots"}}
+    _job(tmp_path, "0", ["student.interaction_dim=128"], failed)
+    _job(tmp_path, "1", ["student.interaction_dim=256"], _report(2_000_000, 5000.0, 0.78, 0.70, 0.95))
+    jobs = read_sweep(tmp_path)
+    assert jobs[0].failure == "failed compliance: the student puts a rule-breaking candidate in 40.0% of its top-10 slots"
+    assert [job.name for job in pareto_front(jobs)] == ["1"]
+
+
 def test_sweep_report_on_a_folder_that_is_no_multirun_says_what_it_expected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep-report", str(tmp_path)]) == 2
     assert "holds no multirun jobs (folders with .hydra/overrides.yaml)" in capsys.readouterr().err

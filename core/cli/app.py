@@ -85,9 +85,22 @@ def hydra_main(cfg: DictConfig) -> float:
     except RunInterrupted as interrupted:
         print(f"stillroom: {interrupted.message}", file=sys.stderr)
         sys.exit(interrupted.exit_code)
-    if report["verdict"]["compliance_failed"] and hydra_config.mode != RunMode.MULTIRUN:
-        # gate.compliance=warn: exported and reported, but a CI must still see that the student is not fit to ship.
-        print(f"stillroom: warning: compliance: {report['compliance']['reason']}; see {run_dir / 'report' / 'report.md'}", file=sys.stderr)
-        sys.exit(GATE_EXIT_CODE)
     value = report["objective"]["value"]
-    return float("nan") if value is None else float(value)
+    objective = float("nan") if value is None else float(value)
+    if report["verdict"]["compliance_failed"]:
+        return _compliance_failed(report, run_dir, hydra_config.mode == RunMode.MULTIRUN, objective)
+    return objective
+
+
+def _compliance_failed(report: dict, run_dir: Path, multirun: bool, objective: float) -> float:
+    """The student failed the compliance check: the report says why, and the command exits with the gate's status. In
+    a sweep the other jobs go on; a student withheld from export is no trial's result, and sweep-report lists the
+    job with the reason its report gives."""
+    compliance = report["compliance"]
+    withheld = compliance["mode"] == "fail"
+    outcome = "it is not exported" if withheld else "it was exported anyway (gate.compliance=warn)"
+    print(f"stillroom: {'error' if withheld else 'warning'}: compliance: {compliance['reason']}; {outcome}; "
+          f"see {run_dir / 'report' / 'report.md'}", file=sys.stderr)
+    if not multirun:
+        sys.exit(GATE_EXIT_CODE)
+    return float("nan") if withheld else objective

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillroom.evaluation.significance import BETTER, WORSE
-from stillroom.evaluation.verdict import points, verdict_line
+from stillroom.evaluation.verdict import export_withheld, points, verdict_line
 from stillroom.policy.gate import describe_gate
 
 ROLES = ("judge", "teacher", "engagement_teacher", "student")
@@ -160,7 +160,9 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
     """What the compliance check found, with the rate no ranking of these slates can go below."""
     compliance = report.get("compliance")
     if not compliance or not compliance.get("checked"):
-        return "The compliance check is off (gate.compliance=off): the figures are recorded, nothing is held to them."
+        compliance = compliance or {}
+        why = compliance.get("note") or ("gate.compliance=off" if compliance.get("mode") == "off" else "no teacher to compare with and no bound")
+        return f"The compliance check did not run ({why}): the figures are recorded, nothing is held to them."
     k, rate = report["k"], compliance["rate"]
     said = f"The student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
     versus = compliance.get("against_teacher")
@@ -182,7 +184,8 @@ def shipping_section(report: Mapping[str, Any]) -> str:
     """Where the student to ship is and the command that scores with it."""
     exported = report.get("exported")
     if not exported:
-        return "Nothing was exported."
+        withheld = export_withheld(report.get("compliance"))
+        return "Nothing: the compliance check withheld the student from export (gate.compliance=fail)." if withheld else "Nothing was exported."
     folder, onnx = exported["folder"], exported["onnx"]
     files = "weights (safetensors), tokenizer and model card (`README.md`)" + (", and `model.onnx` for onnxruntime" if onnx else "")
     backend = "" if onnx else " --backend torch"

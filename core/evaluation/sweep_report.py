@@ -104,7 +104,11 @@ def read_sweep(folder: Path) -> list[SweepJob]:
             jobs.append(SweepJob(job_dir.name, overrides, failure=f"stopped in {reason['stage']}: {reason['message']}" if reason else None))
             continue
         try:
-            jobs.append(job_from_report(job_dir.name, overrides, json.loads(report_path.read_text(encoding="utf-8"))))
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+            if report.get("verdict", {}).get("compliance_failed"):  # its figures are no candidate for the front
+                jobs.append(SweepJob(job_dir.name, overrides, failure=f"failed compliance: {report['compliance']['reason']}"))
+                continue
+            jobs.append(job_from_report(job_dir.name, overrides, report))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise StillroomError(f"expected a stillroom report with an objective on golden dev and the student's figures ({exc!r})", where=str(report_path)) from None
     if not jobs:

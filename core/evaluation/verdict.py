@@ -18,6 +18,11 @@ from typing import Any
 from stillroom.evaluation.significance import BETTER, WORSE
 
 
+def export_withheld(compliance: Mapping[str, Any] | None) -> bool:
+    """Whether the compliance check keeps the student from being exported: it failed, under ``gate.compliance=fail``."""
+    return bool(compliance) and compliance.get("passed") is False and compliance.get("mode") == "fail"
+
+
 def _baseline_comparisons(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     baselines = {name for name, result in report["models"].items() if result.get("baseline")}
     metric = report["primary_metric"]

@@ -174,5 +174,15 @@ class ArtifactStore:
         shutil.rmtree(self.root / stage / CHECKPOINTS, ignore_errors=True)
 
     def invalidate(self, stage: str) -> None:
-        """Forget a stage's completion so it runs again (its old files are replaced)."""
+        """Forget a stage's completion so it runs again, and remove what its last run wrote: an optional output
+        this run does not write (a pruning record, a withheld export) must not outlive the inputs that made it.
+        Training checkpoints stay: they resume the stage (each is kept per input fingerprint)."""
         self.path(stage, COMPLETE_MARKER).unlink(missing_ok=True)
+        folder = self.root / stage
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.name == CHECKPOINTS:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()

@@ -9,9 +9,11 @@ breaking a hard rule:
 - **within the bound**: ``gate.max_violation_rate``, or the policy's own ``max_violation_rate`` (its
   front matter) when the run sets none; no bound when neither does.
 
-``gate.compliance`` says what a failure does: ``fail`` stops the run here, before anything is exported;
-``warn`` records it, the run goes on and its report says not to ship; ``off`` records the figures only.
-Either way a failed check ends the command with :data:`~stillroom.errors.GATE_EXIT_CODE`.
+The stage records what it found and the run goes on, so that the report can say why the student does not
+ship. ``gate.compliance`` says what a failure does: ``fail`` (the default) withholds the student from
+export; ``warn`` exports it, and the report still says not to ship; ``off`` records the figures only.
+Either way a failed check ends the command with :data:`~stillroom.errors.GATE_EXIT_CODE` once the report
+is written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.errors import GateFailed, StillroomError
+from stillroom.errors import StillroomError
 from stillroom.evaluation.significance import IntervalSettings, paired_difference, verdict
 from stillroom.evaluation.verdict import points
 from stillroom.recipe.context import RunContext
@@ -50,8 +52,6 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> None:
 def run(ctx: RunContext) -> dict[str, Any]:
     summary = checked(ctx)
     ctx.io.write_json(RESULT, summary)
-    if summary["passed"] is False and ctx.config["gate"]["compliance"] == "fail":
-        raise GateFailed(f"{summary['reason']}; the student is not exported (gate.compliance=warn exports it anyway)", where=NAME)
     return summary
 
 
@@ -68,8 +68,9 @@ def checked(ctx: RunContext) -> dict[str, Any]:
         if bound is not None:
             raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="gate.max_violation_rate")
         return {"checked": False, "passed": None, "failures": [], "note": "no policy_compliance evaluator in evaluator.names"}
+    versus = _against_reference(ctx, metric) if REFERENCE in models else None
     summary: dict[str, Any] = {
-        "checked": ctx.config["gate"]["compliance"] != "off",
+        "checked": ctx.config["gate"]["compliance"] != "off" and (versus is not None or bound is not None),
         "mode": ctx.config["gate"]["compliance"],
         "metric": metric,
         "rate": rate,
@@ -78,7 +79,7 @@ def checked(ctx: RunContext) -> dict[str, Any]:
         "max_violation_rate": bound,
         "bound_from": None if bound is None else ("gate.max_violation_rate" if configured is not None else "policy"),
         "by_rule": student["details"].get(f"violations_by_rule@{k}", {}),
-        "against_teacher": _against_reference(ctx, metric) if REFERENCE in models else None,
+        "against_teacher": versus,
     }
     summary["failures"] = _failures(summary, k)
     summary["passed"] = not summary["failures"]

@@ -4,7 +4,8 @@ With ``export.onnx`` the folder also holds ``model.onnx``, and the stage scores
 golden test with it in onnxruntime and with the folder's torch model: a file
 whose scores differ by more than ``export.onnx_tolerance`` does not ship. It
 runs after the compliance check, whose result the model card states: with
-``gate.compliance=fail`` a student that fails the check is never exported.
+``gate.compliance=fail`` (the default) a student that fails the check is not
+exported, and the folder is not written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from stillroom.errors import StillroomError
 from stillroom.evaluation.model_card import Evaluated, render_model_card
+from stillroom.evaluation.verdict import export_withheld
 from stillroom.ranker import Ranker, model_spec
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
@@ -24,11 +26,12 @@ from stillroom.serving.score import score_parity
 
 NAME = "export"
 SHIPPED_MODEL = "student"
-STUDENT = Artifact("export.student", "student")
-"""The folder to ship: weights, tokenizer, model card and, with ``export.onnx``, ``model.onnx``."""
+STUDENT = Artifact("export.student", "student", optional=True)
+"""The folder to ship: weights, tokenizer, model card and, with ``export.onnx``, ``model.onnx``; not written when the
+compliance check withholds the student."""
 EVALUATION, GATE, COMPARISONS = "evaluation.models", "gate.result", "evaluation.comparisons"
 COMPLIANCE = "compliance.result"
-"""The compliance check's result, for the model card (with ``gate.compliance=fail`` a failed check stops the run first)."""
+"""The compliance check's result: whether the student may be exported, and what its model card says."""
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
@@ -44,8 +47,11 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
-    student = ctx.load_model(SHIPPED_MODEL)
     evaluated = Evaluated(ctx.io.read_json(EVALUATION), ctx.io.read_json(COMPARISONS), ctx.io.read_json(GATE), ctx.io.read_json(COMPLIANCE))
+    if export_withheld(evaluated.compliance):
+        print("[stillroom] export: the student failed the compliance check and is withheld (gate.compliance=fail)")
+        return {"folder": None, "withheld": evaluated.compliance["reason"]}
+    student = ctx.load_model(SHIPPED_MODEL)
     architecture = model_spec(ctx.models(), SHIPPED_MODEL, ctx.config[SHIPPED_MODEL])
     onnx = None
     with ctx.io.folder(STUDENT) as folder:

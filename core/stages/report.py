@@ -51,7 +51,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         {name: str(io.path(history).relative_to(ctx.store.root)) for name, history in histories.items()},
         io.read_json(GATE),
         io.read_json(FIRST_STAGE) if io.has(FIRST_STAGE) else None,
-        {"folder": str(io.path(EXPORTED).relative_to(ctx.store.root)), "onnx": (io.path(EXPORTED) / ONNX_FILE).is_file()},
+        {"folder": str(io.path(EXPORTED).relative_to(ctx.store.root)), "onnx": (io.path(EXPORTED) / ONNX_FILE).is_file()}
+        if io.has(EXPORTED)
+        else None,
         io.read_json(COMPLIANCE),
         {split: splits[f"{split}_pairs"] for split in splits["requests"]},
     )
