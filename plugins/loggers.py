@@ -8,6 +8,7 @@ is; wandb's own lines show with ``verbose=true``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,16 +22,35 @@ if TYPE_CHECKING:  # Lightning loads when a logger is built, not when `stillroom
     from lightning.pytorch.loggers import Logger
 
 
+WANDB_ENVIRONMENT = {"mode": "WANDB_MODE", "project": "WANDB_PROJECT", "group": "WANDB_RUN_GROUP"}
+"""The settings ``conf/logger/wandb.yaml`` gives defaults for, and the environment variable that wins over each.
+wandb lets an argument of ``wandb.init`` override its environment, so a caller that passes one must read the
+variable first (wandb's own advice): ``WANDB_MODE=disabled stillroom run ...`` turns wandb off."""
+OFFLINE_MODES = ("offline", "dryrun")
+
+
+def wandb_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The logger config's ``mode``, ``project`` and ``group``, each replaced by its environment variable when set."""
+    settings = {"mode": str(config.get("mode", "offline")), "project": str(config.get("project", "stillroom")), "group": config.get("group")}
+    for key, variable in WANDB_ENVIRONMENT.items():
+        if os.environ.get(variable):
+            settings[key] = os.environ[variable]
+    return settings
+
+
 def _wandb_logger(config: Mapping[str, Any], run_dir: Path, run_name: str) -> Logger:
     from stillroom.compat.lightning import QuietWandbLogger
 
+    settings = wandb_settings(config)
+    offline = settings["mode"] in OFFLINE_MODES
     return QuietWandbLogger(
-        project=str(config.get("project", "stillroom")),
+        project=settings["project"],
         name=run_dir.name,
         save_dir=str(run_dir),
-        offline=str(config.get("mode", "offline")) == "offline",
+        offline=offline,  # Lightning then sets WANDB_MODE=dryrun itself
         prefix=run_name,
-        group=config.get("group"),
+        group=settings["group"],
+        **({} if offline else {"mode": settings["mode"]}),
     )
 
 
@@ -52,6 +72,9 @@ def stillroom_build_loggers(logger_config: Mapping[str, Any], run_dir: Path, run
 def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report: Mapping[str, Any] | None) -> None:
     wandb = sys.modules.get("wandb")
     if wandb is None or wandb.run is None:
+        return
+    if wandb_settings(config.get("logger", {}))["mode"] == "disabled":
+        wandb.finish()
         return
     wandb.run.config.update(scrub_secrets(dict(config)), allow_val_change=True)
     if report is not None:

@@ -58,3 +58,24 @@ def test_a_product_on_the_command_lines_search_path_is_a_known_product(tmp_path:
     check_overrides(get_plugin_manager(), [f"hydra.searchpath=[file://{tmp_path}]", "product=widgets"])
     with pytest.raises(StillroomError, match="no product named 'widgets'"):
         check_overrides(get_plugin_manager(), ["product=widgets"])
+
+
+def test_wandbs_environment_wins_over_the_configs_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stillroom.plugins.loggers import wandb_settings
+
+    config = {"name": "wandb", "project": "stillroom", "mode": "offline", "group": "jobs"}
+    for variable in ("WANDB_MODE", "WANDB_PROJECT", "WANDB_RUN_GROUP"):
+        monkeypatch.delenv(variable, raising=False)
+    assert wandb_settings(config) == {"mode": "offline", "project": "stillroom", "group": "jobs"}
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_PROJECT", "team")
+    assert wandb_settings(config) == {"mode": "disabled", "project": "team", "group": "jobs"}
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_wandb_mode_disabled_in_the_environment_turns_wandb_off(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = stillroom("run", "experiment=smoke", "logger=wandb", f"hydra.run.dir={run_dir}", cwd=tmp_path, env={"WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (run_dir / "wandb").exists() and "[stillroom] wandb:" not in result.stdout

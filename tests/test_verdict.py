@@ -27,7 +27,7 @@ def _report(comparisons: list[dict[str, Any]], compliance: dict[str, Any] | None
         "retained_ndcg@10": 0.97, "speedup": 50.0, "exported": {"folder": "export/student", "onnx": True},
         "compliance": compliance,
     }
-    report["verdict"] = decide(report, compliance)
+    report["verdict"] = decide(report)
     return report
 
 

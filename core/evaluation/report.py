@@ -103,7 +103,7 @@ def build_report(
         "exported": dict(exported) if exported else None,
         "compliance": dict(compliance) if compliance else None,
     }
-    report["verdict"] = decide(report, compliance)
+    report["verdict"] = decide(report)
     return report
 
 

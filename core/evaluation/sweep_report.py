@@ -239,10 +239,9 @@ def write_sweep_report(folder: Path, jobs: list[SweepJob]) -> list[Path]:
 
 
 def _plot(path: Path, jobs: list[SweepJob], front: list[SweepJob], objective: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from stillroom.evaluation.report_plots import log_throughput_axis  # selects matplotlib's Agg backend
 
     done = [job for job in jobs if job.finished]
     figure, axes = plt.subplots(figsize=(7, 4.5))
@@ -250,7 +249,7 @@ def _plot(path: Path, jobs: list[SweepJob], front: list[SweepJob], objective: st
     axes.plot([j.throughput for j in front], [j.dev for j in front], "o-", color="tab:red", label="Pareto front")
     for job in done:
         axes.annotate(job.name, (job.throughput, job.dev), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    axes.set_xscale("log")
+    log_throughput_axis(axes, [job.throughput for job in done])
     axes.set_xlabel("student throughput (pairs/s, log scale)")
     axes.set_ylabel(objective)
     axes.set_title("Quality on golden dev against throughput, one point per job")

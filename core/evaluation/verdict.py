@@ -34,9 +34,10 @@ def _interval(comparison: Mapping[str, Any]) -> str:
     return f"{comparison['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def decide(report: Mapping[str, Any], compliance: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``{"ship": bool, "against": [...], "for": [...]}``: each reason one clause in plain words."""
-    metric, k = report["primary_metric"], report["k"]
+def decide(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"ship": bool, "against": [...], "for": [...], "compliance_failed": bool}``: each reason one clause in plain
+    words, from the report's comparisons and its ``compliance`` record."""
+    metric, k, compliance = report["primary_metric"], report["k"], report.get("compliance")
     against: list[str] = []
     support: list[str] = []
     versus = _baseline_comparisons(report)
