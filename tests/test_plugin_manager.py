@@ -178,12 +178,15 @@ def test_plugins_command_lists_name_version_and_hooks(monkeypatch: pytest.Monkey
 
 
 def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serves_its_products(register_plugin) -> None:
-    from stillroom.data import DataBundle, DataSourceSpec, read_data_source
+    from stillroom.data import DataBundle, DataSourceSpec, Pair, read_data_source
+    from stillroom.plugin_boundary import contributions
     from stillroom.policy.source import load_policy
     from stillroom.ranker import BuildContext, ModelSpec, available_models, build_model
 
     built = object()
-    empty = DataBundle(golden={"train": [], "dev": [], "test": []}, pool=[])
+    one = [Pair("p:1", "r", "c", "request", "candidate", label=1)]
+    test, pool = [Pair("p:2", "r", "d", "request", "candidate", label=0)], [Pair("p:3", "r", "e", "request", "candidate")]
+    bundle = DataBundle(golden={"train": one, "dev": [], "test": test}, pool=pool)
 
     class Override:
         @hookimpl
@@ -192,7 +195,7 @@ def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serve
 
         @hookimpl
         def stillroom_data_sources(self) -> list[DataSourceSpec]:
-            return [DataSourceSpec("crawl", lambda product, config, policy, seed: empty, products=("jobs",))]
+            return [DataSourceSpec("crawl", lambda product, config, policy, seed: bundle, products=("jobs",))]
 
     register_plugin(Override())
     hook = plugin_manager.get_plugin_manager().hook
@@ -200,9 +203,9 @@ def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serve
     assert models["late_interaction"].description == "override" and "hf_cross_encoder" in models
     assert build_model(models, "student", {"name": "late_interaction"}, BuildContext(4)) is built
     policy = load_policy("stillroom.products.jobs:policy.md", plugin_manager.get_plugin_manager())
-    assert read_data_source(hook.stillroom_data_sources(), "jobs", {"name": "crawl"}, policy, 0) is empty
+    assert read_data_source(contributions(hook.stillroom_data_sources), "jobs", {"name": "crawl"}, policy, 0) is bundle
     with pytest.raises(StillroomError, match="no plugin provides data source 'crawl' for product 'feed'; its data sources: beir, ") as error:
-        read_data_source(hook.stillroom_data_sources(), "feed", {"name": "crawl"}, policy, 0)
+        read_data_source(contributions(hook.stillroom_data_sources), "feed", {"name": "crawl"}, policy, 0)
     assert error.value.where == "data.name" and "synthetic" in error.value.message
 
 

@@ -1,0 +1,53 @@
+"""Where the engine receives what a plugin made: the call names its plugin and hook, and the result is checked.
+
+A plugin's mistake (an exception in its hook, a result of the wrong type, a
+label off the policy's scale) found three stages later is a crash in code the
+plugin's author never read. Found here, it is one line that names the plugin,
+the hook and what was wrong, exit status 2 like any other bad input, before any
+stage is marked complete. ``HYDRA_FULL_ERROR=1`` shows the traceback behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pluggy import HookCaller
+
+from stillroom.errors import StillroomError
+
+
+class PluginBroke(StillroomError):
+    """A plugin's hook raised, or returned what its contract does not allow; ``where`` names the plugin and hook."""
+
+    def __init__(self, message: str, plugin: str, hook: str) -> None:
+        self.plugin, self.hook = plugin, hook
+        super().__init__(message, where=f"plugin {plugin!r}, {hook}")
+
+
+@contextmanager
+def plugin_call(plugin: str, hook: str) -> Iterator[None]:
+    """Run a plugin's code; an exception from it becomes a :class:`PluginBroke` naming the plugin and the hook.
+
+    A :class:`StillroomError` passes through as it is: the plugin already said what was wrong with the input
+    (a data file's line, a missing model).
+    """
+    try:
+        yield
+    except StillroomError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, the user is told whose it is
+        raise PluginBroke(f"raised {type(exc).__name__}: {exc}", plugin, hook) from exc
+
+
+def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
+    """A contribute-many hook's results, each with the name of the plugin that gave it, in pluggy's call order
+    (the plugin registered last first, so a later plugin can replace a built-in of the same name)."""
+    results = []
+    for impl in reversed(caller.get_hookimpls()):  # one by one, so that each result keeps its plugin's name
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        with plugin_call(impl.plugin_name, caller.name):
+            results.append((impl.plugin_name, impl.function()))
+    return results
