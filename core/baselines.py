@@ -34,6 +34,13 @@ class Scorer(Protocol):
         (a lexical index needs the whole candidate collection) and batches as it likes."""
 
 
+def is_scorer(scorer: object) -> str | None:
+    """The contract of ``stillroom_build_baseline``: a :class:`Scorer`, with a ``score`` method and its ``params``."""
+    if callable(getattr(scorer, "score", None)) and isinstance(getattr(scorer, "params", None), int):
+        return None
+    return f"returned {type(scorer).__name__}, expected a Scorer (a score(requests, candidates) method and an int params)"
+
+
 def to_unit_interval(scores: torch.Tensor) -> torch.Tensor:
     """Scores mapped into (0, 1) in the same order, for metrics that want probability-like positives."""
     return torch.sigmoid((scores.float() - scores.float().mean()) / scores.float().std().clamp_min(1e-6))

@@ -9,7 +9,7 @@ stage is marked complete. ``HYDRA_FULL_ERROR=1`` shows the traceback behind it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,3 +51,29 @@ def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
         with plugin_call(impl.plugin_name, caller.name):
             results.append((impl.plugin_name, impl.function()))
     return results
+
+
+def first_answer(caller: HookCaller, **kwargs: Any) -> tuple[str, Any] | None:
+    """A first-answer hook's result with the name of the plugin that gave it (``None`` when no plugin answers): the
+    implementations are asked in pluggy's order, and the first that returns something other than ``None`` answers."""
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        with plugin_call(impl.plugin_name, caller.name):
+            result = impl.function(*(kwargs[name] for name in impl.argnames))
+        if result is not None:
+            return impl.plugin_name, result
+    return None
+
+
+def checked(answer: tuple[str, Any], hook: str, problem: Callable[[Any], str | None]) -> Any:
+    """The answer's result when ``problem`` finds nothing wrong with it; else a :class:`PluginBroke` that says what."""
+    plugin, result = answer
+    if message := problem(result):
+        raise PluginBroke(message, plugin, hook)
+    return result
+
+
+def instance_of(expected: type | tuple[type, ...], name: str) -> Callable[[Any], str | None]:
+    """A contract that asks for an instance of ``expected`` (called ``name`` in the message)."""
+    return lambda result: None if isinstance(result, expected) else f"returned {type(result).__name__}, expected {name}"

@@ -135,3 +135,35 @@ def test_the_violation_floor_is_the_share_of_slots_no_ranking_can_keep_free_of_r
         out = compliance(EvalInput(pairs=pairs, probs=_one_hot(ranked_first), policy=policy, k=2))
         assert out["violation_floor@2"] == {"rate": pytest.approx(1 / 3), "requests": 1}
     assert out["violation_rate@2"].figure == pytest.approx(1 / 3)  # the second ranking reaches the floor
+
+
+@pytest.mark.slow
+def test_a_plugins_evaluator_figures_reach_the_report_tables(tmp_path, register_plugin) -> None:
+    """A float a custom evaluator returns is a column of report.md's table, a PerRequest one gets its interval too,
+    and a mapping goes to the model's details."""
+    from pathlib import Path
+
+    from stillroom import hookimpl
+    from stillroom.recipe.job import run_job
+    from tests.helpers import compose_config
+
+    class LevelGap:
+        name = "level_gap"
+
+        def __call__(self, inputs: EvalInput) -> dict:
+            per_request = {request: 0.5 for request in inputs.request_ids}
+            return {"level_gap@10": 0.25, "gap_by_request@10": PerRequest(per_request), "gap_notes": {"checked": len(inputs.pairs)}}
+
+    class Plugin:
+        @hookimpl
+        def stillroom_evaluators(self) -> list:
+            return [LevelGap()]
+
+    register_plugin(Plugin(), name="courses")
+    names = "[ranking,label_agreement,policy_compliance,level_gap]"
+    report = run_job(compose_config("experiment=smoke", f"evaluator.names={names}"), Path(tmp_path))
+    student = report["models"]["student"]
+    assert student["metrics"]["level_gap@10"] == 0.25 and student["ci"]["gap_by_request@10"] == [0.5, 0.5]
+    assert student["details"]["gap_notes"]["checked"] > 0
+    header = next(line for line in (tmp_path / "report" / "report.md").read_text().splitlines() if line.startswith("| model |"))
+    assert "| gap_by_request@10 |" in header and header.endswith("| level_gap@10 |")

@@ -12,6 +12,7 @@ import pytest
 
 from stillroom import hookimpl
 from stillroom.data import DataBundle, DataSourceSpec, Pair
+from stillroom.errors import StillroomError
 from stillroom.plugin_boundary import PluginBroke, contributions, plugin_call
 from stillroom.plugin_manager import get_plugin_manager
 from tests.helpers import run_cli
@@ -94,8 +95,70 @@ def test_contributions_name_the_plugin_of_each_result_and_an_exception_in_one_na
 
 
 def test_a_plugins_own_stillroom_error_passes_through_unchanged() -> None:
-    from stillroom.errors import StillroomError
-
     with pytest.raises(StillroomError) as error, plugin_call("jsonl", "stillroom_data_sources"):
         raise StillroomError("missing field 'label'", where="pairs.jsonl:3")
     assert not isinstance(error.value, PluginBroke) and error.value.where == "pairs.jsonl:3"
+
+
+class WrongAnswers:
+    """A plugin whose first-answer hooks answer with the wrong things."""
+
+    @hookimpl
+    def stillroom_render_pair(self, product: str, request: Any, candidate: Any) -> Any:
+        if product == "courses":
+            return "one string"
+        if product == "lessons":
+            return (request["level"], "x")  # a precedent without "level" raises KeyError
+        return None
+
+    @hookimpl
+    def stillroom_load_policy(self, path: Path) -> Any:
+        return {"product": "courses"} if path.suffix == ".courses" else None
+
+    @hookimpl
+    def stillroom_build_baseline(self, name: str, model_config: Any, context: Any) -> Any:
+        return object() if name == "popular" else None
+
+    @hookimpl
+    def stillroom_load_exported(self, directory: Path) -> Any:
+        return "a model" if (directory / "courses.json").exists() else None
+
+
+def test_first_answer_names_the_plugin_that_answered_and_none_when_nobody_does(register_plugin) -> None:
+    from stillroom.plugin_boundary import first_answer
+
+    register_plugin(WrongAnswers(), name="courses")
+    hook = get_plugin_manager().hook
+    assert first_answer(hook.stillroom_render_pair, product="courses", request={}, candidate={}) == ("courses", "one string")
+    assert first_answer(hook.stillroom_render_pair, product="nobody", request={}, candidate={}) is None
+
+
+def test_each_first_answer_hook_is_held_to_its_contract_naming_the_plugin(register_plugin, tmp_path: Path) -> None:
+    from stillroom.policy.precedents import render_precedents
+    from stillroom.policy.source import load_policy
+    from stillroom.serving.score import load_exported
+
+    register_plugin(WrongAnswers(), name="courses")
+    manager = get_plugin_manager()
+    policy = load_policy("stillroom.products.jobs:policy.md", manager)
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_render_pair: returned 'one string', expected \(request_text"):
+        render_precedents(policy, "courses", manager)
+    with pytest.raises(StillroomError, match=r"plugin 'courses' needs field 'level' to render this precedent as text"):
+        render_precedents(policy, "lessons", manager)
+    odd = tmp_path / "policy.courses"
+    odd.write_text("courses")
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_load_policy: returned dict, expected a Policy$"):
+        load_policy(str(odd), manager)
+    (tmp_path / "courses.json").write_text("{}")
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_load_exported: returned str, expected a Ranker"):
+        load_exported(tmp_path, manager)
+
+
+def test_a_baseline_that_is_no_scorer_stops_the_run_naming_the_plugin(
+    register_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_plugin(WrongAnswers(), name="courses")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    status = run_cli(["run", "experiment=smoke", "evaluator.baselines=[popular]", f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert status == 2 and "plugin 'courses', stillroom_build_baseline('popular'): returned object, expected a Scorer" in err, err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
+from stillroom.plugin_boundary import PluginBroke, checked, first_answer
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 
@@ -23,14 +24,17 @@ def render_precedents(policy: Policy, product: str, plugins: Plugins, required: 
     pairs = []
     for index, precedent in enumerate(policy.precedents):
         try:
-            texts = plugins.hook.stillroom_render_pair(product=product, request=precedent.request, candidate=precedent.candidate)
-        except KeyError as exc:
+            answer = first_answer(plugins.hook.stillroom_render_pair, product=product, request=precedent.request, candidate=precedent.candidate)
+        except PluginBroke as broke:
+            if not isinstance(broke.__cause__, KeyError):
+                raise
             if not required:
                 return []
             raise StillroomError(
-                f"the {product} plugin needs field {exc.args[0]!r} to render this precedent as text", where=f"{policy.source}: precedents[{index}]"
+                f"plugin {broke.plugin!r} needs field {broke.__cause__.args[0]!r} to render this precedent as text",
+                where=f"{policy.source}: precedents[{index}]",
             ) from None
-        if texts is None:
+        if answer is None:
             if not required:
                 return []
             raise StillroomError(
@@ -38,7 +42,7 @@ def render_precedents(policy: Policy, product: str, plugins: Plugins, required: 
                 "implement stillroom_render_pair in the product plugin, or set gate.precedents=false and labeling.precedent_copies=0",
                 where=f"{policy.source}: precedents",
             )
-        request_text, candidate_text = texts
+        request_text, candidate_text = checked(answer, "stillroom_render_pair", two_texts)
         pairs.append(
             Pair(
                 pair_id=f"precedent-{index}",
@@ -52,3 +56,10 @@ def render_precedents(policy: Policy, product: str, plugins: Plugins, required: 
             )
         )
     return pairs
+
+
+def two_texts(texts: object) -> str | None:
+    """The contract of ``stillroom_render_pair``: a (request_text, candidate_text) pair of strings."""
+    if isinstance(texts, tuple | list) and len(texts) == 2 and all(isinstance(text, str) for text in texts):
+        return None
+    return f"returned {texts!r:.80}, expected (request_text, candidate_text), two strings"

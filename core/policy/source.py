@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stillroom.config.resources import resolve_file
 from stillroom.errors import StillroomError
+from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 
@@ -11,7 +12,7 @@ from stillroom.policy import Policy
 def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> Policy:
     """The validated policy at ``spec``, read by whichever plugin reads that kind of file."""
     path = resolve_file(spec, where)
-    policy = plugins.hook.stillroom_load_policy(path=path)
-    if policy is None:
+    answer = first_answer(plugins.hook.stillroom_load_policy, path=path)
+    if answer is None:
         raise StillroomError("no plugin reads this kind of policy file (expected Markdown with YAML front matter)", where=str(path))
-    return policy
+    return checked(answer, "stillroom_load_policy", instance_of(Policy, "a Policy"))

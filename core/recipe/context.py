@@ -16,11 +16,12 @@ import torch
 from lightning.pytorch.loggers import Logger
 
 from stillroom import engagement
-from stillroom.baselines import Scorer
+from stillroom.baselines import Scorer, is_scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
 from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms, term_entries
+from stillroom.plugin_boundary import checked, first_answer
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
@@ -116,14 +117,14 @@ class RunContext:
         """The baseline ``name`` from the plugin that provides it for this run's teacher."""
         torch.manual_seed(self.seed)
         teacher_config = self.config["teacher"]
-        scorer = self.plugins.hook.stillroom_build_baseline(name=name, model_config=teacher_config, context=self._build_context())
-        if scorer is None:
+        answer = first_answer(self.plugins.hook.stillroom_build_baseline, name=name, model_config=teacher_config, context=self._build_context())
+        if answer is None:
             raise StillroomError(
                 f"no plugin provides the baseline {name!r} for a teacher named {teacher_config.get('name')!r}; "
                 "remove it from evaluator.baselines or install the plugin that provides it",
                 where="evaluator.baselines",
             )
-        return scorer
+        return checked(answer, f"stillroom_build_baseline({name!r})", is_scorer)
 
     def load_model(self, name: str) -> Ranker:
         """Rebuild the trained model ``name`` from its role's config and load its weights, ready for scoring."""

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from stillroom.errors import StillroomError
+from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.ranker import Ranker, expected_grade, for_inference
 from stillroom.reading import field, jsonl_objects
@@ -32,13 +33,13 @@ def load_exported(folder: Path, plugins: Plugins) -> Ranker:
     """The ranker saved in ``folder``, loaded by the plugin whose model wrote it."""
     if not folder.is_dir():
         raise StillroomError("no such folder; expected a model folder that `export` wrote (RUN_DIR/export/student)", where=str(folder))
-    ranker = plugins.hook.stillroom_load_exported(directory=folder)
-    if ranker is None:
+    answer = first_answer(plugins.hook.stillroom_load_exported, directory=folder)
+    if answer is None:
         raise StillroomError(
             "no plugin recognises this folder as a model it saved; expected a folder that `export` wrote (RUN_DIR/export/student)",
             where=str(folder),
         )
-    return for_inference(ranker)
+    return for_inference(checked(answer, "stillroom_load_exported", instance_of(torch.nn.Module, "a Ranker (a torch module)")))
 
 
 class OnnxSession:
