@@ -9,7 +9,7 @@ exports rankers through this interface and the optional capabilities below alone
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError, did_you_mean
+from stillroom.plugin_boundary import PluginBroke, plugin_call
 from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 
@@ -102,6 +103,20 @@ class ModelSpec:
     name: str
     build: Callable[[str, Mapping[str, Any], BuildContext], Ranker]
     description: str = ""
+
+
+def checked_model_spec(spec: ModelSpec, plugin: str) -> ModelSpec:
+    """``spec`` whose ``build`` names ``plugin`` when it raises or returns something that is not a torch module."""
+    hook = f"stillroom_models: model {spec.name!r}"
+
+    def build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+        with plugin_call(plugin, hook):
+            model = spec.build(role, model_config, context)
+        if not isinstance(model, torch.nn.Module):
+            raise PluginBroke(f"returned {type(model).__name__}, expected a Ranker (a torch module)", plugin, hook)
+        return model
+
+    return replace(spec, build=build)
 
 
 def available_models(specs_by_plugin: Sequence[Sequence[ModelSpec]]) -> dict[str, ModelSpec]:

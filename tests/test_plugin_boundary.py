@@ -162,3 +162,47 @@ def test_a_baseline_that_is_no_scorer_stops_the_run_naming_the_plugin(
     status = run_cli(["run", "experiment=smoke", "evaluator.baselines=[popular]", f"hydra.run.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert status == 2 and "plugin 'courses', stillroom_build_baseline('popular'): returned object, expected a Scorer" in err, err
+
+
+class BrokenComponents:
+    """A model family that raises, one that builds no module, and an evaluator that returns a list."""
+
+    @hookimpl
+    def stillroom_models(self) -> list:
+        from stillroom.ranker import ModelSpec
+
+        def raises(role: str, config: Any, context: Any) -> Any:
+            raise RuntimeError("tower size must be even")
+
+        return [ModelSpec("towers", raises), ModelSpec("not_a_module", lambda role, config, context: "weights.bin")]
+
+    @hookimpl
+    def stillroom_evaluators(self) -> list:
+        class Listing:
+            name = "listing"
+
+            def __call__(self, inputs: Any) -> Any:
+                return [0.5]
+
+        return [Listing()]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["student.name=towers"], "plugin 'courses', stillroom_models: model 'towers': raised RuntimeError: tower size must be even"),
+        (["student.name=not_a_module"], "plugin 'courses', stillroom_models: model 'not_a_module': returned str, expected a Ranker"),
+        (
+            ["evaluator.names=[ranking,listing]"],
+            "plugin 'courses', stillroom_evaluators: evaluator 'listing': returned list, expected a mapping of result names",
+        ),
+    ],
+)
+def test_a_model_family_or_evaluator_that_breaks_its_contract_stops_the_run_naming_the_plugin(
+    overrides: list[str], said: str, tmp_path: Path, register_plugin, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_plugin(BrokenComponents(), name="courses")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    status = run_cli(["run", "experiment=smoke", *overrides, f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert status == 2 and said in err and len(err.strip().splitlines()) == 1, err

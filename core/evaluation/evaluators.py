@@ -18,6 +18,7 @@ import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError, did_you_mean
+from stillroom.plugin_boundary import PluginBroke, plugin_call
 from stillroom.plugin_manager import merge_by_name
 from stillroom.policy import Policy
 from stillroom.ranker import expected_grade
@@ -111,6 +112,27 @@ class Evaluator(Protocol):
         """Named results: a :class:`PerRequest` or a float is a figure (``metrics`` in report.json and a
         column of the report's table; a :class:`PerRequest` with its interval), anything else (a mapping)
         goes to the model's ``details``."""
+
+
+@dataclass(frozen=True)
+class CheckedEvaluator:
+    """An evaluator with the name of the plugin that gave it: an exception from it, or results that are not a
+    mapping of names, stop the run naming the plugin (:mod:`stillroom.plugin_boundary`)."""
+
+    evaluator: Evaluator
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return self.evaluator.name
+
+    def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
+        hook = f"stillroom_evaluators: evaluator {self.name!r}"
+        with plugin_call(self.plugin, hook):
+            results = self.evaluator(inputs)
+        if not isinstance(results, Mapping) or not all(isinstance(key, str) for key in results):
+            raise PluginBroke(f"returned {type(results).__name__}, expected a mapping of result names to figures or details", self.plugin, hook)
+        return results
 
 
 def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:

@@ -20,12 +20,23 @@ from stillroom.baselines import Scorer, is_scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
+from stillroom.evaluation.evaluators import CheckedEvaluator
 from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms, term_entries
-from stillroom.plugin_boundary import checked, first_answer
+from stillroom.plugin_boundary import checked, contributions, first_answer
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
-from stillroom.ranker import BuildContext, ModelSpec, Ranker, available_models, build_model, for_inference, load_model_state, model_spec
+from stillroom.ranker import (
+    BuildContext,
+    ModelSpec,
+    Ranker,
+    available_models,
+    build_model,
+    checked_model_spec,
+    for_inference,
+    load_model_state,
+    model_spec,
+)
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.contracts import Plan, Stage, data_split
 from stillroom.recipe.stage_cache import StageCache
@@ -92,8 +103,9 @@ class RunContext:
         return build_model(self.models(), role, model_config, self._build_context(role, teacher))
 
     def models(self) -> dict[str, ModelSpec]:
-        """Every model family the plugins contribute, by name."""
-        return available_models(self.plugins.hook.stillroom_models())
+        """Every model family the plugins contribute, by name, each building through its plugin's boundary."""
+        contributed = contributions(self.plugins.hook.stillroom_models)
+        return available_models([[checked_model_spec(spec, plugin) for spec in specs] for plugin, specs in contributed])
 
     def label_names(self, role: str) -> tuple[str, ...]:
         """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
@@ -142,7 +154,10 @@ class RunContext:
         return build_terms(terms_config, specs, widths, where)
 
     def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
-        return select_evaluators(names, available_evaluators(self.plugins.hook.stillroom_evaluators()))
+        """The evaluators ``names`` names, each checked at its plugin's boundary."""
+        contributed = contributions(self.plugins.hook.stillroom_evaluators)
+        checked_by_plugin = [[CheckedEvaluator(evaluator, plugin) for evaluator in evaluators] for plugin, evaluators in contributed]
+        return select_evaluators(names, available_evaluators(checked_by_plugin))
 
     def check_components(self) -> None:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
