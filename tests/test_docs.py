@@ -87,3 +87,11 @@ def test_every_link_stays_in_the_repository_and_leads_to_a_file_and_heading(page
 
 def test_the_readme_is_a_few_screens() -> None:
     assert len((ROOT / "README.md").read_text(encoding="utf-8")) <= README_MAX_CHARS
+
+
+def test_policy_examples_a_team_copies_write_their_mappings_in_block_style() -> None:
+    """In YAML's flow style a comma in a value (a title, a description) splits the mapping with a confusing error."""
+    template = ROOT / "templates" / "product" / "project" / "stillroom_{{name}}" / "policy.md.jinja"
+    for page in [template, *PAGES]:
+        flow = re.findall(r"^\s*(?:- )?(?:request|candidate): \{.*$", page.read_text(encoding="utf-8"), re.MULTILINE)
+        assert flow == [], f"{page.relative_to(ROOT)} writes a precedent in flow style: {flow[0]}"
