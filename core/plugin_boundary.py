@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pluggy import HookCaller
+from pluggy import HookCaller, HookImpl
 
 from stillroom.errors import StillroomError
 
@@ -41,13 +41,16 @@ def plugin_call(plugin: str, hook: str) -> Iterator[None]:
         raise PluginBroke(f"raised {type(exc).__name__}: {exc}", plugin, hook) from exc
 
 
+def _in_call_order(caller: HookCaller) -> list[HookImpl]:
+    """The hook's implementations in the order pluggy calls them (the plugin registered last first), wrappers left out."""
+    return [impl for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
+
+
 def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
     """A contribute-many hook's results, each with the name of the plugin that gave it, in pluggy's call order
     (the plugin registered last first, so a later plugin can replace a built-in of the same name)."""
     results = []
-    for impl in reversed(caller.get_hookimpls()):  # one by one, so that each result keeps its plugin's name
-        if impl.hookwrapper or impl.wrapper:
-            continue
+    for impl in _in_call_order(caller):  # one by one, so that each result keeps its plugin's name
         with plugin_call(impl.plugin_name, caller.name):
             results.append((impl.plugin_name, impl.function()))
     return results
@@ -56,9 +59,7 @@ def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
 def first_answer(caller: HookCaller, **kwargs: Any) -> tuple[str, Any] | None:
     """A first-answer hook's result with the name of the plugin that gave it (``None`` when no plugin answers): the
     implementations are asked in pluggy's order, and the first that returns something other than ``None`` answers."""
-    for impl in reversed(caller.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
+    for impl in _in_call_order(caller):
         with plugin_call(impl.plugin_name, caller.name):
             result = impl.function(*(kwargs[name] for name in impl.argnames))
         if result is not None:

@@ -122,7 +122,8 @@ class GateSchema:
     """The gain's paired interval, not only its mean, must lie above ``min_gain_over_zero_shot``."""
     compliance: str = MISSING
     """What a student that breaks the hard rules more than its teacher, or above the bound, does to the run:
-    ``fail`` (stops before export), ``warn`` (exports; the report says not to ship) or ``off`` (records only)."""
+    ``fail`` (not exported), ``warn`` (exported) or ``off`` (records only); with either of the first two the report
+    says not to ship and the command exits 3."""
     max_violation_rate: Optional[float] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Bound on the student's violation_rate@k on golden test; null: the policy's own, if its front matter sets one."""
 

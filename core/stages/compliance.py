@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillroom.errors import StillroomError
-from stillroom.evaluation.significance import IntervalSettings, paired_difference, verdict
+from stillroom.evaluation import PerRequest
+from stillroom.evaluation.comparisons import compare
+from stillroom.evaluation.significance import IntervalSettings
 from stillroom.evaluation.verdict import points
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Artifact, Plan, Stage
@@ -89,24 +91,19 @@ def checked(ctx: RunContext) -> dict[str, Any]:
 
 
 def _against_reference(ctx: RunContext, metric: str) -> dict[str, Any]:
-    """The student's rate minus the teacher's, request by request on golden test, with its interval and verdict."""
+    """The student's rate minus the teacher's, request by request on golden test, with its interval and verdict: the
+    evaluation's own paired comparison (:func:`~stillroom.evaluation.comparisons.compare`), whatever
+    ``evaluator.comparisons`` asks the report for."""
     columns: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
     for row in ctx.io.read_jsonl(PER_REQUEST):
         if row["split"] == "test" and row["metric"] == metric and row["model"] in (SHIPPED_MODEL, REFERENCE):
             columns[row["model"]][row["request_id"]] = (row["value"], row["weight"])
-    requests = list(columns[SHIPPED_MODEL])
-    student = [columns[SHIPPED_MODEL][r][0] for r in requests]
-    teacher = [columns[REFERENCE][r][0] for r in requests]
-    weights = [columns[SHIPPED_MODEL][r][1] for r in requests]
-    result = paired_difference(student, teacher, weights, IntervalSettings.of_run(ctx.config))
-    return {
-        "model": REFERENCE,
-        "difference": result.difference,
-        "ci": list(result.ci),
-        "p_value": result.p_value,
-        "verdict": verdict(result.ci, higher_is_better=False),
-        "requests": len(requests),
+    per_request = {
+        model: {metric: PerRequest({r: v for r, (v, _) in rows.items()}, {r: w for r, (_, w) in rows.items()}, higher_is_better=False)}
+        for model, rows in columns.items()
     }
+    [comparison] = compare(per_request, [(SHIPPED_MODEL, REFERENCE)], IntervalSettings.of_run(ctx.config))
+    return {"model": REFERENCE, **{key: comparison[key] for key in ("difference", "ci", "p_value", "verdict", "requests")}}
 
 
 def _failures(summary: Mapping[str, Any], k: int) -> list[str]:
