@@ -109,7 +109,7 @@ def main() -> None:
         torch.manual_seed(config["seed"])
         return build_model(available_models(plugins.hook.stillroom_models()), "student", config["student"], BuildContext(policy.num_labels, teacher))
 
-    terms = build_terms(config["loss"]["distill"], available_losses(plugins.hook.stillroom_losses()), hidden_widths(fresh_student(), items))
+    terms = build_terms(config["loss"]["distill"], available_losses(plugins), hidden_widths(fresh_student(), items))
     train = {**config["student"]["train"], "epochs": 1, "early_stopping_patience": None}
     trainer_config = {**config["trainer"], "progress_bar": False}
     best = {"stillroom": math.inf, "bare": math.inf, "fit() call": math.inf}

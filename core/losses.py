@@ -23,10 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import inspect
+
 import torch
 
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_manager import merge_by_name
+from stillroom.plugin_boundary import PluginBroke, contributions, plugin_call
+from stillroom.plugin_manager import Plugins, merge_by_name
 
 NO_LABEL = -1
 """The label of a pair that has none (the unlabeled pool): hard-label terms skip it."""
@@ -69,14 +72,30 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class WeightedTerm:
+    """One term of a stage's loss: its config name, weight, the built term and, when a plugin built it, the plugin's
+    name, so that a term that raises or returns something other than a scalar tensor is reported as that plugin's."""
+
     name: str
     weight: float
     term: LossTerm
     needs: frozenset[str] = frozenset()
+    plugin: str | None = None
 
     @property
     def needs_teacher(self) -> bool:
         return TEACHER in self.needs
+
+    def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The term's value on one batch, unweighted."""
+        if self.plugin is None:
+            return self.term(logits, batch)
+        hook = f"stillroom_losses: loss term {self.name!r}"
+        with plugin_call(self.plugin, hook):
+            value = self.term(logits, batch)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            shape = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise PluginBroke(f"returned {shape}, expected a scalar tensor (the term's mean over the batch)", self.plugin, hook)
+        return value.reshape(())
 
 
 @dataclass(frozen=True)
@@ -87,9 +106,18 @@ class HiddenWidths:
     teachers: Mapping[str, int]
 
 
-def available_losses(specs_by_plugin: Sequence[Sequence[LossSpec]]) -> dict[str, LossSpec]:
-    """Every loss the plugins contributed, by name; a later plugin overrides a built-in."""
-    return merge_by_name(specs_by_plugin, lambda spec: spec.name)
+@dataclass(frozen=True)
+class ContributedLoss:
+    """A loss with the name of the plugin that contributed it, so that building or running it names the plugin."""
+
+    spec: LossSpec
+    plugin: str
+
+
+def available_losses(plugins: Plugins) -> dict[str, ContributedLoss]:
+    """Every loss the plugins contribute (``stillroom_losses``), by name; a later plugin overrides a built-in."""
+    by_plugin = [[ContributedLoss(spec, plugin) for spec in specs] for plugin, specs in contributions(plugins.hook.stillroom_losses)]
+    return merge_by_name(by_plugin, lambda loss: loss.spec.name)
 
 
 def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str, dict[str, Any]]:
@@ -116,7 +144,7 @@ def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str
 
 
 def build_terms(
-    terms_config: Mapping[str, Any], specs: Mapping[str, LossSpec], widths: HiddenWidths | None = None, where: str = "loss"
+    terms_config: Mapping[str, Any], specs: Mapping[str, ContributedLoss], widths: HiddenWidths | None = None, where: str = "loss"
 ) -> list[WeightedTerm]:
     """The weighted terms ``conf/loss`` asks for, each built with its own parameters.
 
@@ -131,7 +159,7 @@ def build_terms(
         here = f"{where}.{term_name}"
         if name not in specs:
             raise StillroomError(f"unknown loss {name!r}{did_you_mean(name, specs)}; known losses: {', '.join(sorted(specs))}", where=here)
-        spec = specs[name]
+        spec, plugin = specs[name].spec, specs[name].plugin
         if HIDDEN in spec.needs:
             teacher = str(params.get("teacher", RELEVANCE))
             if widths is not None and teacher not in widths.teachers:
@@ -142,12 +170,17 @@ def build_terms(
                 )
             params.update(student_width=widths.student if widths else 1, teacher_width=widths.teachers[teacher] if widths else 1)
         try:
-            term = spec.build(**params)
+            inspect.signature(spec.build).bind(**params)
         except TypeError as exc:
             raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=here) from exc
+        hook = f"stillroom_losses: loss {name!r}"
+        with plugin_call(plugin, hook):
+            term = spec.build(**params)
+        if not callable(term):
+            raise PluginBroke(f"build returned {type(term).__name__}, expected a loss term: term(logits, batch) -> scalar tensor", plugin, hook)
         if HIDDEN in spec.needs and widths is None:
             term = _unbuilt(name)
-        terms.append(WeightedTerm(term_name, weight, term, spec.needs))
+        terms.append(WeightedTerm(term_name, weight, term, spec.needs, plugin))
     return terms
 
 

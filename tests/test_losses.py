@@ -205,7 +205,7 @@ def test_hidden_mse_without_recorded_states_says_what_is_missing() -> None:
 
 
 def _specs():
-    return available_losses(get_plugin_manager().hook.stillroom_losses())
+    return available_losses(get_plugin_manager())
 
 
 def test_every_loss_of_the_issue_is_contributed() -> None:

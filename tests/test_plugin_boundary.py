@@ -165,7 +165,20 @@ def test_a_baseline_that_is_no_scorer_stops_the_run_naming_the_plugin(
 
 
 class BrokenComponents:
-    """A model family that raises, one that builds no module, and an evaluator that returns a list."""
+    """A model family that raises, one that builds no module, an evaluator that returns a list, a loss whose
+    builder raises and one whose term returns a value per row instead of the batch's mean."""
+
+    @hookimpl
+    def stillroom_losses(self) -> list:
+        from stillroom.losses import LossSpec
+
+        def raises(margin: float = 1.0) -> Any:
+            raise ValueError(f"margin {margin} needs pairs")
+
+        return [
+            LossSpec("margin", raises),
+            LossSpec("per_row", lambda: (lambda logits, batch: logits.logsumexp(-1))),
+        ]
 
     @hookimpl
     def stillroom_models(self) -> list:
@@ -192,13 +205,19 @@ class BrokenComponents:
     [
         (["student.name=towers"], "plugin 'courses', stillroom_models: model 'towers': raised RuntimeError: tower size must be even"),
         (["student.name=not_a_module"], "plugin 'courses', stillroom_models: model 'not_a_module': returned str, expected a Ranker"),
+        (["+loss.finetune.margin={weight: 1.0}"], "plugin 'courses', stillroom_losses: loss 'margin': raised ValueError: margin 1.0 needs pairs"),
+        (
+            ["+loss.finetune.per_row={weight: 1.0}"],
+            "plugin 'courses', stillroom_losses: loss term 'per_row': returned a tensor of shape (32,), expected a scalar tensor",
+        ),
+        (["+loss.finetune.margin={weight: 1.0, colour: 2}"], "loss.finetune.margin: bad parameters for loss 'margin': got an unexpected keyword argument 'colour'"),
         (
             ["evaluator.names=[ranking,listing]"],
             "plugin 'courses', stillroom_evaluators: evaluator 'listing': returned list, expected a mapping of result names",
         ),
     ],
 )
-def test_a_model_family_or_evaluator_that_breaks_its_contract_stops_the_run_naming_the_plugin(
+def test_a_model_family_loss_or_evaluator_that_breaks_its_contract_stops_the_run_naming_the_plugin(
     overrides: list[str], said: str, tmp_path: Path, register_plugin, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_plugin(BrokenComponents(), name="courses")

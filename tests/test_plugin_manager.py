@@ -149,8 +149,8 @@ def test_a_later_plugin_overrides_a_builtin_loss(register_plugin) -> None:
     register_plugin(Override(), name="override-test")
     from stillroom.plugin_manager import get_plugin_manager
 
-    specs = available_losses(get_plugin_manager().hook.stillroom_losses())
-    assert specs["hard_label_ce"].description == "override"
+    specs = available_losses(get_plugin_manager())
+    assert specs["hard_label_ce"].spec.description == "override"
     assert "soft_label_kl" in specs
 
 

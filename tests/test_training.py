@@ -167,7 +167,7 @@ def test_distilling_with_list_and_hidden_terms_trains_the_projection_too() -> No
     ]
     widths = hidden_widths(ranker, items)
     assert widths == HiddenWidths(student=32, teachers={"relevance": 8})  # the tiny teacher config is 32 wide
-    specs = available_losses(get_plugin_manager().hook.stillroom_losses())
+    specs = available_losses(get_plugin_manager())
     terms = build_terms({"listnet": {"weight": 1.0}, "hidden_mse": {"weight": 0.5}}, specs, widths)
     projection = terms[1].term.projection.weight.detach().clone()
     history = fit(ranker, terms, items, toy_items(16, seed=2), train_config(epochs=1, lr=3e-3, batch_size=8), TRAINER, [], seed=0)

@@ -70,7 +70,7 @@ def component_names(manager: Plugins) -> dict[str, list[str]]:
     return {
         "models": sorted(available_models(hook.stillroom_models())),
         "data sources": sorted(sources),
-        "losses": sorted(available_losses(hook.stillroom_losses())),
+        "losses": sorted(available_losses(manager)),
         "evaluators": sorted(available_evaluators(hook.stillroom_evaluators())),
     }
 

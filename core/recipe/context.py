@@ -150,7 +150,7 @@ class RunContext:
     # -- components -------------------------------------------------------------
 
     def loss_terms(self, terms_config: Mapping[str, Any], widths: HiddenWidths | None = None, where: str = "loss") -> list[WeightedTerm]:
-        specs = available_losses(self.plugins.hook.stillroom_losses())
+        specs = available_losses(self.plugins)
         return build_terms(terms_config, specs, widths, where)
 
     def evaluators(self, names: Sequence[str]) -> list[Evaluator]:

@@ -53,7 +53,7 @@ def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> 
     batches = [collate(sample[i : i + batch_size]) for i in range(0, len(sample), batch_size)]
     for batch in batches:
         logits = model(**batch["features"])
-        total = total + sum(t.weight * t.term(logits, batch) for t in terms)
+        total = total + sum(t.weight * t(logits, batch) for t in terms)
     return total / max(1, len(batches))
 
 

@@ -181,7 +181,7 @@ class RankerModule(pl.LightningModule):
         total = logits.new_zeros(())
         values = {}
         for term in self.terms:
-            values[term.name] = value = term.term(logits, batch)
+            values[term.name] = value = term(logits, batch)
             self.log(f"train/{term.name}", value, batch_size=logits.shape[0])
             total = total + term.weight * value
         if not torch.isfinite(total):  # one check per step; the terms are searched only when it fails
