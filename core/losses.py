@@ -19,11 +19,10 @@ which learns from golden labels alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import inspect
 
 import torch
 
