@@ -24,7 +24,26 @@ from stillroom.data import Pair
 
 @runtime_checkable
 class Scorer(Protocol):
-    """A baseline's whole interface: a relevance score per pair, and its size."""
+    """A baseline's whole interface: a relevance score per pair, and its size.
+
+    ``stillroom_build_baseline`` returns one for a name ``evaluator.baselines`` lists. The evaluate stage maps its
+    scores into (0, 1) (only their order counts) and reports it beside the trained models on the figures that need
+    no predicted labels.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import Scorer
+        >>> class WordOverlap:
+        ...     params = 0
+        ...     def score(self, requests, candidates):
+        ...         words = [(set(r.lower().split()), set(c.lower().split())) for r, c in zip(requests, candidates)]
+        ...         overlap = [len(request & candidate) for request, candidate in words]
+        ...         return torch.tensor(overlap, dtype=torch.float)
+        >>> scorer = WordOverlap()
+        >>> isinstance(scorer, Scorer), scorer.score(["data engineer"] * 2, ["Senior Data Engineer", "Accountant"])
+        (True, tensor([2., 0.]))
+    """
 
     params: int
     """Parameters the baseline uses (0 for a lexical one)."""

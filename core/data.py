@@ -26,16 +26,39 @@ POOL_SPLIT = "pool"
 
 @dataclass(frozen=True)
 class Pair:
-    """One (request, candidate) pair; ``label`` is ``None`` in the unlabeled pool."""
+    """One (request, candidate) pair; ``label`` is ``None`` in the unlabeled pool.
+
+    Models read the texts; the policy's hard rules read the fields. A data source builds one per candidate of each
+    request and puts it in a :class:`DataBundle`.
+
+    Example::
+
+        >>> from stillroom.api import Pair
+        >>> pair = Pair("r1-c7", "r1", "c7", "Data Engineer, Berlin, SQL and Spark", "Data Engineer (hybrid, Berlin)",
+        ...             request={"city": "Berlin"}, candidate={"city": "Berlin", "workplace": "hybrid"}, label=3)
+        >>> unlabeled = Pair("r9-c2", "r9", "c2", "Accountant, Toronto", "Accountant (onsite, Toronto)")
+        >>> pair.to_row()["candidate"], unlabeled.label, Pair.from_row(pair.to_row()) == pair
+        ({'city': 'Berlin', 'workplace': 'hybrid'}, None, True)
+    """
 
     pair_id: str
+    """The pair's id, unique across every split of the bundle (train, dev, test, pool); artifacts key pairs by it."""
     request_id: str
+    """The request (member, query) it belongs to: metrics rank a request's candidates against each other, and
+    ranking loss terms compare them."""
     candidate_id: str
+    """The candidate (job posting, document); an engagement row names the pair by ``request_id`` and this."""
     request_text: str
+    """The request as the models read it; the product's ``stillroom_render_pair`` renders precedents the same way."""
     candidate_text: str
+    """The candidate as the models read it."""
     request: Mapping[str, Any] = field(default_factory=dict)
+    """The request's fields that the policy's rules read (``request.city``); a rule reading a field the data lacks
+    does not apply to it."""
     candidate: Mapping[str, Any] = field(default_factory=dict)
+    """The candidate's fields that the policy's rules read (``candidate.workplace``)."""
     label: int | None = None
+    """The golden label on the policy's scale (0 to ``policy.max_label``); ``None`` in the unlabeled pool."""
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -55,11 +78,20 @@ class FirstStage:
     ``recall`` is the share of the test requests' relevant items (by their judgments) in that top ``k``,
     averaged over requests: the ceiling of every reranker's recall, which a report must show beside its
     NDCG, since a relevant item the first stage missed is one no reranker can bring back.
+
+    Example::
+
+        >>> from stillroom.api import FirstStage
+        >>> FirstStage("bm25", k=100, recall=0.83).to_json()
+        {'name': 'bm25', 'k': 100, 'recall@k': 0.83}
     """
 
     name: str
+    """The retrieval's name (``bm25``), as the report shows it."""
     k: int
+    """How many candidates it returns per request: each dev and test request's candidates are its top ``k``."""
     recall: float
+    """Its recall@k on test (see above), in [0, 1]: the report shows it as every reranker's ceiling."""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "k": self.k, "recall@k": self.recall}
@@ -72,11 +104,29 @@ class DataBundle:
     An engagement row names its pair by ``request_id`` and ``candidate_id`` and
     says which of the product's engagement events happened (``viewed``,
     ``applied``...: the names ``product.engagement_events`` lists, as booleans).
+
+    Example::
+
+        >>> from stillroom.api import DataBundle, Pair
+        >>> def pair(i, label=None):
+        ...     return Pair(f"p{i}", f"r{i // 2}", f"c{i}", "Data Engineer, Berlin", f"posting {i}", label=label)
+        >>> bundle = DataBundle(
+        ...     golden={"train": [pair(0, 3), pair(1, 0)], "dev": [], "test": [pair(2, 2), pair(3, 1)]},
+        ...     pool=[pair(4), pair(5)],
+        ...     engagement=[{"request_id": "r0", "candidate_id": "c0", "viewed": True, "applied": False}],
+        ... )
+        >>> {split: len(pairs) for split, pairs in bundle.splits().items()}
+        {'train': 2, 'dev': 0, 'test': 2, 'pool': 2}
     """
 
     golden: Mapping[str, list[Pair]]
+    """The labeled pairs by split: ``train`` (the first labeler learns from it), ``dev`` (early stopping, the gate;
+    may be empty) and ``test`` (every figure of the report). Train and test must not be empty."""
     pool: list[Pair]
+    """The unlabeled pairs (``label`` ``None``; not empty): the teachers label them, the student learns from that."""
     engagement: list[dict[str, Any]] = field(default_factory=list)
+    """The engagement log, one row per logged pair: an engagement teacher (``engagement_teacher=...``) learns its
+    grades from the rows of golden pairs. Empty when the product logs none."""
     first_stage: FirstStage | None = None
     """The retrieval that chose each request's candidates, when one did: the report shows its recall."""
 
@@ -93,12 +143,31 @@ class DataSourceSpec:
     group as plain Python objects. ``products`` lists the products it serves (a product's synthetic world);
     empty, it serves every product (a reader of files any product may have). It must honour the sizes its config
     gives (``experiment=smoke`` shrinks a run through them).
+
+    Example::
+
+        >>> from stillroom.api import DataBundle, DataSourceSpec, Pair
+        >>> def read(product, data_config, policy, seed):
+        ...     n = data_config.get("test_requests", 2)
+        ...     test = [Pair(f"t{i}", f"r{i}", "c1", "request", "candidate", label=i % 2) for i in range(n)]
+        ...     train = [Pair("a", "r9", "c1", "request", "candidate", label=1)]
+        ...     return DataBundle({"train": train, "dev": [], "test": test}, pool=[Pair("u", "r8", "c1", "q", "d")])
+        >>> source = DataSourceSpec("tiny", read, products=("jobs",), description="a handful of made-up pairs")
+        >>> bundle = source.read("jobs", {"name": "tiny", "test_requests": 3}, None, 0)
+        >>> {split: len(pairs) for split, pairs in bundle.splits().items()}, source.serves("feed")
+        ({'train': 1, 'dev': 0, 'test': 3, 'pool': 1}, False)
     """
 
     name: str
+    """What ``data.name`` selects (``synthetic``, ``jsonl``, ``beir``); a later plugin's source of the same name
+    replaces an earlier one for the products both serve."""
     read: Callable[[str, Mapping[str, Any], Policy, int], DataBundle]
+    """``read(product, data_config, policy, seed)`` returns the bundle; the engine checks it (labels on the policy's
+    scale, unique pair ids, no empty train, test or pool) before any stage uses it."""
     products: tuple[str, ...] = ()
+    """The products it serves (``("jobs",)``: a product's own world); empty, it serves every product."""
     description: str = ""
+    """What it reads, in a line for people reading the plugin; the engine does not use it."""
 
     def serves(self, product: str) -> bool:
         return not self.products or product in self.products

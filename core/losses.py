@@ -50,6 +50,37 @@ HIDDEN = "hidden"
 
 
 class LossTerm(Protocol):
+    """One loss term: ``term(logits, batch)`` is a scalar tensor, the term's mean over the batch, for training to
+    minimise. ``logits`` are the student's, ``[batch, num_labels]``; ``batch`` maps:
+
+    * ``labels``: ``[batch]`` golden labels, :data:`NO_LABEL` (-1) on rows without one;
+    * ``group``: ``[batch]`` the row's request, numbered within the batch; a :data:`LISTS` term finds a request's
+      candidates by it;
+    * ``teachers``: by objective (:data:`RELEVANCE`, :data:`ENGAGEMENT` where the recipe has that teacher, and
+      :data:`GOLDEN`, the golden labels one-hot), a dict of ``probs`` (``[batch, teacher labels]``; the teacher's
+      scale may differ from the student's), ``mask`` (``[batch]`` bool, the rows it labeled) and, where the labeler
+      recorded it, ``hidden`` (``[batch, teacher width]``);
+    * ``student_hidden``: ``[batch, student width]``, the student's pooled representation, present only when a term
+      needs :data:`HIDDEN`.
+
+    Rows a teacher did not label hold placeholders: read a teacher's rows through its ``mask``. Return a zero that
+    keeps the graph (``logits.sum() * 0``) when a batch gives the term nothing to compare.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import RELEVANCE
+        >>> def soft_cross_entropy(logits, batch):
+        ...     teacher = batch["teachers"][RELEVANCE]
+        ...     rows = teacher["mask"]
+        ...     return -(teacher["probs"][rows] * logits[rows].log_softmax(-1)).sum(-1).mean()
+        >>> probs = torch.tensor([[0.1, 0.2, 0.7], [0.0, 0.0, 0.0]])
+        >>> batch = {"labels": torch.tensor([2, -1]), "group": torch.tensor([0, 0]),
+        ...          "teachers": {RELEVANCE: {"probs": probs, "mask": torch.tensor([True, False])}}}
+        >>> soft_cross_entropy(torch.zeros(2, 3), batch)
+        tensor(1.0986)
+    """
+
     def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor: ...
 
 
@@ -61,12 +92,34 @@ class LossSpec:
     labels (:data:`TEACHER`, :data:`LISTS`, :data:`HIDDEN`). A term with
     trainable parameters (a projection) is a ``torch.nn.Module``; training
     optimises them with the student's and throws them away after.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import NO_LABEL, LossSpec
+        >>> def build(label_smoothing=0.0):
+        ...     def term(logits, batch):
+        ...         known = batch["labels"] != NO_LABEL
+        ...         labels = batch["labels"][known]
+        ...         return torch.nn.functional.cross_entropy(logits[known], labels, label_smoothing=label_smoothing)
+        ...     return term
+        >>> spec = LossSpec("golden_ce", build, description="cross-entropy on golden labels")
+        >>> term = spec.build(label_smoothing=0.1)  # conf/loss: golden_ce: {weight: 1.0, label_smoothing: 0.1}
+        >>> term(torch.zeros(3, 4), {"labels": torch.tensor([3, NO_LABEL, 0])})
+        tensor(1.3863)
     """
 
     name: str
+    """What a ``loss.finetune`` or ``loss.distill`` entry names (or its ``loss:`` key); a later plugin's spec of the
+    same name replaces an earlier one."""
     build: Callable[..., LossTerm]
+    """``build(**params)`` returns the :class:`LossTerm`; ``params`` are the entry's keys but ``weight`` and ``loss``
+    (a :data:`HIDDEN` term also gets ``student_width`` and ``teacher_width``), checked against its signature first."""
     needs: frozenset[str] = frozenset()
+    """What the term reads (see above): with :data:`TEACHER` it is left out of the ``student_no_kd`` baseline, with
+    :data:`LISTS` batches keep a request's candidates together, with :data:`HIDDEN` the batch has hidden states."""
     description: str = ""
+    """What the term computes, in a line for people reading the plugin; the engine does not use it."""
 
 
 @dataclass(frozen=True)

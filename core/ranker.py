@@ -34,9 +34,30 @@ class Ranker(Protocol):
 
     Beyond these three methods a ranker may offer the capabilities below, each a
     small protocol the engine checks with ``isinstance`` before it relies on one.
+
+    Example::
+
+        >>> import torch
+        >>> from safetensors.torch import save_model
+        >>> from stillroom.api import Ranker
+        >>> class LengthRanker(torch.nn.Module):  # scores a pair by its candidate's length alone
+        ...     def __init__(self, num_labels):
+        ...         super().__init__()
+        ...         self.num_labels, self.head = num_labels, torch.nn.Linear(1, num_labels)
+        ...     def tokenize(self, requests, candidates):
+        ...         return {"lengths": torch.tensor([[len(text) / 100] for text in candidates])}
+        ...     def forward(self, lengths):
+        ...         return self.head(lengths)
+        ...     def save_pretrained(self, directory):
+        ...         save_model(self, str(directory / "model.safetensors"))
+        >>> model = LengthRanker(num_labels=4)
+        >>> isinstance(model, Ranker), model(**model.tokenize(["Data Engineer"], ["Data Engineer, Berlin"])).shape
+        (True, torch.Size([1, 4]))
     """
 
     num_labels: int
+    """The width of its logits, one per grade: ``BuildContext.num_labels`` (the policy's scale, or the engagement
+    teacher's own)."""
 
     def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
         """Tokenize a batch of pairs into the features ``forward`` takes."""
@@ -51,7 +72,29 @@ class Ranker(Protocol):
 @runtime_checkable
 class HasInferenceForm(Protocol):
     """It scores the same, faster, in another form (a LoRA adapter merged into its weights): the engine scores
-    every trained model it loads in that form."""
+    every trained model it loads in that form.
+
+    ``for_inference()`` returns that form, a :class:`Ranker`: a trained model is loaded in it for scoring, pruning
+    and export (its ``save_pretrained`` writes the exported folder); training uses the model itself.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import HasInferenceForm
+        >>> class Adapted(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.base, self.delta = torch.nn.Linear(3, 4), torch.nn.Linear(3, 4, bias=False)  # delta: trained
+        ...     def forward(self, x):
+        ...         return self.base(x) + self.delta(x)
+        ...     def for_inference(self):  # one layer with the update merged in: the same logits, one matmul
+        ...         merged = torch.nn.Linear(3, 4)
+        ...         merged.load_state_dict({"weight": self.base.weight + self.delta.weight, "bias": self.base.bias})
+        ...         return merged
+        >>> model, x = Adapted(), torch.ones(2, 3)
+        >>> isinstance(model, HasInferenceForm), torch.allclose(model(x), model.for_inference()(x))
+        (True, True)
+    """
 
     def for_inference(self) -> Ranker: ...
 
@@ -59,7 +102,27 @@ class HasInferenceForm(Protocol):
 @runtime_checkable
 class HasHidden(Protocol):
     """It also returns the pooled ``[batch, width]`` representation its logits are read from: a labeler records it
-    beside its soft labels, and a student learns the teacher's (the ``hidden_mse`` kind of loss)."""
+    beside its soft labels, and a student learns the teacher's (the ``hidden_mse`` kind of loss).
+
+    ``forward_with_hidden(**features)`` returns ``(logits, hidden)``, the logits the same as ``forward``'s.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import HasHidden
+        >>> class Pooled(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.encode, self.head = torch.nn.Linear(3, 8), torch.nn.Linear(8, 4)
+        ...     def forward_with_hidden(self, x):
+        ...         hidden = self.encode(x).tanh()
+        ...         return self.head(hidden), hidden
+        ...     def forward(self, x):
+        ...         return self.forward_with_hidden(x)[0]
+        >>> logits, hidden = Pooled().forward_with_hidden(torch.ones(2, 3))
+        >>> isinstance(Pooled(), HasHidden), logits.shape, hidden.shape
+        (True, torch.Size([2, 4]), torch.Size([2, 8]))
+    """
 
     def forward_with_hidden(self, **features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -68,7 +131,31 @@ class HasHidden(Protocol):
 class Prunable(Protocol):
     """The ``prune`` stage can cut it: ``prune`` removes its least important layers and heads in place, by the
     gradient of ``loss_of()``, and returns the plan; ``apply_pruning(plan)`` gives a freshly built model the same
-    structure, so that pruned weights load."""
+    structure, so that pruned weights load.
+
+    The stage prunes the trained student as loaded for scoring (its inference form, when it has one).
+    ``keep_layers`` and ``keep_heads`` (per layer) come from the ``prune`` config; ``None`` keeps them all. The
+    plan is saved as JSON beside the weights (``pruning.json``), so it holds plain values, and the stage's summary
+    reads two of its keys: ``layers`` (the kept layers) and ``heads`` (each kept layer's heads, by layer).
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import Prunable
+        >>> class Stack(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layers = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(4))
+        ...     def prune(self, keep_layers, keep_heads, loss_of):  # a real model ranks layers by loss_of()'s gradient
+        ...         plan = {"layers": list(range(keep_layers or len(self.layers))), "heads": {}}
+        ...         self.apply_pruning(plan)
+        ...         return plan
+        ...     def apply_pruning(self, plan):
+        ...         self.layers = torch.nn.ModuleList(self.layers[i] for i in plan["layers"])
+        >>> model = Stack()
+        >>> isinstance(model, Prunable), model.prune(2, None, loss_of=lambda: torch.tensor(0.0)), len(model.layers)
+        (True, {'layers': [0, 1], 'heads': {}}, 2)
+    """
 
     def prune(self, keep_layers: int | None, keep_heads: int | None, loss_of: Callable[[], torch.Tensor]) -> dict[str, Any]: ...
 
@@ -79,7 +166,24 @@ class Prunable(Protocol):
 class Exportable(Protocol):
     """It has a form that scores the same from ``forward(**features)`` alone, keeping nothing between calls (no cache,
     no per-text bookkeeping in Python), so that ``torch.export`` can trace it to ONNX. Without it the inference form
-    is exported as it is."""
+    is exported as it is.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import Exportable
+        >>> class Memoised(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.head, self.seen = torch.nn.Linear(3, 4), {}
+        ...     def forward(self, x):  # keeps each input's logits in a Python dict: torch.export cannot trace that
+        ...         return torch.stack([self.seen.setdefault(tuple(row.tolist()), self.head(row)) for row in x])
+        ...     def for_export(self):
+        ...         return self.head
+        >>> model, x = Memoised().eval(), torch.ones(2, 3)
+        >>> isinstance(model, Exportable), torch.allclose(model(x), model.for_export()(x))
+        (True, True)
+    """
 
     def for_export(self) -> torch.nn.Module: ...
 
@@ -87,9 +191,21 @@ class Exportable(Protocol):
 @runtime_checkable
 class CachesCandidates(Protocol):
     """In eval mode it keeps each candidate's encoding after first use (a two-tower model), so its measured throughput
-    is that of ranking with a candidate index built offline."""
+    is that of ranking with a candidate index built offline.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import CachesCandidates
+        >>> class TwoTower(torch.nn.Module):
+        ...     caches_candidates = True  # in eval mode, each candidate is encoded once and then read from a cache
+        >>> isinstance(TwoTower(), CachesCandidates), isinstance(torch.nn.Linear(2, 2), CachesCandidates)
+        (True, False)
+    """
 
     caches_candidates: bool
+    """``True`` when it caches: throughput is then timed with every candidate already cached, and the report marks
+    the model ``candidates_cached``; ``False`` times it as any other model."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +214,29 @@ class ModelSpec:
 
     ``build(role, model_config, context)`` returns the :class:`Ranker`; ``model_config`` is the role's config group
     as plain Python objects.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import BuildContext, ModelSpec
+        >>> class Tiny(torch.nn.Module):  # tokenize, forward and save_pretrained as in Ranker's example
+        ...     def __init__(self, width, num_labels):
+        ...         super().__init__()
+        ...         self.num_labels, self.head = num_labels, torch.nn.Linear(width, num_labels)
+        >>> def build(role, model_config, context):
+        ...     return Tiny(model_config.get("width", 8), context.num_labels)
+        >>> spec = ModelSpec("tiny", build, description="a linear layer over a few features")
+        >>> spec.build("student", {"name": "tiny", "width": 16}, BuildContext(num_labels=4)).head
+        Linear(in_features=16, out_features=4, bias=True)
     """
 
     name: str
+    """What a role's config selects (``student.name: tiny``); a later plugin's spec of the same name replaces it."""
     build: Callable[[str, Mapping[str, Any], BuildContext], Ranker]
+    """``build(role, model_config, context)`` returns a :class:`Ranker` (a torch module) for ``role`` (``judge``,
+    ``teacher``, ``engagement_teacher`` or ``student``); torch is seeded with the run's seed before each call."""
     description: str = ""
+    """The architecture in a phrase: the model card's Architecture line quotes it."""
 
 
 def checked_model_spec(spec: ModelSpec, plugin: str) -> ModelSpec:
@@ -159,9 +293,21 @@ def caches_candidates(model: Ranker) -> bool:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a model builder may need beyond its own config."""
+    """What a model builder may need beyond its own config.
+
+    Example::
+
+        >>> from stillroom.api import BuildContext
+        >>> context = BuildContext(num_labels=3, label_names=("not_relevant", "relevant", "highly_relevant"))
+        >>> context.id2label(), context.teacher is None
+        ({0: 'not_relevant', 1: 'relevant', 2: 'highly_relevant'}, True)
+        >>> BuildContext(num_labels=2).id2label()
+        {0: 'LABEL_0', 1: 'LABEL_1'}
+    """
 
     num_labels: int
+    """The width of the built model's logits: the policy's number of labels, or for the engagement teacher its own
+    scale (no event, then each of ``product.engagement_events``)."""
     teacher: Ranker | None = None
     """For a student: the trained teacher to initialise from, or ``None`` when weights will be loaded."""
     label_names: tuple[str, ...] = ()

@@ -35,10 +35,15 @@ class WorldSize:
     """How much of a world to draw: requests per split, the slate each gets, the catalog it comes from, the annotators' noise."""
 
     train_requests: int
+    """Requests (members, queries) in golden train: the pairs the first labeler learns the policy from."""
     dev_requests: int
+    """Requests in golden dev: early stopping, the gate and a sweep's objective read them."""
     test_requests: int
+    """Requests in golden test: every figure of the report, so its intervals narrow with more."""
     pool_requests: int
+    """Unlabeled requests: the pool the teacher labels for the student to learn from."""
     candidates_per_request: int
+    """The slate each request gets, the candidates a first stage would return."""
     catalog: int
     """Candidates in the world (job postings, posts, profiles), that slates are drawn from."""
     annotator_noise: float

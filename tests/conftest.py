@@ -19,20 +19,10 @@ from tests.helpers import SMOKE_RUN, compose_config  # noqa: E402
 
 @pytest.fixture
 def register_plugin() -> Iterator[Any]:
-    """Register throwaway plugins on the process-wide manager; unregister them afterwards."""
-    from stillroom.plugin_manager import get_plugin_manager
+    """Register throwaway plugins on the process-wide manager; unregister them afterwards (stillroom.testing's own)."""
+    from stillroom.testing import plugin_registrar
 
-    manager = get_plugin_manager()
-    added: list[Any] = []
-
-    def register(plugin: Any, name: str | None = None) -> Any:
-        manager.pm.register(plugin, name=name)
-        added.append(plugin)
-        return plugin
-
-    yield register
-    for plugin in added:
-        manager.pm.unregister(plugin)
+    yield from plugin_registrar()
 
 
 @pytest.fixture(scope="session")

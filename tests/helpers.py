@@ -17,6 +17,7 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+from stillroom import hookimpl
 from stillroom.config.schema import validate_config
 from stillroom.config.search_path import register as register_plugin_configs
 from stillroom.plugin_manager import get_plugin_manager
@@ -32,6 +33,25 @@ def compose_config(*overrides: str) -> DictConfig:
     register_plugin_configs()
     with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
+
+
+class ConfigShipper:
+    """A plugin that ships the config groups in ``folder`` (``stillroom_config_searchpath``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @hookimpl
+    def stillroom_config_searchpath(self) -> list[str]:
+        return [f"file://{self.folder}"]
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def page_text(page: str) -> str:
+    """A documentation page of the repository (``docs/plugins.md``), its lines joined: a quoted message may wrap."""
+    return " ".join((REPOSITORY / page).read_text(encoding="utf-8").split()).replace("` `", " ")
 
 
 SMOKE_RUN = ("experiment=smoke", "export.onnx=true")

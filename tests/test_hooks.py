@@ -9,7 +9,7 @@ import pytest
 from stillroom import hookimpl
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import recipe_stages
-from tests.helpers import compose_config
+from tests.helpers import ConfigShipper, compose_config
 
 STAGES = recipe_stages(compose_config("experiment=smoke"))
 
@@ -52,15 +52,6 @@ def test_lifecycle_hooks_see_every_stage_in_order(register_plugin, tmp_path: Pat
     assert [c[2] for c in recorder.calls if c[0] == "after_stage"] == ["True"] * len(names)
 
 
-class ConfigShipper:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    @hookimpl
-    def stillroom_config_searchpath(self) -> list[str]:
-        return [f"file://{self.folder}"]
-
-
 def test_a_plugin_ships_configs_through_hydras_search_path_plugin(register_plugin, tmp_path: Path) -> None:
     (tmp_path / "logger").mkdir()
     (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
@@ -79,7 +70,10 @@ def test_a_user_search_path_is_kept_beside_the_plugins(register_plugin, tmp_path
     assert compose_config("logger=shipped", f"hydra.searchpath=[file://{tmp_path / 'mine'}]").logger.shipped_by == "plugin"
 
 
-def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(register_plugin, tmp_path: Path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(("flags", "shown"), [(["--cfg", "job"], "shipped_by: plugin"), (["--info", "defaults"], "logger/shipped")])
+def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(
+    flags: list[str], shown: str, register_plugin, tmp_path: Path, capsys, monkeypatch
+) -> None:
     """`--cfg job` used to fail once a plugin shipped configs (the command line was rewritten with a search path)."""
     import sys
 
@@ -89,5 +83,5 @@ def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(register_plugin,
     (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
     register_plugin(ConfigShipper(tmp_path))
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    assert run_cli(["run", "product=jobs", "logger=shipped", "--cfg", "job"]) == 0
-    assert "shipped_by: plugin" in capsys.readouterr().out
+    assert run_cli(["run", "product=jobs", "logger=shipped", *flags]) == 0
+    assert shown in capsys.readouterr().out

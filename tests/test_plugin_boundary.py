@@ -15,7 +15,7 @@ from stillroom.data import DataBundle, DataSourceSpec, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugin_boundary import PluginBroke, contributions, plugin_call
 from stillroom.plugin_manager import get_plugin_manager
-from tests.helpers import run_cli
+from tests.helpers import page_text, run_cli
 
 
 def _bundle(label: Any = 1) -> DataBundle:
@@ -66,6 +66,8 @@ def test_a_data_source_that_breaks_its_contract_stops_the_run_naming_plugin_and_
     assert status == 2, err
     assert err.strip() == f"stillroom: error: plugin 'courses', stillroom_data_sources: data source 'enrolments': {problem}"
     assert not list(run_dir.rglob("_complete.json"))
+    if case == "a label off the policy's scale":
+        assert err.strip() in page_text("docs/plugins.md")  # the docs quote this very line
 
 
 def test_a_valid_bundle_from_a_plugin_passes_the_boundary(register_plugin) -> None:

@@ -14,6 +14,7 @@ from stillroom import hookimpl, hookspecs, plugin_manager
 from stillroom.cli import main
 from stillroom.errors import StillroomError
 from stillroom.losses import LossSpec, available_losses
+from tests.helpers import page_text
 
 
 def _hook_names() -> list[str]:
@@ -116,6 +117,7 @@ def test_an_installed_plugin_with_a_misspelled_hook_is_rejected_at_load_and_the_
     [failed] = manager.failed
     assert failed.name == "typo_plugin"
     assert failed.error == "rejected: hook 'stillroom_data_sorce' is not a stillroom hook (did you mean 'stillroom_data_sources'?)"
+    assert f"failed to load: {failed.error}" in page_text("docs/plugins.md")  # the docs quote what happens, word for word
 
 
 def test_an_installed_plugin_whose_hook_wants_an_argument_it_is_not_given_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from stillroom.config.precedence import check_product_config
 from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
 from stillroom.errors import GATE_EXIT_CODE, GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
 from stillroom.recipe.artifacts import write_json
@@ -69,6 +70,7 @@ def hydra_main(cfg: DictConfig) -> float:
     if hydra_config.output_subdir:
         scrub_hydra_output(run_dir / hydra_config.output_subdir)
     try:
+        check_product_config(str(hydra_config.job.config_name), list(hydra_config.overrides.task))
         report = run_job(cfg, run_dir)
     except GateFailed as failed:
         report_error(failed)

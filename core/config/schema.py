@@ -23,15 +23,23 @@ from stillroom.errors import StillroomError
 @dataclass
 class ProductSchema:
     name: str = MISSING
+    """The product's name: the run folder (``outputs/NAME/...``), the report and the data sources it is handed to
+    (a ``DataSourceSpec``'s ``products``) use it."""
     policy: str = MISSING
     """A file path, or ``package.module:file`` for a policy shipped inside a package."""
     engagement_events: list[str] = MISSING
     """The engagement log's events, weakest first (``[viewed, applied]``): an engagement teacher's grades."""
+    judge_prompt: Optional[str] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """The Jinja2 prompt a causal-LM judge reads (``package.module:file.j2``); needed only with such a judge
+    (``judge=smollm2``)."""
+    world: Optional[dict[str, Any]] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    """The synthetic world's sizes (``data=synthetic`` reads them): a ``WorldSize``, every key below."""
 
 
 @dataclass
 class DataSchema:
     name: str = MISSING
+    """The data source to read, a ``DataSourceSpec``'s name (``synthetic``, ``jsonl``, ``beir``, or a plugin's)."""
 
 
 @dataclass

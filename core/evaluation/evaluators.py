@@ -31,13 +31,33 @@ class EvalInput:
     A trained model gives ``probs`` over the label scale; a baseline gives only
     ``ranking_scores`` (no labels), and evaluators that need labels skip it
     (:attr:`has_labels`).
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import EvalInput, Pair
+        >>> from stillroom.plugin_manager import get_plugin_manager
+        >>> from stillroom.policy.source import load_policy
+        >>> policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+        >>> pairs = [Pair("a", "r1", "c1", "member", "posting", label=3),
+        ...          Pair("b", "r1", "c2", "member", "posting", label=0)]
+        >>> probs = torch.tensor([[0.1, 0.1, 0.2, 0.6], [0.7, 0.2, 0.1, 0.0]])
+        >>> inputs = EvalInput(pairs, probs=probs, policy=policy, k=10)
+        >>> inputs.predicted_labels.tolist(), inputs.golden_labels.tolist(), inputs.request_ids
+        ([3, 0], [3, 0], ['r1'])
+        >>> inputs.scores  # the expected label, divided by the top label
+        tensor([0.7667, 0.1333])
     """
 
     pairs: Sequence[Pair]
+    """The golden pairs scored (test, or dev for choices made on it), with the fields the policy's rules read; row
+    ``i`` of ``probs`` and ``ranking_scores`` is ``pairs[i]``."""
     probs: torch.Tensor | None
     """``[n_pairs, num_labels]`` probabilities over the policy's label scale, or ``None`` for a baseline."""
     policy: Policy
+    """The run's policy: ``relevant_label`` for binary metrics, ``rules`` for compliance."""
     k: int
+    """The cut-off of top-k figures (``evaluator.k``): NDCG@k, the violation rate at k."""
     ranking_scores: torch.Tensor | None = None
     """A baseline's scores, mapped into (0, 1); ``None`` for a model with ``probs``."""
 
@@ -83,6 +103,13 @@ class PerRequest:
     metric gets a bootstrap interval over requests, its values go to
     the ``evaluation.per_request`` artifact, and the report compares models on it with
     paired tests (:mod:`stillroom.evaluation.significance`).
+
+    Example::
+
+        >>> from stillroom.api import PerRequest
+        >>> rate = PerRequest({"r1": 0.0, "r2": 0.5}, weights={"r1": 10.0, "r2": 2.0}, higher_is_better=False)
+        >>> round(rate.figure, 4), rate.columns(["r2", "r1"])
+        (0.0833, ([0.5, 0.0], [2.0, 10.0]))
     """
 
     values: Mapping[str, float]
@@ -90,6 +117,8 @@ class PerRequest:
     weights: Mapping[str, float] | None = None
     """Request id -> its weight in the mean (a violation rate weights a request by its top-k slots); ``None``: 1 each."""
     higher_is_better: bool = True
+    """Whether a larger figure is the better one (``False`` for a violation rate): paired comparisons read it to
+    call a model better or worse."""
 
     def weight(self, request_id: str) -> float:
         return 1.0 if self.weights is None else float(self.weights[request_id])
@@ -106,7 +135,38 @@ class PerRequest:
 
 
 class Evaluator(Protocol):
+    """A figure (or several) of one model on one golden split, from its :class:`EvalInput`.
+
+    Contribute instances from ``stillroom_evaluators``; ``evaluator.names`` picks them by ``name``. Calling one
+    returns named results: a :class:`PerRequest` for a figure measured per request, a float for a figure of the
+    whole split, anything else (a mapping) for the model's details. An evaluator that needs labels checks
+    ``inputs.has_labels``: a baseline has only ranking scores.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import EvalInput, Pair, PerRequest
+        >>> from stillroom.plugin_manager import get_plugin_manager
+        >>> from stillroom.policy.source import load_policy
+        >>> class TopIsRelevant:
+        ...     name = "top_is_relevant"
+        ...     def __call__(self, inputs):
+        ...         top = {}  # each request's highest-scored pair: sorted ascending, the last one written wins
+        ...         for score, pair in sorted(zip(inputs.scores.tolist(), inputs.pairs), key=lambda row: row[0]):
+        ...             top[pair.request_id] = pair
+        ...         hits = {r: float(pair.label >= inputs.policy.relevant_label) for r, pair in top.items()}
+        ...         return {"top_is_relevant": PerRequest(hits)}
+        >>> policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+        >>> pairs = [Pair("a", "r1", "c1", "member", "posting", label=3),
+        ...          Pair("b", "r1", "c2", "member", "posting", label=0)]
+        >>> scores = torch.tensor([0.2, 0.9])  # a baseline's: it ranks the irrelevant posting first
+        >>> TopIsRelevant()(EvalInput(pairs, None, policy, k=10, ranking_scores=scores))["top_is_relevant"].values
+        {'r1': 0.0}
+    """
+
     name: str
+    """What ``evaluator.names`` lists to select it; a later plugin's evaluator of the same name replaces an earlier
+    one."""
 
     def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
         """Named results: a :class:`PerRequest` or a float is a figure (``metrics`` in report.json and a

@@ -28,30 +28,80 @@ RULE_NAMES = ("request", "candidate")
 
 @dataclass(frozen=True)
 class Label:
-    """One grade of the ordinal label scale."""
+    """One grade of the ordinal label scale.
+
+    A policy's ``labels`` run from 0 (not relevant) up, one :class:`Label` each; a ranker's logits have one
+    column per label, in this order.
+
+    Example::
+
+        >>> from stillroom.api import Label
+        >>> scale = (Label(0, "not_relevant", "The member would not apply."),
+        ...          Label(1, "relevant", "A job the member could apply to."))
+        >>> {label.value: label.name for label in scale}  # an exported model's id2label
+        {0: 'not_relevant', 1: 'relevant'}
+    """
 
     value: int
+    """The grade's number, its place on the scale: 0, 1, 2, ... in order, higher meaning more relevant."""
     name: str
+    """The grade's name (``highly_relevant``): reports, gate messages and an exported model's id2label show it."""
     description: str
+    """What the grade means, in a sentence: a judge's prompt lists each label with it."""
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """A consideration that decides relevance, with its weight."""
+    """A consideration that decides relevance, with its weight.
+
+    Dimensions are how annotators weigh a pair; a synthetic world scores each one in [0, 1] and its annotator labels
+    the pair by their weighted mean (:class:`~stillroom.synthetic.PolicyAnnotator`).
+
+    Example::
+
+        >>> from stillroom.api import Dimension
+        >>> dimensions = (Dimension("role_match", 0.4, "Same title, same family, or unrelated work."),
+        ...               Dimension("skill_overlap", 0.3, "Share of the posting's skills the member lists."))
+        >>> scores = {"role_match": 1.0, "skill_overlap": 0.5}
+        >>> round(sum(d.weight * scores[d.name] for d in dimensions) / sum(d.weight for d in dimensions), 3)
+        0.786
+    """
 
     name: str
+    """The dimension's id (``role_match``), unique in the policy; a synthetic world scores dimensions by name."""
     weight: float
+    """Its share of the judgement, relative to the other dimensions' weights (positive; they need not add up to 1)."""
     description: str
+    """What the dimension measures, in a sentence for people (``stillroom policy check`` prints it)."""
 
 
 @dataclass(frozen=True)
 class HardRule:
-    """A rule that must never be broken: when ``condition`` holds, the label is at most ``max_label``."""
+    """A rule that must never be broken: when ``condition`` holds, the label is at most ``max_label``.
+
+    The ``policy_compliance`` evaluator counts how often a model puts a pair that breaks a rule in a request's top
+    k. A rule that reads a field a data source's pairs lack does not apply to that data: give your pairs' ``request``
+    and ``candidate`` the fields the policy's rules read (each rule's :attr:`fields`).
+
+    Example::
+
+        >>> from stillroom.api import HardRule
+        >>> rule = HardRule("seniority-reach", "candidate.seniority - request.seniority >= 2", max_label=1)
+        >>> sorted(rule.fields)
+        [('candidate', 'seniority'), ('request', 'seniority')]
+        >>> rule.applies({"seniority": 1}, {"seniority": 4}), rule.applies({"seniority": 3}, {"seniority": 4})
+        (True, False)
+    """
 
     id: str
+    """The rule's name (``seniority-reach``; lowercase letters, digits, ``-``, ``_``): reports count breaches by it."""
     condition: str
+    """An expression over ``request.FIELD`` and ``candidate.FIELD`` (fields the policy declares), evaluated by
+    ``simpleeval``; it may call ``len``, ``abs``, ``min``, ``max`` and ``lower`` only."""
     max_label: int
+    """The highest label a pair that meets the condition may have (0: never relevant)."""
     description: str = ""
+    """The rule in words, for people reading the policy."""
 
     @cached_property
     def fields(self) -> frozenset[tuple[str, str]]:
@@ -96,27 +146,72 @@ class RuleFailed(StillroomError):
 
 @dataclass(frozen=True)
 class Precedent:
-    """A worked example that settles an ambiguous case: its label and why."""
+    """A worked example that settles an ambiguous case: its label and why.
+
+    The product's ``stillroom_render_pair`` renders it into texts; the gate checks that a labeler labels every
+    precedent as the policy does, training may repeat them (``labeling.precedent_copies``) and a prompted judge
+    quotes the nearest ones. A precedent must obey the policy's own hard rules.
+
+    Example::
+
+        >>> from stillroom.api import HardRule, Precedent
+        >>> precedent = Precedent({"seniority": 1}, {"seniority": 4}, label=1,
+        ...                       why="Right role, but a Staff posting is three levels above a Junior member.")
+        >>> rule = HardRule("seniority-reach", "candidate.seniority - request.seniority >= 2", max_label=1)
+        >>> rule.applies(precedent.request, precedent.candidate) and precedent.label <= rule.max_label
+        True
+    """
 
     request: Mapping[str, Any]
+    """The request's fields (among the policy's declared request fields), as the rules read them."""
     candidate: Mapping[str, Any]
+    """The candidate's fields (among the policy's declared candidate fields), as the rules read them."""
     label: int
+    """The label the policy gives this pair, on its scale and within the cap of every rule the pair breaks."""
     why: str
+    """Why, in a sentence: the gate quotes it when a labeler gets the precedent wrong, and a judge's prompt with it."""
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A validated, versioned product policy (see ``stillroom policy`` and docs/guides/own-policy.md)."""
+    """A validated, versioned product policy (see ``stillroom policy`` and docs/guides/own-policy.md).
+
+    A data source gets the run's policy: the labels it gives must be on its scale, and its pairs should carry the
+    fields its rules read (``fields``), so that ``cap`` and ``rules_broken`` can check them. An evaluator gets it in
+    its :class:`~stillroom.evaluation.EvalInput`, a model builder in its :class:`~stillroom.ranker.BuildContext`.
+
+    Example::
+
+        >>> from stillroom.plugin_manager import get_plugin_manager
+        >>> from stillroom.policy.source import load_policy
+        >>> policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+        >>> policy.product, policy.version, policy.num_labels, policy.labels[3].name
+        ('jobs', '1.2.0', 4, 'highly_relevant')
+        >>> member = {"city": "Berlin", "seniority": 2, "remote_only": True, "open_to_relocation": False}
+        >>> posting = {"city": "Berlin", "seniority": 2, "workplace": "hybrid"}
+        >>> [rule.id for rule in policy.rules_broken(member, posting)], policy.cap(3, member, posting)
+        (['remote-only-member'], 0)
+    """
 
     product: str
+    """The product the policy governs (``jobs``); model cards and reports name it."""
     version: str
+    """The version the document declares (``"1.2.0"``), for people; reports and model cards show it with ``sha256``."""
     sha256: str
+    """The sha256 of the policy file: it joins every stage's fingerprint and is stamped on labels, which a run under
+    another policy refuses to read."""
     labels: tuple[Label, ...]
+    """The ordinal scale, label 0 first (``labels[i].value == i``); a ranker returns one logit per label."""
     dimensions: tuple[Dimension, ...]
+    """What decides relevance, with weights: a synthetic world's annotator labels by them."""
     rules: tuple[HardRule, ...]
+    """The hard rules: ``cap`` and ``rules_broken`` apply them; the ``policy_compliance`` evaluator counts breaches."""
     precedents: tuple[Precedent, ...]
+    """The worked examples that settle hard cases, which the gate checks a labeler against."""
     body: str
+    """The prose after the front matter (Markdown): what people read and a judge's prompt quotes (``section``)."""
     source: str
+    """Where the policy was read from (the file's path), for error messages and lineage."""
     relevant_label: int = field(default=2)
     """The lowest label that counts as relevant for binary metrics (AUC, MRR, MAP)."""
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -82,7 +82,25 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 class ArtifactStore:
-    """Reads and writes a run's artifacts, one folder per stage."""
+    """Reads and writes a run's artifacts, one folder per stage.
+
+    The lifecycle hooks (``stillroom_before_run``, ``stillroom_after_stage``...) get the run's store: read what a
+    stage wrote with ``read_json(stage, name)`` and its siblings, and write files of a plugin's own in a folder of
+    its own (a stage's folder is the stage's: its completion record checksums every file in it). Every write is
+    atomic; tensors are stored as safetensors, records as JSON lines.
+
+    Example::
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from stillroom.api import ArtifactStore
+        >>> store = ArtifactStore(Path(tempfile.mkdtemp()))
+        >>> path = store.write_json("my_plugin", "summary.json", {"pairs": 120})
+        >>> store.read_json("my_plugin", "summary.json"), path.relative_to(store.root).as_posix()
+        ({'pairs': 120}, 'my_plugin/summary.json')
+        >>> store.exists("my_plugin", "missing.json")
+        False
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

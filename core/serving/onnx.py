@@ -86,7 +86,7 @@ def export_onnx(ranker: Ranker, path: Path) -> list[str]:
     except Exception as exc:  # torch.export fails in many ways, each a model that cannot be traced as it is
         raise StillroomError(
             f"the student could not be traced to ONNX ({_reason(exc)}); "
-            "give its ranker a for_export() form (see stillroom.ranker.Ranker), or set export.onnx=false",
+            "give its ranker a for_export() form (stillroom.api.Exportable), or set export.onnx=false",
             where="export.onnx",
         ) from exc
     with atomic_path(path) as tmp:

@@ -1,0 +1,68 @@
+"""Everything a plugin may import, in one place: the hook marker, the types the hooks take and return, the helpers.
+
+A name here is public: it keeps its meaning across minor releases, and is
+deprecated before it is removed. Anything else in stillroom may move (the
+engine's modules are rearranged between its rooms, ``docs/architecture.md``).
+``docs/reference/plugin-reference.md`` documents each name, generated from the
+docstrings here (:mod:`stillroom.plugin_reference`), and a test fails when a
+hook takes or returns a stillroom type that is not here.
+
+    from stillroom.api import DataBundle, DataSourceSpec, Pair, hookimpl
+"""
+
+from __future__ import annotations
+
+from stillroom import hookimpl
+from stillroom.baselines import Scorer
+from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
+from stillroom.errors import StillroomError
+from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
+from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
+from stillroom.ranker import BuildContext, CachesCandidates, Exportable, HasHidden, HasInferenceForm, ModelSpec, Prunable, Ranker
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, WorldSize
+
+HOOK_TYPES = (
+    Policy,
+    Label,
+    Dimension,
+    HardRule,
+    Precedent,
+    DataSourceSpec,
+    DataBundle,
+    Pair,
+    FirstStage,
+    ModelSpec,
+    BuildContext,
+    Ranker,
+    HasInferenceForm,
+    HasHidden,
+    Prunable,
+    Exportable,
+    CachesCandidates,
+    LossSpec,
+    LossTerm,
+    Evaluator,
+    EvalInput,
+    PerRequest,
+    Scorer,
+    ArtifactStore,
+)
+"""The types the hooks take or return, and the types those hold, in the order the reference documents them."""
+
+HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, StillroomError)
+"""What a plugin builds with: a product whose data is a generated world, and the error that reports bad input."""
+
+CONSTANTS = {
+    "NO_LABEL": NO_LABEL,
+    "RELEVANCE": RELEVANCE,
+    "ENGAGEMENT": ENGAGEMENT,
+    "GOLDEN": GOLDEN,
+    "TEACHER": TEACHER,
+    "LISTS": LISTS,
+    "HIDDEN": HIDDEN,
+}
+"""The values a loss term's batch and a ``LossSpec``'s ``needs`` are keyed by (:mod:`stillroom.losses`)."""
+
+__all__ = ["hookimpl", *(t.__name__ for t in HOOK_TYPES), *(h.__name__ for h in HELPERS), *CONSTANTS]

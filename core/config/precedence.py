@@ -1,0 +1,76 @@
+"""Config precedence as Hydra's: the command line beats an experiment, an experiment a product, a product the recipe.
+
+Hydra merges config files in the order of the defaults list: the recipe's groups
+(``teacher``, ``loss``, ...), then the product, then the data, then an experiment,
+and the command line's values last. A group *choice* made anywhere (``loss=NAME``
+on the command line, ``override /teacher: tiny`` in an experiment) replaces the
+whole option, but a *value* a product config writes inside a group's package
+(``loss: {distill: ...}``) merges after whichever option was chosen and silently
+beats it: the product's terms join ``loss=multi_teacher``'s, its epochs outlive
+``experiment=smoke``'s tiny teacher. So a product adjusts a recipe group the way
+Hydra intends: it ships an option of that group and selects it in its defaults
+list (``- override /loss: courses``), and a value it writes inside a group that
+merged before it stops the run here, naming the file, the key and that pattern.
+Settings outside any group (``gate``, ``labeling``, ``prune``, ``export``) a
+product sets directly; an experiment and the command line still beat them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stillroom.compat.hydra import MergedConfig, config_file, merge_order
+from stillroom.errors import StillroomError
+
+LAYER = "product"
+"""The config group whose options adjust the recipe, and so may choose its other groups' options but not write in them."""
+HYDRA = "hydra"
+
+
+def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
+    """Refuse a product config that writes values inside a recipe group that merged before it (see the module's doc).
+
+    Asks Hydra for the composition's defaults list; outside a Hydra app (a config composed by hand) there is none,
+    and nothing is checked.
+    """
+    order = merge_order(config_name, overrides)
+    if order is None:
+        return
+    product = next((item for item in order if item.path.startswith(f"{LAYER}/")), None)
+    if product is None:
+        return
+    groups_before = _groups_merged_before(order, product)
+    where, values = config_file(product.path)
+    for key, nested in _written(product.package, values).items():
+        if key in groups_before:
+            option = product.path.removeprefix(f"{LAYER}/")
+            raise StillroomError(
+                f"sets {'.'.join([key, *nested][:2])}, a value inside the {key!r} group: it would beat any {key}=NAME the command "
+                f"line or an experiment chooses. Ship it as a {key} option of the product's (conf/{key}/{option}.yaml, starting "
+                f"from the option it adjusts: `defaults: [NAME, _self_]`) and select it in the product's defaults list: "
+                f"`defaults: [{{override /{key}: {option}}}]` (docs/plugins.md#shipping-configs)",
+                where=f"config {where}",
+            )
+
+
+def _groups_merged_before(order: list[MergedConfig], layer: MergedConfig) -> set[str]:
+    """The top-level keys of the group options merged before ``layer`` (Hydra's own settings left out)."""
+    before = order[: order.index(layer)]
+    return {item.package.split(".")[0] for item in before if item.package and "/" in item.path} - {HYDRA}
+
+
+def _written(package: str, values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The top-level keys a config file writes, each with the path below it to the first value, for the message."""
+    if package:
+        head, *rest = package.split(".")
+        return {head: rest + _first_path(values)}
+    return {str(key): _first_path(value) for key, value in values.items() if key != "defaults"}
+
+
+def _first_path(value: Any) -> list[str]:
+    path = []
+    while isinstance(value, Mapping) and value:
+        key, value = next(iter(value.items()))
+        path.append(str(key))
+    return path
