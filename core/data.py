@@ -152,9 +152,9 @@ class DataSourceSpec:
         ...     test = [Pair(f"t{i}", f"r{i}", "c1", "request", "candidate", label=i % 2) for i in range(n)]
         ...     train = [Pair("a", "r9", "c1", "request", "candidate", label=1)]
         ...     return DataBundle({"train": train, "dev": [], "test": test}, pool=[Pair("u", "r8", "c1", "q", "d")])
-        >>> source = DataSourceSpec("tiny", read, products=("jobs",), description="a handful of made-up pairs")
-        >>> bundle = source.read("jobs", {"name": "tiny", "test_requests": 3}, None, 0)
-        >>> {split: len(pairs) for split, pairs in bundle.splits().items()}, source.serves("feed")
+        >>> source = DataSourceSpec("tiny", read, products=("courses",), description="a handful of made-up pairs")
+        >>> bundle = source.read("courses", {"name": "tiny", "test_requests": 3}, None, 0)
+        >>> {split: len(pairs) for split, pairs in bundle.splits().items()}, source.serves("widgets")
         ({'train': 1, 'dev': 0, 'test': 3, 'pool': 1}, False)
     """
 
@@ -165,7 +165,7 @@ class DataSourceSpec:
     """``read(product, data_config, policy, seed)`` returns the bundle; the engine checks it (labels on the policy's
     scale, unique pair ids, no empty train, test or pool) before any stage uses it."""
     products: tuple[str, ...] = ()
-    """The products it serves (``("jobs",)``: a product's own world); empty, it serves every product."""
+    """The products it serves (``("courses",)``: a product's own world); empty, it serves every product."""
     description: str = ""
     """What it reads, in a line for people reading the plugin; the engine does not use it."""
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from stillroom.plugin_manager import get_plugin_manager
+from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.stages import report as report_stage
 
 try:
     import pytest
@@ -98,7 +99,7 @@ def run_tiny_recipe(product: str, folder: Path, *overrides: str) -> dict[str, An
     if status != 0:
         tail = "\n".join(said.getvalue().strip().splitlines()[-20:])
         raise TinyRunFailed(f"stillroom {' '.join(argv)} exited {status}:\n{tail}")
-    return json.loads((Path(folder) / "report" / "report.json").read_text(encoding="utf-8"))
+    return ArtifactStore(Path(folder)).read_json(report_stage.NAME, report_stage.JSON.file)
 
 
 class _Tee(io.TextIOBase):

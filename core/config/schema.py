@@ -30,8 +30,8 @@ class ProductSchema:
     engagement_events: list[str] = MISSING
     """The engagement log's events, weakest first (``[viewed, applied]``): an engagement teacher's grades."""
     judge_prompt: Optional[str] = None  # noqa: UP045 - OmegaConf reads typing.Optional
-    """The Jinja2 prompt a causal-LM judge reads (``package.module:file.j2``); needed only with such a judge
-    (``judge=smollm2``)."""
+    """The Jinja2 prompt a causal-LM judge reads (``package.module:file.j2``); needed only when the judge is a
+    causal LM that reads a prompt."""
     world: Optional[dict[str, Any]] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     """The synthetic world's sizes (``data=synthetic`` reads them): a ``WorldSize``, every key below."""
 

@@ -182,19 +182,24 @@ class Policy:
 
     Example::
 
-        >>> from stillroom.plugin_manager import get_plugin_manager
-        >>> from stillroom.policy.source import load_policy
-        >>> policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
-        >>> policy.product, policy.version, policy.num_labels, policy.labels[3].name
-        ('jobs', '1.2.0', 4, 'highly_relevant')
-        >>> member = {"city": "Berlin", "seniority": 2, "remote_only": True, "open_to_relocation": False}
-        >>> posting = {"city": "Berlin", "seniority": 2, "workplace": "hybrid"}
-        >>> [rule.id for rule in policy.rules_broken(member, posting)], policy.cap(3, member, posting)
-        (['remote-only-member'], 0)
+        >>> from stillroom.api import HardRule, Label, Policy
+        >>> policy = Policy(
+        ...     product="courses", version="1.0.0", sha256="0" * 64, source="policy.md", body="# Courses",
+        ...     labels=tuple(Label(i, name, "") for i, name in enumerate(["off", "related", "good", "ideal"])),
+        ...     dimensions=(), precedents=(),
+        ...     rules=(HardRule("language", "candidate.language not in request.languages", max_label=0),),
+        ... )
+        >>> policy.num_labels, policy.label_name(policy.max_label)
+        (4, 'ideal')
+        >>> learner, course = {"languages": ["en"]}, {"language": "de"}
+        >>> [rule.id for rule in policy.rules_broken(learner, course)], policy.cap(3, learner, course)
+        (['language'], 0)
+
+        A run's policy comes from its file (``product.policy``), read by ``stillroom_load_policy``.
     """
 
     product: str
-    """The product the policy governs (``jobs``); model cards and reports name it."""
+    """The product the policy governs (its front matter's ``product``); model cards and reports name it."""
     version: str
     """The version the document declares (``"1.2.0"``), for people; reports and model cards show it with ``sha256``."""
     sha256: str
