@@ -125,6 +125,10 @@ class WrongAnswers:
     def stillroom_load_exported(self, directory: Path) -> Any:
         return "a model" if (directory / "courses.json").exists() else None
 
+    @hookimpl
+    def stillroom_build_loggers(self, logger_config: Any) -> Any:
+        return "a logger" if logger_config["name"] == "scribe" else None
+
 
 def test_first_answer_names_the_plugin_that_answered_and_none_when_nobody_does(register_plugin) -> None:
     from stillroom.plugin_boundary import first_answer
@@ -164,6 +168,17 @@ def test_a_baseline_that_is_no_scorer_stops_the_run_naming_the_plugin(
     status = run_cli(["run", "experiment=smoke", "evaluator.baselines=[popular]", f"hydra.run.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert status == 2 and "plugin 'courses', stillroom_build_baseline('popular'): returned object, expected a Scorer" in err, err
+
+
+def test_loggers_that_are_not_a_list_of_lightning_loggers_stop_the_run_naming_the_plugin(
+    register_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_plugin(WrongAnswers(), name="courses")
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    status = run_cli(["run", "experiment=smoke", "logger.name=scribe", f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.strip() == "stillroom: error: plugin 'courses', stillroom_build_loggers: returned str, expected a list of Lightning loggers (empty for none)"
 
 
 class BrokenComponents:

@@ -188,9 +188,12 @@ class RunContext:
 
     def loggers(self, run_name: str) -> list[Logger]:
         logger_config = self.config["logger"]
-        loggers = self.plugins.hook.stillroom_build_loggers(
-            logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name
-        )
-        if loggers is None:
+        answer = first_answer(self.plugins.hook.stillroom_build_loggers, logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name)
+        if answer is None:
             raise StillroomError(f"no plugin provides a logger named {logger_config.get('name')!r}", where="logger.name")
-        return loggers
+        def not_loggers(result: Any) -> str | None:
+            if isinstance(result, list) and all(isinstance(logger, Logger) for logger in result):
+                return None
+            return f"returned {type(result).__name__}, expected a list of Lightning loggers (empty for none)"
+
+        return checked(answer, "stillroom_build_loggers", not_loggers)
