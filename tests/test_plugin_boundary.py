@@ -181,6 +181,19 @@ def test_loggers_that_are_not_a_list_of_lightning_loggers_stop_the_run_naming_th
     assert err.strip() == "stillroom: error: plugin 'courses', stillroom_build_loggers: returned str, expected a list of Lightning loggers (empty for none)"
 
 
+def test_a_search_path_that_is_not_a_list_of_entries_names_the_plugin(register_plugin) -> None:
+    from stillroom.config.products import plugin_config_entries
+
+    class OneString:
+        @hookimpl
+        def stillroom_config_searchpath(self) -> Any:
+            return "pkg://courses.conf"
+
+    register_plugin(OneString(), name="courses")
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_config_searchpath: returned 'pkg://courses.conf', expected a list"):
+        plugin_config_entries(get_plugin_manager())
+
+
 class BrokenComponents:
     """A model family that raises, one that builds no module, an evaluator that returns a list, a loss whose
     builder raises and one whose term returns a value per row instead of the batch's mean."""
