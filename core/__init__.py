@@ -1,7 +1,7 @@
 """stillroom: turn a written product policy into a small, fast ranking model.
 
-The public plugin API is :mod:`stillroom.hookspecs`; plugins mark their hooks with
-:data:`hookimpl`.
+A plugin imports what it needs from :mod:`stillroom.api` (the hook marker :data:`hookimpl`, the types the hooks
+take and return); the hooks themselves are declared in :mod:`stillroom.hookspecs`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
