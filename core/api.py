@@ -18,10 +18,12 @@ from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
+from stillroom.plugin_manager import FailedPlugin, Plugins, get_plugin_manager
 from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
+from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, CachesCandidates, Exportable, HasHidden, HasInferenceForm, ModelSpec, Prunable, Ranker
 from stillroom.recipe.artifacts import ArtifactStore
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, WorldSize
+from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, SyntheticWorld, WorldSize, generate_bundle
 
 HOOK_TYPES = (
     Policy,
@@ -51,8 +53,13 @@ HOOK_TYPES = (
 )
 """The types the hooks take or return, and the types those hold, in the order the reference documents them."""
 
-HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, StillroomError)
-"""What a plugin builds with: a product whose data is a generated world, and the error that reports bad input."""
+HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, SyntheticWorld, StillroomError, Plugins, FailedPlugin)
+"""What a plugin builds with: a product whose data is a generated world, the error that reports bad input, and the
+plugin manager a test asks whether its plugin loaded."""
+
+FUNCTIONS = (generate_bundle, get_plugin_manager, load_policy)
+"""A generated world's splits, the process-wide plugin manager, and the policy loader a product's test reads its
+policy with."""
 
 CONSTANTS = {
     "NO_LABEL": NO_LABEL,
@@ -65,4 +72,4 @@ CONSTANTS = {
 }
 """The values a loss term's batch and a ``LossSpec``'s ``needs`` are keyed by (:mod:`stillroom.losses`)."""
 
-__all__ = ["hookimpl", *(t.__name__ for t in HOOK_TYPES), *(h.__name__ for h in HELPERS), *CONSTANTS]
+__all__ = ["hookimpl", *(t.__name__ for t in HOOK_TYPES), *(h.__name__ for h in HELPERS), *(f.__name__ for f in FUNCTIONS), *CONSTANTS]

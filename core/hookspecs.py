@@ -95,6 +95,11 @@ def stillroom_render_pair(product: str, request: Mapping[str, Any], candidate: M
     prompted judge quotes them. Render exactly as the data source renders its
     pairs. Return ``(request_text, candidate_text)``, or ``None`` unless this
     plugin renders pairs for ``product``. firstresult.
+
+    A precedent holds only the fields the policy declares (its front matter's
+    ``fields``), so declare every field your text shows, even one no rule reads.
+    A ``KeyError`` for a field a precedent lacks stops the run naming the plugin,
+    the precedent and the field.
     """
 
 

@@ -63,16 +63,33 @@ class FailedPlugin:
     """A plugin that could not be loaded; reported by name instead of crashing."""
 
     name: str
+    """The entry point's name (or the built-in module's)."""
     source: str
+    """Where it came from: ``entry point from DISTRIBUTION``, or ``built-in``."""
     error: str
+    """Why it did not load: the import's exception, or ``rejected: ...`` for a hook that is not in the spec."""
 
 
 @dataclass
 class Plugins:
-    """The loaded plugins: pluggy's manager (``pm``; ``hook`` calls it) plus the record of plugins that failed to load."""
+    """The loaded plugins: pluggy's manager (``pm``; ``hook`` calls it) plus the record of plugins that failed to load.
+
+    A plugin's test checks that its package loaded: its entry-point name is among ``pm.list_name_plugin()`` and
+    not in ``failed``.
+
+    Example::
+
+        >>> from stillroom.api import get_plugin_manager
+        >>> manager = get_plugin_manager()
+        >>> "stillroom.plugins.losses" in dict(manager.pm.list_name_plugin()), [f.name for f in manager.failed]
+        (True, [])
+    """
 
     pm: pluggy.PluginManager
+    """pluggy's manager: ``pm.list_name_plugin()`` names every registered plugin, ``pm.register`` adds one (in a
+    test, ``stillroom.testing.registered`` does it safely)."""
     failed: list[FailedPlugin] = field(default_factory=list)
+    """The plugins that did not load, each with its error (``stillroom plugins`` lists them as FAILED)."""
     distributions: dict[str, str] = field(default_factory=dict)
     """Entry-point plugin name -> the installed distribution that provided it."""
 

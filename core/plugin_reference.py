@@ -192,6 +192,10 @@ def render() -> str:
     lines += ["## Helpers", ""]
     for cls in api.HELPERS:
         lines += _type_section(cls)
+    lines += ["## Functions", ""]
+    for function in api.FUNCTIONS:
+        signature = str(inspect.signature(function)).replace("'", "")
+        lines += [f"### `{function.__name__}{signature}`", "", f"`from stillroom.api import {function.__name__}`", "", markdown(inspect.cleandoc(function.__doc__ or "")), ""]
     lines += ["## Constants", "", "| name | value |", "|---|---|"]
     lines += [_row(f"`{name}`", f"`{value!r}`") for name, value in api.CONSTANTS.items()]
     lines += ["", *_config_section()]

@@ -65,10 +65,15 @@ class PolicyAnnotator:
     (:meth:`dimension_scores`); the annotator weighs them as the policy says, cuts the weighted score
     into the label scale (:attr:`label_cuts`), caps it by the hard rules, and slips by one grade with
     the annotators' noise, as human labels do.
+
+    A product subclass defines :meth:`dimension_scores` and :meth:`engagement`, may set its own
+    :attr:`label_cuts`, and draws with :attr:`rng` (seeded, so one seed gives one world). A worked example:
+    :class:`SyntheticProduct`.
     """
 
     label_cuts: tuple[float, ...] = (0.35, 0.5, 0.7)
-    """Weighted-dimension score at which a pair reaches label 1, 2 and 3."""
+    """Weighted-dimension score at which a pair reaches label 1, 2 and 3 (a subclass may set its own, one cut per
+    label above 0)."""
 
     def __init__(self, policy: Policy, seed: int) -> None:
         self.policy = policy
@@ -89,7 +94,9 @@ class PolicyAnnotator:
         return self.policy.cap(label, request, candidate)
 
     def annotate(self, request: Mapping[str, Any], candidate: Mapping[str, Any], noise: float) -> int:
-        """The policy label, off by one grade with probability ``noise``."""
+        """The policy label, off by one grade with probability ``noise``. A slip can cross a hard rule's cap, as a
+        careless annotator's label can: golden labels then break the rules at about the noise rate (the compliance
+        check's floor and ``labeling.enforce_rules`` are what keep a model from learning them)."""
         label = self.policy_label(request, candidate)
         if self.rng.random() < noise:
             label = min(self.policy.max_label, max(0, label + self.rng.choice((-1, 1))))
@@ -139,12 +146,17 @@ class CatalogWorld:
     """What every product's :class:`SyntheticWorld` does alike, over its :class:`PolicyAnnotator`: labels
     with the annotators' noise, engagement rows, and pairs that read as the product renders them.
 
-    A product subclass draws requests and slates (``request``, ``slate``) from its catalog and names
-    the id field of each side (:attr:`request_key`, :attr:`candidate_key`); :meth:`render` is its text.
+    A product subclass defines ``request(request_id)`` (a new request's fields, its id among them) and
+    ``slate(request)`` (the candidates' fields), names the id field of each side (:attr:`request_key`,
+    :attr:`candidate_key`) and sets :meth:`render`; ``generate_bundle(world, size)`` then draws every split.
+    ``CatalogWorld(annotator, size)`` keeps the annotator as ``world`` (draw with its ``rng``, for one seed, one
+    world). A worked example: :class:`SyntheticProduct`.
     """
 
     request_key: str
+    """The request field that holds its id (``learner_id``): it becomes the pairs' ``request_id``."""
     candidate_key: str
+    """The candidate field that holds its id (``course_id``): it becomes the pairs' ``candidate_id``."""
 
     def __init__(self, world: PolicyAnnotator, size: WorldSize) -> None:
         self.world = world
@@ -177,17 +189,58 @@ class CatalogWorld:
 
 
 def require_dimensions(policy: Policy, dimensions: Sequence[str], product: str) -> None:
-    """A world scores the policy's dimensions itself: a policy that weighs one the world does not know is an error."""
-    missing = set(dimensions) - set(policy.dimension_weights())
-    if missing:
-        raise StillroomError(f"the {product} world scores the dimensions {list(dimensions)}; the policy lacks {sorted(missing)}", where=policy.source)
+    """A world scores the policy's dimensions itself, so the two must name the same ones: a dimension the policy
+    weighs and the world does not score has no score to weigh, and one the world scores that the policy lacks would
+    be ignored without a word."""
+    weighed, scored = set(policy.dimension_weights()), set(dimensions)
+    if weighed != scored:
+        unscored = f"; the world does not score {sorted(weighed - scored)}" if weighed - scored else ""
+        lacking = f"; the policy lacks {sorted(scored - weighed)}" if scored - weighed else ""
+        raise StillroomError(f"the {product} world scores the dimensions {list(dimensions)}{lacking}{unscored}", where=policy.source)
 
 
 class SyntheticProduct:
     """A product whose data is its own generated world, as a plugin: its ``data=synthetic`` source and how its pairs read.
 
-    A product package registers one instance (its entry point names it):
-    ``plugin = SyntheticProduct(PRODUCT, DIMENSIONS, generate, render)``.
+    ``SyntheticProduct(product, dimensions, generate, render)``: ``dimensions`` are the policy dimensions the world
+    scores (the policy must weigh exactly these, checked when the world is read); ``generate(policy, size, seed)``
+    returns the :class:`~stillroom.data.DataBundle` for a :class:`WorldSize` (``generate_bundle`` over a
+    :class:`CatalogWorld` does the drawing); ``render(request, candidate)`` gives the two texts, for the data and
+    for the policy's precedents alike. A product package registers one instance through its entry point
+    (``plugin = SyntheticProduct(...)``); to implement more hooks in the same plugin (its config search path, a
+    loss, an evaluator), subclass it and add ``@hookimpl`` methods.
+
+    Example::
+
+        >>> from stillroom.api import (CatalogWorld, Dimension, Label, Policy, PolicyAnnotator, SyntheticProduct,
+        ...                            generate_bundle)
+        >>> TOPICS = ["python", "statistics", "design", "marketing"]
+        >>> class Learners(PolicyAnnotator):  # scores the policy's dimensions; labels follow from them
+        ...     def dimension_scores(self, learner, course):
+        ...         return {"topic_match": float(course["topic"] in learner["topics"])}
+        ...     def engagement(self, learner, course):
+        ...         return {"request_id": learner["learner_id"], "candidate_id": course["course_id"],
+        ...                 "viewed": self.rng.random() < 0.5}
+        >>> class Courses(CatalogWorld):  # draws requests and their slates
+        ...     request_key, candidate_key = "learner_id", "course_id"
+        ...     render = staticmethod(lambda learner, course: (", ".join(learner["topics"]), course["topic"]))
+        ...     def request(self, request_id):
+        ...         return {"learner_id": request_id, "topics": self.world.rng.sample(TOPICS, 2)}
+        ...     def slate(self, learner):
+        ...         return [{"course_id": f"c{i}", "topic": topic} for i, topic in enumerate(TOPICS)]
+        >>> def generate(policy, size, seed):
+        ...     return generate_bundle(Courses(Learners(policy, seed), size), size)
+        >>> plugin = SyntheticProduct("courses", ["topic_match"], generate, Courses.render)
+        >>> policy = Policy(product="courses", version="1", sha256="0" * 64, source="policy.md", body="", rules=(),
+        ...                 precedents=(), dimensions=(Dimension("topic_match", 1.0, "The course's topic is wanted."),),
+        ...                 labels=tuple(Label(i, f"grade_{i}", "") for i in range(4)))
+        >>> sizes = {"train_requests": 2, "dev_requests": 1, "test_requests": 1, "pool_requests": 2,
+        ...          "candidates_per_request": 4, "catalog": 4, "annotator_noise": 0.0}
+        >>> bundle = plugin.read("courses", sizes, policy, seed=0)
+        >>> {split: len(pairs) for split, pairs in bundle.splits().items()}, len(bundle.engagement)
+        ({'train': 8, 'dev': 4, 'test': 4, 'pool': 8}, 24)
+        >>> sorted({pair.label for pair in bundle.golden["train"]})  # topic match: grade 3, else grade 0
+        [0, 3]
     """
 
     def __init__(

@@ -10,7 +10,9 @@ from stillroom.policy import Policy
 
 
 def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> Policy:
-    """The validated policy at ``spec``, read by whichever plugin reads that kind of file."""
+    """The validated policy at ``spec`` (a file path, or ``package.module:file.md`` for one a package ships), read by
+    whichever plugin reads that kind of file (``stillroom_load_policy``); a plugin's test loads its own this way:
+    ``load_policy("stillroom_widgets:policy.md", get_plugin_manager())``. ``where`` names the config key in errors."""
     path = resolve_file(spec, where)
     answer = first_answer(plugins.hook.stillroom_load_policy, path=path)
     if answer is None:
