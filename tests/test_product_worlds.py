@@ -104,3 +104,16 @@ def test_people_search_reports_its_first_stage_recall_on_test() -> None:
     assert (whole.name, whole.k, whole.recall) == ("bm25", 30, 1.0)
     narrow = search_world.generate(policy, WorldSize(4, 2, 20, 4, 5, 400, 0.0), seed=3).first_stage
     assert narrow.k == 5 and 0.0 < narrow.recall < 1.0
+
+
+def test_a_world_and_its_policy_must_name_the_same_dimensions_both_ways() -> None:
+    from stillroom.errors import StillroomError
+    from stillroom.synthetic import require_dimensions
+
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    weighed = list(policy.dimension_weights())
+    require_dimensions(policy, weighed, "jobs")
+    with pytest.raises(StillroomError, match=rf"the world does not score \['{weighed[-1]}'\]"):
+        require_dimensions(policy, weighed[:-1], "jobs")  # once a KeyError deep in labeling
+    with pytest.raises(StillroomError, match=r"the policy lacks \['tone'\]"):
+        require_dimensions(policy, [*weighed, "tone"], "jobs")
