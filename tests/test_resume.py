@@ -6,9 +6,11 @@ it on purpose: SIGTERM mid-epoch or on an epoch's last batch, a crash, a NaN.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,27 @@ def test_a_sigterm_outside_training_names_the_stage_and_how_to_resume(smoke_run:
     with pytest.raises(RunInterrupted, match="label: stopped by SIGTERM. Rerun the same command to resume"):
         run_job(compose_config(*SMOKE_RUN), run_dir)
     assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the run's alone
+
+
+def test_a_rerun_a_gate_stops_leaves_no_earlier_report_or_export_and_keeps_the_gates_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same folder, run again with a stricter gate: the old report's verdict must not survive beside the failure."""
+    from stillroom.testing import run_tiny_recipe
+
+    run_dir = tmp_path / "run"
+    run_tiny_recipe("jobs", run_dir)
+    assert (run_dir / "report" / "report.md").exists() and (run_dir / "export" / "_complete.json").exists()
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    status = run_cli(["run", "product=jobs", "experiment=smoke", "gate.min_kappa=0.99", f"hydra.run.dir={run_dir}"])
+    assert status == 3, capsys.readouterr().err
+    assert not (run_dir / "report" / "report.md").exists() and not (run_dir / "export" / "_complete.json").exists()
+    assert (run_dir / "evaluate" / "_complete.json").exists()  # the same models' figures: the gate's bound does not change them
+    gate = json.loads((run_dir / "gate" / "gate.json").read_text())
+    assert gate["passed"] is False and gate["min_kappa"] == 0.99
+    assert (run_dir / "finetune" / "_complete.json").exists()  # upstream of the gate: still reusable
+
+    # A new world (prepare and finetune run again) and the same stop: the old models' figures go too.
+    status = run_cli(["run", "product=jobs", "experiment=smoke", "gate.min_kappa=0.99", "data.train_requests=7", f"hydra.run.dir={run_dir}"])
+    assert status == 3 and not (run_dir / "evaluate" / "_complete.json").exists()
+    assert not (run_dir / "distill" / "_complete.json").exists() and (run_dir / "finetune" / "_complete.json").exists()

@@ -167,6 +167,14 @@ class Plan:
             waiting.remove(ready)
         return tuple(placed)
 
+    def downstream(self, name: str) -> list[str]:
+        """The stages that read what stage ``name`` writes, directly or through others, in run order."""
+        reached = {name}
+        for stage in self.stages:
+            if reached.intersection(self.upstream[stage.name]):
+                reached.add(stage.name)
+        return [stage.name for stage in self.stages if stage.name in reached - {name}]
+
     def models(self, pattern: str = EVERY_MODEL) -> list[TrainedModel]:
         """The trained models whose weights match ``pattern``, in run order."""
         names = {artifact.name for _, artifact in self.resolve(pattern)}

@@ -95,24 +95,41 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
     running = ["before the first stage"]
     names = [stage.name for stage in ctx.plan.stages]
     clock = RunClock(names, earlier_seconds(ctx.store.root, names))
-    with stop_between_stages(lambda: running[-1]):
-        for stage in ctx.plan.stages:
-            running.append(stage.name)
-            numbered = f"[stillroom] {clock.position(stage.name)} "
-            with running_stage(stage.name):
-                summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, partial(_prefixed, log, numbered))
-            if left := clock.left_after(stage.name):
-                log(f"[stillroom] {left}")
+    ran: list[str] = []
+    try:
+        with stop_between_stages(lambda: running[-1]):
+            for stage in ctx.plan.stages:
+                running.append(stage.name)
+                numbered = f"[stillroom] {clock.position(stage.name)} "
+                with running_stage(stage.name):
+                    summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, ran, partial(_prefixed, log, numbered))
+                if left := clock.left_after(stage.name):
+                    log(f"[stillroom] {left}")
+    except BaseException:
+        _forget_stale(ctx, ran, finished=set(summaries))
+        raise
     return summaries
+
+
+def _forget_stale(ctx: RunContext, ran: list[str], finished: set[str]) -> None:
+    """After a run that stopped: forget what later stages made from the earlier outputs of a stage this run
+    changed (or was changing), so the folder shows no earlier run's report, export or verdict beside the stop. A
+    stage this run finished, or one downstream of nothing that changed, keeps its outputs for the rerun."""
+    for changed in ran:
+        for stale in ctx.plan.downstream(changed):
+            if stale not in finished:
+                ctx.store.invalidate(stale)
 
 
 def _prefixed(log: Callable[[str], None], prefix: str, line: str) -> None:
     log(prefix + line)
 
 
-def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], log: Callable[[str], None]) -> dict[str, Any]:
+def _run_or_reuse(
+    ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], ran: list[str], log: Callable[[str], None]
+) -> dict[str, Any]:
     """The stage's summary: the recorded one when its fingerprint matches a completed run of it (here or in the
-    stage cache), else the one running it now gives."""
+    stage cache), else the one running it now gives (its name joins ``ran`` as it starts)."""
     hook = ctx.plugins.hook
     stage_fp = fingerprint(
         stage.name,
@@ -133,6 +150,7 @@ def _run_or_reuse(ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, 
     log(f"{stage.name}: running")
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
+    ran.append(stage.name)
     summary = stage.run(stage_ctx)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     ctx.store.drop_checkpoints(stage.name)

@@ -56,10 +56,10 @@ def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
     dev_labels, precedent_labels = labels_of(ctx, role, model, dev), labels_of(ctx, role, model, precedents)
     gain = gain_over_free_model(ctx, dev, dev_labels)
     result = judge_gate(role, dev, dev_labels, precedents, precedent_labels, ctx.policy, gate_config, gain)
+    ctx.io.write_json(RESULT, result.summary())  # the record stays when the gate stops the run: it says why
     if not result.passed:
         raise GateFailed(result.explain(ctx.policy), where=NAME)
     print(f"[stillroom] {result.explain(ctx.policy)}")
-    ctx.io.write_json(RESULT, result.summary())
     return result.summary()
 
 
