@@ -75,6 +75,7 @@ def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(
     flags: list[str], shown: str, register_plugin, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """`--cfg job` used to fail once a plugin shipped configs (the command line was rewritten with a search path)."""
+    import logging
     import sys
 
     from tests.helpers import run_cli
@@ -83,5 +84,8 @@ def test_hydras_own_flags_work_with_a_plugin_that_ships_configs(
     (tmp_path / "logger" / "shipped.yaml").write_text("name: none\nshipped_by: plugin\n")
     register_plugin(ConfigShipper(tmp_path))
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    # `--info` turns the root logger to DEBUG on this test's captured stderr; the next test's runs must not inherit it
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
     assert run_cli(["run", "product=jobs", "logger=shipped", *flags]) == 0
     assert shown in capsys.readouterr().out
