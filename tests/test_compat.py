@@ -6,6 +6,7 @@ These fail loudly on a release that moves one, naming the library; pyproject's u
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
@@ -128,3 +129,24 @@ def test_no_module_outside_compat_imports_or_overrides_a_private_api() -> None:
     sources = [p for folder in ("core", "plugins", "products") for p in (root / folder).rglob("*.py") if "compat" not in p.parts]
     assert not [use for path in sources for use in _private_uses(path)]
     assert _private_uses(root / "core" / "compat" / "hydra.py") and _private_uses(root / "core" / "compat" / "torch.py")  # the check finds them
+
+
+def test_merge_order_lists_the_defaults_list_with_each_files_values_as_written(tmp_path: Path) -> None:
+    """Hydra's defaults list and its caching repository, a ``hydra.searchpath`` folder included."""
+    from hydra import initialize_config_module
+
+    from stillroom.compat.hydra import merge_order
+    from stillroom.config.search_path import register
+
+    (tmp_path / "logger").mkdir()
+    (tmp_path / "logger" / "mine.yaml").write_text("name: none\nrun_name: ${hydra:job.name}\n")
+    register()
+    assert merge_order("config", ["product=feed"]) is None  # outside a Hydra app
+    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
+        order = merge_order("config", ["product=feed", "logger=mine", f"hydra.searchpath=[file://{tmp_path}]"])
+    paths = [item.path for item in order]
+    assert paths.index("teacher/minilm_lora") < paths.index("teacher/feed") < paths.index("product/feed") < paths.index("data/synthetic")
+    product = order[paths.index("product/feed")]
+    assert product.package == "" and product.values["product"]["name"] == "feed" and product.where.endswith("product/feed.yaml")
+    mine = order[paths.index("logger/mine")]
+    assert mine.where == f"file://{tmp_path}/logger/mine.yaml" and mine.values["run_name"] == "${hydra:job.name}"

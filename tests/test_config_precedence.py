@@ -99,3 +99,17 @@ def test_products_that_select_options_and_set_settings_outside_every_group_pass_
     register()
     with initialize_config_module(config_module="stillroom.conf", version_base="1.3"):
         check_product_config("config", [f"product={product}"])
+
+
+def test_a_product_on_the_users_own_search_path_is_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hydra.searchpath=[file://DIR]`` on the command line, no plugin: the check finds the product config there."""
+    (tmp_path / "conf" / "product").mkdir(parents=True)
+    (tmp_path / "conf" / "product" / "mine.yaml").write_text(COURSES.replace("courses", "mine") + "teacher:\n  train: {epochs: 9}\n")
+    for path, text in OPTIONS.items():
+        (tmp_path / "conf" / path.replace("courses", "mine")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "conf" / path.replace("courses", "mine")).write_text(text)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    status = run_cli(["run", "product=mine", "experiment=smoke", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert status == 2 and "product/mine.yaml: sets teacher.train, a value inside the 'teacher' group" in capsys.readouterr().err

@@ -70,7 +70,7 @@ def hydra_main(cfg: DictConfig) -> float:
     if hydra_config.output_subdir:
         scrub_hydra_output(run_dir / hydra_config.output_subdir)
     try:
-        check_product_config(str(hydra_config.job.config_name), list(hydra_config.overrides.task))
+        check_product_config(str(hydra_config.job.config_name), [*hydra_config.overrides.hydra, *hydra_config.overrides.task])
         report = run_job(cfg, run_dir)
     except GateFailed as failed:
         report_error(failed)

@@ -9,6 +9,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 
 def split_sweep(parsed_overrides: Sequence[Any]) -> list[list[str]]:
@@ -18,27 +19,36 @@ def split_sweep(parsed_overrides: Sequence[Any]) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class MergedConfig:
-    """One config file a composition merges: its path in the config tree (``product/feed``) and the package its values
-    land in (``""`` for ``_global_``, ``product`` for a product config without a header)."""
+    """One config file a composition merges: its path in the config tree (``product/feed``), the package its values
+    land in (``""`` for ``_global_``, ``product`` for a product config without a header), where it was found on the
+    search path, and its values as written there (interpolations unresolved, the defaults list left out)."""
 
     path: str
     package: str
+    where: str
+    values: dict[str, Any]
 
 
 def merge_order(config_name: str, overrides: Sequence[str]) -> list[MergedConfig] | None:
     """The config files composing ``config_name`` with ``overrides`` merges, first to last (Hydra's defaults list, as
-    ``--info defaults`` prints it); ``None`` outside a Hydra app (no global Hydra to ask)."""
+    ``--info defaults`` prints it), read through the same search path, a ``hydra.searchpath`` override's folders
+    included; ``None`` outside a Hydra app (no global Hydra to ask)."""
     hydra = GlobalHydra.instance()
     if not hydra.is_initialized():
         return None
-    defaults = hydra.config_loader().compute_defaults_list(config_name, list(overrides), RunMode.RUN).defaults
-    return [MergedConfig(str(item.config_path), item.package or "") for item in defaults if item.config_path is not None]
+    loader = hydra.config_loader()
+    defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN).defaults
+    _, repository = loader._parse_overrides_and_create_caching_repo(config_name, list(overrides))
+    merged = []
+    for item in defaults:
+        if item.config_path is None:
+            continue
+        found = repository.load_config(item.config_path)
+        where = f"{str(found.path).rstrip('/')}/{item.config_path}.yaml" if found is not None else item.config_path
+        merged.append(MergedConfig(str(item.config_path), item.package or "", where, _as_written(found.config) if found is not None else {}))
+    return merged
 
 
-def config_file(path: str) -> tuple[str, dict[str, Any]]:
-    """Where the config at ``path`` (``product/feed``) is found on the search path, and its values as written there
-    (``defaults`` included, nothing merged)."""
-    for source in GlobalHydra.instance().config_loader().get_sources():
-        if source.is_config(path):
-            return f"{source.full_path().rstrip('/')}/{path}.yaml", dict(source.load_config(path).config)
-    raise FileNotFoundError(path)
+def _as_written(config: Any) -> dict[str, Any]:
+    """A loaded config file's values, interpolations left as written (``${hydra:...}`` resolves only in a job)."""
+    return dict(OmegaConf.to_container(config, resolve=False))

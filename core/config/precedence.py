@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stillroom.compat.hydra import MergedConfig, config_file, merge_order
+from stillroom.compat.hydra import MergedConfig, merge_order
 from stillroom.errors import StillroomError
 
 LAYER = "product"
@@ -41,8 +41,7 @@ def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
     if product is None:
         return
     groups_before = _groups_merged_before(order, product)
-    where, values = config_file(product.path)
-    for key, nested in _written(product.package, values).items():
+    for key, nested in _written(product.package, product.values).items():
         if key in groups_before:
             option = product.path.removeprefix(f"{LAYER}/")
             raise StillroomError(
@@ -50,7 +49,7 @@ def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
                 f"line or an experiment chooses. Ship it as a {key} option of the product's (conf/{key}/{option}.yaml, starting "
                 f"from the option it adjusts: `defaults: [NAME, _self_]`) and select it in the product's defaults list: "
                 f"`defaults: [{{override /{key}: {option}}}]` (docs/plugins.md#shipping-configs)",
-                where=f"config {where}",
+                where=f"config {product.where}",
             )
 
 
