@@ -168,7 +168,11 @@ class ContributedLoss:
 
 def available_losses(plugins: Plugins) -> dict[str, ContributedLoss]:
     """Every loss the plugins contribute (``stillroom_losses``), by name; a later plugin overrides a built-in."""
-    by_plugin = [[ContributedLoss(spec, plugin) for spec in specs] for plugin, specs in contributions(plugins.hook.stillroom_losses)]
+    by_plugin = []
+    for plugin, specs in contributions(plugins.hook.stillroom_losses):
+        if not all(isinstance(spec, LossSpec) for spec in specs):
+            raise PluginBroke(f"returned {specs!r}, expected a list of LossSpec", plugin, "stillroom_losses")
+        by_plugin.append([ContributedLoss(spec, plugin) for spec in specs])
     return merge_by_name(by_plugin, lambda loss: loss.spec.name)
 
 
@@ -225,13 +229,16 @@ def build_terms(
             inspect.signature(spec.build).bind(**params)
         except TypeError as exc:
             raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=here) from exc
+        except ValueError:  # a builder without a signature to read (a C callable): its own call says what is wrong
+            pass
         hook = f"stillroom_losses: loss {name!r}"
         with plugin_call(plugin, hook):
             term = spec.build(**params)
         if not callable(term):
             raise PluginBroke(f"build returned {type(term).__name__}, expected a loss term: term(logits, batch) -> scalar tensor", plugin, hook)
         if HIDDEN in spec.needs and widths is None:
-            term = _unbuilt(name)
+            terms.append(WeightedTerm(term_name, weight, _unbuilt(name), spec.needs))  # the engine's placeholder
+            continue
         terms.append(WeightedTerm(term_name, weight, term, spec.needs, plugin))
     return terms
 

@@ -48,11 +48,18 @@ def _in_call_order(caller: HookCaller) -> list[HookImpl]:
 
 def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
     """A contribute-many hook's results, each with the name of the plugin that gave it, in pluggy's call order
-    (the plugin registered last first, so a later plugin can replace a built-in of the same name)."""
+    (the plugin registered last first, so a later plugin can replace a built-in of the same name). A plugin that
+    returns ``None`` contributes nothing, as pluggy has it; one that returns something other than a list or tuple
+    is told so."""
     results = []
     for impl in _in_call_order(caller):  # one by one, so that each result keeps its plugin's name
         with plugin_call(impl.plugin_name, caller.name):
-            results.append((impl.plugin_name, impl.function()))
+            result = impl.function()
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            raise PluginBroke(f"returned {type(result).__name__}, expected a list", impl.plugin_name, caller.name)
+        results.append((impl.plugin_name, result))
     return results
 
 

@@ -57,6 +57,23 @@ def attribute_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def signature_text(function: Callable[..., Any], skip_first: bool = False) -> str:
+    """``(name: type = default, ...) -> type`` as the source writes it: annotations are strings here (postponed
+    evaluation), defaults are shown as values; ``skip_first`` leaves out a method's ``self`` or ``cls``."""
+    signature = inspect.signature(function)
+    parameters = list(signature.parameters.values())[1 if skip_first else 0 :]
+    shown = []
+    for parameter in parameters:
+        text = f"{'**' if parameter.kind is parameter.VAR_KEYWORD else '*' if parameter.kind is parameter.VAR_POSITIONAL else ''}{parameter.name}"
+        if parameter.annotation is not parameter.empty:
+            text += f": {parameter.annotation}"
+        if parameter.default is not parameter.empty:
+            text += f" = {parameter.default!r}"
+        shown.append(text)
+    returns = "" if signature.return_annotation is signature.empty else f" -> {signature.return_annotation}"
+    return f"({', '.join(shown)}){returns}"
+
+
 def split_example(doc: str) -> tuple[str, str]:
     """A docstring's description and its example (dedented doctest lines; empty when it has none)."""
     description, _, example = inspect.cleandoc(doc).partition(EXAMPLE)
@@ -92,7 +109,7 @@ def methods_of(cls: type) -> Iterator[tuple[str, str]]:
         function = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
         if not inspect.isfunction(function) or getattr(function, "stillroom_impl", None):
             continue
-        signature = re.sub(r"\((self|cls)(, |\))", lambda m: "(" if m.group(2) == ", " else "()", str(inspect.signature(function)).replace("'", ""))
+        signature = signature_text(function, skip_first=not isinstance(vars(cls).get(name), staticmethod))
         if isinstance(value, property):
             signature = f" (property) -> {signature.split(' -> ')[-1]}"
         summary = inspect.cleandoc(function.__doc__ or "").split("\n\n")[0].replace("\n", " ")
@@ -123,7 +140,7 @@ def _type_section(cls: type) -> list[str]:
 
 
 def _hook_section(hook: Callable[..., Any]) -> list[str]:
-    signature = str(inspect.signature(hook)).replace("'", "")
+    signature = signature_text(hook)
     return [f"### `{hook.__name__}{signature}`", "", f"*{hook_kind(hook)}*", "", markdown(inspect.cleandoc(hook.__doc__ or "")), ""]
 
 
@@ -144,9 +161,9 @@ def _config_section() -> list[str]:
     return [
         "## The product config",
         "",
-        "`conf/product/NAME.yaml` in your package, on the config search path (`stillroom_config_searchpath`). Its keys,",
-        "under `product:` when the file starts with `# @package _global_` (as it must to select options of the recipe's",
-        "groups; [configuration.md](configuration.md#precedence)), are checked before any stage runs:",
+        "`conf/product/NAME.yaml` in your package, on the config search path (`stillroom_config_searchpath`). Its keys",
+        "(under `product:` when the file starts with `# @package _global_`, which lets it also set keys outside the groups,",
+        "such as `gate`; [configuration.md](configuration.md#precedence)) are checked before any stage runs:",
         "",
         *_schema_rows(ProductSchema),
         "",
@@ -194,7 +211,7 @@ def render() -> str:
         lines += _type_section(cls)
     lines += ["## Functions", ""]
     for function in api.FUNCTIONS:
-        signature = str(inspect.signature(function)).replace("'", "")
+        signature = signature_text(function)
         lines += [f"### `{function.__name__}{signature}`", "", f"`from stillroom.api import {function.__name__}`", "", markdown(inspect.cleandoc(function.__doc__ or "")), ""]
     lines += ["## Constants", "", "| name | value |", "|---|---|"]
     lines += [_row(f"`{name}`", f"`{value!r}`") for name, value in api.CONSTANTS.items()]

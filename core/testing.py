@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,12 +58,14 @@ def registered(plugin: P, name: str | None = None) -> Iterator[P]:
 
     Safe beside the installed plugins: a plugin already registered (the entry point of the package under test,
     registered again by a test) is used as it is and left registered; a different plugin registered under
-    ``name`` steps aside for the block and comes back after, instead of the collision pluggy raises.
+    ``name`` steps aside for the block, instead of the collision pluggy raises, and comes back after in its own
+    place in the call order (the plugins registered after it are registered again after it).
     """
     pm = get_plugin_manager().pm
     if pm.is_registered(plugin):
         yield plugin
         return
+    order = [entry for entry, registered_plugin in pm.list_name_plugin() if registered_plugin is not None]
     displaced = pm.unregister(name=name) if name is not None and pm.get_plugin(name) is not None else None
     pm.register(plugin, name=name)
     try:
@@ -69,7 +73,9 @@ def registered(plugin: P, name: str | None = None) -> Iterator[P]:
     finally:
         pm.unregister(plugin)
         if displaced is not None:
-            pm.register(displaced, name=name)
+            later = [(entry, pm.unregister(name=entry)) for entry in order[order.index(name) + 1 :] if pm.get_plugin(entry) is not None]
+            for entry, restored in [(name, displaced), *later]:
+                pm.register(restored, name=entry)
 
 
 def run_tiny_recipe(product: str, folder: Path, *overrides: str) -> dict[str, Any]:
@@ -85,21 +91,38 @@ def run_tiny_recipe(product: str, folder: Path, *overrides: str) -> dict[str, An
 
     argv = ["run", f"product={product}", *TINY, f"hydra.run.dir={folder}", *overrides]
     said = io.StringIO()
-    saved_argv = list(sys.argv)
     GlobalHydra.instance().clear()
-    try:
-        with contextlib.redirect_stderr(_Tee(sys.stderr, said)):
-            try:
-                status = main(argv)
-            except SystemExit as exit_:
-                status = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = saved_argv
-        GlobalHydra.instance().clear()
+    with _process_state_kept(), contextlib.redirect_stderr(_Tee(sys.stderr, said)):
+        try:
+            status = main(argv)
+        except SystemExit as exit_:
+            status = 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            GlobalHydra.instance().clear()
     if status != 0:
         tail = "\n".join(said.getvalue().strip().splitlines()[-20:])
         raise TinyRunFailed(f"stillroom {' '.join(argv)} exited {status}:\n{tail}")
     return ArtifactStore(Path(folder)).read_json(report_stage.NAME, report_stage.JSON.file)
+
+
+@contextlib.contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """What a ``stillroom run`` changes in its process, put back after it: ``sys.argv``, the environment (the offline
+    defaults it sets) and the root logger Hydra's job logging configures (its handlers write into the run folder
+    and the test's captured streams, which close when the test ends)."""
+    argv, environ = list(sys.argv), dict(os.environ)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(environ)
+        for handler in set(root.handlers) - set(handlers):
+            handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 class _Tee(io.TextIOBase):
@@ -116,6 +139,12 @@ class _Tee(io.TextIOBase):
     def flush(self) -> None:
         for stream in self.streams:
             stream.flush()
+
+    def fileno(self) -> int:  # what asks for a descriptor (faulthandler, a subprocess) gets the real stream's
+        return self.streams[0].fileno()
+
+    def isatty(self) -> bool:
+        return self.streams[0].isatty()
 
 
 def plugin_registrar() -> Iterator[Callable[..., Any]]:

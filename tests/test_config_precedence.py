@@ -89,6 +89,27 @@ def test_a_product_config_that_writes_inside_a_recipe_group_is_refused_naming_fi
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [
+        ("judge:\n  name: tiny\n", "judge.name"),  # a group whose default is null counts too
+        ("loss:\n  distill:\n    listnet: {weight: 0.5}\n", "loss.distill"),
+    ],
+)
+def test_the_check_refuses_a_value_inside_any_recipe_group_from_any_product_file(courses: Path, written: str, key: str) -> None:
+    from hydra import initialize_config_module
+
+    from stillroom.config.precedence import check_product_config
+    from stillroom.config.search_path import register
+    from stillroom.errors import StillroomError
+
+    (courses / "product" / "base.yaml").write_text(f"# @package _global_\n{written}")  # a product config starting from another
+    (courses / "product" / "courses.yaml").write_text(COURSES.replace("defaults:\n", "defaults:\n  - base\n  - _self_\n"))
+    register()
+    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"), pytest.raises(StillroomError, match=f"sets {key}, a value"):
+        check_product_config("config", ["product=courses"])
+
+
 @pytest.mark.parametrize("product", ["courses", "jobs", "feed", "search"])
 def test_products_that_select_options_and_set_settings_outside_every_group_pass_the_check(courses: Path, product: str) -> None:
     from hydra import initialize_config_module

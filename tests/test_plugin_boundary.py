@@ -190,8 +190,28 @@ def test_a_search_path_that_is_not_a_list_of_entries_names_the_plugin(register_p
             return "pkg://courses.conf"
 
     register_plugin(OneString(), name="courses")
-    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_config_searchpath: returned 'pkg://courses.conf', expected a list"):
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_config_searchpath: returned str, expected a list"):
         plugin_config_entries(get_plugin_manager())
+
+
+def test_a_contribution_of_none_is_nothing_and_one_that_is_no_list_names_the_plugin(register_plugin) -> None:
+    from stillroom.losses import available_losses
+
+    class Nothing:
+        @hookimpl
+        def stillroom_losses(self) -> Any:
+            return None
+
+    class OneSpec:
+        @hookimpl
+        def stillroom_losses(self) -> Any:
+            return "margin"
+
+    register_plugin(Nothing(), name="nothing")
+    assert "soft_label_kl" in available_losses(get_plugin_manager())  # pluggy drops a None, and so does the boundary
+    register_plugin(OneSpec(), name="courses")
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_losses: returned str, expected a list$"):
+        available_losses(get_plugin_manager())
 
 
 class BrokenComponents:

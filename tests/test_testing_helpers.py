@@ -3,6 +3,7 @@ in-process that returns the report or says why it stopped."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,21 @@ def test_a_plugin_under_a_taken_name_stands_in_for_the_block_and_the_installed_o
     assert pm.get_plugin("jobs") is installed and not pm.is_registered(stand_in)
 
 
+def test_a_displaced_plugin_comes_back_in_its_place_in_the_call_order() -> None:
+    pm = get_plugin_manager().pm
+    before = pm.list_name_plugin()
+    with registered(Recorder(), name="stillroom.plugins.losses"):
+        pass
+    assert pm.list_name_plugin() == before  # so a plugin registered after it still overrides it
+
+
 def test_a_tiny_recipe_runs_in_process_with_the_registered_plugin_and_returns_the_report(tmp_path: Path) -> None:
+    handlers = [type(handler) for handler in logging.getLogger().handlers]
     with registered(Recorder()) as recorder:
         report = run_tiny_recipe("jobs", tmp_path / "run")
     assert recorder.stages[0] == "prepare" and recorder.stages[-1] == "report"
     assert report["product"] == "jobs" and "student" in report["models"]
+    assert [type(handler) for handler in logging.getLogger().handlers] == handlers  # Hydra's job logging put back
 
 
 def test_a_tiny_recipe_that_stops_says_why(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ else in stillroom touches those, so a new release that moves one breaks here
 and in ``tests/test_compat.py``, which exercises each of them, not somewhere
 deep in a run. ``pyproject.toml`` bounds the versions of the libraries named here.
 
-- :mod:`.hydra`: :func:`split_sweep` (``BasicSweeper.split_arguments``) and :func:`merge_order` (the defaults list
-  ``compute_defaults_list`` returns, its ``ResultDefault`` entries, and the config loader's
-  ``_parse_overrides_and_create_caching_repo``, whose repository sees a ``hydra.searchpath`` override's folders).
+- :mod:`.hydra`: :func:`split_sweep` (``BasicSweeper.split_arguments``) and :func:`merge_order` (``create_defaults_list`` and
+  its ``ResultDefault`` entries, over the repository the config loader's ``_parse_overrides_and_create_caching_repo``
+  builds, which sees a ``hydra.searchpath`` override's folders).
 - :mod:`.lightning`: :class:`SpawnedFSDP` (``_MultiProcessingLauncher``, a strategy's ``_configure_launcher``) and
   :class:`EpochsCountedFromOne` (the rich progress bar's ``_get_train_description``).
 - :mod:`.torch`: :class:`DropsCachesWhenMoved` (``Module._apply``, ``Module._load_from_state_dict``) and

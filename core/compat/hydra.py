@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.defaults_list import create_defaults_list
 from hydra.core.global_hydra import GlobalHydra
-from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 
@@ -36,9 +36,8 @@ def merge_order(config_name: str, overrides: Sequence[str]) -> list[MergedConfig
     hydra = GlobalHydra.instance()
     if not hydra.is_initialized():
         return None
-    loader = hydra.config_loader()
-    defaults = loader.compute_defaults_list(config_name, list(overrides), RunMode.RUN).defaults
-    _, repository = loader._parse_overrides_and_create_caching_repo(config_name, list(overrides))
+    parsed, repository = hydra.config_loader()._parse_overrides_and_create_caching_repo(config_name, list(overrides))
+    defaults = create_defaults_list(repository, config_name, parsed, prepend_hydra=True, skip_missing=False).defaults
     merged = []
     for item in defaults:
         if item.config_path is None:
@@ -52,3 +51,8 @@ def merge_order(config_name: str, overrides: Sequence[str]) -> list[MergedConfig
 def _as_written(config: Any) -> dict[str, Any]:
     """A loaded config file's values, interpolations left as written (``${hydra:...}`` resolves only in a job)."""
     return dict(OmegaConf.to_container(config, resolve=False))
+
+
+def config_groups() -> set[str]:
+    """The top-level config groups on the search path (``teacher``, ``loss``, ``product``, ...)."""
+    return set(GlobalHydra.instance().config_loader().list_groups(""))

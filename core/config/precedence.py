@@ -20,43 +20,46 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stillroom.compat.hydra import MergedConfig, merge_order
+from stillroom.compat.hydra import MergedConfig, config_groups, merge_order
 from stillroom.errors import StillroomError
 
-LAYER = "product"
+PRODUCT_GROUP = "product"
 """The config group whose options adjust the recipe, and so may choose its other groups' options but not write in them."""
-HYDRA = "hydra"
+HYDRA_PACKAGE = "hydra"
 
 
 def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
-    """Refuse a product config that writes values inside a recipe group that merged before it (see the module's doc).
+    """Refuse a product config that writes values inside a recipe group (see the module's doc).
 
-    Asks Hydra for the composition's defaults list; outside a Hydra app (a config composed by hand) there is none,
+    Every ``product/`` file the composition merges is checked (a product config may start from another). The
+    groups it may not write in are every config group but its own and those that merge after it (``data``): a
+    group whose default is null (``judge``) counts, so that the check does not depend on the command line. Asks
+    Hydra for the composition's defaults list; outside a Hydra app (a config composed by hand) there is none,
     and nothing is checked.
     """
     order = merge_order(config_name, overrides)
     if order is None:
         return
-    product = next((item for item in order if item.path.startswith(f"{LAYER}/")), None)
-    if product is None:
+    products = [item for item in order if item.path.startswith(f"{PRODUCT_GROUP}/")]
+    if not products:
         return
-    groups_before = _groups_merged_before(order, product)
-    for key, nested in _written(product.package, product.values).items():
-        if key in groups_before:
-            option = product.path.removeprefix(f"{LAYER}/")
-            raise StillroomError(
-                f"sets {'.'.join([key, *nested][:2])}, a value inside the {key!r} group: it would beat any {key}=NAME the command "
-                f"line or an experiment chooses. Ship it as a {key} option of the product's (conf/{key}/{option}.yaml, starting "
-                f"from the option it adjusts: `defaults: [NAME, _self_]`) and select it in the product's defaults list: "
-                f"`defaults: [{{override /{key}: {option}}}]` (docs/plugins.md#shipping-configs)",
-                where=f"config {product.where}",
-            )
+    merged_after = {_group(item) for item in order[order.index(products[-1]) + 1 :]}
+    recipe_groups = config_groups() - merged_after - {PRODUCT_GROUP, HYDRA_PACKAGE}
+    option = products[-1].path.removeprefix(f"{PRODUCT_GROUP}/")
+    for product in products:
+        for key, nested in _written(product.package, product.values).items():
+            if key in recipe_groups:
+                raise StillroomError(
+                    f"sets {'.'.join([key, *nested][:2])}, a value inside the {key!r} group: it would beat any {key}=NAME the "
+                    f"command line or an experiment chooses. Ship it as a {key} option of the product's (conf/{key}/{option}.yaml, "
+                    f"starting from the option it adjusts: `defaults: [NAME, _self_]`) and select it in the product's defaults "
+                    f"list: `defaults: [{{override /{key}: {option}}}]` (docs/plugins.md#shipping-configs)",
+                    where=f"config {product.where}",
+                )
 
 
-def _groups_merged_before(order: list[MergedConfig], layer: MergedConfig) -> set[str]:
-    """The top-level keys of the group options merged before ``layer`` (Hydra's own settings left out)."""
-    before = order[: order.index(layer)]
-    return {item.package.split(".")[0] for item in before if item.package and "/" in item.path} - {HYDRA}
+def _group(item: MergedConfig) -> str:
+    return item.path.split("/")[0]
 
 
 def _written(package: str, values: Mapping[str, Any]) -> dict[str, list[str]]:

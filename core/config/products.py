@@ -34,7 +34,7 @@ def plugin_config_entries(plugins: Plugins) -> list[str]:
     """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``), each a string."""
     entries = []
     for plugin, contributed in contributions(plugins.hook.stillroom_config_searchpath):
-        if isinstance(contributed, str) or not all(isinstance(entry, str) for entry in contributed):
+        if not all(isinstance(entry, str) for entry in contributed):
             raise PluginBroke(f"returned {contributed!r}, expected a list of search-path entries (['pkg://my_pkg.conf'])", plugin, "stillroom_config_searchpath")
         entries += contributed
     return entries

@@ -145,12 +145,12 @@ def _run_or_reuse(
         log(f"{stage.name}: unchanged, reusing {source}")
         hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=True)
         return summary
+    ran.append(stage.name)
     ctx.store.invalidate(stage.name)
     hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
     log(f"{stage.name}: running")
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
-    ran.append(stage.name)
     summary = stage.run(stage_ctx)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     ctx.store.drop_checkpoints(stage.name)
