@@ -13,7 +13,7 @@ ROLES = ("judge", "teacher", "engagement_teacher", "student")
 """Report names that are the recipe's own models: "the student", where a baseline is just its name."""
 GLOSSES = {
     ("student", "student_no_kd"): "What distillation adds",
-    ("student", "teacher"): "What the small student gives up",
+    ("student", "teacher"): "What the student gives up",
 }
 
 
