@@ -168,11 +168,8 @@ class ContributedLoss:
 
 def available_losses(plugins: Plugins) -> dict[str, ContributedLoss]:
     """Every loss the plugins contribute (``stillroom_losses``), by name; a later plugin overrides a built-in."""
-    by_plugin = []
-    for plugin, specs in contributions(plugins.hook.stillroom_losses):
-        if not all(isinstance(spec, LossSpec) for spec in specs):
-            raise PluginBroke(f"returned {specs!r}, expected a list of LossSpec", plugin, "stillroom_losses")
-        by_plugin.append([ContributedLoss(spec, plugin) for spec in specs])
+    contributed = contributions(plugins.hook.stillroom_losses, LossSpec, "a list of LossSpec")
+    by_plugin = [[ContributedLoss(spec, plugin) for spec in specs] for plugin, specs in contributed]
     return merge_by_name(by_plugin, lambda loss: loss.spec.name)
 
 

@@ -46,11 +46,12 @@ def _in_call_order(caller: HookCaller) -> list[HookImpl]:
     return [impl for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
 
 
-def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
+def contributions(caller: HookCaller, items: type | None = None, expected: str = "") -> list[tuple[str, Any]]:
     """A contribute-many hook's results, each with the name of the plugin that gave it, in pluggy's call order
     (the plugin registered last first, so a later plugin can replace a built-in of the same name). A plugin that
     returns ``None`` contributes nothing, as pluggy has it; one that returns something other than a list or tuple
-    is told so."""
+    is told so, and, when ``items`` is given, one whose list holds something else is told it expected ``expected``
+    (``"a list of LossSpec"``)."""
     results = []
     for impl in _in_call_order(caller):  # one by one, so that each result keeps its plugin's name
         with plugin_call(impl.plugin_name, caller.name):
@@ -59,6 +60,8 @@ def contributions(caller: HookCaller) -> list[tuple[str, Any]]:
             continue
         if not isinstance(result, (list, tuple)):
             raise PluginBroke(f"returned {type(result).__name__}, expected a list", impl.plugin_name, caller.name)
+        if items is not None and not all(isinstance(item, items) for item in result):
+            raise PluginBroke(f"returned {result!r}, expected {expected}", impl.plugin_name, caller.name)
         results.append((impl.plugin_name, result))
     return results
 

@@ -214,6 +214,26 @@ def test_a_contribution_of_none_is_nothing_and_one_that_is_no_list_names_the_plu
         available_losses(get_plugin_manager())
 
 
+def test_a_contributed_list_holding_the_wrong_items_names_the_plugin(register_plugin) -> None:
+    from stillroom.config.products import plugin_config_entries
+    from stillroom.losses import available_losses
+
+    class Names:
+        @hookimpl
+        def stillroom_losses(self) -> Any:
+            return ["margin"]
+
+        @hookimpl
+        def stillroom_config_searchpath(self) -> Any:
+            return [3]
+
+    register_plugin(Names(), name="courses")
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_losses: returned \['margin'\], expected a list of LossSpec$"):
+        available_losses(get_plugin_manager())
+    with pytest.raises(PluginBroke, match=r"^plugin 'courses', stillroom_config_searchpath: returned \[3\], expected a list of search-path entries"):
+        plugin_config_entries(get_plugin_manager())
+
+
 class BrokenComponents:
     """A model family that raises, one that builds no module, an evaluator that returns a list, a loss whose
     builder raises and one whose term returns a value per row instead of the batch's mean."""

@@ -12,7 +12,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from stillroom.plugin_boundary import PluginBroke, contributions
+from stillroom.plugin_boundary import contributions
 from stillroom.plugin_manager import Plugins
 
 BUILT_IN_CONFIGS = "pkg://stillroom.conf"
@@ -32,12 +32,8 @@ def _folder(entry: str) -> Traversable | Path | None:
 
 def plugin_config_entries(plugins: Plugins) -> list[str]:
     """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``), each a string."""
-    entries = []
-    for plugin, contributed in contributions(plugins.hook.stillroom_config_searchpath):
-        if not all(isinstance(entry, str) for entry in contributed):
-            raise PluginBroke(f"returned {contributed!r}, expected a list of search-path entries (['pkg://my_pkg.conf'])", plugin, "stillroom_config_searchpath")
-        entries += contributed
-    return entries
+    contributed = contributions(plugins.hook.stillroom_config_searchpath, str, "a list of search-path entries (['pkg://my_pkg.conf'])")
+    return [entry for _, entries in contributed for entry in entries]
 
 
 def known_products(plugins: Plugins) -> list[str]:
