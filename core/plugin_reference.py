@@ -124,12 +124,8 @@ def _row(*cells: str) -> str:
 def _type_section(cls: type) -> list[str]:
     description, example = split_example(cls.__doc__ or "")
     lines = [f"### `{cls.__name__}`", "", f"`from stillroom.api import {cls.__name__}` (defined in `{cls.__module__}`)", "", markdown(description), ""]
-    fields = fields_of(cls)
-    if fields:
-        meanings = attribute_docs(cls)
-        lines += ["| field | type | default | meaning |", "|---|---|---|---|"]
-        lines += [_row(f"`{name}`", f"`{kind}`", default, markdown(meanings.get(name, ""))) for name, kind, default in fields]
-        lines.append("")
+    if fields_of(cls):
+        lines += [*_field_table(cls, "field"), ""]
     methods = list(methods_of(cls))
     if methods:
         lines += [f"- `{signature}`{': ' + markdown(summary) if summary else ''}" for signature, summary in methods]
@@ -144,12 +140,11 @@ def _hook_section(hook: Callable[..., Any]) -> list[str]:
     return [f"### `{hook.__name__}{signature}`", "", f"*{hook_kind(hook)}*", "", markdown(inspect.cleandoc(hook.__doc__ or "")), ""]
 
 
-def _schema_rows(schema: type) -> list[str]:
-    meanings = attribute_docs(schema)
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for name, kind, default in fields_of(schema):
-        rows.append(_row(f"`{name}`", f"`{kind}`", default, markdown(meanings.get(name, ""))))
-    return rows
+def _field_table(cls: type, heading: str) -> list[str]:
+    """The table of a type's fields (``heading`` names the first column: ``field``, or a config's ``key``)."""
+    meanings = attribute_docs(cls)
+    rows = [f"| {heading} | type | default | meaning |", "|---|---|---|---|"]
+    return rows + [_row(f"`{name}`", f"`{kind}`", default, markdown(meanings.get(name, ""))) for name, kind, default in fields_of(cls)]
 
 
 def _smoke_data_keys() -> list[str]:
@@ -165,19 +160,19 @@ def _config_section() -> list[str]:
         "(under `product:` when the file starts with `# @package _global_`, which lets it also set keys outside the groups,",
         "such as `gate`; [configuration.md](configuration.md#precedence)) are checked before any stage runs:",
         "",
-        *_schema_rows(ProductSchema),
+        *_field_table(ProductSchema, "key"),
         "",
         "`world:`, which the built-in `data=synthetic` config reads through `${product.world.KEY}`, holds a",
         f"`{api.WorldSize.__name__}`: every key is required when the product's data is its synthetic world.",
         "",
-        *_schema_rows(api.WorldSize),
+        *_field_table(api.WorldSize, "key"),
         "",
         "## The data config",
         "",
         "`data.name` names a data source (a `DataSourceSpec`); every other key of the `data` group reaches its `read`",
         "as `data_config`, as plain Python objects:",
         "",
-        *_schema_rows(DataSchema),
+        *_field_table(DataSchema, "key"),
         "",
         f"`experiment=smoke` shrinks a run through the data config: it sets {', '.join(_smoke_data_keys())}.",
         "A data source that reads these keys (the synthetic worlds do, through `WorldSize.from_config`) runs a",

@@ -160,25 +160,26 @@ def test_each_first_answer_hook_is_held_to_its_contract_naming_the_plugin(regist
         load_exported(tmp_path, manager)
 
 
-def test_a_baseline_that_is_no_scorer_stops_the_run_naming_the_plugin(
-    register_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (
+            "evaluator.baselines=[popular]",
+            "plugin 'courses', stillroom_build_baseline('popular'): returned object, expected a Scorer (a score(requests, candidates) "
+            "method and an int params)",
+        ),
+        ("logger.name=scribe", "plugin 'courses', stillroom_build_loggers: returned str, expected a list of Lightning loggers (empty for none)"),
+    ],
+)
+def test_a_baseline_or_loggers_off_the_contract_stop_the_run_naming_the_plugin(
+    override: str, said: str, register_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     register_plugin(WrongAnswers(), name="courses")
     monkeypatch.setattr(sys, "argv", list(sys.argv))
-    status = run_cli(["run", "experiment=smoke", "evaluator.baselines=[popular]", f"hydra.run.dir={tmp_path / 'run'}"])
-    err = capsys.readouterr().err
-    assert status == 2 and "plugin 'courses', stillroom_build_baseline('popular'): returned object, expected a Scorer" in err, err
-
-
-def test_loggers_that_are_not_a_list_of_lightning_loggers_stop_the_run_naming_the_plugin(
-    register_plugin, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    register_plugin(WrongAnswers(), name="courses")
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    status = run_cli(["run", "experiment=smoke", "logger.name=scribe", f"hydra.run.dir={tmp_path / 'run'}"])
+    status = run_cli(["run", "experiment=smoke", override, f"hydra.run.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert status == 2, err
-    assert err.strip() == "stillroom: error: plugin 'courses', stillroom_build_loggers: returned str, expected a list of Lightning loggers (empty for none)"
+    assert err.strip() == f"stillroom: error: {said}"
 
 
 def test_a_search_path_that_is_not_a_list_of_entries_names_the_plugin(register_plugin) -> None:

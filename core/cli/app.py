@@ -23,6 +23,7 @@ from stillroom.errors import GATE_EXIT_CODE, GATE_FAILED_FILE, USAGE_EXIT_CODE, 
 from stillroom.recipe.artifacts import write_json
 from stillroom.recipe.job import run_job
 from stillroom.recipe.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
+from stillroom.stages import report as report_stage
 
 RUN_NAME_MAX = 80
 
@@ -102,7 +103,7 @@ def _compliance_failed(report: dict, run_dir: Path, multirun: bool, objective: f
     withheld = compliance["mode"] == "fail"
     outcome = "it is not exported" if withheld else "it was exported anyway (gate.compliance=warn)"
     print(f"stillroom: {'error' if withheld else 'warning'}: compliance: {compliance['reason']}; {outcome}; "
-          f"see {run_dir / 'report' / 'report.md'}", file=sys.stderr)
+          f"see {run_dir / report_stage.NAME / report_stage.MARKDOWN.file}", file=sys.stderr)
     if not multirun:
         sys.exit(GATE_EXIT_CODE)
     return float("nan") if withheld else objective

@@ -45,6 +45,13 @@ from stillroom.recipe.stage_io import StageIO
 MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
 
 
+def lightning_loggers(result: Any) -> str | None:
+    """The contract of ``stillroom_build_loggers``: a list of Lightning loggers, empty for none."""
+    if isinstance(result, list) and all(isinstance(logger, Logger) for logger in result):
+        return None
+    return f"returned {type(result).__name__}, expected a list of Lightning loggers (empty for none)"
+
+
 @dataclass
 class RunContext:
     config: dict[str, Any]
@@ -191,9 +198,4 @@ class RunContext:
         answer = first_answer(self.plugins.hook.stillroom_build_loggers, logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name)
         if answer is None:
             raise StillroomError(f"no plugin provides a logger named {logger_config.get('name')!r}", where="logger.name")
-        def not_loggers(result: Any) -> str | None:
-            if isinstance(result, list) and all(isinstance(logger, Logger) for logger in result):
-                return None
-            return f"returned {type(result).__name__}, expected a list of Lightning loggers (empty for none)"
-
-        return checked(answer, "stillroom_build_loggers", not_loggers)
+        return checked(answer, "stillroom_build_loggers", lightning_loggers)
