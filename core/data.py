@@ -129,6 +129,9 @@ class DataBundle:
     grades from the rows of golden pairs. Empty when the product logs none."""
     first_stage: FirstStage | None = None
     """The retrieval that chose each request's candidates, when one did: the report shows its recall."""
+    notes: tuple[str, ...] = ()
+    """What the source did to make the splits that a reader of the figures must know, a sentence each (test
+    queries lent to golden train, a pool drawn from train queries): report.md lists them beside the test size."""
 
     def splits(self) -> dict[str, list[Pair]]:
         """Every pair list by name: ``train``, ``dev``, ``test`` and ``pool``."""
@@ -229,6 +232,8 @@ def bundle_problem(bundle: object, policy: Policy) -> str | None:
             if pair.pair_id in seen:
                 return f"pair id {pair.pair_id!r} is in {seen[pair.pair_id]} and {at}; pair ids must be unique"
             seen[pair.pair_id] = at
+    if not all(isinstance(note, str) for note in bundle.notes):
+        return "returned notes that are not strings; each note is a sentence for the report"
     if not all(isinstance(row, Mapping) for row in bundle.engagement):
         return "returned an engagement log whose rows are not mappings of request_id, candidate_id and events"
     empty = [split for split, pairs in bundle.splits().items() if not pairs and split != "dev"]

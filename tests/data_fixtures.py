@@ -49,6 +49,28 @@ def write_beir(folder: Path, splits: dict[str, list[str]] | None = None, open_qu
     return folder
 
 
+def write_small_beir(folder: Path, queries: int, train_share: float = 0.0, docs_per_query: int = 4) -> Path:
+    """A generated BEIR folder of ``queries`` queries, every one judged: the first ``train_share`` of them in
+    qrels/train.tsv, the rest in qrels/test.tsv; each query's ``docs_per_query`` documents share its two words,
+    the first judged 2. No query is left unjudged, so the pool has only golden queries to draw on."""
+    words = [f"w{i}" for i in range(2 * queries)]
+    corpus, query_rows, qrels = [], [], {"train": [], "test": []}
+    trained = round(train_share * queries)
+    for q in range(queries):
+        topic = f"{words[2 * q]} {words[(2 * q + 3) % len(words)]}"
+        query_rows.append({"_id": f"q{q}", "text": topic})
+        for d in range(docs_per_query):
+            corpus.append({"_id": f"d{q}-{d}", "title": "", "text": f"{topic} note {d} " + " ".join(words[(q + d) % len(words)] for _ in range(d))})
+        qrels["train" if q < trained else "test"].append(f"q{q}\td{q}-0\t2")
+    write_jsonl(folder / "corpus.jsonl", corpus)
+    write_jsonl(folder / "queries.jsonl", query_rows)
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    for split, rows in qrels.items():
+        if rows:
+            (folder / "qrels" / f"{split}.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *rows]) + "\n", encoding="utf-8")
+    return folder
+
+
 NEWS = [
     ("N1", "sports", "football", "Late goal wins the derby"),
     ("N2", "finance", "markets", "Markets rally as rates hold"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stillroom.recipe.artifacts import COMPLETE_MARKER, ArtifactStore
-from tests.data_fixtures import write_beir, write_jsonl, write_mind
+from tests.data_fixtures import write_beir, write_jsonl, write_mind, write_small_beir
 from tests.helpers import run_cli
 
 GOOD_ROWS = [
@@ -167,6 +167,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         ["corpus.jsonl:13", "missing field '_id'"],
     ),
     "collection without its corpus": (beir(lambda d: (d / "corpus.jsonl").unlink()), ["beir/corpus.jsonl: no such file"]),
+    "collection too small to test on": (
+        lambda tmp: ["data=beir", f"data.path={write_small_beir(tmp / 'few', queries=8)}"],
+        ["/few", "collection 'few' leaves 4 golden test queries with a relevant document, under the 10 a test needs"],
+    ),
     "impression that is not NEWSID-0/1": (
         mind(["1\tU1\t11/15/2019 8:55:22 AM\tN1\tN2-yes"]),
         ["behaviors.tsv:1", "an impression is NEWSID-1 (clicked) or NEWSID-0"],

@@ -12,7 +12,7 @@ from stillroom.errors import StillroomError
 from stillroom.plugin_boundary import contributions
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
-from tests.data_fixtures import QUERIES, write_beir, write_jsonl, write_mind
+from tests.data_fixtures import QUERIES, write_beir, write_jsonl, write_mind, write_small_beir
 
 POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
 
@@ -173,7 +173,7 @@ def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev
     queries = {split: {p.request_id for p in pairs} for split, pairs in bundle.golden.items()}
     assert [len(queries[split]) for split in ("train", "dev", "test")] == [2, 1, 3]
     assert set().union(*queries.values()) == set(every)  # every judged query in exactly one split
-    assert "no qrels/train.tsv: 3 of its test queries became golden train and dev" in caplog.text
+    assert "no qrels/train.tsv: 3 of its 6 test queries became golden train and dev" in caplog.text
 
 
 def test_judged_documents_beyond_the_first_stage_join_train_lists_best_first_up_to_the_cap(tmp_path: Path) -> None:
@@ -233,6 +233,32 @@ def test_a_bad_beir_file_is_named_by_file_and_line(tmp_path: Path, damage, where
     assert caught.value.where == f"{folder}/{where}"
 
 
+@pytest.mark.parametrize("train_share", [0.0, 0.6], ids=["test-qrels-only", "train-and-test-qrels"])
+def test_a_small_collection_with_every_query_judged_runs_and_its_pool_never_repeats_a_golden_pair(tmp_path: Path, train_share: float) -> None:
+    """60 queries, each judged in train or test: nothing is left for the pool but golden train's deeper lists."""
+    folder = write_small_beir(tmp_path / "small", queries=60, train_share=train_share)
+    bundle = _beir(folder, first_stage_k=5, pool_first_stage_k=12, min_test_queries=10)
+    golden = {p.pair_id for split in ("train", "dev", "test") for p in bundle.golden[split]}
+    train_queries = {p.request_id for p in bundle.golden["train"]}
+    assert bundle.pool and not golden & {p.pair_id for p in bundle.pool}
+    assert {p.request_id for p in bundle.pool} <= train_queries
+    assert all(sum(p.request_id == q for p in bundle.pool) == 7 for q in {p.request_id for p in bundle.pool})  # 12 deep, 5 golden
+    queries = {split: len({p.request_id for p in bundle.golden[split]}) for split in ("train", "dev", "test")}
+    assert sum(queries.values()) == 60 and min(queries.values()) > 0
+    notes = " ".join(bundle.notes)
+    assert "the pool is golden train's queries, labels withheld" in notes
+    assert ("30 of its 60 test queries" in notes) == (train_share == 0.0)
+
+
+def test_a_collection_with_too_few_test_queries_is_refused_naming_it_and_the_shortfall(tmp_path: Path) -> None:
+    folder = write_small_beir(tmp_path / "tiny-collection", queries=12)
+    with pytest.raises(StillroomError, match="collection 'tiny-collection' leaves 6 golden test queries with a relevant document, under the 10"):
+        _beir(folder, min_test_queries=10)
+    with pytest.raises(StillroomError, match="leaves no pool to distill from") as excinfo:
+        _beir(folder, first_stage_k=5, pool_first_stage_k=5, min_test_queries=1)
+    assert excinfo.value.where == str(folder)
+
+
 def test_a_missing_beir_folder_says_what_it_expected(tmp_path: Path) -> None:
     with pytest.raises(StillroomError, match="expected the folder of a BEIR collection"):
         _beir(tmp_path / "nowhere")
@@ -246,12 +272,13 @@ def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_
 
     folder = write_beir(tmp_path / "beir")
     run_dir = tmp_path / "run"
-    run_job(compose_config("experiment=smoke", "data=beir", f"data.path={folder}", "data.first_stage_k=4"), run_dir)
+    run_job(compose_config("experiment=smoke", "data=beir", f"data.path={folder}", "data.first_stage_k=4", "data.min_test_queries=1"), run_dir)
     report = json.loads((run_dir / "report" / "report.json").read_text())
     assert {"teacher", "student", "bm25"} <= set(report["models"])
     test_queries = {json.loads(line)["request_id"] for line in (run_dir / "prepare" / "test.jsonl").read_text().splitlines()}
     assert test_queries == {"q-spark2", "q-nurse2"}
     markdown = (run_dir / "report" / "report.md").read_text()
+    assert "Golden dev is 1 of the train queries (data.dev_share)" in markdown
     assert "Not applicable to this data" in markdown and "`remote-only-member` (reads candidate.workplace, request.remote_only)" in markdown
 
 

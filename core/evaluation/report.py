@@ -15,7 +15,8 @@
   ``requests``: how many requests each split has;
 - ``retained_ndcg@k`` and ``speedup`` of student over teacher;
   ``first_stage`` (``name``, ``k``, ``recall@k``) when the data came from a
-  retrieval first stage;
+  retrieval first stage; ``data_notes``: what the data source said of how it
+  made the splits (a list of sentences, empty when it said nothing);
 - ``training_curves``: each trained model's per-epoch history file and
   ``exported``: the folder to ship (``folder``, relative to the run directory like
   the history files) and whether it holds ``model.onnx`` (``onnx``);
@@ -74,6 +75,7 @@ def build_report(
     exported: Mapping[str, Any] | None = None,
     compliance: Mapping[str, Any] | None = None,
     pairs: Mapping[str, int] | None = None,
+    data_notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The report's figures; ``curves`` names each model's history file and ``exported`` the shipped folder, both
     relative to the run directory; ``pairs`` counts each split's pairs as ``requests`` counts its requests."""
@@ -94,6 +96,7 @@ def build_report(
         "pairs": dict(pairs or {}),
         "intervals": {"confidence": intervals["confidence"], "resamples": intervals["resamples"], "method": intervals["method"]},
         "first_stage": dict(first_stage) if first_stage else None,
+        "data_notes": list(data_notes),
         "models": {name: dict(result) for name, result in models.items()},
         "comparisons": [dict(c) for c in comparisons],
         "objective": objective(config, models),

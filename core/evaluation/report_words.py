@@ -199,7 +199,8 @@ def test_set_sentence(report: Mapping[str, Any]) -> str:
     requests, pairs = report["requests"]["test"], report.get("pairs", {}).get("test")
     counted = f"{requests} requests" + (f" ({pairs:,} pairs)" if pairs else "")
     small = " That is small: differences inside the intervals below are noise, not findings." if requests < 300 else ""
-    return f"Golden test has {counted}.{small}"
+    notes = "".join(f" {note}" for note in report.get("data_notes") or ())
+    return f"Golden test has {counted}.{small}{notes}"
 
 
 GLOSSARY = {

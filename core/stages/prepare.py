@@ -16,10 +16,12 @@ ENGAGEMENT_LOG = Artifact("data.engagement_log", "engagement.jsonl")
 """What members did with the pairs (may be empty): the engagement teacher learns from it."""
 FIRST_STAGE = Artifact("data.first_stage", "first_stage.json", optional=True)
 """Written when the data source had a retrieval first stage: its name, k and recall@k on test."""
+NOTES = Artifact("data.notes", "notes.json", optional=True)
+"""Written when the data source said how it made the splits (:attr:`~stillroom.data.DataBundle.notes`): a list of sentences."""
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    return [Stage(NAME, run, ("seed", "product", "data"), writes=(*SPLITS.values(), ENGAGEMENT_LOG, FIRST_STAGE))]
+    return [Stage(NAME, run, ("seed", "product", "data"), writes=(*SPLITS.values(), ENGAGEMENT_LOG, FIRST_STAGE, NOTES))]
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -39,4 +41,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if bundle.first_stage is not None:
         ctx.io.write_json(FIRST_STAGE, bundle.first_stage.to_json())
         summary["first_stage"] = bundle.first_stage.to_json()
+    if bundle.notes:
+        ctx.io.write_json(NOTES, list(bundle.notes))
+        summary["notes"] = list(bundle.notes)
     return summary

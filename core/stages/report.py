@@ -23,6 +23,7 @@ QUALITY_PLOT = Artifact("report.quality_plot", "quality_vs_throughput.png")
 CURVES_PLOT = Artifact("report.curves_plot", "training_curves.png")
 EVALUATION, COMPARISONS, SPLITS = "evaluation.models", "evaluation.comparisons", "evaluation.splits"
 GATE, FIRST_STAGE, EXPORTED, COMPLIANCE = "gate.result", "data.first_stage", "export.student", "compliance.result"
+DATA_NOTES = "data.notes"
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
@@ -31,7 +32,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             ("product.name", "seed", "evaluator"),
-            reads=(EVALUATION, COMPARISONS, SPLITS, GATE, FIRST_STAGE, EVERY_HISTORY, EXPORTED, COMPLIANCE),
+            reads=(EVALUATION, COMPARISONS, SPLITS, GATE, FIRST_STAGE, DATA_NOTES, EVERY_HISTORY, EXPORTED, COMPLIANCE),
             writes=(JSON, MARKDOWN, QUALITY_PLOT, CURVES_PLOT),
         )
     ]
@@ -56,6 +57,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         else None,
         io.read_json(COMPLIANCE),
         {split: splits[f"{split}_pairs"] for split in splits["requests"]},
+        io.read_json(DATA_NOTES) if io.has(DATA_NOTES) else [],
     )
     write_report(
         report,

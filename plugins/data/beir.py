@@ -33,8 +33,16 @@ does not use (queries no qrels file judges, train queries beyond
 ``data.max_train_queries``) and of the queries of a query log
 (``data.query_log``, a file like ``queries.jsonl``: the unlabeled queries a
 team has). A query judged in dev or test never joins it. A collection with no
-such query lends golden train's queries, their labels withheld, whose deeper
-lists still hold pairs golden train does not.
+such query lends golden train's queries, their labels withheld: the pool then
+holds the pairs of their deeper lists that golden train does not (a pair is
+never both golden and pooled).
+
+A small collection runs with the splits it can make: each split takes what
+there is under its cap, and the bundle's notes say how the splits were made
+(test queries lent to train, a pool from train queries), for the report. Fewer
+than ``data.min_test_queries`` golden test queries with a relevant document is
+too few to measure anything on: the source stops, naming the collection and
+the shortfall.
 """
 
 from __future__ import annotations
@@ -125,9 +133,11 @@ class BeirCollection:
     def __init__(self, folder: Path, data_config: Mapping[str, Any], policy: Policy, seed: int) -> None:
         if not folder.is_dir():
             raise StillroomError("expected the folder of a BEIR collection (corpus.jsonl, queries.jsonl, qrels/)", where=str(folder))
+        self.folder = folder
         self.config = data_config
         self.policy = policy
         self.seed = seed
+        self.notes: list[str] = []
         self.corpus = read_corpus(folder / "corpus.jsonl")
         self.queries = read_queries(folder / "queries.jsonl")
         qrels_dir = folder / "qrels"
@@ -139,9 +149,12 @@ class BeirCollection:
         if "train" not in self.qrels:  # many BEIR collections (arguana, scidocs, trec-covid) judge test queries only
             share = float(data_config.get("train_share_of_test", 0.5))
             self.carve("test", {"train": share, "test": 1.0})
-            log.warning("%s has no qrels/train.tsv: %d of its test queries became golden train and dev", folder, len(self.qrels["train"]))
+            lent = f"{len(self.qrels['train'])} of its {len(self.qrels['train']) + len(self.qrels['test'])} test queries"
+            log.warning("%s has no qrels/train.tsv: %s became golden train and dev", folder, lent)
+            self.notes.append(f"The collection judges test queries only: {lent} (data.train_share_of_test) became golden train and dev.")
         if "dev" not in self.qrels:
             self.carve("train", {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0})
+            self.notes.append(f"Golden dev is {len(self.qrels['dev'])} of the train queries (data.dev_share): the collection has no qrels/dev.tsv.")
         query_log = data_config.get("query_log")
         self.logged = read_queries(Path(str(query_log)).expanduser(), self.queries) if query_log else {}
         label_map = data_config.get("label_map") or {}
@@ -164,6 +177,11 @@ class BeirCollection:
         chosen = {split: seeded_subset(list(qrels), self.config.get(SPLIT_CAPS[split]), self.seed) for split, qrels in self.qrels.items()}
         kept_apart = {q for split in ("dev", "test") for q in self.qrels[split]} | set(chosen["train"])
         spare = [q for q in [*self.queries, *self.logged] if q not in kept_apart]
+        if not spare:
+            self.notes.append(
+                "No query is left unjudged or unused, so the pool is golden train's queries, labels withheld: the pairs of their "
+                f"deeper lists (data.pool_first_stage_k) that golden train does not hold. A query log (data.query_log) would add more."
+            )
         return {**chosen, "pool": seeded_subset(spare or chosen["train"], self.config.get(SPLIT_CAPS["pool"]), self.seed)}
 
     def query_text(self, query_id: str) -> str:
@@ -176,8 +194,9 @@ class BeirCollection:
         k = int(self.config.get("first_stage_k", 20))
         depth = {split: k for split in GOLDEN_SPLITS} | {"pool": int(self.config.get("pool_first_stage_k") or k)}
         pairs: dict[str, list[Pair]] = {}
+        golden: set[str] = set()
         recalls: list[float] = []
-        for split, query_ids in chosen.items():
+        for split, query_ids in chosen.items():  # the pool last: it skips every golden pair
             judged = self.qrels.get(split, {}) if split != "pool" else {}
             pairs[split] = []
             for query_id, top in zip(query_ids, first_stage.top([self.query_text(q) for q in query_ids], depth[split] + 1), strict=True):
@@ -188,11 +207,43 @@ class BeirCollection:
                 missed = self.judged_beyond(scores, retrieved) if split in self.with_missed else []
                 for doc_id in dict.fromkeys([*retrieved, *missed]):
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
-                    pairs[split].append(self.pair(query_id, doc_id, label))
+                    pair = self.pair(query_id, doc_id, label)
+                    if split != "pool":
+                        golden.add(pair.pair_id)
+                    elif pair.pair_id in golden:
+                        continue
+                    pairs[split].append(pair)
+        self.check_sizes(pairs, len(recalls))
         recall = sum(recalls) / len(recalls) if recalls else 0.0
         return DataBundle(
-            golden={split: pairs[split] for split in GOLDEN_SPLITS}, pool=pairs["pool"], first_stage=FirstStage("bm25", k, recall)
+            golden={split: pairs[split] for split in GOLDEN_SPLITS},
+            pool=pairs["pool"],
+            first_stage=FirstStage("bm25", k, recall),
+            notes=tuple(self.notes),
         )
+
+    def check_sizes(self, pairs: Mapping[str, list[Pair]], measurable: int) -> None:
+        """Stop on a collection too small to measure on or learn from, naming it and what it lacks.
+
+        ``measurable`` counts the golden test queries with a relevant document: a query without one has no NDCG.
+        """
+        wanted = int(self.config.get("min_test_queries", 1))
+        name = self.folder.name
+        if measurable < wanted:
+            raise StillroomError(
+                f"collection {name!r} leaves {measurable} golden test queries with a relevant document, under the {wanted} a test "
+                f"needs (data.min_test_queries); it judges {sum(len(q) for q in self.qrels.values())} queries in all. Add judged "
+                "queries, or lower data.train_share_of_test when the collection judges test queries only",
+                where=str(self.folder),
+            )
+        if not pairs["train"]:
+            raise StillroomError(f"collection {name!r} leaves no golden train query (data.max_train_queries, data.train_share_of_test)", where=str(self.folder))
+        if not pairs["pool"]:
+            raise StillroomError(
+                f"collection {name!r} leaves no pool to distill from: every query is golden and their lists hold no pair beyond "
+                "golden's. Give unlabeled queries (data.query_log) or reach deeper (data.pool_first_stage_k above data.first_stage_k)",
+                where=str(self.folder),
+            )
 
     def recall(self, scores: Mapping[str, int], retrieved: list[str]) -> list[float]:
         """The share of a query's relevant documents (a label at least the policy's relevant one) the first stage
