@@ -4,12 +4,17 @@ A baseline scores pairs with no label scale: higher ranks first. Two ship with
 stillroom, each a plugin answering :func:`stillroom_build_baseline`:
 
 * ``bm25``: lexical retrieval over the candidate text, the request as the query;
-* ``zero_shot``: the teacher's base model off the shelf, with no fine-tuning
-  (for an encoder the cosine of mean-pooled embeddings, for a causal LM the
-  prompted P("yes")), the "just prompt the big model" option LinkedIn rejected.
+* ``zero_shot``: the base model of the served size off the shelf
+  (``served_base``), with no fine-tuning (for an encoder the cosine of
+  mean-pooled embeddings; for a causal-LM teacher the prompted P("yes")), the
+  "just use the pretrained model" option.
 
-The report ranks them beside the trained models, so it shows by how much the
-recipe beats each one.
+The engine adds the fusions ``evaluator.fusions`` defines (``hybrid``: BM25 and
+``zero_shot``, weights chosen on golden dev; :mod:`stillroom.evaluation.fusion`),
+and, as a reference the verdict does not count, ``teacher_base``: the teacher's
+own base off the shelf where a plugin says it is not the served one. The report
+ranks them beside the trained models, so it shows by how much the recipe beats
+each one.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from stillroom.data import Pair
+
+TEACHER_BASE = "teacher_base"
+"""The teacher's base model off the shelf: a plugin answers it only when that base is not ``zero_shot``'s."""
 
 
 @runtime_checkable

@@ -134,12 +134,15 @@ def stillroom_load_exported(directory: Path) -> Ranker | None:
 
 @hookspec(firstresult=True)
 def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> Scorer | None:
-    """Build the baseline ``name`` that ``evaluator.baselines`` lists (``"bm25"``, ``"zero_shot"``).
+    """Build the baseline ``name`` that ``evaluator.baselines`` lists (``"bm25"``, ``"zero_shot"``), or the
+    reference ``"teacher_base"``.
 
-    ``model_config`` is the teacher's config: ``zero_shot`` is the teacher's
-    base model used off the shelf, so the plugin that builds that model family
-    answers it. Return a :class:`stillroom.baselines.Scorer`, or ``None`` unless
-    this plugin provides ``name`` for that model. firstresult.
+    ``model_config`` is the teacher's config, so the plugin that builds that
+    model family answers for its base models: ``zero_shot`` is the base of the
+    served size (``context.served_base``) off the shelf, ``teacher_base`` the
+    teacher's own base off the shelf, answered only where it is not the served
+    one. Return a :class:`stillroom.baselines.Scorer`, or ``None`` unless this
+    plugin provides ``name`` for that model. firstresult.
     """
 
 

@@ -237,6 +237,10 @@ class ModelSpec:
     ``teacher``, ``engagement_teacher`` or ``student``); torch is seeded with the run's seed before each call."""
     description: str = ""
     """The architecture in a phrase: the model card's Architecture line quotes it."""
+    check: Callable[[str, Mapping[str, Any]], None] | None = None
+    """``check(role, model_config)``, called before any stage runs: raise a ``StillroomError`` for a config that
+    cannot build (weights that are not on disk, with the command that puts them there), so that a run fails at
+    once rather than after its first stages. ``None``: nothing to check before building."""
 
 
 def checked_model_spec(spec: ModelSpec, plugin: str) -> ModelSpec:
@@ -250,7 +254,12 @@ def checked_model_spec(spec: ModelSpec, plugin: str) -> ModelSpec:
             raise PluginBroke(f"returned {type(model).__name__}, expected a Ranker (a torch module)", plugin, hook)
         return model
 
-    return replace(spec, build=build)
+    def check(role: str, model_config: Mapping[str, Any]) -> None:
+        if spec.check is not None:
+            with plugin_call(plugin, f"{hook}, check"):
+                spec.check(role, model_config)
+
+    return replace(spec, build=build, check=check)
 
 
 def available_models(specs_by_plugin: Sequence[Sequence[ModelSpec]]) -> dict[str, ModelSpec]:
@@ -316,6 +325,9 @@ class BuildContext:
     """The run's policy, for models that read it (a judge whose prompt quotes the prose)."""
     precedents: tuple[Pair, ...] = ()
     """The policy's precedents rendered as labeled pairs, for a judge whose prompt quotes them."""
+    served_base: str | None = None
+    """The run's ``served_base``: the pretrained model of the size that serves. ``zero_shot`` is it off the shelf,
+    whatever base the teacher has; ``teacher_base`` is the teacher's own where that differs."""
 
     def id2label(self) -> dict[int, str]:
         names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))

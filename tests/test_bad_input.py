@@ -167,6 +167,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         ["corpus.jsonl:13", "missing field '_id'"],
     ),
     "collection without its corpus": (beir(lambda d: (d / "corpus.jsonl").unlink()), ["beir/corpus.jsonl: no such file"]),
+    "missing model folder, refused before any stage": (
+        overrides("student.tokenizer=/no/such/tokenizer"),
+        ["student.tokenizer (/no/such/tokenizer): model folder does not exist"],
+    ),
     "collection too small to test on": (
         lambda tmp: ["data=beir", f"data.path={write_small_beir(tmp / 'few', queries=8)}"],
         ["/few", "collection 'few' leaves 4 golden test queries with a relevant document, under the 10 a test needs"],
@@ -180,7 +184,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     "unknown compliance mode": (overrides("gate.compliance=strict"), ["gate.compliance: expected one of fail, warn, off, got 'strict'"]),
     "unknown product": (overrides("product=widget"), ["product: no product named 'widget'; products: feed, jobs, search"]),
     "unknown product in a multirun": (overrides("-m", "product=jobs,widget"), ["no product named 'widget'"]),
-    "unknown config option": (overrides("teacher=gpt5"), ["teacher: no option 'gpt5' in config group 'teacher'; options: feed, minilm_lora, search, tiny"]),
+    "unknown config option": (
+        overrides("teacher=gpt5"),
+        ["teacher: no option 'gpt5' in config group 'teacher'; options: feed, minilm_lora, mpnet_bi_encoder, mpnet_prior, search, tiny"],
+    ),
     "unknown model": (overrides("student.name=mystery"), ["student.name: no plugin builds a model named 'mystery'", "models: ", "late_interaction"]),
     "misspelled product": (overrides("product=jbos"), ["product: no product named 'jbos' (did you mean 'jobs'?); products: feed, jobs, search"]),
     "misspelled option": (overrides("teacher=minilm"), ["teacher: no option 'minilm' in config group 'teacher' (did you mean 'minilm_lora'?)"]),
@@ -298,12 +305,14 @@ def test_bad_input_exits_2_with_a_clear_message(case: str, tmp_path: Path, capsy
 def test_a_failure_after_some_stages_keeps_those_stages_and_leaves_no_half_written_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
-    """The student's tokenizer is missing: finetune, gate and label complete, distill fails and leaves nothing."""
+    """The student's tokenizer folder holds no tokenizer (a missing folder is refused before any stage): finetune, gate
+    and label complete, distill fails and leaves nothing."""
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     run_dir = tmp_path / "run"
-    status = run_cli(["run", "experiment=smoke", "student.tokenizer=/no/such/tokenizer", f"hydra.run.dir={run_dir}"])
+    (tmp_path / "empty").mkdir()
+    status = run_cli(["run", "experiment=smoke", f"student.tokenizer={tmp_path / 'empty'}", f"hydra.run.dir={run_dir}"])
     err = capsys.readouterr().err
-    assert status == 2 and "student.tokenizer (/no/such/tokenizer): model folder does not exist" in err and "Traceback" not in err
+    assert status == 2 and f"student.tokenizer: no tokenizer on disk for '{tmp_path / 'empty'}'" in err and "Traceback" not in err
     assert (run_dir / "label" / COMPLETE_MARKER).is_file()
     assert_nothing_half_written(run_dir)
 

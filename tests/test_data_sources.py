@@ -274,7 +274,12 @@ def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_
     run_dir = tmp_path / "run"
     run_job(compose_config("experiment=smoke", "data=beir", f"data.path={folder}", "data.first_stage_k=4", "data.min_test_queries=1"), run_dir)
     report = json.loads((run_dir / "report" / "report.json").read_text())
-    assert {"teacher", "student", "bm25"} <= set(report["models"])
+    assert {"teacher", "student", "bm25", "zero_shot", "hybrid"} <= set(report["models"])
+    hybrid = report["models"]["hybrid"]
+    assert hybrid["baseline"] and hybrid["fusion"]["method"] == "wsum" and len(hybrid["fusion"]["weights"]) == 2  # bm25 and zero_shot
+    assert "teacher_base" not in report["models"]  # the tiny teacher has no pretrained base of its own
+    versus = {c["b"] for c in report["comparisons"] if c["a"] == "student" and c["metric"] == report["primary_metric"]}
+    assert {"bm25", "zero_shot", "hybrid"} <= versus
     test_queries = {json.loads(line)["request_id"] for line in (run_dir / "prepare" / "test.jsonl").read_text().splitlines()}
     assert test_queries == {"q-spark2", "q-nurse2"}
     markdown = (run_dir / "report" / "report.md").read_text()

@@ -95,6 +95,13 @@ class EvaluatorSchema:
     throughput_rounds: int = MISSING
     throughput_slice_seconds: float = MISSING
     baselines: list[str] = MISSING
+    """The free rivals the student must beat to ship, by name: a plugin's (``bm25``, ``zero_shot``) or a fusion's."""
+    fusions: dict[str, list[str]] = MISSING
+    """Baselines made by fusing others (``hybrid: [bm25, zero_shot]``), each request's scores normalised and summed
+    with weights chosen on golden dev (ranx); ranked when ``baselines`` names them."""
+    teacher_base: bool = MISSING
+    """Also rank the teacher's base model off the shelf, as a reference the verdict does not count, when a plugin
+    says it is not ``zero_shot``'s (a teacher on a bigger base): what size added, beside what fine-tuning added."""
     comparisons: list[list[str]] = MISSING
     """``[a, b]`` pairs of models compared on test with paired intervals; ``baselines`` stands for each baseline."""
     intervals: IntervalsSchema = field(default_factory=IntervalsSchema)

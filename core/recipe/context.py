@@ -130,14 +130,18 @@ class RunContext:
             label_names=self.label_names(role),
             policy=self.policy,
             precedents=tuple(self.precedents(required=False)),
+            served_base=self.config.get("served_base"),
         )
 
-    def build_baseline(self, name: str) -> Scorer:
-        """The baseline ``name`` from the plugin that provides it for this run's teacher."""
+    def build_baseline(self, name: str, required: bool = True) -> Scorer | None:
+        """The baseline ``name`` from the plugin that provides it for this run's teacher; ``None`` when no plugin
+        does and it is not ``required`` (``teacher_base`` for a teacher on the served base)."""
         torch.manual_seed(self.seed)
         teacher_config = self.config["teacher"]
         answer = first_answer(self.plugins.hook.stillroom_build_baseline, name=name, model_config=teacher_config, context=self._build_context())
         if answer is None:
+            if not required:
+                return None
             raise StillroomError(
                 f"no plugin provides the baseline {name!r} for a teacher named {teacher_config.get('name')!r}; "
                 "remove it from evaluator.baselines or install the plugin that provides it",
@@ -167,12 +171,15 @@ class RunContext:
         return select_evaluators(names, available_evaluators(checked_by_plugin))
 
     def check_components(self) -> None:
-        """Fail before any training on a model, loss or evaluator that no plugin provides, a loss reading a
-        teacher the recipe lacks, or precedents no plugin renders."""
+        """Fail before any training on a model, loss or evaluator that no plugin provides, a model whose family's
+        check refuses its config (weights not on disk), a loss reading a teacher the recipe lacks, or precedents no
+        plugin renders."""
         models = self.models()
         for role in MODEL_ROLES:
             if self.config.get(role):
-                model_spec(models, role, self.config[role])
+                spec = model_spec(models, role, self.config[role])
+                if spec.check is not None:
+                    spec.check(role, self.config[role])
         from stillroom.training import selected_by  # Lightning loads only for a run that trains
 
         for role in MODEL_ROLES:

@@ -21,11 +21,13 @@ from typing import Any
 
 import torch
 
-from stillroom.baselines import Scorer, ranking_scores
+from stillroom.baselines import TEACHER_BASE, to_unit_interval
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.evaluation.comparisons import compare, comparison_pairs
+from stillroom.evaluation.fusion import fused_scores
+from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
@@ -52,7 +54,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            ("evaluator",),
+            ("evaluator", "teacher", "served_base"),  # the baselines are built from the teacher's config and the served base
             reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
             writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLITS),
             check=check_config,
@@ -133,16 +135,35 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
 
 
 def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
-    """Each baseline, ranked but not timed, with no labels (so no kappa)."""
+    """Each baseline, ranked but not timed, with no labels (so no kappa): the plugins' scorers, then the fusions of
+    them (weights chosen on golden dev), then the teacher's base where a plugin offers it (a reference)."""
+    config = ctx.config["evaluator"]
+    fusions = config["fusions"]
+    scorers = {name: ctx.build_baseline(name) for name in dict.fromkeys(_scored_baselines(config))}
+    if config["teacher_base"] and (base := ctx.build_baseline(TEACHER_BASE, required=False)) is not None:
+        scorers[TEACHER_BASE] = base
+    raw = {name: {split: scorer.score([p.request_text for p in pairs], [p.candidate_text for p in pairs]) for split, pairs in splits.items()}
+           for name, scorer in scorers.items()}  # fmt: skip
+    params = {name: int(scorer.params) for name, scorer in scorers.items()}
+    fitted = {}
+    for name in config["baselines"]:
+        if name in fusions:
+            fitted[name], raw[name] = fused_scores(raw, splits, fusions[name], fit_on=DEV, metric=primary_metric(int(config["k"])))
+            params[name] = sum(params[component] for component in fusions[name])
+    k = int(config["k"])
     results = {}
-    for name in ctx.config["evaluator"]["baselines"]:
-        scorer = ctx.build_baseline(name)
-
-        def scores(pairs: list[Pair], scorer: Scorer = scorer) -> torch.Tensor:
-            return ranking_scores(scorer, pairs)
-
-        results[name] = (int(scorer.params), _on_splits(splits, evaluators, _ranked_by(ctx, scores)))
+    for name in [*config["baselines"], *([TEACHER_BASE] if TEACHER_BASE in scorers else [])]:
+        ranked = {split: EvalInput(pairs, None, ctx.policy, k, ranking_scores=to_unit_interval(raw[name][split])) for split, pairs in splits.items()}
+        outcomes = {split: _evaluate(evaluators, inputs) for split, inputs in ranked.items()}
+        results[name] = (params[name], outcomes, {"fusion": fitted[name].to_json()} if name in fitted else {})
     return results
+
+
+def _scored_baselines(config: Mapping[str, Any]) -> list[str]:
+    """The baselines a plugin scores: those ``baselines`` names that are not fusions, and every fusion's parts."""
+    fusions = config["fusions"]
+    named = [name for name in config["baselines"] if name not in fusions]
+    return [*named, *(part for name in config["baselines"] if name in fusions for part in fusions[name])]
 
 
 def _off_scale(
@@ -217,16 +238,18 @@ def run(ctx: RunContext) -> dict[str, Any]:
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
     baselines = _baselines(ctx, splits, evaluators)
-    evaluated.update(baselines)
+    evaluated.update({name: (params, outcomes) for name, (params, outcomes, _) in baselines.items()})
 
     settings = IntervalSettings.of_run(ctx.config)
     results = {}
     for name, (params, outcomes) in evaluated.items():
         results[name] = {"params": params, "throughput_pairs_per_s": throughput.get(name), **_row(outcomes, settings)}
-        results[name].update({"baseline": True} if name in baselines else {})
+        results[name].update({"baseline": True, **baselines[name][2]} if name in baselines else {})
+        results[name].update({"reference": True} if name == TEACHER_BASE else {})
         results[name].update({"candidates_cached": True} if name in cached else {})
     per_request = {name: outcomes[TEST].per_request for name, (_, outcomes) in evaluated.items()}
-    comparisons = compare(per_request, check_config(ctx.config, ctx.plan), settings)
+    pairs = check_config(ctx.config, ctx.plan) + ([("teacher", TEACHER_BASE)] if TEACHER_BASE in baselines else [])
+    comparisons = compare(per_request, pairs, settings)
     ctx.io.write_tensors(PREDICTIONS, predictions)
     ctx.io.write_jsonl(PER_REQUEST, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
     ctx.io.write_json(MODELS, results)

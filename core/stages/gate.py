@@ -32,7 +32,7 @@ NAME = "gate"
 RESULT = Artifact("gate.result", "gate.json")
 """The gate's figures (kappa, precedents, the gain over the free model), for the report and the model card."""
 CONFIG_KEYS = (
-    "seed", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
+    "seed", "served_base", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
     "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
 )  # fmt: skip
 

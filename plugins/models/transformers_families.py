@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
+from stillroom.baselines import TEACHER_BASE
 from stillroom.ranker import BuildContext, ModelSpec, Ranker
 
 if TYPE_CHECKING:
@@ -38,8 +39,7 @@ EXPORTED_FOLDERS = {
     "stillroom_bi_encoder.json": ("bi_encoder", "load_bi_encoder_folder"),
 }
 """The settings file each family's ``save_pretrained`` writes -> its module and loader (the file marks the folder as theirs)."""
-TEACHER_BUILDERS = ("hf_cross_encoder", "hf_from_config")
-"""The builders that make a model from a base encoder of its own, which ``zero_shot`` can use untrained."""
+ZERO_SHOT = "zero_shot"
 
 
 def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Ranker]:
@@ -51,9 +51,18 @@ def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Rank
     return build
 
 
+def weights_on_disk(role: str, model_config: Mapping[str, Any]) -> None:
+    """The base model and tokenizer a config names are on disk (``locate`` says what to install when not)."""
+    from stillroom.plugins.models.locate import locate
+
+    for key in ("pretrained", "tokenizer"):
+        if model_config.get(key):
+            locate(str(model_config[key]), f"{role}.{key}")
+
+
 @hookimpl
 def stillroom_models() -> list[ModelSpec]:
-    return [ModelSpec(name, _builder(name), description) for name, (_, description) in FAMILIES.items()]
+    return [ModelSpec(name, _builder(name), description, check=weights_on_disk) for name, (_, description) in FAMILIES.items()]
 
 
 @hookimpl
@@ -69,9 +78,16 @@ def stillroom_load_exported(directory: Path) -> HFCrossEncoder | TwoTowerRanker 
 
 @hookimpl
 def stillroom_build_baseline(name: str, model_config: Mapping[str, Any], context: BuildContext) -> EmbeddingCosineScorer | None:
-    """``zero_shot`` for a transformers teacher: its encoder as it ships (or as built, for a from-config one)."""
-    if name != "zero_shot" or model_config.get("name") not in TEACHER_BUILDERS:
+    """For a transformers teacher, its base models read by mean-pooled cosine as they ship: ``zero_shot`` the served
+    base (``context.served_base``; a from-config teacher's own encoder as built), ``teacher_base`` the teacher's
+    pretrained base where it is another model."""
+    if name not in (ZERO_SHOT, TEACHER_BASE) or model_config.get("name") not in FAMILIES:
         return None
     from stillroom.plugins.models import hf_builders
 
-    return hf_builders.build_zero_shot(model_config, context)
+    own, served = model_config.get("pretrained"), context.served_base
+    bigger = bool(own and served and own != served)
+    if name == TEACHER_BASE:
+        return hf_builders.build_zero_shot(model_config, context) if bigger else None
+    served_config = {**model_config, "pretrained": served, "tokenizer": served} if bigger else model_config
+    return hf_builders.build_zero_shot(served_config, context)
