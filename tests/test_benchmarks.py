@@ -46,7 +46,8 @@ def test_serve_prints_pairs_per_second_of_each_model_at_each_batch_size() -> Non
 
 def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_bars(tmp_path: Path) -> None:
     write_beir(tmp_path / "collections" / "tiny")
-    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4"], "source": "tests.", "licence": "none."}}}
+    overrides = ["experiment=smoke", "data.first_stage_k=4", "data.min_test_queries=1"]  # the fixture tests on two queries
+    manifest = {"collections": {"tiny": {"overrides": overrides, "source": "tests.", "licence": "none."}}}
     (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
     out = _run("real_data.py", "--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml"))
     row = next(line for line in out.splitlines() if line.startswith("| tiny |"))
@@ -60,7 +61,7 @@ def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_b
 
 def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:
     write_beir(tmp_path / "collections" / "tiny", {"train": ["q-spark", "q-nurse", "q-bread", "q-chess"], "test": ["q-spark2", "q-nurse2"]})
-    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4", "data.max_train_queries=2"]}}}
+    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4", "data.max_train_queries=2", "data.min_test_queries=1"]}}}
     (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
     args = ["--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml")]
     out = _run("pool_curve.py", *args, "--collection", "tiny", "--queries", "1,2", "data.pool_first_stage_k=3")

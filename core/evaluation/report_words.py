@@ -210,7 +210,9 @@ GLOSSARY = {
     "kappa": "quadratic Cohen's kappa of a model's labels against the golden labels (1 agrees fully, 0 is chance)",
     "violation_rate@k": "the share of top-k slots that hold a candidate breaking one of the policy's hard rules (lower is better)",
     "precedents": "the policy's worked examples; the labeler must label each one as the policy does",
-    "zero_shot, bm25": "the free models to beat: the teacher's base model untrained, and BM25 word matching",
+    "zero_shot, bm25, hybrid": "the free models to beat: the base model of the served size untrained, BM25 word matching, and "
+    "the two fused with weights chosen on golden dev",
+    "teacher_base": "a bigger teacher's own base model untrained: a reference for what its size adds, not a rival the verdict counts",
     "student_no_kd": "the same student trained on the golden labels alone, without the teacher: what distillation adds",
     "[low, high]": "a {confidence} bootstrap interval over test requests; a comparison's interval is paired (both models on the same requests)",
 }
