@@ -61,7 +61,8 @@ def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_b
 
 def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:
     write_beir(tmp_path / "collections" / "tiny", {"train": ["q-spark", "q-nurse", "q-bread", "q-chess"], "test": ["q-spark2", "q-nurse2"]})
-    manifest = {"collections": {"tiny": {"overrides": ["experiment=smoke", "data.first_stage_k=4", "data.max_train_queries=2", "data.min_test_queries=1"]}}}
+    overrides = ["experiment=smoke", "data.first_stage_k=4", "data.max_train_queries=2", "data.min_test_queries=1"]
+    manifest = {"collections": {"tiny": {"overrides": overrides}}}
     (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
     args = ["--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml")]
     out = _run("pool_curve.py", *args, "--collection", "tiny", "--queries", "1,2", "data.pool_first_stage_k=3")
