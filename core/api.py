@@ -17,11 +17,22 @@ from stillroom.baselines import Scorer
 from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.features import FEATURES, ReadsPairFeatures, pair_features
 from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
 from stillroom.plugin_manager import FailedPlugin, Plugins, get_plugin_manager
 from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
 from stillroom.policy.source import load_policy
-from stillroom.ranker import BuildContext, CachesCandidates, Exportable, HasHidden, HasInferenceForm, ModelSpec, Prunable, Ranker
+from stillroom.ranker import (
+    BuildContext,
+    CachesCandidates,
+    Exportable,
+    HasHidden,
+    HasInferenceForm,
+    ModelSpec,
+    Prunable,
+    Ranker,
+    ScoresInBulk,
+)
 from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, SyntheticWorld, WorldSize, generate_bundle
 
@@ -43,6 +54,8 @@ HOOK_TYPES = (
     Prunable,
     Exportable,
     CachesCandidates,
+    ScoresInBulk,
+    ReadsPairFeatures,
     LossSpec,
     LossTerm,
     Evaluator,
@@ -57,9 +70,9 @@ HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, Synthetic
 """What a plugin builds with: a product whose data is a generated world, the error that reports bad input, and the
 plugin manager a test asks whether its plugin loaded."""
 
-FUNCTIONS = (generate_bundle, get_plugin_manager, load_policy)
-"""A generated world's splits, the process-wide plugin manager, and the policy loader a product's test reads its
-policy with."""
+FUNCTIONS = (generate_bundle, get_plugin_manager, load_policy, pair_features)
+"""A generated world's splits, the process-wide plugin manager, the policy loader a product's test reads its
+policy with, and the pair features the engine hands a model that reads them."""
 
 CONSTANTS = {
     "NO_LABEL": NO_LABEL,
@@ -69,7 +82,9 @@ CONSTANTS = {
     "TEACHER": TEACHER,
     "LISTS": LISTS,
     "HIDDEN": HIDDEN,
+    "FEATURES": FEATURES,
 }
-"""The values a loss term's batch and a ``LossSpec``'s ``needs`` are keyed by (:mod:`stillroom.losses`)."""
+"""The values a loss term's batch and a ``LossSpec``'s ``needs`` are keyed by (:mod:`stillroom.losses`), and the
+names of the pair features a model may read (:mod:`stillroom.features`)."""
 
 __all__ = ["hookimpl", *(t.__name__ for t in HOOK_TYPES), *(h.__name__ for h in HELPERS), *(f.__name__ for f in FUNCTIONS), *CONSTANTS]

@@ -59,6 +59,10 @@ class Pair:
     """The candidate's fields that the policy's rules read (``candidate.workplace``)."""
     label: int | None = None
     """The golden label on the policy's scale (0 to ``policy.max_label``); ``None`` in the unlabeled pool."""
+    first_stage_score: float | None = None
+    """The score the first stage gave this candidate for its request (BM25's, with ``data=beir``), which production
+    hands a reranker for free; ``None`` where no first stage chose the candidates. A model that lists
+    ``first_stage_score`` among its ``features`` reads it normalised within its request (:mod:`stillroom.features`)."""
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -225,6 +229,9 @@ def bundle_problem(bundle: object, policy: Policy) -> str | None:
                 return f"{at} is {type(pair).__name__}, expected a Pair"
             if not isinstance(pair.request_text, str) or not isinstance(pair.candidate_text, str):
                 return f"{at} (pair {pair.pair_id!r}) has texts that are not strings"
+            score = pair.first_stage_score
+            if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+                return f"{at} (pair {pair.pair_id!r}) has first_stage_score {pair.first_stage_score!r}, expected a number or None"
             if split == POOL_SPLIT and pair.label is not None:
                 return f"{at} (pair {pair.pair_id!r}) is in the pool with label {pair.label!r}; pool pairs carry none"
             if split != POOL_SPLIT and (isinstance(pair.label, bool) or pair.label not in scale):

@@ -9,6 +9,7 @@ exports rankers through this interface and the optional capabilities below alone
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -206,6 +207,40 @@ class CachesCandidates(Protocol):
     caches_candidates: bool
     """``True`` when it caches: throughput is then timed with every candidate already cached, and the report marks
     the model ``candidates_cached``; ``False`` times it as any other model."""
+
+
+@runtime_checkable
+class ScoresInBulk(Protocol):
+    """It may reuse what it computed of a text before (a frozen encoder's vectors, kept on disk) when it scores in bulk:
+    labeling the pool, evaluating a split. The engine scores in bulk inside ``bulk_scoring()``, and never times a
+    model there: the report's throughput is the model computing what it serves.
+
+    Example::
+
+        >>> import contextlib, torch
+        >>> from stillroom.api import ScoresInBulk
+        >>> class Remembers(torch.nn.Module):
+        ...     reuse = False
+        ...     @contextlib.contextmanager
+        ...     def bulk_scoring(self):
+        ...         self.reuse = True
+        ...         try:
+        ...             yield
+        ...         finally:
+        ...             self.reuse = False
+        >>> model = Remembers()
+        >>> with model.bulk_scoring():
+        ...     inside = model.reuse
+        >>> isinstance(model, ScoresInBulk), inside, model.reuse
+        (True, True, False)
+    """
+
+    def bulk_scoring(self) -> AbstractContextManager[None]: ...
+
+
+def bulk_scoring(model: object) -> AbstractContextManager[None]:
+    """``model.bulk_scoring()`` for a :class:`ScoresInBulk` model; a context that changes nothing for any other."""
+    return model.bulk_scoring() if isinstance(model, ScoresInBulk) else nullcontext()
 
 
 @dataclass(frozen=True)

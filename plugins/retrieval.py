@@ -34,10 +34,14 @@ class Bm25Index:
 
     def top(self, queries: Sequence[str], k: int) -> list[list[int]]:
         """Each query's ``k`` best texts (all of them when there are fewer), best first."""
+        return [[i for i, _ in hits] for hits in self.top_scored(queries, k)]
+
+    def top_scored(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """Each query's ``k`` best texts with their scores, best first."""
         if not queries:
             return []
-        rows, _ = self.index.retrieve(_tokens(queries), k=min(k, self.size), show_progress=False, n_threads=1)
-        return [[int(i) for i in row] for row in rows]
+        rows, scores = self.index.retrieve(_tokens(queries), k=min(k, self.size), show_progress=False, n_threads=1)
+        return [[(int(i), float(score)) for i, score in zip(row, row_scores, strict=True)] for row, row_scores in zip(rows, scores, strict=True)]
 
     def scores(self, query: str) -> np.ndarray:
         """The query's score against every text, in the order they were indexed; zeros for a query of no indexable word ("R", "a")."""

@@ -57,3 +57,35 @@ def test_a_trained_student_moves_off_zero_shot_saves_and_loads_with_the_same_sco
     assert torch.allclose(_scores(loaded), moved, atol=1e-5)
     assert torch.allclose(_scores(loaded), moved, atol=1e-5)  # the second call is served from the candidate cache
     assert len(loaded._candidates) == len(set(PRIOR_CANDIDATES))
+
+
+def test_a_student_reading_the_first_stage_score_starts_at_zero_shot_learns_its_weight_and_keeps_it_saved(
+    tiny_encoder_folder: Path, context: BuildContext, tmp_path: Path
+) -> None:
+    from stillroom.features import INPUT, model_inputs
+
+    student = hf_builders.build_bi_encoder({**_config(tiny_encoder_folder), "features": ["first_stage_score"]}, context, "student").eval()
+    assert student.pair_features == ("first_stage_score",)
+    rows = [{"first_stage_score": float(i % 3) / 2} for i in range(len(PRIOR_REQUESTS))]
+    inputs = model_inputs(student, PRIOR_REQUESTS, PRIOR_CANDIDATES, rows)
+    assert inputs[INPUT].shape == (len(PRIOR_REQUESTS), 1)
+
+    def scores(model) -> torch.Tensor:
+        with torch.no_grad():
+            return expected_grade(torch.softmax(model(**inputs), dim=-1))
+
+    plain = _scores(hf_builders.build_bi_encoder(_config(tiny_encoder_folder), context, "student").eval())
+    assert torch.allclose(scores(student), plain, atol=1e-6)  # the feature's weight starts at zero
+    with torch.no_grad():
+        student.feature_weights.weight.fill_(0.2)
+    student.train().eval()
+    moved = scores(student)
+    top = {**inputs, INPUT: torch.ones_like(inputs[INPUT])}
+    with torch.no_grad():
+        at_the_top = expected_grade(torch.softmax(student(**top), dim=-1))
+    assert bool((at_the_top > moved).any()) and bool((at_the_top >= moved - 1e-6).all())  # a higher first-stage score ranks higher
+    student.save_pretrained(tmp_path / "student")
+    loaded = load_bi_encoder_folder(tmp_path / "student")
+    assert loaded.pair_features == ("first_stage_score",) and torch.allclose(scores(loaded), moved, atol=1e-5)
+    with pytest.raises(ValueError, match="reads first_stage_score: pass pair_features"):
+        loaded(**loaded.tokenize(PRIOR_REQUESTS, PRIOR_CANDIDATES))

@@ -107,6 +107,25 @@ def test_beir_test_candidates_are_the_first_stage_top_k_and_nothing_else(tmp_pat
     assert spark.request == {"text": QUERIES["q-spark2"][0]}
 
 
+def test_every_beir_pair_carries_bm25_s_score_for_its_query_missed_judged_documents_below_the_top_k(tmp_path: Path) -> None:
+    from stillroom.plugins.retrieval import Bm25Index
+    from tests.data_fixtures import TOPICS
+
+    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=2)
+    documents = [(f"{topic}-{i}", f"{title}. {title}") for topic, titles in TOPICS.items() for i, title in enumerate(titles)]
+    index = Bm25Index([text for _, text in documents])
+    for split, pairs in bundle.splits().items():
+        for pair in pairs:
+            expected = index.scores(pair.request_text)[[doc for doc, _ in documents].index(pair.candidate_id)]
+            assert pair.first_stage_score == pytest.approx(float(expected), rel=1e-5), (split, pair.pair_id)
+    for query in {p.request_id for p in bundle.golden["test"]}:  # test lists are the top 2, best first
+        scores = [p.first_stage_score for p in bundle.golden["test"] if p.request_id == query]
+        assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+    for query in {p.request_id for p in bundle.golden["train"]}:  # a missed judged document scores no higher than the top 2
+        listed = [p.first_stage_score for p in bundle.golden["train"] if p.request_id == query]
+        assert all(score <= min(listed[:2]) for score in listed[2:])
+
+
 def test_beir_records_the_first_stage_recall_and_can_add_missed_judged_documents_to_test_for_analysis(tmp_path: Path) -> None:
     folder = write_beir(tmp_path / "beir")
     production = _beir(folder, first_stage_k=1)

@@ -41,6 +41,14 @@ BROKEN: dict[str, tuple[Callable[..., Any], str]] = {
         "pair id 'p:1' is in train[0] and test[0]; pair ids must be unique",
     ),
     "no test pairs": (lambda *_: DataBundle(golden={**_bundle().golden, "test": []}, pool=_bundle().pool), "returned no test pairs"),
+    "a first-stage score that is not a number": (
+        lambda *_: DataBundle(golden=_bundle().golden, pool=[Pair("p:3", "r3", "c1", "a", "b", first_stage_score="12.5")]),
+        "pool[0] (pair 'p:3') has first_stage_score '12.5', expected a number or None",
+    ),
+    "notes that are not sentences": (
+        lambda *_: DataBundle(golden=_bundle().golden, pool=_bundle().pool, notes=("lent test queries", 3)),
+        "returned notes that are not strings; each note is a sentence for the report",
+    ),
 }
 
 

@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Sampler
 
 from stillroom.data import Pair
-from stillroom.ranker import HasHidden, Ranker, caches_candidates
+from stillroom.features import pair_features
+from stillroom.ranker import HasHidden, Ranker, bulk_scoring, caches_candidates
 from stillroom.training import PairCollator, PairDataset, TrainItem
 from stillroom.training.distributed import as_one_process, process_rank
 from stillroom.training.progress import progress_callbacks
@@ -69,13 +70,15 @@ def predict(
     if not pairs:
         return {"probs": torch.empty(0, num_labels)}
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].request_text) + len(pairs[i].candidate_text))
-    items = [TrainItem(pairs[i].request_text, pairs[i].candidate_text) for i in order]
+    features = pair_features(pairs)
+    items = [TrainItem(pairs[i].request_text, pairs[i].candidate_text, request_id=pairs[i].request_id, features=features[i]) for i in order]
     module = _PredictModule(ranker, with_hidden).eval()
     if distributed and is_distributed(trainer_config):
         outputs = predict_in_workers(module, items, batch_size, trainer_config)
     else:
         loader = DataLoader(PairDataset(items), batch_size=batch_size, collate_fn=PairCollator(ranker))
-        batches = _predict_trainer(trainer_config, devices=1).predict(module, dataloaders=loader)
+        with bulk_scoring(ranker):
+            batches = _predict_trainer(trainer_config, devices=1).predict(module, dataloaders=loader)
         outputs = {key: torch.cat([b[key].float().cpu() for b in batches]) for key in batches[0]}
     where = torch.empty(len(pairs), dtype=torch.long)
     where[torch.tensor(order)] = torch.arange(len(pairs))

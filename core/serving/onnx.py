@@ -21,6 +21,7 @@ import torch
 from torch.export import Dim
 
 from stillroom.errors import StillroomError
+from stillroom.features import model_inputs
 from stillroom.ranker import Ranker, export_form
 from stillroom.recipe.artifacts import atomic_path
 
@@ -68,8 +69,9 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def export_onnx(ranker: Ranker, path: Path) -> list[str]:
-    """Write ``ranker``'s export form to ``path`` as ONNX; return the input names (the keys of its ``tokenize`` features)."""
-    features = ranker.tokenize(list(SAMPLE_REQUESTS), list(SAMPLE_CANDIDATES))
+    """Write ``ranker``'s export form to ``path`` as ONNX; return the input names (the keys of its tokenized features,
+    and ``pair_features`` for a model that reads them)."""
+    features = model_inputs(ranker, list(SAMPLE_REQUESTS), list(SAMPLE_CANDIDATES))
     names = list(features)
     dynamic = tuple(dict.fromkeys(range(features[name].dim()), Dim.AUTO) for name in names)
     try:

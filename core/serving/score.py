@@ -10,14 +10,16 @@ onnxruntime see the same features. onnxruntime runs ``model.onnx`` (see
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from stillroom.errors import StillroomError
+from stillroom.features import FIRST_STAGE_SCORE, model_inputs, pair_features
 from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.ranker import Ranker, expected_grade, for_inference
@@ -83,12 +85,16 @@ class ExportedScorer:
         return cls(ranker, backend, ranker if backend == "torch" else OnnxSession(folder / ONNX_FILE))
 
     @torch.inference_mode()
-    def probs(self, requests: Sequence[str], candidates: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """Probabilities over the label scale for each pair, in order (``[pairs, labels]``)."""
+    def probs(
+        self, requests: Sequence[str], candidates: Sequence[str], batch_size: int = 64, features: Sequence[Mapping[str, float]] | None = None
+    ) -> torch.Tensor:
+        """Probabilities over the label scale for each pair, in order (``[pairs, labels]``); ``features`` are the pairs'
+        (:func:`stillroom.features.pair_features`), for a model that reads them."""
         batches = []
         for start in range(0, len(requests), batch_size):
-            features = self.ranker.tokenize(requests[start : start + batch_size], candidates[start : start + batch_size])
-            batches.append(torch.softmax(self.forward(**features).float(), dim=-1))
+            end = start + batch_size
+            inputs = model_inputs(self.ranker, requests[start:end], candidates[start:end], features[start:end] if features is not None else None)
+            batches.append(torch.softmax(self.forward(**inputs).float(), dim=-1))
         return torch.cat(batches) if batches else torch.empty(0, self.ranker.num_labels)
 
 
@@ -108,11 +114,22 @@ def _read_pairs(path: Path) -> Iterator[dict[str, Any]]:
     for line, row in jsonl_objects(path):
         for name in TEXT_FIELDS:
             field(row, name, str, path, line)
+        if row.get(FIRST_STAGE_SCORE) is not None:
+            field(row, FIRST_STAGE_SCORE, (int, float), path, line)
         yield row
 
 
+def _features(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """Each row's features, a request being the rows of one ``request_id`` (else of one ``request_text``)."""
+    pairs = [
+        SimpleNamespace(request_id=str(row.get("request_id", row["request_text"])), first_stage_score=row.get(FIRST_STAGE_SCORE)) for row in rows
+    ]
+    return pair_features(pairs)
+
+
 def score_file(model: Path, input_path: Path, output_path: Path, backend: str, plugins: Plugins, batch_size: int = 64) -> int:
-    """Score every pair of a JSONL file (``request_text``, ``candidate_text``) into ``output_path``; return how many.
+    """Score every pair of a JSONL file (``request_text``, ``candidate_text``; ``request_id`` and ``first_stage_score``
+    for a model that reads the first stage's score) into ``output_path``; return how many.
 
     Each output row is its input row with ``score`` (the expected grade over
     the top grade, what ranking sorts by) and ``probs`` (over the label scale)
@@ -121,7 +138,7 @@ def score_file(model: Path, input_path: Path, output_path: Path, backend: str, p
     """
     rows = list(_read_pairs(input_path))
     scorer = ExportedScorer.load(model, backend, plugins)
-    probs = scorer.probs([row["request_text"] for row in rows], [row["candidate_text"] for row in rows], batch_size)
+    probs = scorer.probs([row["request_text"] for row in rows], [row["candidate_text"] for row in rows], batch_size, _features(rows))
     scores = expected_grade(probs)
     with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for row, row_probs, score in zip(rows, probs.tolist(), scores.tolist(), strict=True):

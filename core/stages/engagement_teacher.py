@@ -15,6 +15,7 @@ from typing import Any
 
 from stillroom.engagement import ROLE, engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
+from stillroom.features import pair_features
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Stage, TrainedModel
 from stillroom.training import TrainItem
@@ -42,11 +43,15 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 def engagement_items(ctx: RunContext, splits: Sequence[str]) -> list[TrainItem]:
     """The logged pairs of ``splits``, each labeled with its engagement grade."""
     grades = engagement_grades(ctx.io.read_jsonl(LOG), ctx.config["product"]["engagement_events"], str(ctx.io.path(LOG)))
-    return [
-        TrainItem(pair.request_text, pair.candidate_text, label=grade, request_id=pair.request_id)
-        for split in splits
-        for pair, grade in graded_pairs(ctx.pairs(split), grades)
-    ]
+    items = []
+    for split in splits:
+        pairs = ctx.pairs(split)
+        features = dict(zip((p.pair_id for p in pairs), pair_features(pairs), strict=True))
+        items += [
+            TrainItem(pair.request_text, pair.candidate_text, label=grade, request_id=pair.request_id, features=features[pair.pair_id])
+            for pair, grade in graded_pairs(pairs, grades)
+        ]
+    return items
 
 
 def run(ctx: RunContext) -> dict[str, Any]:

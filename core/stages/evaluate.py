@@ -30,6 +30,7 @@ from stillroom.evaluation.fusion import fused_scores
 from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
+from stillroom.features import model_inputs, pair_features
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
@@ -94,8 +95,10 @@ def ranking_calls(pairs: Sequence[Pair], batch_size: int, max_pairs: int) -> lis
 
 def throughput_batches(model: Ranker, pairs: Sequence[Pair], batch_size: int, max_pairs: int) -> list[dict[str, torch.Tensor]]:
     """The pre-tokenized :func:`ranking_calls` a model is timed on."""
+    features = dict(zip((p.pair_id for p in pairs), pair_features(pairs), strict=True))
     return [
-        model.tokenize([p.request_text for p in call], [p.candidate_text for p in call]) for call in ranking_calls(pairs, batch_size, max_pairs)
+        model_inputs(model, [p.request_text for p in call], [p.candidate_text for p in call], [features[p.pair_id] for p in call])
+        for call in ranking_calls(pairs, batch_size, max_pairs)
     ]
 
 

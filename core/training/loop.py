@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics.retrieval import RetrievalNormalizedDCG
 
 from stillroom.errors import RunInterrupted, StillroomError
+from stillroom.features import model_inputs
 from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker, expected_grade
 from stillroom.training.checkpoints import AtomicCheckpointIO, ResumableTraining
@@ -55,6 +56,8 @@ class TrainItem:
     """Per teacher objective, where the labeler recorded it: its pooled representation of the pair."""
     request_id: str = ""
     """Pairs of one request share it; ranking terms compare them."""
+    features: Mapping[str, float] = field(default_factory=dict)
+    """The pair's features as :func:`stillroom.features.pair_features` computes them; a model reads those it names."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class PairCollator:
         return {"probs": torch.nn.functional.one_hot(labels.clamp_min(0), self.ranker.num_labels).float(), "mask": labeled}
 
     def __call__(self, items: Sequence[TrainItem]) -> dict[str, Any]:
-        features = self.ranker.tokenize([i.request_text for i in items], [i.candidate_text for i in items])
+        features = model_inputs(self.ranker, [i.request_text for i in items], [i.candidate_text for i in items], [i.features for i in items])
         requests = {request: index for index, request in enumerate(dict.fromkeys(i.request_id for i in items))}
         labels = torch.tensor([i.label for i in items], dtype=torch.long)
         return {

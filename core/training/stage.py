@@ -15,6 +15,7 @@ import torch
 from stillroom import engagement
 from stillroom.errors import StillroomError
 from stillroom.evaluation.scoring import has_hidden
+from stillroom.features import model_inputs, pair_features
 from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
 from stillroom.policy.labeling import read_soft_labels
 from stillroom.ranker import Ranker, count_parameters, model_state
@@ -43,7 +44,11 @@ def reads_labels(labelers: Iterable[str]) -> tuple[str, ...]:
 
 
 def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
-    return [TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=p.request_id) for p in ctx.pairs(split)]
+    pairs = ctx.pairs(split)
+    return [
+        TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=p.request_id, features=features)
+        for p, features in zip(pairs, pair_features(pairs), strict=True)
+    ]
 
 
 def precedent_items(ctx: RunContext) -> list[TrainItem]:
@@ -75,7 +80,8 @@ def labeled_items(ctx: RunContext, sources: Mapping[str, str]) -> list[TrainItem
     }
     items = []
     for split in LABELED_SPLITS:
-        for row, pair in enumerate(ctx.pairs(split)):
+        pairs = ctx.pairs(split)
+        for row, (pair, features) in enumerate(zip(pairs, pair_features(pairs), strict=True)):
             items.append(
                 TrainItem(
                     pair.request_text,
@@ -84,6 +90,7 @@ def labeled_items(ctx: RunContext, sources: Mapping[str, str]) -> list[TrainItem
                     targets={objective: labels[split][row] for objective, labels in soft.items()},
                     hidden={objective: states[split][row] for objective, states in hidden.items()},
                     request_id=pair.request_id,
+                    features=features,
                 )
             )
     return items
@@ -95,7 +102,7 @@ def hidden_widths(model: Ranker, items: Sequence[TrainItem]) -> HiddenWidths | N
     if not teachers or not has_hidden(model):
         return None
     with torch.no_grad():
-        _, hidden = model.forward_with_hidden(**model.tokenize([items[0].request_text], [items[0].candidate_text]))
+        _, hidden = model.forward_with_hidden(**model_inputs(model, [items[0].request_text], [items[0].candidate_text], [items[0].features]))
     return HiddenWidths(int(hidden.shape[-1]), teachers)
 
 

@@ -7,7 +7,7 @@ The folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.json
 
 Each query's candidates come from a first stage, BM25 over the corpus
 (``bm25s``): its top ``data.first_stage_k`` documents, as production sees
-them. Dev and test candidates are those and nothing else, so the figures are
+them, each pair carrying BM25's score (``Pair.first_stage_score``). Dev and test candidates are those and nothing else, so the figures are
 what a reranker behind this first stage would reach, and the report shows the
 first stage's recall@k on test (the reranking ceiling). Train queries also get
 the judged documents BM25 missed (the best judged first, at most
@@ -180,7 +180,7 @@ class BeirCollection:
         if not spare:
             self.notes.append(
                 "No query is left unjudged or unused, so the pool is golden train's queries, labels withheld: the pairs of their "
-                f"deeper lists (data.pool_first_stage_k) that golden train does not hold. A query log (data.query_log) would add more."
+                "deeper lists (data.pool_first_stage_k) that golden train does not hold. A query log (data.query_log) would add more."
             )
         return {**chosen, "pool": seeded_subset(spare or chosen["train"], self.config.get(SPLIT_CAPS["pool"]), self.seed)}
 
@@ -190,6 +190,7 @@ class BeirCollection:
     def bundle(self) -> DataBundle:
         chosen = self.split_queries()
         doc_ids = list(self.corpus)
+        position = {doc: index for index, doc in enumerate(doc_ids)}
         first_stage = Bm25Index([document_text(self.corpus[d]) for d in doc_ids])
         k = int(self.config.get("first_stage_k", 20))
         depth = {split: k for split in GOLDEN_SPLITS} | {"pool": int(self.config.get("pool_first_stage_k") or k)}
@@ -199,15 +200,20 @@ class BeirCollection:
         for split, query_ids in chosen.items():  # the pool last: it skips every golden pair
             judged = self.qrels.get(split, {}) if split != "pool" else {}
             pairs[split] = []
-            for query_id, top in zip(query_ids, first_stage.top([self.query_text(q) for q in query_ids], depth[split] + 1), strict=True):
+            hits = first_stage.top_scored([self.query_text(q) for q in query_ids], depth[split] + 1)
+            for query_id, top in zip(query_ids, hits, strict=True):
                 scores = judged.get(query_id, {})
-                retrieved = [doc_ids[i] for i in top if doc_ids[i] != query_id][: depth[split]]
+                retrieved = {doc_ids[i]: score for i, score in top if doc_ids[i] != query_id}
+                retrieved = dict(list(retrieved.items())[: depth[split]])
                 if split == "test":
-                    recalls += self.recall(scores, retrieved)
-                missed = self.judged_beyond(scores, retrieved) if split in self.with_missed else []
-                for doc_id in dict.fromkeys([*retrieved, *missed]):
+                    recalls += self.recall(scores, list(retrieved))
+                missed = self.judged_beyond(scores, list(retrieved)) if split in self.with_missed else []
+                if missed:  # what the first stage scored them, though it ranked them below its top k
+                    every = first_stage.scores(self.query_text(query_id))
+                    retrieved.update({doc: float(every[position[doc]]) for doc in missed})
+                for doc_id, first_stage_score in retrieved.items():
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
-                    pair = self.pair(query_id, doc_id, label)
+                    pair = self.pair(query_id, doc_id, label, first_stage_score)
                     if split != "pool":
                         golden.add(pair.pair_id)
                     elif pair.pair_id in golden:
@@ -237,7 +243,8 @@ class BeirCollection:
                 where=str(self.folder),
             )
         if not pairs["train"]:
-            raise StillroomError(f"collection {name!r} leaves no golden train query (data.max_train_queries, data.train_share_of_test)", where=str(self.folder))
+            shortfall = f"collection {name!r} leaves no golden train query (data.max_train_queries, data.train_share_of_test)"
+            raise StillroomError(shortfall, where=str(self.folder))
         if not pairs["pool"]:
             raise StillroomError(
                 f"collection {name!r} leaves no pool to distill from: every query is golden and their lists hold no pair beyond "
@@ -257,7 +264,7 @@ class BeirCollection:
         limit = self.config.get("max_judged_per_query")
         return missed if limit is None else missed[: int(limit)]
 
-    def pair(self, query_id: str, doc_id: str, label: int | None) -> Pair:
+    def pair(self, query_id: str, doc_id: str, label: int | None, first_stage_score: float) -> Pair:
         doc = self.corpus[doc_id]
         query = self.query_text(query_id)
         return Pair(
@@ -269,6 +276,7 @@ class BeirCollection:
             request={"text": query},
             candidate={"title": doc["title"], "text": doc["text"]},
             label=label,
+            first_stage_score=first_stage_score,
         )
 
 

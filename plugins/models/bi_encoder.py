@@ -9,6 +9,11 @@ adapter on each side (``x + mlp(layer_norm(x))``, the adapter's last layer
 initialised at zero) and an ordinal head over the cosine. At step 0 it ranks
 exactly as ``zero_shot`` does; distillation moves it from there.
 
+With ``features: [first_stage_score]`` in its config it also reads the first
+stage's score, normalised within the request (:mod:`stillroom.features`), as a
+learned term added to the cosine before the head (zero at step 0): the score
+production hands a reranker for free, at no serving cost.
+
 It is a :class:`~stillroom.plugins.models.frozen_encoder.FrozenEncoderRanker`:
 in training each text is encoded once, so an epoch costs the adapters alone,
 and in serving each candidate's vector is cached, so a request costs one
@@ -38,7 +43,13 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
     weights_file = "adapters.safetensors"
 
     def __init__(
-        self, encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int, adapter_hidden: int
+        self,
+        encoder: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        num_labels: int,
+        adapter_hidden: int,
+        features: Sequence[str] = (),
     ) -> None:
         super().__init__(encoder, tokenizer, max_length, num_labels)
         width = encoder.config.hidden_size
@@ -46,6 +57,11 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         self.request_adapter = ResidualAdapter(width, adapter_hidden)
         self.candidate_adapter = ResidualAdapter(width, adapter_hidden)
         self.head = CosineOrdinalHead(num_labels)
+        self.pair_features = tuple(features)
+        # What each feature adds to the cosine before the head, learned; at zero it ranks as zero_shot does at step 0.
+        self.feature_weights = torch.nn.Linear(len(self.pair_features), 1, bias=False) if self.pair_features else None
+        if self.feature_weights is not None:
+            torch.nn.init.zeros_(self.feature_weights.weight)
 
     def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
         return mean_pool(hidden_states[-1], mask)
@@ -57,14 +73,28 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         return self.candidate_adapter(states)
 
     def score_pairs(
-        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+        self,
+        request: torch.Tensor,
+        request_mask: torch.Tensor | None,
+        candidate: torch.Tensor,
+        candidate_mask: torch.Tensor | None,
+        features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The logits and the pair's representation (the elementwise product of the unit vectors, whose sum is the cosine)."""
+        """The logits and the pair's representation (the elementwise product of the unit vectors, whose sum is the cosine).
+
+        With ``pair_features`` the head reads the cosine plus a learned weighting of the features (the first stage's
+        score, normalised in its request): the student fuses what production hands it with what it reads.
+        """
         interaction = F.normalize(request, dim=-1) * F.normalize(candidate, dim=-1)
-        return self.head(interaction.sum(-1)), interaction
+        score = interaction.sum(-1)
+        if self.feature_weights is not None:
+            if features is None:
+                raise ValueError(f"this bi-encoder reads {', '.join(self.pair_features)}: pass pair_features")
+            score = score + self.feature_weights(features.to(score.dtype)).squeeze(-1)
+        return self.head(score), interaction
 
     def settings(self) -> dict[str, Any]:
-        return {"adapter_hidden": self.adapter_hidden}
+        return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features)}
 
 
 def load_bi_encoder_folder(directory: Path) -> AdaptedBiEncoder:

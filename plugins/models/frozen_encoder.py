@@ -34,6 +34,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from stillroom.compat.torch import DropsCachesWhenMoved
 from stillroom.plugins.models.spawn_safe import SpawnSafe
+from stillroom.plugins.models.vector_store import VectorStore
 
 Rows = list[torch.Tensor]
 """One tensor per text: a vector, or a ``[tokens, width]`` matrix without padding."""
@@ -92,6 +93,10 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
     """The JSON file beside the exported encoder that holds :meth:`settings`."""
     weights_file: ClassVar[str] = TRAINED_FILE
 
+    pair_features: tuple[str, ...] = ()
+    """The engine's pair features it reads beside the texts (:mod:`stillroom.features`); a subclass that reads
+    them sets it from its config and uses them in :meth:`score_pairs`."""
+
     def __init__(self, encoder: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int, num_labels: int) -> None:
         super().__init__()
         self.encoder = encoder.eval().requires_grad_(False)
@@ -100,6 +105,10 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
         self.num_labels = num_labels
         self._frozen: dict[Side, dict[bytes, torch.Tensor]] = {"request": {}, "candidate": {}}
         self._candidates: dict[bytes, torch.Tensor] = {}
+        self.vector_store: VectorStore | None = None
+        """Where the frozen readings of texts are kept between stages and runs, for a subclass whose reading is one
+        vector per text (set by its builder); read in training and in bulk scoring only."""
+        self._bulk = False
         self._every_layer_hooked = False
         self._hook_every_layer()
 
@@ -136,9 +145,15 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
         raise NotImplementedError
 
     def score_pairs(
-        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+        self,
+        request: torch.Tensor,
+        request_mask: torch.Tensor | None,
+        candidate: torch.Tensor,
+        candidate_mask: torch.Tensor | None,
+        features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits over the label scale and a pooled representation of each pair (for ``hidden_mse``), row by row."""
+        """Logits over the label scale and a pooled representation of each pair (for ``hidden_mse``), row by row;
+        ``features`` are the pairs' :attr:`pair_features` (``[pairs, len(pair_features)]``) for a ranker that reads them."""
         raise NotImplementedError
 
     def settings(self) -> dict[str, Any]:
@@ -147,10 +162,25 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
 
     # -- caches ------------------------------------------------------------------------
 
+    @contextmanager
+    def bulk_scoring(self) -> Iterator[None]:
+        """Scoring many pairs, untimed (labeling, evaluation): each text's frozen reading is computed once, through the
+        vector store when there is one (:class:`~stillroom.ranker.ScoresInBulk`)."""
+        self._bulk = True
+        try:
+            yield
+        finally:
+            self._bulk = False
+            if self.vector_store is not None:
+                self.vector_store.flush()
+
     def train(self: SelfType, mode: bool = True) -> SelfType:
-        """Switching mode drops the candidate cache (the trainable part may have changed); the encoder stays in eval mode."""
+        """Switching mode drops the candidate cache (the trainable part may have changed); the encoder stays in eval mode.
+        Leaving training writes the frozen readings it computed to the vector store."""
         if mode != self.training:
             self._candidates.clear()
+            if not mode and self.vector_store is not None:
+                self.vector_store.flush()
         super().train(mode)
         self.encoder.eval()
         return self
@@ -200,9 +230,16 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
         return states, (mask.bool() if states.dim() == 3 else None)
 
     def _frozen_batch(self, ids: torch.Tensor, mask: torch.Tensor, side: Side, memo: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """What ``side`` reads of each row from the frozen encoder; with ``memo``, each distinct text is encoded once ever."""
+        """What ``side`` reads of each row from the frozen encoder; with ``memo``, each distinct text is encoded once
+        ever (once across runs, through the vector store when there is one)."""
         if not memo:
             return self._encode_frozen(ids, mask, side)
+        if self.vector_store is not None:
+
+            def encode(rows: list[int]) -> torch.Tensor:
+                return self._encode_frozen(ids[rows], mask[rows], side)[0]
+
+            return torch.stack(self.vector_store.vectors(self._keys(ids, mask), encode)).to(ids.device), None
         rows = self._memoised(ids, mask, self._frozen[side], lambda new_ids, new_mask: rows_of(*self._encode_frozen(new_ids, new_mask, side)))
         return batch_of(rows)
 
@@ -212,7 +249,7 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
         first_rows = self._first_rows(keys, {})
         position = {keys[row]: index for index, row in enumerate(first_rows)}
         where = torch.tensor([position[key] for key in keys], device=ids.device)
-        states, states_mask = self._frozen_batch(ids[first_rows], mask[first_rows], "request", memo=self.training)
+        states, states_mask = self._frozen_batch(ids[first_rows], mask[first_rows], "request", memo=self.training or self._bulk)
         side = self.request_side(states, states_mask)
         return side[where], None if states_mask is None else states_mask[where]
 
@@ -223,7 +260,7 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
             return self.candidate_side(states, states_mask), states_mask
 
         def encode(new_ids: torch.Tensor, new_mask: torch.Tensor) -> Rows:
-            states, states_mask = self._encode_frozen(new_ids, new_mask, "candidate")
+            states, states_mask = self._frozen_batch(new_ids, new_mask, "candidate", memo=self._bulk)
             return rows_of(self.candidate_side(states, states_mask), states_mask)
 
         return batch_of(self._memoised(ids, mask, self._candidates, encode))
@@ -243,14 +280,25 @@ class FrozenEncoderRanker(SpawnSafe, DropsCachesWhenMoved):
         }
 
     def forward_with_hidden(
-        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+        self,
+        request_ids: torch.Tensor,
+        request_mask: torch.Tensor,
+        candidate_ids: torch.Tensor,
+        candidate_mask: torch.Tensor,
+        pair_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.score_pairs(*self.request_batch(request_ids, request_mask), *self.candidate_batch(candidate_ids, candidate_mask))
+        request, candidate = self.request_batch(request_ids, request_mask), self.candidate_batch(candidate_ids, candidate_mask)
+        return self.score_pairs(*request, *candidate, features=pair_features)
 
     def forward(
-        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+        self,
+        request_ids: torch.Tensor,
+        request_mask: torch.Tensor,
+        candidate_ids: torch.Tensor,
+        candidate_mask: torch.Tensor,
+        pair_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask)[0]
+        return self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask, pair_features)[0]
 
     def for_export(self) -> torch.nn.Module:
         """The same scores, straight through: nothing cached or memoised, tensors in and logits out, so torch.export can trace it."""
@@ -280,13 +328,18 @@ class StraightThrough(torch.nn.Module):
         self.ranker = ranker
 
     def forward(
-        self, request_ids: torch.Tensor, request_mask: torch.Tensor, candidate_ids: torch.Tensor, candidate_mask: torch.Tensor
+        self,
+        request_ids: torch.Tensor,
+        request_mask: torch.Tensor,
+        candidate_ids: torch.Tensor,
+        candidate_mask: torch.Tensor,
+        pair_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
         ranker = self.ranker
         request, request_tokens = ranker._encode_frozen(request_ids, request_mask, "request")
         candidate, candidate_tokens = ranker._encode_frozen(candidate_ids, candidate_mask, "candidate")
         request, candidate = ranker.request_side(request, request_tokens), ranker.candidate_side(candidate, candidate_tokens)
-        return ranker.score_pairs(request, request_tokens, candidate, candidate_tokens)[0]
+        return ranker.score_pairs(request, request_tokens, candidate, candidate_tokens, features=pair_features)[0]
 
 
 def load_frozen_encoder_folder(directory: Path, kind: type[SelfType]) -> SelfType:

@@ -46,6 +46,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from stillroom.errors import StillroomError
+from stillroom.features import check_feature_names
 from stillroom.plugins.models.adapters import with_lora
 from stillroom.plugins.models.bi_encoder import AdaptedBiEncoder
 from stillroom.plugins.models.cross_encoder import HFCrossEncoder, MeanPoolingClassifier
@@ -55,10 +56,13 @@ from stillroom.plugins.models.pruning import keep_heads, strongest_heads
 from stillroom.plugins.models.similarity_prior import SimilarityPriorClassifier
 from stillroom.plugins.models.transfer import init_embeddings_from, narrowed_state, principal_basis, teacher_layers_state
 from stillroom.plugins.models.two_tower import TwoTowerRanker
+from stillroom.plugins.models.vector_store import VectorStore
 from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 from stillroom.ranker import BuildContext
 
 POOLINGS = ("cls", "mean")
+MEAN_POOLED = "mean_pooled_last_layer"
+"""How the bi-encoder, the similarity prior and the zero-shot scorer read a text: the vector store keeps it under this name."""
 
 
 def _tokenizer(source: str, where: str) -> PreTrainedTokenizerBase:
@@ -105,13 +109,15 @@ def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str
 def build_zero_shot(config: Mapping[str, Any], context: BuildContext) -> EmbeddingCosineScorer:
     """The teacher's encoder as it ships (``pretrained``), or as built from sizes, read by mean-pooled cosine."""
     role = "teacher"
+    store = None
     if config.get("pretrained"):
         encoder = _from_pretrained(AutoModel, config, role)
         tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
+        store = VectorStore.for_encoder(locate(str(config["pretrained"]), f"{role}.pretrained"), MEAN_POOLED)
     else:
         built = build_from_config(config, context, role)
         encoder, tokenizer = built.base_encoder(), built.tokenizer
-    return EmbeddingCosineScorer(encoder, tokenizer, int(config["max_length"]))
+    return EmbeddingCosineScorer(encoder, tokenizer, int(config["max_length"]), store)
 
 
 def build_from_config(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:
@@ -186,7 +192,10 @@ def build_bi_encoder(config: Mapping[str, Any], context: BuildContext, role: str
     """The base encoder whole and frozen, read as ``zero_shot`` reads it, under a residual adapter per side."""
     encoder = _from_pretrained(AutoModel, config, role, add_pooling_layer=False)
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
-    return AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]))
+    features = check_feature_names(list(config.get("features") or ()), f"{role}.features")
+    model = AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]), features)
+    model.vector_store = VectorStore.for_encoder(locate(str(config["pretrained"]), f"{role}.pretrained"), MEAN_POOLED)
+    return model
 
 
 def build_late_interaction(config: Mapping[str, Any], context: BuildContext, role: str) -> LateInteractionRanker:

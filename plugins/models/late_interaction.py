@@ -97,7 +97,12 @@ class LateInteractionRanker(FrozenEncoderRanker):
         return attended.transpose(1, 2).reshape(batch, -1, width)
 
     def score_pairs(
-        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+        self,
+        request: torch.Tensor,
+        request_mask: torch.Tensor | None,
+        candidate: torch.Tensor,
+        candidate_mask: torch.Tensor | None,
+        features: torch.Tensor | None = None,  # it reads none (pair_features is empty)
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The logits and the MLP's reading of the pair (``[pairs, 256]``), which the head turns into them."""
         assert request_mask is not None and candidate_mask is not None, "late interaction reads token states"

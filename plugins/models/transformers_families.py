@@ -51,18 +51,21 @@ def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Rank
     return build
 
 
-def weights_on_disk(role: str, model_config: Mapping[str, Any]) -> None:
-    """The base model and tokenizer a config names are on disk (``locate`` says what to install when not)."""
+def ready_to_build(role: str, model_config: Mapping[str, Any]) -> None:
+    """The base model and tokenizer a config names are on disk (``locate`` says what to install when not), and the
+    pair features it reads are ones the engine computes."""
+    from stillroom.features import check_feature_names
     from stillroom.plugins.models.locate import locate
 
     for key in ("pretrained", "tokenizer"):
         if model_config.get(key):
             locate(str(model_config[key]), f"{role}.{key}")
+    check_feature_names(list(model_config.get("features") or ()), f"{role}.features")
 
 
 @hookimpl
 def stillroom_models() -> list[ModelSpec]:
-    return [ModelSpec(name, _builder(name), description, check=weights_on_disk) for name, (_, description) in FAMILIES.items()]
+    return [ModelSpec(name, _builder(name), description, check=ready_to_build) for name, (_, description) in FAMILIES.items()]
 
 
 @hookimpl

@@ -70,7 +70,12 @@ class TwoTowerRanker(FrozenEncoderRanker):
         return self.candidate_tower(states)
 
     def score_pairs(
-        self, request: torch.Tensor, request_mask: torch.Tensor | None, candidate: torch.Tensor, candidate_mask: torch.Tensor | None
+        self,
+        request: torch.Tensor,
+        request_mask: torch.Tensor | None,
+        candidate: torch.Tensor,
+        candidate_mask: torch.Tensor | None,
+        features: torch.Tensor | None = None,  # it reads none (pair_features is empty)
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The logits and the pair's representation ``u * v`` (elementwise), whose sum is the score."""
         interaction = request * candidate

@@ -1,0 +1,98 @@
+"""What a model may read beside the two texts: the numbers production hands a reranker with each candidate.
+
+A reranker is called with one request's candidates, each with the first
+stage's score (BM25's, a retrieval model's) at no cost to it. A model family
+that wants such a number declares it (``pair_features``, from its config's
+``features``), and the engine hands it over as one tensor, ``pair_features``
+(``[batch, len(names)]``), beside the tokenized texts in every batch it
+trains, labels, evaluates, times, exports and serves.
+
+Each feature is computed over a whole request's candidates, since that is what
+production gives a reranker, and normalised within it, so that a model reads
+the same scale whatever the request:
+
+``first_stage_score``
+    :attr:`Pair.first_stage_score` min-max normalised among the request's
+    candidates: 1 for the first stage's best, 0 for its worst; 0 for every
+    candidate of a request whose scores are all equal or missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from stillroom.errors import StillroomError
+
+FIRST_STAGE_SCORE = "first_stage_score"
+FEATURES = (FIRST_STAGE_SCORE,)
+"""Every feature the engine computes, by name, in the order their meanings are documented above."""
+INPUT = "pair_features"
+"""The key of the features tensor among a batch's model inputs."""
+
+
+@runtime_checkable
+class ReadsPairFeatures(Protocol):
+    """A ranker that reads numbers beside the texts: ``forward`` then takes ``pair_features`` (``[batch, len(names)]``),
+    the features ``pair_features`` names, in that order.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import ReadsPairFeatures
+        >>> class FirstStageAware(torch.nn.Module):
+        ...     pair_features = ("first_stage_score",)
+        >>> isinstance(FirstStageAware(), ReadsPairFeatures), isinstance(torch.nn.Linear(2, 2), ReadsPairFeatures)
+        (True, False)
+    """
+
+    pair_features: tuple[str, ...]
+    """The features it reads, each one of :data:`stillroom.features.FEATURES`."""
+
+
+class HasFirstStageScore(Protocol):
+    request_id: str
+    first_stage_score: float | None
+
+
+def feature_names(ranker: object) -> tuple[str, ...]:
+    """The features a ranker reads (none for one that does not declare any)."""
+    return tuple(ranker.pair_features) if isinstance(ranker, ReadsPairFeatures) else ()
+
+
+def check_feature_names(names: Sequence[str], where: str) -> tuple[str, ...]:
+    """``names`` when each is a feature the engine computes; else an error naming the first unknown one."""
+    for name in names:
+        if name not in FEATURES:
+            raise StillroomError(f"no pair feature {name!r}; the engine computes: {', '.join(FEATURES)}", where=where)
+    return tuple(names)
+
+
+def pair_features(pairs: Sequence[HasFirstStageScore]) -> list[dict[str, float]]:
+    """Every feature of each pair, in order, each normalised within the pair's request among ``pairs``."""
+    scores: dict[str, list[float]] = {}
+    for pair in pairs:
+        if pair.first_stage_score is not None:
+            scores.setdefault(pair.request_id, []).append(float(pair.first_stage_score))
+    spans = {request: (min(values), max(values)) for request, values in scores.items()}
+    rows = []
+    for pair in pairs:
+        low, high = spans.get(pair.request_id, (0.0, 0.0))
+        score = pair.first_stage_score
+        rows.append({FIRST_STAGE_SCORE: (float(score) - low) / (high - low) if score is not None and high > low else 0.0})
+    return rows
+
+
+def model_inputs(
+    ranker: Any, requests: Sequence[str], candidates: Sequence[str], features: Sequence[Mapping[str, float]] | None = None
+) -> dict[str, torch.Tensor]:
+    """What ``ranker.forward`` takes for a batch: its tokenization of the texts, and the features it reads (0 for a
+    pair without them: a precedent, an example)."""
+    inputs = ranker.tokenize(list(requests), list(candidates))
+    names = feature_names(ranker)
+    if names:
+        features = features if features is not None else [{} for _ in requests]
+        inputs[INPUT] = torch.tensor([[float(row.get(name, 0.0)) for name in names] for row in features], dtype=torch.float32).reshape(-1, len(names))
+    return inputs
