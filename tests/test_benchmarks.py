@@ -44,19 +44,35 @@ def test_serve_prints_pairs_per_second_of_each_model_at_each_batch_size() -> Non
     assert all(float(cell.replace(",", "")) > 0 for row in rows for cell in row.strip("| ").split(" | ")[1:])
 
 
-def test_real_data_prints_a_row_per_collection_with_intervals_verdicts_and_the_bars(tmp_path: Path) -> None:
+def test_real_data_prints_a_row_per_collection_records_a_failed_one_and_reads_the_bars(tmp_path: Path) -> None:
+    from tests.data_fixtures import write_small_beir
+
     write_beir(tmp_path / "collections" / "tiny")
+    write_small_beir(tmp_path / "collections" / "too-small", queries=8)  # four test queries, under data.min_test_queries
     overrides = ["experiment=smoke", "data.first_stage_k=4", "data.min_test_queries=1"]  # the fixture tests on two queries
-    manifest = {"collections": {"tiny": {"overrides": overrides, "source": "tests.", "licence": "none."}}}
+    manifest = {
+        "collections": {
+            "too-small": {"overrides": ["experiment=smoke"], "source": "tests.", "licence": "none."},
+            "tiny": {"overrides": overrides, "source": "tests.", "licence": "none."},
+        }
+    }
     (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
-    out = _run("real_data.py", "--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml"))
+    out = _run(
+        "real_data.py", "--collections", str(tmp_path / "collections"), "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "manifest.yaml")
+    )
+    assert "| too-small | failed: exit 2: stillroom: error:" in out and "leaves 4 golden test queries" in out
     row = next(line for line in out.splitlines() if line.startswith("| tiny |"))
     cells = row.strip("| ").split(" | ")
-    assert len(cells) == 13 and cells[1] == "2"  # two test queries
-    assert all(cell.count("[") == 1 for cell in cells[3:12])  # every figure and difference with its interval
-    assert any(verdict in cells[8] for verdict in ("better", "worse", "not resolved"))
+    assert len(cells) == 18 and cells[1].endswith("/2")  # two test queries
+    figures, differences = cells[3:10], cells[10:15]
+    assert figures[3] == "—"  # no teacher_base: the tiny teacher has no pretrained base of its own
+    assert all(cell.count("[") == 1 for cell in figures[:3] + figures[4:] + differences)  # with their intervals
+    assert all(any(verdict in cell for verdict in ("better", "worse", "not resolved")) for cell in differences)
+    assert cells[16] in ("ship", "do not ship")
     written = (tmp_path / "out" / "real_data.md").read_text(encoding="utf-8")
-    assert "at commit" in written and "the teacher beats zero_shot on every collection" in written and "**tiny**: tests." in written
+    assert "at commit" in written and "**tiny**: tests." in written
+    assert "- DOES NOT HOLD: every collection runs to its report" in written
+    assert "the student beats hybrid, resolved, on at least two where the verdict ships" in written
 
 
 def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:

@@ -57,7 +57,17 @@ BAD_JSONL = [
     ({**_pair_row("m", "j"), "split": "test"}, 1, "a test pair needs a label"),
     ({**_pair_row("m", "j"), "request": ["remote"]}, 1, "field 'request' must be dict"),
     ({**_pair_row("m", "j"), "engagement": {"viewed": "yes"}}, 1, "engagement event 'viewed' must be true or false"),
+    ({**_pair_row("m", "j"), "first_stage_score": "12.5"}, 1, "field 'first_stage_score' must be int or float"),
+    ({**_pair_row("m", "j"), "first_stage_score": True}, 1, "field 'first_stage_score' must be int or float, got bool True"),
 ]
+
+
+def test_a_jsonl_pair_may_carry_its_first_stage_score(tmp_path: Path) -> None:
+    rows = [_pair_row(f"m{m}", f"j{j}", label=j % 4, first_stage_score=10.0 - j) for m in range(6) for j in range(3)]
+    rows.append(_pair_row("m9", "j1"))  # no score: None
+    bundle = _source(name="jsonl", path=str(write_jsonl(tmp_path / "pairs.jsonl", rows)), dev_share=0.2, test_share=0.3)
+    scored = {p.pair_id: p.first_stage_score for split in bundle.splits().values() for p in split}
+    assert scored["m0:j2"] == 8.0 and scored["m9:j1"] is None
 
 
 @pytest.mark.parametrize(("row", "line", "message"), BAD_JSONL)

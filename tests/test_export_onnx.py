@@ -102,3 +102,39 @@ def test_each_exported_folder_is_recognised_by_the_settings_file_its_family_writ
     from stillroom.plugins.models.cross_encoder import STILLROOM_CONFIG_FILE
 
     assert marker_of["load_folder"] == STILLROOM_CONFIG_FILE
+
+
+@pytest.mark.slow
+def test_a_student_reading_the_first_stage_score_is_served_with_it_by_torch_and_onnxruntime_alike(
+    tiny_encoder_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`stillroom score` normalises each request's first_stage_score as training did; ONNX takes it as an input."""
+    from stillroom.plugins.models import hf_builders
+    from stillroom.ranker import BuildContext
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    config = {"pretrained": str(tiny_encoder_folder), "tokenizer": str(tiny_encoder_folder), "max_length": 32, "adapter_hidden": 16}
+    student = hf_builders.build_bi_encoder({**config, "features": ["first_stage_score"]}, BuildContext(4), "student").eval()
+    with torch.no_grad():
+        student.feature_weights.weight.fill_(0.3)
+    model = tmp_path / "student"
+    student.save_pretrained(model)
+    assert export_onnx(student, model / ONNX_FILE)[-1] == "pair_features"
+    rows = [
+        {"request_id": f"q{q}", "request_text": text, "candidate_text": doc, "first_stage_score": score}
+        for q, text in enumerate(["spark joins", "night nursing"])
+        for doc, score in [("apache spark joins", 9.0), ("nursing care plans", 4.0), ("sourdough starter", 1.0)]
+    ]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    scored = {backend: _score(model, pairs, tmp_path / f"{backend}.jsonl", backend) for backend in ("torch", "onnxruntime")}
+    torch_scores = torch.tensor([row["score"] for row in scored["torch"]])
+    assert (torch_scores - torch.tensor([row["score"] for row in scored["onnxruntime"]])).abs().max() <= TOLERANCE
+    flipped = tmp_path / "flipped.jsonl"
+    flipped.write_text("".join(json.dumps({**row, "first_stage_score": 10.0 - row["first_stage_score"]}) + "\n" for row in rows), encoding="utf-8")
+    assert not torch.allclose(torch.tensor([row["score"] for row in _score(model, flipped, tmp_path / "f.jsonl", "torch")]), torch_scores)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text("".join(json.dumps({k: v for k, v in row.items() if k != "first_stage_score"}) + "\n" for row in rows), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        _score(model, bare, tmp_path / "b.jsonl", "torch")
+    assert "this model reads the first stage's score, and no row has first_stage_score" in caplog.text

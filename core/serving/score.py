@@ -10,6 +10,7 @@ onnxruntime see the same features. onnxruntime runs ``model.onnx`` (see
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 
 from stillroom.errors import StillroomError
-from stillroom.features import FIRST_STAGE_SCORE, model_inputs, pair_features
+from stillroom.features import FIRST_STAGE_SCORE, feature_names, model_inputs, pair_features
 from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.ranker import Ranker, expected_grade, for_inference
@@ -27,6 +28,7 @@ from stillroom.reading import field, jsonl_objects
 from stillroom.recipe.artifacts import atomic_path
 from stillroom.serving.onnx import ONNX_FILE, OUTPUT_NAME
 
+log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime")
 TEXT_FIELDS = ("request_text", "candidate_text")
 
@@ -138,6 +140,11 @@ def score_file(model: Path, input_path: Path, output_path: Path, backend: str, p
     """
     rows = list(_read_pairs(input_path))
     scorer = ExportedScorer.load(model, backend, plugins)
+    if FIRST_STAGE_SCORE in feature_names(scorer.ranker) and rows and not any(row.get(FIRST_STAGE_SCORE) is not None for row in rows):
+        log.warning(
+            "%s: this model reads the first stage's score, and no row has first_stage_score: it ranks by the texts alone, as it was not trained to",
+            input_path,
+        )
     probs = scorer.probs([row["request_text"] for row in rows], [row["candidate_text"] for row in rows], batch_size, _features(rows))
     scores = expected_grade(probs)
     with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as handle:

@@ -11,6 +11,9 @@ Each line is a JSON object:
 - ``request``, ``candidate`` (optional): objects of the fields the policy's rules read; a rule reading a
   field the file does not have is reported as not applicable to this data.
 - ``engagement`` (optional): an object of the product's engagement events, as booleans (``{"viewed": true}``).
+- ``first_stage_score`` (optional): a number, the score the retrieval in front of the reranker gave the
+  candidate for its request; a model that reads it (``features: [first_stage_score]``) gets it normalised
+  within the request.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def _pair(row: Mapping[str, Any], path: Path, line: int, policy: Policy) -> tupl
     if split in GOLDEN_SPLITS and label is None:
         raise data_error(path, line, f"a {split} pair needs a label")
     fields = {side: field(row, side, dict, path, line, required=False) or {} for side in ("request", "candidate")}
+    first_stage_score = field(row, "first_stage_score", (int, float), path, line, required=False)
     pair = Pair(
         pair_id=f"{ids['request_id']}:{ids['candidate_id']}",
         **ids,
@@ -51,6 +55,7 @@ def _pair(row: Mapping[str, Any], path: Path, line: int, policy: Policy) -> tupl
         request=fields["request"],
         candidate=fields["candidate"],
         label=label,
+        first_stage_score=None if first_stage_score is None else float(first_stage_score),
     )
     return pair, split
 
@@ -95,4 +100,6 @@ def read(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int
 
 @hookimpl
 def stillroom_data_sources() -> list[DataSourceSpec]:
-    return [DataSourceSpec(NAME, read, description="a JSON-lines file of labeled pairs (request and candidate fields, a label on the policy's scale)")]
+    return [
+        DataSourceSpec(NAME, read, description="a JSON-lines file of labeled pairs (request and candidate fields, a label on the policy's scale)")
+    ]

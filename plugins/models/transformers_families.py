@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
 from stillroom.baselines import TEACHER_BASE
+from stillroom.errors import StillroomError
 from stillroom.ranker import BuildContext, ModelSpec, Ranker
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ EXPORTED_FOLDERS = {
 }
 """The settings file each family's ``save_pretrained`` writes -> its module and loader (the file marks the folder as theirs)."""
 ZERO_SHOT = "zero_shot"
+READS_FEATURES = ("bi_encoder",)
+"""The families whose models read pair features beside the texts (``features`` in their config)."""
 
 
 def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Ranker]:
@@ -60,7 +63,12 @@ def ready_to_build(role: str, model_config: Mapping[str, Any]) -> None:
     for key in ("pretrained", "tokenizer"):
         if model_config.get(key):
             locate(str(model_config[key]), f"{role}.{key}")
-    check_feature_names(list(model_config.get("features") or ()), f"{role}.features")
+    features = check_feature_names(list(model_config.get("features") or ()), f"{role}.features")
+    if features and model_config.get("name") not in READS_FEATURES:
+        raise StillroomError(
+            f"model {model_config.get('name')!r} reads no pair features (those that do: {', '.join(READS_FEATURES)}); remove {role}.features",
+            where=f"{role}.features",
+        )
 
 
 @hookimpl
