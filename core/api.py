@@ -13,11 +13,11 @@ hook takes or returns a stillroom type that is not here.
 from __future__ import annotations
 
 from stillroom import hookimpl
-from stillroom.baselines import Scorer
+from stillroom.baselines import Scorer, ServesAsRanker
 from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
-from stillroom.features import FEATURES, ReadsPairFeatures, pair_features
+from stillroom.features import FEATURES, FusesPairFeatures, ReadsPairFeatures, pair_features
 from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
 from stillroom.plugin_manager import FailedPlugin, Plugins, get_plugin_manager
 from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
@@ -56,12 +56,14 @@ HOOK_TYPES = (
     CachesCandidates,
     ScoresInBulk,
     ReadsPairFeatures,
+    FusesPairFeatures,
     LossSpec,
     LossTerm,
     Evaluator,
     EvalInput,
     PerRequest,
     Scorer,
+    ServesAsRanker,
     ArtifactStore,
 )
 """The types the hooks take or return, and the types those hold, in the order the reference documents them."""

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from stillroom.data import Pair
+from stillroom.ranker import Ranker
 
 TEACHER_BASE = "teacher_base"
 """The teacher's base model off the shelf: a plugin answers it only when that base is not ``zero_shot``'s."""
@@ -59,6 +60,29 @@ class Scorer(Protocol):
     def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
         """One score per pair, ``[n]``; higher ranks first. Gets every pair of the test set at once
         (a lexical index needs the whole candidate collection) and batches as it likes."""
+
+
+@runtime_checkable
+class ServesAsRanker(Protocol):
+    """A baseline that would serve as a ranker: the evaluate stage times that ranker beside the trained models, as it
+    times them, so the report sets the free model's cost per request (pairs/s) beside the student's. ``zero_shot``
+    on an encoder is one (the cosine of cached candidate vectors); a baseline that is not is reported untimed.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import ServesAsRanker
+        >>> class Served:
+        ...     params = 0
+        ...     def score(self, requests, candidates): ...
+        ...     def serving_ranker(self): ...
+        >>> isinstance(Served(), ServesAsRanker)
+        True
+    """
+
+    def serving_ranker(self) -> Ranker:
+        """A ranker that orders pairs as :meth:`Scorer.score` does, in the form a team would serve it."""
+        ...
 
 
 def is_scorer(scorer: object) -> str | None:

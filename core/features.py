@@ -52,6 +52,35 @@ class ReadsPairFeatures(Protocol):
     """The features it reads, each one of :data:`stillroom.features.FEATURES`."""
 
 
+@runtime_checkable
+class FusesPairFeatures(ReadsPairFeatures, Protocol):
+    """A ranker whose score is its own reading of the texts plus a weighted sum of the features it reads, weights
+    the engine may set: before the first gradient step it sets them to the fusion (ranx's, over golden dev) that
+    ranks best (``train.start_from_fusion``), so training starts from what production's first stage and the model
+    rank together rather than from the model alone (:mod:`stillroom.training.fusion_start`).
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import FusesPairFeatures
+        >>> class CosinePlusFirstStage(torch.nn.Module):
+        ...     pair_features = ("first_stage_score",)
+        ...     def fusion_inputs(self, **inputs): ...
+        ...     def set_fusion_weights(self, weights): ...
+        >>> isinstance(CosinePlusFirstStage(), FusesPairFeatures)
+        True
+    """
+
+    def fusion_inputs(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """``[batch, 1 + len(pair_features)]`` for a batch of model inputs: its own score of each pair, then the
+        features as it adds them."""
+        ...
+
+    def set_fusion_weights(self, weights: Sequence[float]) -> None:
+        """From here on, rank as ``weights[0] * own score + sum(weights[i] * feature i)`` does."""
+        ...
+
+
 class HasFirstStageScore(Protocol):
     request_id: str
     first_stage_score: float | None

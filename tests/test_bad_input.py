@@ -51,7 +51,7 @@ def beir(edit: Callable[[Path], object], *more: str) -> Callable[[Path], list[st
     def build(tmp: Path) -> list[str]:
         folder = write_beir(tmp / "beir")
         edit(folder)
-        return ["data=beir", f"data.path={folder}", *more]
+        return ["data=beir", f"data.path={folder}", "teacher=minilm_lora", *more]  # a teacher whose weights ship installed
 
     return build
 
@@ -172,7 +172,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         ["student.tokenizer (/no/such/tokenizer): model folder does not exist"],
     ),
     "collection too small to test on": (
-        lambda tmp: ["data=beir", f"data.path={write_small_beir(tmp / 'few', queries=8)}"],
+        lambda tmp: ["data=beir", f"data.path={write_small_beir(tmp / 'few', queries=8)}", "teacher=minilm_lora"],
         ["/few", "collection 'few' leaves 4 golden test queries with a relevant document, under the 10 a test needs"],
     ),
     "impression that is not NEWSID-0/1": (

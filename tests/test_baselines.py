@@ -39,6 +39,25 @@ def test_zero_shot_encoder_is_the_untrained_teacher_read_by_cosine() -> None:
     assert scorer.params > 0
 
 
+def test_zero_shot_serves_as_a_ranker_that_orders_as_it_scores_from_cached_candidates() -> None:
+    """The form the evaluate stage times: the same cosines, each candidate encoded once, the request per call."""
+    from stillroom.baselines import ServesAsRanker
+    from stillroom.features import model_inputs
+    from stillroom.ranker import caches_candidates, expected_grade
+
+    scorer = _baseline("zero_shot", _teacher())
+    assert isinstance(scorer, ServesAsRanker) and not isinstance(_baseline("bm25", _teacher()), ServesAsRanker)
+    requests = ["data engineer", "data engineer", "data engineer", "nurse in paris", "nurse in paris"]
+    candidates = ["senior data engineer", "registered nurse", "python tutor", "registered nurse", "senior data engineer"]
+    ranker = scorer.serving_ranker().eval()
+    assert caches_candidates(ranker) and sum(p.numel() for p in ranker.encoder.parameters()) == scorer.params
+    with torch.no_grad():
+        grades = expected_grade(torch.softmax(ranker(**model_inputs(ranker, requests, candidates)), dim=-1))
+    cosines = scorer.score(requests, candidates)
+    assert torch.equal(torch.argsort(grades[:3]), torch.argsort(cosines[:3])) and torch.equal(torch.argsort(grades[3:]), torch.argsort(cosines[3:]))
+    assert len(ranker._candidates) == len(set(candidates))
+
+
 def test_zero_shot_is_the_served_base_and_teacher_base_the_bigger_teachers_own(tiny_encoder_folder) -> None:
     """A teacher on a base other than the served one: zero_shot reads the served base, teacher_base the teacher's."""
     teacher = {**_teacher("teacher=minilm_lora"), "pretrained": str(tiny_encoder_folder), "tokenizer": str(tiny_encoder_folder)}

@@ -52,6 +52,8 @@ class TrainSchema:
     warmup_ratio: float = MISSING
     early_stopping_patience: Optional[int] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Stop after this many epochs without a better dev figure, keeping the best weights (those before training compete)."""
+    start_from_fusion: bool = MISSING
+    """A model that adds the first stage's score to its own starts from their best fusion on golden dev."""
     select_by: str = MISSING
     """The dev figure early stopping and the best epoch read: ``ce`` (cross-entropy) or ``ndcg`` (each request's list)."""
 

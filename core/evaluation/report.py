@@ -3,7 +3,7 @@
 ``report.json`` keeps a stable shape that other readers rely on:
 
 - ``models.<name>``: ``params``, ``throughput_pairs_per_s`` (``null`` for a
-  baseline, which is not timed), ``metrics`` (golden test), ``ci.<metric>``
+  baseline that is not timed: only one that serves as a ranker is), ``metrics`` (golden test), ``ci.<metric>``
   (``[low, high]``, the bootstrap interval over test requests of each
   per-request metric), ``dev_metrics`` (golden dev), ``details``; a baseline's
   entry has ``"baseline": true`` and no kappa;

@@ -16,7 +16,8 @@ from stillroom.recipe.artifacts import atomic_path  # noqa: E402
 
 
 def plot_quality_vs_throughput(report: Mapping[str, Any], metric: str, path: Path) -> None:
-    """Each timed model as a point with its interval as an error bar; each baseline (not timed) as a line and a band.
+    """Each timed model (a baseline that serves as a ranker too) as a point with its interval as an error bar; each
+    untimed baseline as a line and a band.
 
     Every name is in the legend, not beside its mark, so that two close figures never print over each other.
     """
@@ -28,7 +29,7 @@ def plot_quality_vs_throughput(report: Mapping[str, Any], metric: str, path: Pat
         low, high = result.get("ci", {}).get(metric, (y, y))
         color = next(colors)
         if x is None:
-            ax.axhline(y, linestyle=":", color=color, label=f"{name} (baseline, not timed)")
+            ax.axhline(y, linestyle=":", color=color, label=f"{name} (not timed)")
             ax.axhspan(low, high, color=color, alpha=0.08)
             continue
         ax.errorbar([x], [y], yerr=[[y - low], [high - y]], fmt="o", capsize=4, markersize=7, color=color, label=name)

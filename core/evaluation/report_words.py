@@ -26,7 +26,7 @@ def table_metrics(report: Mapping[str, Any]) -> list[str]:
 
 
 def _cell(value: float | None, spec: str) -> str:
-    """A table cell; a dash where the figure does not apply (a baseline has no labels and is not timed)."""
+    """A table cell; a dash where the figure does not apply (a baseline has no labels, and most are not timed)."""
     return "—" if value is None else format(value, spec)
 
 
@@ -173,10 +173,7 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
         said += f"; the bound is {compliance['max_violation_rate']:.1%} ({compliance['bound_from']})"
     said += ". " + ("It passes the compliance check." if compliance["passed"] else f"It fails the compliance check: {compliance['reason']}.")
     if compliance.get("floor") is not None:
-        said += (
-            f" Some slates hold fewer than {k} candidates that break no rule, so no ranking of them goes below "
-            f"{compliance['floor']:.1%}."
-        )
+        said += f" Some slates hold fewer than {k} candidates that break no rule, so no ranking of them goes below {compliance['floor']:.1%}."
     return said
 
 
@@ -226,15 +223,15 @@ def glossary(report: Mapping[str, Any]) -> str:
 
 def report_markdown(report: Mapping[str, Any]) -> str:
     metric = report["primary_metric"]
-    return f"""# {report['product']}: stillroom report
+    return f"""# {report["product"]}: stillroom report
 
-{verdict_line(report['verdict'])}
+{verdict_line(report["verdict"])}
 
 ## What to ship
 
 {shipping_section(report)}
 
-Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha256']}`), seed {report['seed']}. {test_set_sentence(report)}
+Policy version **{report["policy"]["version"]}** (sha256 `{report["policy"]["sha256"]}`), seed {report["seed"]}. {test_set_sentence(report)}
 
 {_gate_sentence(report)}
 
@@ -248,12 +245,12 @@ Policy version **{report['policy']['version']}** (sha256 `{report['policy']['sha
 
 {verdicts(report)}
 
-The student keeps **{report[f'retained_{metric}']:.1%}** of the teacher's {metric} at **{report['speedup']:.1f}x** its throughput.
+The student keeps **{report[f"retained_{metric}"]:.1%}** of the teacher's {metric} at **{report["speedup"]:.1f}x** its throughput.
 {_cached_note(report)}
 
 ![quality against throughput](quality_vs_throughput.png)
 
-## Hard-rule violations in each model's top {report['k']} on golden test
+## Hard-rule violations in each model's top {report["k"]} on golden test
 
 {compliance_sentence(report)}
 

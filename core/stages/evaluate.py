@@ -9,8 +9,9 @@ Throughput is measured here, in one process, on identical pre-tokenized batches
 for every model (whole requests per batch, as a ranking service is called:
 :func:`ranking_calls`), timed in interleaved rounds (see
 :func:`measure_throughputs`), so the speedup in the report compares like with like. The baselines
-(``evaluator.baselines``: BM25, the untrained teacher) are ranked by the same
-evaluators; they predict no labels and are not timed.
+(``evaluator.baselines``: BM25, the served base off the shelf, their fusion)
+are ranked by the same evaluators; they predict no labels, and only those that
+serve as a ranker (``zero_shot`` on an encoder) are timed, in that form.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import torch
 
-from stillroom.baselines import TEACHER_BASE, to_unit_interval
+from stillroom.baselines import TEACHER_BASE, ServesAsRanker, to_unit_interval
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
@@ -137,9 +138,10 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
     return lambda pairs: EvalInput(pairs=pairs, probs=None, policy=ctx.policy, k=k, ranking_scores=scores(pairs))
 
 
-def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> dict[str, Any]:
-    """Each baseline, ranked but not timed, with no labels (so no kappa): the plugins' scorers, then the fusions of
-    them (weights chosen on golden dev), then the teacher's base where a plugin offers it (a reference)."""
+def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> tuple[dict[str, Any], dict[str, Ranker]]:
+    """Each baseline, ranked with no labels (so no kappa): the plugins' scorers, then the fusions of them (weights
+    chosen on golden dev), then the teacher's base where a plugin offers it (a reference); and the ranker each
+    listed baseline that serves as one (:class:`~stillroom.baselines.ServesAsRanker`) would serve as, to time."""
     config = ctx.config["evaluator"]
     fusions = config["fusions"]
     scorers = {name: ctx.build_baseline(name) for name in dict.fromkeys(_scored_baselines(config))}
@@ -159,7 +161,8 @@ def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: li
         ranked = {split: EvalInput(pairs, None, ctx.policy, k, ranking_scores=to_unit_interval(raw[name][split])) for split, pairs in splits.items()}
         outcomes = {split: _evaluate(evaluators, inputs) for split, inputs in ranked.items()}
         results[name] = (params[name], outcomes, {"fusion": fitted[name].to_json()} if name in fitted else {})
-    return results
+    served = {name: scorer.serving_ranker() for name, scorer in scorers.items() if name in config["baselines"] and isinstance(scorer, ServesAsRanker)}
+    return results, served
 
 
 def _scored_baselines(config: Mapping[str, Any]) -> list[str]:
@@ -193,7 +196,14 @@ def _per_request_rows(model: str, outcomes: Mapping[str, Evaluated]) -> Iterator
     for split, evaluated in outcomes.items():
         for metric, values in evaluated.per_request.items():
             for request_id, value in values.values.items():
-                yield {"split": split, "model": model, "request_id": request_id, "metric": metric, "value": value, "weight": values.weight(request_id)}
+                yield {
+                    "split": split,
+                    "model": model,
+                    "request_id": request_id,
+                    "metric": metric,
+                    "value": value,
+                    "weight": values.weight(request_id),
+                }
 
 
 def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]:
@@ -211,7 +221,9 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]
     if int(intervals["resamples"]) < 100:
         raise StillroomError(f"expected at least 100 resamples, got {intervals['resamples']}", where="evaluator.intervals.resamples")
     if evaluator["objective"]["model"] not in [*models, *evaluator["baselines"]]:
-        raise StillroomError(f"this run evaluates no model {evaluator['objective']['model']!r}; it has {', '.join(models)}", where="evaluator.objective.model")
+        raise StillroomError(
+            f"this run evaluates no model {evaluator['objective']['model']!r}; it has {', '.join(models)}", where="evaluator.objective.model"
+        )
     return comparison_pairs(evaluator["comparisons"], models, evaluator["baselines"])
 
 
@@ -238,9 +250,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
         timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
         if caches_candidates(model):
             cached.add(model_name)
+    baselines, served = _baselines(ctx, splits, evaluators)
+    for name, ranker in served.items():
+        timed[name] = Timed(ranker, throughput_batches(ranker, splits[TEST], batch_size, int(config["throughput_pairs"])))
+        cached.update([name] if caches_candidates(ranker) else [])
     throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
     evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
-    baselines = _baselines(ctx, splits, evaluators)
     evaluated.update({name: (params, outcomes) for name, (params, outcomes, _) in baselines.items()})
 
     settings = IntervalSettings.of_run(ctx.config)

@@ -12,6 +12,7 @@ import math
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from torchmetrics.retrieval import RetrievalNormalizedDCG
 from stillroom.errors import RunInterrupted, StillroomError
 from stillroom.features import model_inputs
 from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
-from stillroom.ranker import Ranker, expected_grade
+from stillroom.ranker import Ranker, bulk_scoring, expected_grade
 from stillroom.training.checkpoints import AtomicCheckpointIO, ResumableTraining
 from stillroom.training.distributed import as_one_process
 from stillroom.training.progress import progress_callbacks
@@ -383,7 +384,8 @@ def fit(
             with warnings.catch_warnings():
                 # The batch sampler skips what a mid-epoch checkpoint had trained on: the loader is resumable.
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-                with as_one_process(distributed):
+                # Validation is never timed: a ranker that keeps what it computed of a text reuses it there too.
+                with as_one_process(distributed), nullcontext() if distributed else bulk_scoring(ranker):
                     if stopping and not resume_from and not distributed:  # the weights before training compete for best
                         trainer.validate(module, val_loader, verbose=False)
                     trainer.fit(module, train_loader, val_loader if val_items else None, ckpt_path=resume_from, weights_only=True)

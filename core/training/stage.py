@@ -22,6 +22,7 @@ from stillroom.ranker import Ranker, count_parameters, model_state
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import TrainedModel, data_split, hidden_states, soft_labels
 from stillroom.training import TargetShapes, TrainItem, fit
+from stillroom.training.fusion_start import start_from_fusion
 
 TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
 """What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
@@ -75,9 +76,7 @@ def labeled_items(ctx: RunContext, sources: Mapping[str, str]) -> list[TrainItem
     to the model whose labels it is; each teacher's labels stay in their own file.
     """
     soft = {objective: read_soft_labels(ctx.io, soft_labels(labeler), ctx.policy) for objective, labeler in sources.items()}
-    hidden = {
-        objective: ctx.io.read_tensors(hidden_states(labeler)) for objective, labeler in sources.items() if ctx.io.has(hidden_states(labeler))
-    }
+    hidden = {objective: ctx.io.read_tensors(hidden_states(labeler)) for objective, labeler in sources.items() if ctx.io.has(hidden_states(labeler))}
     items = []
     for split in LABELED_SPLITS:
         pairs = ctx.pairs(split)
@@ -139,20 +138,28 @@ def train(
         print(f"[stillroom] {stage}: {skipped} left out: the {trained.role} or the model that labeled its data has no hidden states")
         if not terms:
             raise StillroomError(f"no loss term is left once {skipped} is left out", where=f"loss ({stage})")
+    val_items = golden_items(ctx, "dev") if val_items is None else val_items
+    ndcg_k = int(ctx.config["evaluator"]["k"])
+    fusion = (
+        start_from_fusion(model, val_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"])) if train_config["start_from_fusion"] else None
+    )
+    if fusion is not None:
+        print(f"[stillroom] {stage}: starts from its fusion with the first stage that ranks golden dev best: weights {list(fusion.weights)}")
     history = fit(
         model,
         terms,
         items,
-        golden_items(ctx, "dev") if val_items is None else val_items,
+        val_items,
         train_config,
         ctx.trainer_config,
         ctx.loggers(run_name or trained.role),
         ctx.seed,
         checkpoints=ctx.checkpoint_dir(),
         stage=stage,
-        ndcg_k=int(ctx.config["evaluator"]["k"]),
+        ndcg_k=ndcg_k,
     )
     ctx.io.write_tensors(trained.weights, model_state(model))
     ctx.io.write_jsonl(trained.history, history)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"params": count_parameters(model), "trainable_params": trainable, "train_pairs": len(items), "epochs": int(train_config["epochs"])}
+    summary = {"params": count_parameters(model), "trainable_params": trainable, "train_pairs": len(items), "epochs": int(train_config["epochs"])}
+    return {**summary, **({"start_fusion_weights": list(fusion.weights)} if fusion is not None else {})}

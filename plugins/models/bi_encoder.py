@@ -11,8 +11,11 @@ exactly as ``zero_shot`` does; distillation moves it from there.
 
 With ``features: [first_stage_score]`` in its config it also reads the first
 stage's score, normalised within the request (:mod:`stillroom.features`), as a
-learned term added to the cosine before the head (zero at step 0): the score
-production hands a reranker for free, at no serving cost.
+learned term added to the cosine before the head: the score production hands a
+reranker for free, at no serving cost. Before training, its weight is set to
+the fusion of cosine and first stage that ranks golden dev best
+(:mod:`stillroom.training.fusion_start`), so the bi-encoder starts as the
+``hybrid`` baseline ranks, and learns from there.
 
 It is a :class:`~stillroom.plugins.models.frozen_encoder.FrozenEncoderRanker`:
 in training each text is encoded once, so an epoch costs the adapters alone,
@@ -34,6 +37,10 @@ from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, l
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
 from stillroom.plugins.models.pooling import mean_pool
 from stillroom.plugins.models.residual import ResidualAdapter
+
+
+MIN_COSINE_SHARE = 0.1
+"""The least weight the cosine keeps against the largest feature's when a fusion would drop it."""
 
 
 class AdaptedBiEncoder(FrozenEncoderRanker):
@@ -58,7 +65,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         self.candidate_adapter = ResidualAdapter(width, adapter_hidden)
         self.head = CosineOrdinalHead(num_labels)
         self.pair_features = tuple(features)
-        # What each feature adds to the cosine before the head, learned; at zero it ranks as zero_shot does at step 0.
+        # What each feature adds to the cosine before the head: zero until the engine sets the fusion's, then learned.
         self.feature_weights = torch.nn.Linear(len(self.pair_features), 1, bias=False) if self.pair_features else None
         if self.feature_weights is not None:
             torch.nn.init.zeros_(self.feature_weights.weight)
@@ -92,6 +99,28 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
                 raise ValueError(f"this bi-encoder reads {', '.join(self.pair_features)}: pass pair_features")
             score = score + self.feature_weights(features.to(score.dtype)).squeeze(-1)
         return self.head(score), interaction
+
+    def fusion_inputs(
+        self,
+        request_ids: torch.Tensor,
+        request_mask: torch.Tensor,
+        candidate_ids: torch.Tensor,
+        candidate_mask: torch.Tensor,
+        pair_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The cosine of each pair, then its features: what the head reads is their weighted sum."""
+        _, interaction = self.forward_with_hidden(request_ids, request_mask, candidate_ids, candidate_mask, pair_features)
+        cosine = interaction.sum(-1, keepdim=True)
+        return cosine if pair_features is None else torch.cat([cosine, pair_features.to(cosine.dtype)], dim=-1)
+
+    def set_fusion_weights(self, weights: Sequence[float]) -> None:
+        """Weigh the features against the cosine as ``weights`` do; the cosine keeps its unit weight (the head's
+        scale is in cosine units), at least a tenth of the features' so that it still breaks their ties."""
+        if self.feature_weights is None or len(weights) != 1 + len(self.pair_features):
+            raise ValueError(f"expected a weight for the cosine and each of {len(self.pair_features)} features, got {list(weights)}")
+        own = max(float(weights[0]), MIN_COSINE_SHARE * max(float(w) for w in weights[1:]), 1e-6)
+        with torch.no_grad():
+            self.feature_weights.weight.copy_(torch.tensor([list(weights[1:])], dtype=torch.float32) / own)
 
     def settings(self) -> dict[str, Any]:
         return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features)}

@@ -117,7 +117,7 @@ def build_zero_shot(config: Mapping[str, Any], context: BuildContext) -> Embeddi
     else:
         built = build_from_config(config, context, role)
         encoder, tokenizer = built.base_encoder(), built.tokenizer
-    return EmbeddingCosineScorer(encoder, tokenizer, int(config["max_length"]), store)
+    return EmbeddingCosineScorer(encoder, tokenizer, int(config["max_length"]), store, context.num_labels)
 
 
 def build_from_config(config: Mapping[str, Any], context: BuildContext, role: str) -> HFCrossEncoder:

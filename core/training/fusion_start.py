@@ -1,0 +1,55 @@
+"""Training starts from the best fusion of a model's own score and the first stage's.
+
+A team without stillroom fuses its first stage (BM25) and an encoder, the
+weight tuned on a few judged queries (the ``hybrid`` baseline). A model that
+adds the features it reads to its own score
+(:class:`~stillroom.features.FusesPairFeatures`: a bi-encoder reading
+``first_stage_score``) can be exactly that fusion before it learns anything,
+so it starts there: its own score and each
+feature over golden dev, the weights ranx's fusion search ranks golden dev best
+with (scores summed as they are, the way the model sums them), set before the
+first gradient step. Learning the weight by gradient on golden train instead
+reads a list unlike serving's (judged documents the first stage missed join
+train's lists, with the first stage's lowest scores) and can unlearn the first
+stage altogether; selection on dev then keeps this start unless training
+ranks dev better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from stillroom.evaluation.fusion import Fusion, fit_fusion
+from stillroom.features import FusesPairFeatures, model_inputs
+from stillroom.ranker import bulk_scoring
+from stillroom.training.loop import TrainItem
+
+STEP = 0.05
+"""ranx's grid over the weights: a model's own score against one feature is 21 fusions to score."""
+
+
+def fusion_columns(model: FusesPairFeatures, items: Sequence[TrainItem], batch_size: int) -> torch.Tensor:
+    """``[items, 1 + features]``: the model's own score of each item, then the features it adds to it."""
+    was_training = model.training
+    model.eval()
+    columns = []
+    with torch.no_grad(), bulk_scoring(model):
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            inputs = model_inputs(model, [i.request_text for i in batch], [i.candidate_text for i in batch], [i.features for i in batch])
+            columns.append(model.fusion_inputs(**inputs).float())
+    model.train(was_training)
+    return torch.cat(columns)
+
+
+def start_from_fusion(model: object, items: Sequence[TrainItem], metric: str, batch_size: int) -> Fusion | None:
+    """Set ``model``'s fusion weights to those ranking ``items`` (labeled, golden dev) best by ``metric``; the fusion,
+    or ``None`` for a model that fuses nothing (or no items to fit on)."""
+    if not isinstance(model, FusesPairFeatures) or not model.pair_features or not items:
+        return None
+    columns = fusion_columns(model, items, batch_size)
+    fusion = fit_fusion(items, list(columns.unbind(dim=1)), metric, norm=None, step=STEP)
+    model.set_fusion_weights(fusion.weights)
+    return fusion

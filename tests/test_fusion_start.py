@@ -1,0 +1,87 @@
+"""A model that adds the first stage's score to its own starts from their best fusion on golden dev."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from stillroom.features import FusesPairFeatures, model_inputs
+from stillroom.plugin_manager import get_plugin_manager
+from stillroom.plugins.models import hf_builders
+from stillroom.policy.source import load_policy
+from stillroom.ranker import BuildContext, expected_grade
+from stillroom.training.fusion_start import fusion_columns, start_from_fusion
+from stillroom.training.loop import TrainItem
+
+
+@pytest.fixture(scope="module")
+def context() -> BuildContext:
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    return BuildContext(num_labels=4, teacher=None, label_names=tuple(label.name for label in policy.labels), policy=policy, precedents=())
+
+
+def _bi_encoder(folder: Path, context: BuildContext, features: list[str]):
+    config = {"name": "bi_encoder", "pretrained": str(folder), "tokenizer": str(folder), "max_length": 32, "adapter_hidden": 16, "features": features}
+    return hf_builders.build_bi_encoder(config, context, "student").eval()
+
+
+def _items(requests: int = 8, candidates: int = 6) -> list[TrainItem]:
+    """Lists where the first stage knows the relevant candidate (its top score) and the texts say nothing of it."""
+    return [
+        TrainItem(
+            f"request {r} about topic {r % 3}",
+            f"candidate {c} on subject {(r * 7 + c) % 5}",
+            label=3 if c == (r % candidates) else 0,
+            request_id=f"r{r}",
+            features={"first_stage_score": 1.0 if c == (r % candidates) else c / (2 * candidates)},
+        )
+        for r in range(requests)
+        for c in range(candidates)
+    ]
+
+
+def _grades(model, items: list[TrainItem]) -> torch.Tensor:
+    inputs = model_inputs(model, [i.request_text for i in items], [i.candidate_text for i in items], [i.features for i in items])
+    with torch.no_grad():
+        return expected_grade(torch.softmax(model(**inputs), dim=-1))
+
+
+def test_the_start_weighs_the_first_stage_when_it_is_what_ranks_dev(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    model, items = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"]), _items()
+    assert isinstance(model, FusesPairFeatures) and float(model.feature_weights.weight.detach().abs().sum()) == 0.0
+    columns = fusion_columns(model, items, batch_size=5)
+    assert columns.shape == (len(items), 2)
+    assert torch.equal(columns[:, 1], torch.tensor([i.features["first_stage_score"] for i in items]))
+    fusion = start_from_fusion(model, items, "ndcg@3", batch_size=5)
+    assert fusion is not None and fusion.norm is None and fusion.weights[1] > 0
+    assert float(model.feature_weights.weight.detach()) > 0
+    grades = _grades(model, items)
+    for request in {i.request_id for i in items}:
+        rows = [n for n, i in enumerate(items) if i.request_id == request]
+        assert items[max(rows, key=lambda n: float(grades[n]))].label == 3  # the fused model puts the relevant one first
+
+
+def test_the_fused_scores_rank_as_the_fitted_weighted_sum(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    model, items = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"]), _items()
+    model.set_fusion_weights((0.6, 0.4))
+    assert float(model.feature_weights.weight.detach()) == pytest.approx(0.4 / 0.6)
+    columns = fusion_columns(model, items, batch_size=7)
+    fused = 0.6 * columns[:, 0] + 0.4 * columns[:, 1]
+    assert torch.equal(torch.argsort(_grades(model, items), stable=True), torch.argsort(fused, stable=True))
+
+
+def test_a_fusion_without_the_cosine_keeps_a_tenth_of_it_to_break_ties(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    model = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"])
+    model.set_fusion_weights((0.0, 1.0))
+    assert float(model.feature_weights.weight.detach()) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="a weight for the cosine and each of 1 features"):
+        model.set_fusion_weights((1.0,))
+
+
+def test_a_model_that_reads_no_feature_starts_where_it_was_built(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    model = _bi_encoder(tiny_encoder_folder, context, [])
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    assert start_from_fusion(model, _items(), "ndcg@3", batch_size=5) is None
+    assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
