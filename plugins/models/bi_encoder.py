@@ -35,7 +35,7 @@ from transformers import PreTrainedTokenizerBase
 
 from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
-from stillroom.plugins.models.pooling import mean_pool
+from stillroom.plugins.models.pooling import mean_pool, unit_product
 from stillroom.plugins.models.residual import ResidualAdapter
 
 
@@ -92,7 +92,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         With ``pair_features`` the head reads the cosine plus a learned weighting of the features (the first stage's
         score, normalised in its request): the student fuses what production hands it with what it reads.
         """
-        interaction = F.normalize(request, dim=-1) * F.normalize(candidate, dim=-1)
+        interaction = unit_product(request, candidate)
         score = interaction.sum(-1)
         if self.feature_weights is not None:
             if features is None:

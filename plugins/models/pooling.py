@@ -9,3 +9,8 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     """``[batch, tokens, width]`` states to ``[batch, width]``: the mean over real tokens, padding left out."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+def unit_product(request: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """The elementwise product of the two unit vectors: a bi-encoder pair's representation, whose sum is the cosine."""
+    return torch.nn.functional.normalize(request, dim=-1) * torch.nn.functional.normalize(candidate, dim=-1)

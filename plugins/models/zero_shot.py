@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, text_keys
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
-from stillroom.plugins.models.pooling import mean_pool
+from stillroom.plugins.models.pooling import mean_pool, unit_product
 from stillroom.plugins.models.vector_store import VectorStore
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class OffTheShelfBiEncoder(FrozenEncoderRanker):
         candidate_mask: torch.Tensor | None,
         features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        interaction = F.normalize(request, dim=-1) * F.normalize(candidate, dim=-1)
+        interaction = unit_product(request, candidate)
         return self.head(interaction.sum(-1)), interaction
 
     def settings(self) -> dict[str, object]:
