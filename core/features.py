@@ -55,7 +55,7 @@ class ReadsPairFeatures(Protocol):
 @runtime_checkable
 class FusesPairFeatures(ReadsPairFeatures, Protocol):
     """A ranker whose score is its own reading of the texts plus a weighted sum of the features it reads, weights
-    the engine may set: before the first gradient step it sets them to the fusion (ranx's, over golden dev) that
+    the engine may set: before the first gradient step it sets them to the fusion (ranx's, over golden train) that
     ranks best (``train.start_from_fusion``), so training starts from what production's first stage and the model
     rank together rather than from the model alone (:mod:`stillroom.training.fusion_start`).
 
@@ -112,6 +112,17 @@ def pair_features(pairs: Sequence[HasFirstStageScore]) -> list[dict[str, float]]
         score = pair.first_stage_score
         rows.append({FIRST_STAGE_SCORE: (float(score) - low) / (high - low) if score is not None and high > low else 0.0})
     return rows
+
+
+def chosen_by_first_stage(pairs: Sequence[HasFirstStageScore]) -> list[bool]:
+    """Whether each pair is one its first stage chose: in a request where some pairs carry its score, those; in a
+    request where none do (no first stage, or data that gives none), every pair.
+
+    Training lists may hold candidates the first stage never chose (judged documents it missed); serving's never
+    do, so what must match serving (the fusion a model starts from) is fitted on the chosen ones alone.
+    """
+    scored = {pair.request_id for pair in pairs if pair.first_stage_score is not None}
+    return [pair.first_stage_score is not None or pair.request_id not in scored for pair in pairs]
 
 
 def model_inputs(

@@ -89,3 +89,24 @@ def test_a_student_reading_the_first_stage_score_starts_at_zero_shot_learns_its_
     assert loaded.pair_features == ("first_stage_score",) and torch.allclose(scores(loaded), moved, atol=1e-5)
     with pytest.raises(ValueError, match="reads first_stage_score: pass pair_features"):
         loaded(**loaded.tokenize(PRIOR_REQUESTS, PRIOR_CANDIDATES))
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_the_first_stage_weight_stays_as_the_fusion_set_it_unless_the_config_asks_to_learn_it(
+    tiny_encoder_folder: Path, context: BuildContext, learn: bool
+) -> None:
+    from stillroom.features import model_inputs
+
+    config = {**_config(tiny_encoder_folder), "features": ["first_stage_score"], "learn_feature_weights": learn}
+    student = hf_builders.build_bi_encoder(config, context, "student")
+    student.set_fusion_weights([0.5, 0.5])
+    rows = [{"first_stage_score": float(i % 3) / 2} for i in range(len(PRIOR_REQUESTS))]
+    inputs = model_inputs(student.train(), PRIOR_REQUESTS, PRIOR_CANDIDATES, rows)
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        student(**inputs)[:, -1].sum().backward()  # push every pair towards the top grade
+        optimizer.step()
+    weight = float(student.feature_weights.weight.detach())
+    assert (weight != pytest.approx(1.0)) is learn
+    assert bool(student.feature_weights.weight.requires_grad) is learn

@@ -117,23 +117,29 @@ def test_beir_test_candidates_are_the_first_stage_top_k_and_nothing_else(tmp_pat
     assert spark.request == {"text": QUERIES["q-spark2"][0]}
 
 
-def test_every_beir_pair_carries_bm25_s_score_for_its_query_missed_judged_documents_below_the_top_k(tmp_path: Path) -> None:
+def test_every_beir_pair_the_first_stage_chose_carries_bm25_s_score_and_a_judged_document_it_missed_carries_none(tmp_path: Path) -> None:
     from stillroom.plugins.retrieval import Bm25Index
     from tests.data_fixtures import TOPICS
 
-    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=2)
+    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1)
     documents = [(f"{topic}-{i}", f"{title}. {title}") for topic, titles in TOPICS.items() for i, title in enumerate(titles)]
     index = Bm25Index([text for _, text in documents])
+    missed = 0
     for split, pairs in bundle.splits().items():
-        for pair in pairs:
-            expected = index.scores(pair.request_text)[[doc for doc, _ in documents].index(pair.candidate_id)]
-            assert pair.first_stage_score == pytest.approx(float(expected), rel=1e-5), (split, pair.pair_id)
-    for query in {p.request_id for p in bundle.golden["test"]}:  # test lists are the top 2, best first
-        scores = [p.first_stage_score for p in bundle.golden["test"] if p.request_id == query]
-        assert len(scores) == 2 and scores == sorted(scores, reverse=True)
-    for query in {p.request_id for p in bundle.golden["train"]}:  # a missed judged document scores no higher than the top 2
-        listed = [p.first_stage_score for p in bundle.golden["train"] if p.request_id == query]
-        assert all(score <= min(listed[:2]) for score in listed[2:])
+        for query in {p.request_id for p in pairs}:
+            listed = [p for p in pairs if p.request_id == query]
+            chosen = listed[:1] if split == "train" else listed  # train lists: BM25's top 1, then the judged documents it missed
+            for pair in chosen:
+                expected = index.scores(pair.request_text)[[doc for doc, _ in documents].index(pair.candidate_id)]
+                assert pair.first_stage_score == pytest.approx(float(expected), rel=1e-5), (split, pair.pair_id)
+            assert len(chosen) == 1 or split == "pool"
+            assert all(p.first_stage_score is None and p.label > 0 for p in listed[len(chosen) :])
+            missed += len(listed) - len(chosen)
+    assert missed > 0
+    pool = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1, pool_first_stage_k=3).pool
+    for query in {p.request_id for p in pool}:  # the pool's lists reach deeper, best first
+        scores = [p.first_stage_score for p in pool if p.request_id == query]
+        assert None not in scores and scores == sorted(scores, reverse=True)
 
 
 def test_beir_records_the_first_stage_recall_and_can_add_missed_judged_documents_to_test_for_analysis(tmp_path: Path) -> None:
@@ -226,6 +232,19 @@ def test_a_few_qrels_rows_naming_a_missing_document_are_skipped_with_a_warning(
     assert {p.label for p in bundle.golden["test"] if p.request_id == "q-spark2"} >= {2}
 
 
+def test_blank_documents_and_their_judgments_are_left_out_with_a_warning_and_a_note(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = write_beir(tmp_path / "beir")
+    with (folder / "corpus.jsonl").open("a", encoding="utf-8") as corpus:
+        corpus.write(json.dumps({"_id": "blank-1", "title": " ", "text": ""}) + "\n")
+    with (folder / "qrels" / "test.tsv").open("a", encoding="utf-8") as qrels:
+        qrels.write("q-spark2\tblank-1\t2\n")  # judged relevant, yet nothing to read
+    bundle = _beir(folder)
+    assert "1 documents have neither title nor text (the first at line 13, 'blank-1'); they are left out" in caplog.text
+    pairs = [p for split in bundle.golden.values() for p in split] + list(bundle.pool)
+    assert pairs and all(p.candidate_id != "blank-1" for p in pairs)
+    assert any("1 documents of corpus.jsonl have neither title nor text" in note for note in bundle.notes)
+
+
 def test_a_document_with_its_query_s_id_is_never_a_candidate(tmp_path: Path) -> None:
     folder = write_beir(tmp_path / "beir")
     corpus = (folder / "corpus.jsonl").read_text(encoding="utf-8")
@@ -247,7 +266,7 @@ BAD_BEIR = [
     (_test_qrels(HEADER, "q-spark2\tspark-0\thigh"), "qrels/test.tsv:2", "score must be an integer"),
     (_test_qrels(HEADER, "q-spark2\tspark-0"), "qrels/test.tsv:2", "expected 3 tab-separated columns"),
     (lambda folder: (folder / "qrels" / "test.tsv").unlink(), "qrels/test.tsv", "no such file"),
-    (lambda folder: write_jsonl(folder / "corpus.jsonl", [{"_id": "d1", "title": "", "text": ""}]), "corpus.jsonl:1", "has neither title nor text"),
+    (lambda folder: write_jsonl(folder / "corpus.jsonl", [{"_id": "d1", "title": "", "text": ""}]), "corpus.jsonl:1", "no document has either"),
     (lambda folder: write_jsonl(folder / "queries.jsonl", [{"_id": "q1", "text": "a"}] * 2), "queries.jsonl:2", "query id 'q1' appears twice"),
     (lambda folder: (folder / "corpus.jsonl").write_bytes(b'{"_id": "d", "text": "\xff"}\n'), "corpus.jsonl:1", "not UTF-8"),
 ]

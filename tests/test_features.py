@@ -7,7 +7,7 @@ import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.features import INPUT, check_feature_names, feature_names, model_inputs, pair_features
+from stillroom.features import INPUT, check_feature_names, chosen_by_first_stage, feature_names, model_inputs, pair_features
 
 
 def _pair(request: str, candidate: str, score: float | None) -> Pair:
@@ -22,6 +22,13 @@ def test_the_first_stage_score_is_min_max_normalised_within_its_request() -> Non
 def test_a_request_without_scores_or_with_equal_ones_reads_zero() -> None:
     pairs = [_pair("q1", "a", None), _pair("q1", "b", None), _pair("q2", "a", 3.0), _pair("q2", "b", 3.0)]
     assert [row["first_stage_score"] for row in pair_features(pairs)] == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_candidate_the_first_stage_did_not_choose_is_left_out_of_the_normalisation_and_of_what_it_served() -> None:
+    missed = _pair("q1", "judged", None)  # a judged document BM25 missed, added to a train list
+    pairs = [_pair("q1", "a", 12.0), _pair("q1", "b", 4.0), missed, _pair("q2", "a", None), _pair("q2", "b", None)]
+    assert [row["first_stage_score"] for row in pair_features(pairs)] == pytest.approx([1.0, 0.0, 0.0, 0.0, 0.0])
+    assert chosen_by_first_stage(pairs) == [True, True, False, True, True]  # q2 has no first stage: all of it stays
 
 
 class _Texts(torch.nn.Module):

@@ -5,14 +5,14 @@ weight tuned on a few judged queries (the ``hybrid`` baseline). A model that
 adds the features it reads to its own score
 (:class:`~stillroom.features.FusesPairFeatures`: a bi-encoder reading
 ``first_stage_score``) can be exactly that fusion before it learns anything,
-so it starts there: its own score and each
-feature over golden dev, the weights ranx's fusion search ranks golden dev best
-with (scores summed as they are, the way the model sums them), set before the
-first gradient step. Learning the weight by gradient on golden train instead
-reads a list unlike serving's (judged documents the first stage missed join
-train's lists, with the first stage's lowest scores) and can unlearn the first
-stage altogether; selection on dev then keeps this start unless training
-ranks dev better.
+so it starts there: its own score and each feature over golden train's lists
+as the first stage served them (a judged document it missed is left out, as
+serving never sees one), the weights ranx's fusion search ranks them best with
+(scores summed as they are, the way the model sums them), set before the
+first gradient step. Selection on golden dev then keeps this start unless an
+epoch of training ranks dev better. Golden train has more queries than dev
+(on a collection judging test queries only, dev may be five), so the fit is
+less a draw of which few queries landed in dev.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def fusion_columns(model: FusesPairFeatures, items: Sequence[TrainItem], batch_s
 
 
 def start_from_fusion(model: object, items: Sequence[TrainItem], metric: str, batch_size: int) -> Fusion | None:
-    """Set ``model``'s fusion weights to those ranking ``items`` (labeled, golden dev) best by ``metric``; the fusion,
+    """Set ``model``'s fusion weights to those ranking ``items`` (labeled: golden train as served) best by ``metric``; the fusion,
     or ``None`` for a model that fuses nothing (or no items to fit on)."""
     if not isinstance(model, FusesPairFeatures) or not model.pair_features or not items:
         return None

@@ -15,7 +15,7 @@ import torch
 from stillroom import engagement
 from stillroom.errors import StillroomError
 from stillroom.evaluation.scoring import has_hidden
-from stillroom.features import model_inputs, pair_features
+from stillroom.features import chosen_by_first_stage, model_inputs, pair_features
 from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
 from stillroom.policy.labeling import read_soft_labels
 from stillroom.ranker import Ranker, count_parameters, model_state
@@ -44,12 +44,15 @@ def reads_labels(labelers: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for labeler in labelers for name in (soft_labels(labeler), hidden_states(labeler)))
 
 
-def golden_items(ctx: RunContext, split: str) -> list[TrainItem]:
+def golden_items(ctx: RunContext, split: str, chosen_only: bool = False) -> list[TrainItem]:
+    """A golden split's pairs as training reads them; with ``chosen_only``, only those its first stage chose, as
+    serving's lists hold (:func:`~stillroom.features.chosen_by_first_stage`)."""
     pairs = ctx.pairs(split)
-    return [
+    items = [
         TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=p.request_id, features=features)
         for p, features in zip(pairs, pair_features(pairs), strict=True)
     ]
+    return [item for item, chosen in zip(items, chosen_by_first_stage(pairs), strict=True) if chosen] if chosen_only else items
 
 
 def precedent_items(ctx: RunContext) -> list[TrainItem]:
@@ -138,13 +141,16 @@ def train(
         print(f"[stillroom] {stage}: {skipped} left out: the {trained.role} or the model that labeled its data has no hidden states")
         if not terms:
             raise StillroomError(f"no loss term is left once {skipped} is left out", where=f"loss ({stage})")
+    # The fusion is fitted on golden train's lists as the first stage served them (more queries than dev has), and
+    # dev then chooses between it and each epoch. A model judged on other data (the engagement teacher) fits on that.
+    fusion_items = golden_items(ctx, "train", chosen_only=True) if val_items is None else val_items
     val_items = golden_items(ctx, "dev") if val_items is None else val_items
     ndcg_k = int(ctx.config["evaluator"]["k"])
     fusion = (
-        start_from_fusion(model, val_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"])) if train_config["start_from_fusion"] else None
+        start_from_fusion(model, fusion_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"])) if train_config["start_from_fusion"] else None
     )
     if fusion is not None:
-        print(f"[stillroom] {stage}: starts from its fusion with the first stage that ranks golden dev best: weights {list(fusion.weights)}")
+        print(f"[stillroom] {stage}: starts from its fusion with the first stage that ranks golden train best: weights {list(fusion.weights)}")
     history = fit(
         model,
         terms,

@@ -11,8 +11,9 @@ them, each pair carrying BM25's score (``Pair.first_stage_score``). Dev and test
 what a reranker behind this first stage would reach, and the report shows the
 first stage's recall@k on test (the reranking ceiling). Train queries also get
 the judged documents BM25 missed (the best judged first, at most
-``data.max_judged_per_query``): that is how rerankers are trained, on the
-known relevant documents. ``data.add_missed_judged`` names the splits that get
+``data.max_judged_per_query``, with no ``first_stage_score``: the first stage
+did not choose them): that is how rerankers are trained, on the known relevant
+documents. ``data.add_missed_judged`` names the splits that get
 them; adding ``test`` restores the old, inflated evaluation, for analysis only.
 A document whose id is its query's is never a candidate (a collection such as
 ArguAna holds each query's own text in its corpus), as BEIR evaluates.
@@ -48,7 +49,7 @@ the shortfall.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,38 @@ QRELS_HEADER = ("query-id", "corpus-id", "score")
 SPLIT_CAPS = {"train": "max_train_queries", "dev": "max_dev_queries", "test": "max_test_queries", "pool": "max_pool_queries"}
 
 
-def read_corpus(path: Path) -> dict[str, dict[str, str]]:
-    """Documents by id: ``title`` (may be empty) and ``text``; a document needs one of them."""
+def read_corpus(path: Path) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """Documents by id (``title``, which may be empty, and ``text``), and the ids of the empty ones.
+
+    A document with neither title nor text is left out, with a warning: real collections carry a few (Cranfield's
+    471 and 995 are blank), and no model can rank nothing. A corpus of nothing else is refused.
+    """
     corpus: dict[str, dict[str, str]] = {}
+    empty: dict[str, int] = {}
     for line, row in jsonl_objects(path):
         doc_id = str(field(row, "_id", (str, int), path, line))
         title = row.get("title") or ""
         text = row.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
             raise data_error(path, line, "fields 'title' and 'text' must be strings")
-        if not title.strip() and not text.strip():
-            raise data_error(path, line, f"document {doc_id!r} has neither title nor text")
-        if doc_id in corpus:
+        if doc_id in corpus or doc_id in empty:
             raise data_error(path, line, f"document id {doc_id!r} appears twice")
-        corpus[doc_id] = {"title": title.strip(), "text": text.strip()}
-    return corpus
+        if title.strip() or text.strip():
+            corpus[doc_id] = {"title": title.strip(), "text": text.strip()}
+        else:
+            empty[doc_id] = line
+    if empty:
+        doc_id, line = next(iter(empty.items()))
+        if not corpus:
+            raise data_error(path, line, f"document {doc_id!r} has neither title nor text, and no document has either")
+        log.warning(
+            "%s: %d documents have neither title nor text (the first at line %d, %r); they are left out, and so are their judgments",
+            path,
+            len(empty),
+            line,
+            doc_id,
+        )
+    return corpus, set(empty)
 
 
 def read_queries(path: Path, known: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -89,7 +107,9 @@ def read_queries(path: Path, known: Mapping[str, str] | None = None) -> dict[str
     for line, row in jsonl_objects(path):
         query_id = str(field(row, "_id", (str, int), path, line))
         if query_id in queries or query_id in (known or {}):
-            raise data_error(path, line, f"query id {query_id!r} appears twice" + (" (in queries.jsonl and here)" if query_id in (known or {}) else ""))
+            raise data_error(
+                path, line, f"query id {query_id!r} appears twice" + (" (in queries.jsonl and here)" if query_id in (known or {}) else "")
+            )
         queries[query_id] = field(row, "text", str, path, line).strip()
     return queries
 
@@ -99,8 +119,8 @@ MAX_DANGLING_SHARE = 0.01
 the file is taken for another collection's: public collections carry a few (BEIR's ArguAna, 5 of 1,406)."""
 
 
-def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    """Judgments by query, then document: the score of each judged pair."""
+def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any], empty: Set[str] = frozenset()) -> dict[str, dict[str, int]]:
+    """Judgments by query, then document: the score of each judged pair (none of the ``empty`` documents)."""
     qrels: dict[str, dict[str, int]] = {}
     dangling: list[tuple[int, str]] = []
     rows = 0
@@ -108,6 +128,8 @@ def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any]
         rows += 1
         if query_id not in queries:
             raise data_error(path, line, f"query-id {query_id!r} is not in queries.jsonl")
+        if doc_id in empty:
+            continue
         if doc_id not in corpus:
             dangling.append((line, doc_id))
             continue
@@ -119,7 +141,14 @@ def read_qrels(path: Path, queries: Mapping[str, str], corpus: Mapping[str, Any]
         line, doc_id = dangling[0]
         if len(dangling) > MAX_DANGLING_SHARE * rows:
             raise data_error(path, line, f"corpus-id {doc_id!r} is not in corpus.jsonl ({len(dangling)} of {rows} rows name a missing document)")
-        log.warning("%s: %d of %d rows name a document corpus.jsonl lacks (the first at line %d, %r); they are skipped", path, len(dangling), rows, line, doc_id)
+        log.warning(
+            "%s: %d of %d rows name a document corpus.jsonl lacks (the first at line %d, %r); they are skipped",
+            path,
+            len(dangling),
+            rows,
+            line,
+            doc_id,
+        )
     return qrels
 
 
@@ -138,11 +167,13 @@ class BeirCollection:
         self.policy = policy
         self.seed = seed
         self.notes: list[str] = []
-        self.corpus = read_corpus(folder / "corpus.jsonl")
+        self.corpus, empty = read_corpus(folder / "corpus.jsonl")
+        if empty:
+            self.notes.append(f"{len(empty)} documents of corpus.jsonl have neither title nor text: they and their judgments are left out.")
         self.queries = read_queries(folder / "queries.jsonl")
         qrels_dir = folder / "qrels"
         self.qrels = {
-            split: read_qrels(qrels_dir / f"{split}.tsv", self.queries, self.corpus)
+            split: read_qrels(qrels_dir / f"{split}.tsv", self.queries, self.corpus, empty)
             for split in GOLDEN_SPLITS
             if split == "test" or (qrels_dir / f"{split}.tsv").exists()
         }
@@ -161,7 +192,9 @@ class BeirCollection:
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
         self.with_missed = list(data_config.get("add_missed_judged", ["train"]) or ())
         if not set(self.with_missed) <= set(GOLDEN_SPLITS):
-            raise StillroomError(f"expected a list of golden splits ({', '.join(GOLDEN_SPLITS)}), got {self.with_missed}", where="data.add_missed_judged")
+            raise StillroomError(
+                f"expected a list of golden splits ({', '.join(GOLDEN_SPLITS)}), got {self.with_missed}", where="data.add_missed_judged"
+            )
 
     def carve(self, source: str, shares: Mapping[str, float]) -> None:
         """Split the queries of one qrels split into several, whole queries by a seeded shuffle."""
@@ -190,7 +223,6 @@ class BeirCollection:
     def bundle(self) -> DataBundle:
         chosen = self.split_queries()
         doc_ids = list(self.corpus)
-        position = {doc: index for index, doc in enumerate(doc_ids)}
         first_stage = Bm25Index([document_text(self.corpus[d]) for d in doc_ids])
         k = int(self.config.get("first_stage_k", 20))
         depth = {split: k for split in GOLDEN_SPLITS} | {"pool": int(self.config.get("pool_first_stage_k") or k)}
@@ -207,11 +239,11 @@ class BeirCollection:
                 retrieved = dict(list(retrieved.items())[: depth[split]])
                 if split == "test":
                     recalls += self.recall(scores, list(retrieved))
+                # Judged documents the first stage missed join with no score of its own: it did not choose them, and the
+                # request's scores are normalised over what it chose, as serving's are.
                 missed = self.judged_beyond(scores, list(retrieved)) if split in self.with_missed else []
-                if missed:  # what the first stage scored them, though it ranked them below its top k
-                    every = first_stage.scores(self.query_text(query_id))
-                    retrieved.update({doc: float(every[position[doc]]) for doc in missed})
-                for doc_id, first_stage_score in retrieved.items():
+                listed: dict[str, float | None] = {**retrieved, **dict.fromkeys(missed)}
+                for doc_id, first_stage_score in listed.items():
                     label = None if split == "pool" else self.label(scores.get(doc_id, 0))
                     pair = self.pair(query_id, doc_id, label, first_stage_score)
                     if split != "pool":
@@ -264,7 +296,7 @@ class BeirCollection:
         limit = self.config.get("max_judged_per_query")
         return missed if limit is None else missed[: int(limit)]
 
-    def pair(self, query_id: str, doc_id: str, label: int | None, first_stage_score: float) -> Pair:
+    def pair(self, query_id: str, doc_id: str, label: int | None, first_stage_score: float | None) -> Pair:
         doc = self.corpus[doc_id]
         query = self.query_text(query_id)
         return Pair(

@@ -11,11 +11,15 @@ exactly as ``zero_shot`` does; distillation moves it from there.
 
 With ``features: [first_stage_score]`` in its config it also reads the first
 stage's score, normalised within the request (:mod:`stillroom.features`), as a
-learned term added to the cosine before the head: the score production hands a
-reranker for free, at no serving cost. Before training, its weight is set to
-the fusion of cosine and first stage that ranks golden dev best
+weighted term added to the cosine before the head: the score production hands
+a reranker for free, at no serving cost. Before training, its weight is set to
+the fusion of cosine and first stage that ranks golden train best
 (:mod:`stillroom.training.fusion_start`), so the bi-encoder starts as the
-``hybrid`` baseline ranks, and learns from there.
+``hybrid`` baseline ranks. That weight then stays as the fusion chose it unless
+``learn_feature_weights`` says otherwise: golden train's lists hold the judged
+documents the first stage missed, with its lowest scores, so a weight learned
+there unlearns the first stage that serving's lists come from; the adapters
+learn what the texts add.
 
 It is a :class:`~stillroom.plugins.models.frozen_encoder.FrozenEncoderRanker`:
 in training each text is encoded once, so an epoch costs the adapters alone,
@@ -30,14 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
 from stillroom.plugins.models.pooling import mean_pool, unit_product
 from stillroom.plugins.models.residual import ResidualAdapter
-
 
 MIN_COSINE_SHARE = 0.1
 """The least weight the cosine keeps against the largest feature's when a fusion would drop it."""
@@ -57,6 +59,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         num_labels: int,
         adapter_hidden: int,
         features: Sequence[str] = (),
+        learn_feature_weights: bool = False,
     ) -> None:
         super().__init__(encoder, tokenizer, max_length, num_labels)
         width = encoder.config.hidden_size
@@ -65,10 +68,13 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         self.candidate_adapter = ResidualAdapter(width, adapter_hidden)
         self.head = CosineOrdinalHead(num_labels)
         self.pair_features = tuple(features)
-        # What each feature adds to the cosine before the head: zero until the engine sets the fusion's, then learned.
+        self.learn_feature_weights = learn_feature_weights
+        # What each feature adds to the cosine before the head: zero until the engine sets the fusion's, learned
+        # from there only when asked.
         self.feature_weights = torch.nn.Linear(len(self.pair_features), 1, bias=False) if self.pair_features else None
         if self.feature_weights is not None:
             torch.nn.init.zeros_(self.feature_weights.weight)
+            self.feature_weights.weight.requires_grad_(learn_feature_weights)
 
     def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
         return mean_pool(hidden_states[-1], mask)
@@ -123,7 +129,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
             self.feature_weights.weight.copy_(torch.tensor([list(weights[1:])], dtype=torch.float32) / own)
 
     def settings(self) -> dict[str, Any]:
-        return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features)}
+        return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features), "learn_feature_weights": self.learn_feature_weights}
 
 
 def load_bi_encoder_folder(directory: Path) -> AdaptedBiEncoder:

@@ -193,7 +193,8 @@ def build_bi_encoder(config: Mapping[str, Any], context: BuildContext, role: str
     encoder = _from_pretrained(AutoModel, config, role, add_pooling_layer=False)
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
     features = check_feature_names(list(config.get("features") or ()), f"{role}.features")
-    model = AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]), features)
+    learn = bool(config.get("learn_feature_weights", False))
+    model = AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]), features, learn)
     model.vector_store = VectorStore.for_encoder(locate(str(config["pretrained"]), f"{role}.pretrained"), MEAN_POOLED)
     return model
 
