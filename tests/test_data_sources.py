@@ -103,7 +103,9 @@ def _beir(folder: Path, **overrides) -> DataBundle:
 
 
 def test_beir_test_candidates_are_the_first_stage_top_k_and_nothing_else(tmp_path: Path) -> None:
-    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1)
+    served = _beir(write_beir(tmp_path / "served"), first_stage_k=1).golden  # by default every golden list is as served
+    assert all(sum(p.request_id == q for p in pairs) == 1 for pairs in served.values() for q in {p.request_id for p in pairs})
+    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, add_missed_judged=["train"])
     test = bundle.golden["test"]
     assert sorted(p.request_id for p in test) == ["q-nurse2", "q-spark2"]  # one candidate each: BM25's top 1, as production sees it
     assert all(p.label == 0 for p in test if not p.candidate_id.startswith(QUERIES[p.request_id][1]))  # unjudged: not relevant
@@ -121,7 +123,7 @@ def test_every_beir_pair_the_first_stage_chose_carries_bm25_s_score_and_a_judged
     from stillroom.plugins.retrieval import Bm25Index
     from tests.data_fixtures import TOPICS
 
-    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1)
+    bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, add_missed_judged=["train"])
     documents = [(f"{topic}-{i}", f"{title}. {title}") for topic, titles in TOPICS.items() for i, title in enumerate(titles)]
     index = Bm25Index([text for _, text in documents])
     missed = 0
@@ -212,11 +214,11 @@ def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev
 
 
 def test_judged_documents_beyond_the_first_stage_join_train_lists_best_first_up_to_the_cap(tmp_path: Path) -> None:
-    capped = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, max_judged_per_query=1)
+    capped = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, max_judged_per_query=1, add_missed_judged=["train"])
     for query in {p.request_id for p in capped.golden["train"]}:
         listed = {p.candidate_id: p.label for p in capped.golden["train"] if p.request_id == query}
         assert len(listed) <= 2 and 2 in listed.values()  # BM25's top one, then the best judged document it missed
-    none_added = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1, max_judged_per_query=0)
+    none_added = _beir(write_beir(tmp_path / "beir2"), first_stage_k=1, max_judged_per_query=0, add_missed_judged=["train"])
     assert len(none_added.golden["train"]) == 3 < len(capped.golden["train"])  # the top one alone, for each of 3 train queries
 
 

@@ -9,12 +9,15 @@ Each query's candidates come from a first stage, BM25 over the corpus
 (``bm25s``): its top ``data.first_stage_k`` documents, as production sees
 them, each pair carrying BM25's score (``Pair.first_stage_score``). Dev and test candidates are those and nothing else, so the figures are
 what a reranker behind this first stage would reach, and the report shows the
-first stage's recall@k on test (the reranking ceiling). Train queries also get
-the judged documents BM25 missed (the best judged first, at most
+first stage's recall@k on test (the reranking ceiling). Train lists are shaped
+the same way by default. ``data.add_missed_judged: [train]`` adds to each train
+query the judged documents BM25 missed (the best judged first, at most
 ``data.max_judged_per_query``, with no ``first_stage_score``: the first stage
-did not choose them): that is how rerankers are trained, on the known relevant
-documents. ``data.add_missed_judged`` names the splits that get
-them; adding ``test`` restores the old, inflated evaluation, for analysis only.
+did not choose them), as rerankers are often trained; they are also the texts
+BM25 scores lowest, so a model learns from them to prefer less word overlap,
+which serving's lists punish (on NQ-UTD, a teacher's dev NDCG@10 fell from
+0.844 to 0.610 in three epochs with them). Adding ``test`` inflates the
+evaluation, for analysis only.
 A document whose id is its query's is never a candidate (a collection such as
 ArguAna holds each query's own text in its corpus), as BEIR evaluates.
 A judged document takes its qrels score as its label (``data.label_map`` maps
@@ -190,7 +193,7 @@ class BeirCollection:
         self.logged = read_queries(Path(str(query_log)).expanduser(), self.queries) if query_log else {}
         label_map = data_config.get("label_map") or {}
         self.label_map = {int(score): int(label) for score, label in label_map.items()}
-        self.with_missed = list(data_config.get("add_missed_judged", ["train"]) or ())
+        self.with_missed = list(data_config.get("add_missed_judged", []) or ())
         if not set(self.with_missed) <= set(GOLDEN_SPLITS):
             raise StillroomError(
                 f"expected a list of golden splits ({', '.join(GOLDEN_SPLITS)}), got {self.with_missed}", where="data.add_missed_judged"
