@@ -64,7 +64,8 @@ def run_recipe(folder: Path, run_dir: Path, overrides: Sequence[str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     (run_dir.mkdir(parents=True, exist_ok=True), (run_dir / "benchmark.log").write_text(done.stdout + done.stderr, encoding="utf-8"))
-    if done.returncode not in (0, 3):  # 3: the run finished with its report, and a gate or the compliance check said no
+    # 3: a gate or the compliance check said no, after the report or (the policy gate) before it
+    if done.returncode not in (0, 3) or not (run_dir / "report" / "report.json").is_file():
         last = (done.stderr.strip().splitlines() or ["(no error output)"])[-1]
         raise RunFailed(f"exit {done.returncode}: {last}")
     return time.perf_counter() - started
@@ -174,7 +175,8 @@ def main() -> None:
             lines.append("| " + " | ".join(row(name, reports[name], seconds)) + " |")
         print(lines[-1], flush=True)
     total = (time.perf_counter() - started) / 60
-    command = " ".join(["python benchmarks/real_data.py", f"--collections {args.collections}", f"--out {args.out}", *args.overrides])
+    only = [f"--only {args.only}"] if args.only else []
+    command = " ".join(["python benchmarks/real_data.py", f"--collections {args.collections}", f"--out {args.out}", *only, *args.overrides])
     sources = [f"- **{name}**: {manifest[name]['source']} Licence: {manifest[name]['licence']}" for name in names]
     text = "\n".join(
         [
