@@ -13,11 +13,9 @@ first stage's recall@k on test (the reranking ceiling). Train lists are shaped
 the same way by default. ``data.add_missed_judged: [train]`` adds to each train
 query the judged documents BM25 missed (the best judged first, at most
 ``data.max_judged_per_query``, with no ``first_stage_score``: the first stage
-did not choose them), as rerankers are often trained; they are also the texts
-BM25 scores lowest, so a model learns from them to prefer less word overlap,
-which serving's lists punish (on NQ-UTD, a teacher's dev NDCG@10 fell from
-0.844 to 0.610 in three epochs with them). Adding ``test`` inflates the
-evaluation, for analysis only.
+did not choose them), as rerankers are often trained on the known relevant
+documents; those are the texts BM25 scores lowest, unlike anything in a list
+the model serves. Adding ``test`` inflates the evaluation, for analysis only.
 A document whose id is its query's is never a candidate (a collection such as
 ArguAna holds each query's own text in its corpus), as BEIR evaluates.
 A judged document takes its qrels score as its label (``data.label_map`` maps
