@@ -16,10 +16,10 @@ a reranker for free, at no serving cost. Before training, its weight is set to
 the fusion of cosine and first stage that ranks golden train best
 (:mod:`stillroom.training.fusion_start`), so the bi-encoder starts as the
 ``hybrid`` baseline ranks. That weight then stays as the fusion chose it unless
-``learn_feature_weights`` says otherwise: golden train's lists hold the judged
-documents the first stage missed, with its lowest scores, so a weight learned
-there unlearns the first stage that serving's lists come from; the adapters
-learn what the texts add.
+``learn_feature_weights`` says otherwise, and the adapters learn what the texts
+add: where train lists hold judged documents the first stage missed
+(``data.add_missed_judged``), relevant though it never chose them, a weight
+learned there would unlearn the first stage that serving's lists come from.
 
 It is a :class:`~stillroom.plugins.models.frozen_encoder.FrozenEncoderRanker`:
 in training each text is encoded once, so an epoch costs the adapters alone,
