@@ -17,7 +17,7 @@ from stillroom.baselines import Scorer, ServesAsRanker
 from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
-from stillroom.features import FEATURES, FusesPairFeatures, ReadsPairFeatures, pair_features
+from stillroom.features import FEATURES, CalibratesFusion, FusesPairFeatures, ReadsPairFeatures, pair_features
 from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
 from stillroom.plugin_manager import FailedPlugin, Plugins, get_plugin_manager
 from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
@@ -57,6 +57,7 @@ HOOK_TYPES = (
     ScoresInBulk,
     ReadsPairFeatures,
     FusesPairFeatures,
+    CalibratesFusion,
     LossSpec,
     LossTerm,
     Evaluator,

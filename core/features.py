@@ -81,6 +81,33 @@ class FusesPairFeatures(ReadsPairFeatures, Protocol):
         ...
 
 
+@runtime_checkable
+class CalibratesFusion(FusesPairFeatures, Protocol):
+    """A fusing ranker that can also fit what turns its fused score into label probabilities (an ordinal head's
+    cuts) to labeled pairs, the rest held still. The engine calls it right after setting the fusion's
+    weights, on the same pairs, so training starts calibrated: a head left at its initial cuts makes the first
+    epochs' cross-entropy a matter of shifting every score, which a model does by moving what reads the texts,
+    and the ranking it started from is lost on the way.
+
+    Example::
+
+        >>> import torch
+        >>> from stillroom.api import CalibratesFusion
+        >>> class Calibrated(torch.nn.Module):
+        ...     pair_features = ("first_stage_score",)
+        ...     def fusion_inputs(self, **inputs): ...
+        ...     def set_fusion_weights(self, weights): ...
+        ...     def calibrate(self, columns, labels): ...
+        >>> isinstance(Calibrated(), CalibratesFusion)
+        True
+    """
+
+    def calibrate(self, columns: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fit the score-to-probabilities part to ``labels`` (``[n]``) given ``columns`` (``[n, 1 + features]``, as
+        :meth:`fusion_inputs` gives them), with the fusion's weights as set."""
+        ...
+
+
 class HasFirstStageScore(Protocol):
     request_id: str
     first_stage_score: float | None

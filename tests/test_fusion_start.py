@@ -1,4 +1,4 @@
-"""A model that adds the first stage's score to its own starts from their best fusion on golden dev."""
+"""A model that adds the first stage's score to its own starts from their best fusion on golden train, calibrated."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.features import FusesPairFeatures, model_inputs
+from stillroom.features import CalibratesFusion, FusesPairFeatures, model_inputs
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models import hf_builders
 from stillroom.policy.source import load_policy
@@ -85,3 +85,34 @@ def test_a_model_that_reads_no_feature_starts_where_it_was_built(tiny_encoder_fo
     before = {name: p.clone() for name, p in model.state_dict().items()}
     assert start_from_fusion(model, _items(), "ndcg@3", batch_size=5) is None
     assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
+
+
+def test_the_start_is_calibrated_to_the_labels_it_was_fitted_on_and_ranks_as_before(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    model, items = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"]), _items()
+    assert isinstance(model, CalibratesFusion)
+    labels = torch.tensor([i.label for i in items])
+
+    def cross_entropy() -> float:
+        inputs = model_inputs(model, [i.request_text for i in items], [i.candidate_text for i in items], [i.features for i in items])
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(model(**inputs), labels))
+
+    def orders() -> list[list[int]]:
+        grades = _grades(model, items)
+        lists = [[n for n, i in enumerate(items) if i.request_id == request] for request in dict.fromkeys(i.request_id for i in items)]
+        return [sorted(rows, key=lambda n: -float(grades[n])) for rows in lists]
+
+    model.set_fusion_weights((0.5, 0.5))
+    uncalibrated, before = cross_entropy(), orders()
+    model.calibrate(fusion_columns(model, items, batch_size=8), labels)
+    assert cross_entropy() < 0.8 * uncalibrated  # the head now predicts these labels' grades far better
+    assert orders() == before  # and each request is ranked as it was
+
+
+@pytest.mark.parametrize("calibrate", [False, True])
+def test_the_start_fits_the_heads_cuts_only_when_asked(tiny_encoder_folder: Path, context: BuildContext, calibrate: bool) -> None:
+    model = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"])
+    cuts = [model.head.first_cut.detach().clone(), model.head.cut_steps.detach().clone()]
+    start_from_fusion(model, _items(), "ndcg@3", batch_size=5, calibrate=calibrate)
+    unchanged = torch.equal(cuts[0], model.head.first_cut.detach()) and torch.equal(cuts[1], model.head.cut_steps.detach())
+    assert unchanged is not calibrate

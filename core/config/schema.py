@@ -53,9 +53,14 @@ class TrainSchema:
     early_stopping_patience: Optional[int] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Stop after this many epochs without a better dev figure, keeping the best weights (those before training compete)."""
     start_from_fusion: bool = MISSING
-    """A model that adds the first stage's score to its own starts from their best fusion on golden dev."""
+    """A model that adds the first stage's score to its own starts from their best fusion on golden train."""
+    calibrate_start: bool = MISSING
+    """A fused start that can (``CalibratesFusion``) also fits its head to golden train's labels before training."""
     select_by: str = MISSING
     """The dev figure early stopping and the best epoch read: ``ce`` (cross-entropy) or ``ndcg`` (each request's list)."""
+    leave_start_when: str = MISSING
+    """When an epoch replaces the weights before training: ``better`` (a better dev figure) or ``resolved`` (a
+    paired gain in NDCG@k over dev requests whose interval lies above zero)."""
 
 
 @dataclass

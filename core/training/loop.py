@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics.retrieval import RetrievalNormalizedDCG
 
 from stillroom.errors import RunInterrupted, StillroomError
+from stillroom.evaluation.significance import IntervalSettings
 from stillroom.features import model_inputs
 from stillroom.losses import GOLDEN, HIDDEN, LISTS, NO_LABEL, WeightedTerm, hard_label_loss
 from stillroom.ranker import Ranker, bulk_scoring, expected_grade
@@ -33,6 +34,7 @@ from stillroom.training.checkpoints import AtomicCheckpointIO, ResumableTraining
 from stillroom.training.distributed import as_one_process
 from stillroom.training.progress import progress_callbacks
 from stillroom.training.sampling import EpochBatchSampler, ReplayableRandomness, RequestBatchSampler
+from stillroom.training.selection import DevRequests, KeepBestWeights, leave_start_when
 from stillroom.training.strategies import is_distributed
 
 VAL_METRIC = "val/ce"
@@ -175,6 +177,7 @@ class RankerModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.val_ndcg = RetrievalNormalizedDCG(top_k=ndcg_k)
+        self.dev_requests = DevRequests(ndcg_k)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         if self.needs_hidden:
@@ -195,10 +198,15 @@ class RankerModule(pl.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=logits.shape[0])
         return total
 
+    def on_validation_epoch_start(self) -> None:
+        self.dev_requests.reset()
+
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         logits = self.ranker(**batch["features"])
         self.log(VAL_METRIC, hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
-        self.val_ndcg.update(expected_grade(torch.softmax(logits.float(), dim=-1)), batch["labels"], indexes=batch["request"])
+        scores = expected_grade(torch.softmax(logits.float(), dim=-1))
+        self.val_ndcg.update(scores, batch["labels"], indexes=batch["request"])
+        self.dev_requests.add(scores, batch["labels"], batch["request"])
         self.log(VAL_NDCG, self.val_ndcg, batch_size=logits.shape[0])
 
     def configure_optimizers(self) -> dict[str, Any]:
@@ -251,36 +259,6 @@ class HistoryRecorder(pl.Callback):
         self.rows = list(state_dict["rows"])
 
 
-class KeepBestWeights(pl.Callback):
-    """Early stopping's other half: restore the weights of the best validation epoch when training ends.
-
-    The weights before training compete too (:func:`fit` validates them first): a model that starts where
-    its base model is (a similarity prior, an adapter at zero) never ends below where it started on dev.
-    """
-
-    def __init__(self, monitor: str = VAL_METRIC, mode: str = "min") -> None:
-        self.monitor = monitor
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.best = float("inf")
-        self.state: dict[str, torch.Tensor] | None = None
-
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and not trainer.sanity_checking and self.sign * float(value) < self.best:
-            self.best = self.sign * float(value)
-            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.state is not None:
-            pl_module.load_state_dict(self.state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "state": self.state}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.best, self.state = float(state_dict["best"]), state_dict["state"]
-
-
 def selected_by(train_config: Mapping[str, Any], where: str = "train.select_by") -> tuple[str, str]:
     """The dev figure ``train.select_by`` names and which way is better; an unknown name is an error at ``where``."""
     select_by = str(train_config["select_by"])
@@ -289,13 +267,16 @@ def selected_by(train_config: Mapping[str, Any], where: str = "train.select_by")
     return SELECTION[select_by]
 
 
-def _selection(train_config: Mapping[str, Any]) -> list[pl.Callback]:
-    """Early stopping and the best epoch's weights, on the dev figure ``train.select_by`` names; none without a patience."""
+def _selection(train_config: Mapping[str, Any], intervals: IntervalSettings, stage: str) -> list[pl.Callback]:
+    """Early stopping and the best epoch's weights, on the dev figure ``train.select_by`` names; none without a patience.
+    With ``train.leave_start_when: resolved``, an epoch replaces the start only with a resolved gain on ``intervals``."""
     patience = train_config["early_stopping_patience"]
     if patience is None:
         return []
     monitor, mode = selected_by(train_config)
-    return [EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False), KeepBestWeights(monitor, mode)]
+    over_start = intervals if leave_start_when(train_config) == "resolved" else None
+    early_stopping = EarlyStopping(monitor=monitor, mode=mode, patience=int(patience), check_on_train_epoch_end=False)
+    return [early_stopping, KeepBestWeights(monitor, mode, over_start, stage)]
 
 
 def _trainer(trainer_config: Mapping[str, Any], epochs: int, loggers: list[Logger], callbacks: list[pl.Callback], checkpointing: bool) -> pl.Trainer:
@@ -332,6 +313,7 @@ def fit(
     checkpoints: Path | None = None,
     stage: str = "train",
     ndcg_k: int | None = None,
+    intervals: IntervalSettings | None = None,
 ) -> list[dict[str, float]]:
     """Train ``ranker`` in place; return the recorded curves.
 
@@ -345,7 +327,8 @@ def fit(
     and on SIGTERM, and resumes from the one it finds (see
     :mod:`stillroom.training.checkpoints`). A NaN or infinite loss stops it with a
     :class:`NumericFault` that names ``stage``, the step and the term. ``ndcg_k``
-    cuts the dev NDCG that ``select_by: ndcg`` reads at the run's k (None: whole lists).
+    cuts the dev NDCG that ``select_by: ndcg`` reads at the run's k (None: whole lists); ``intervals`` are the
+    paired test ``train.leave_start_when: resolved`` asks of an epoch (:mod:`stillroom.training.selection`).
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     collate = PairCollator(ranker, TargetShapes.of(train_items))
@@ -367,7 +350,7 @@ def fit(
         ndcg_k=ndcg_k,
     )
     resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
-    stopping = _selection(train_config) if val_items else []
+    stopping = _selection(train_config, intervals or IntervalSettings(), stage) if val_items else []
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     with tempfile.TemporaryDirectory(prefix="stillroom-fit-") as scratch:
         history = HistoryRecorder(handoff=Path(scratch) / "history.json")

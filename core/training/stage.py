@@ -15,6 +15,7 @@ import torch
 from stillroom import engagement
 from stillroom.errors import StillroomError
 from stillroom.evaluation.scoring import has_hidden
+from stillroom.evaluation.significance import IntervalSettings
 from stillroom.features import chosen_by_first_stage, model_inputs, pair_features
 from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
 from stillroom.policy.labeling import read_soft_labels
@@ -147,7 +148,9 @@ def train(
     val_items = golden_items(ctx, "dev") if val_items is None else val_items
     ndcg_k = int(ctx.config["evaluator"]["k"])
     fusion = (
-        start_from_fusion(model, fusion_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"])) if train_config["start_from_fusion"] else None
+        start_from_fusion(model, fusion_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"]), bool(train_config["calibrate_start"]))
+        if train_config["start_from_fusion"]
+        else None
     )
     if fusion is not None:
         print(f"[stillroom] {stage}: starts from its fusion with the first stage that ranks golden train best: weights {list(fusion.weights)}")
@@ -163,6 +166,7 @@ def train(
         checkpoints=ctx.checkpoint_dir(),
         stage=stage,
         ndcg_k=ndcg_k,
+        intervals=IntervalSettings.of_run(ctx.config),
     )
     ctx.io.write_tensors(trained.weights, model_state(model))
     ctx.io.write_jsonl(trained.history, history)

@@ -34,12 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
 from stillroom.plugins.models.pooling import mean_pool, unit_product
 from stillroom.plugins.models.residual import ResidualAdapter
+
+CALIBRATION_STEPS = 100
+"""L-BFGS iterations fitting the head's cuts (a number per grade boundary): it converges in tens."""
 
 MIN_COSINE_SHARE = 0.1
 """The least weight the cosine keeps against the largest feature's when a fusion would drop it."""
@@ -127,6 +131,24 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         own = max(float(weights[0]), MIN_COSINE_SHARE * max(float(w) for w in weights[1:]), 1e-6)
         with torch.no_grad():
             self.feature_weights.weight.copy_(torch.tensor([list(weights[1:])], dtype=torch.float32) / own)
+
+    def calibrate(self, columns: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fit the ordinal head's cuts to ``labels`` on the fused scores ``columns`` give, by L-BFGS on the
+        cross-entropy, everything else held: the cuts start where these pairs put them, not at cosines that suit
+        all-MiniLM-L6-v2's unrelated and near-duplicate texts. The scale stays: on pairs a feature separates, a
+        fitted scale grows until every grade saturates and the ranking ties."""
+        with torch.no_grad():
+            score = columns[:, 0] + (self.feature_weights(columns[:, 1:]).squeeze(-1) if self.feature_weights is not None else 0.0)
+        cuts = [self.head.first_cut, self.head.cut_steps]
+        optimizer = torch.optim.LBFGS(cuts, lr=1.0, max_iter=CALIBRATION_STEPS, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = F.nll_loss(self.head(score.float()), labels.long())
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
 
     def settings(self) -> dict[str, Any]:
         return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features), "learn_feature_weights": self.learn_feature_weights}
