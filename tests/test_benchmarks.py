@@ -87,6 +87,23 @@ def test_pool_curve_prints_a_row_per_pool_size(tmp_path: Path) -> None:
     assert all(row[2].count("[") == 1 and ("better" in row[3] or "worse" in row[3] or "not resolved" in row[3]) for row in rows)
 
 
+def test_free_fusions_prints_each_combination_of_the_free_scorers_against_the_first_stage_fused_with_the_served_base(
+    tmp_path: Path, tiny_encoder_folder: Path
+) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from real_data import run_recipe
+
+    write_beir(tmp_path / "tiny")
+    run_recipe(tmp_path / "tiny", tmp_path / "run", ["experiment=smoke", "data.first_stage_k=4", "data.min_test_queries=1"])
+    out = _run("free_fusions.py", "--run", str(tmp_path / "run"), "--model", f"tiny={tiny_encoder_folder}")
+    rows = {row[0]: row[1:] for row in (line.strip("| ").split(" | ") for line in out.splitlines()[2:] if line.startswith("| "))}
+    singles, fused = ["first_stage", "served_base", "tiny"], ["first_stage + served_base", "first_stage + tiny", "served_base + tiny"]
+    assert list(rows) == [*singles, *fused, "first_stage + served_base + tiny"]
+    assert rows["first_stage + served_base"][2] == "+0.000 [+0.000, +0.000] not resolved"  # the pair every row is compared with
+    assert all(len(rows[name][0].split(", ")) == name.count("+") + 1 for name in rows)  # a weight per scorer
+    assert all(0.0 <= float(row[1]) <= 1.0 and row[2].endswith(("better", "worse", "not resolved")) for row in rows.values())
+
+
 def test_base_models_scores_a_runs_split_with_each_folder_paired_with_the_runs_own_base(smoke_run: Path, tiny_encoder_folder: Path) -> None:
     import json
 
