@@ -12,9 +12,9 @@ serving never sees one), the weights ranx's fusion search ranks them best with
 first gradient step; with ``calibrate``, a model that can
 (:class:`~stillroom.features.CalibratesFusion`) then fits its head to the same
 pairs' labels, so that the first epochs do not spend the ranking on
-calibration (a bi-encoder's head at its initial cuts starts golden dev's
-cross-entropy at 1.8 to 3.1 on real collections, and hard-label training
-then lowered dev NDCG@10 from the start on every one measured). Selection on golden dev then keeps this start unless an
+calibration (a head at its initial cuts started golden dev's cross-entropy
+at 1.8 to 3.1 on real collections, and hard-label training then lowered dev
+NDCG@10 from the start on every one measured). Selection on golden dev then keeps this start unless an
 epoch of training ranks dev better. Golden train has more queries than dev
 (on a collection judging test queries only, dev may be five), so the fit is
 less a draw of which few queries landed in dev.

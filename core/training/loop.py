@@ -166,6 +166,7 @@ class RankerModule(pl.LightningModule):
         warmup_ratio: float,
         stage: str = "train",
         ndcg_k: int | None = None,
+        per_request_dev: bool = False,
     ) -> None:
         super().__init__()
         self.stage = stage
@@ -177,7 +178,8 @@ class RankerModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.val_ndcg = RetrievalNormalizedDCG(top_k=ndcg_k)
-        self.dev_requests = DevRequests(ndcg_k)
+        self.dev_requests = DevRequests(ndcg_k) if per_request_dev else None
+        """Each dev request's scores, kept only where selection tests an epoch's gain request by request."""
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         if self.needs_hidden:
@@ -199,14 +201,16 @@ class RankerModule(pl.LightningModule):
         return total
 
     def on_validation_epoch_start(self) -> None:
-        self.dev_requests.reset()
+        if self.dev_requests is not None:
+            self.dev_requests.reset()
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         logits = self.ranker(**batch["features"])
         self.log(VAL_METRIC, hard_label_loss(logits, batch["labels"]), prog_bar=True, batch_size=logits.shape[0])
         scores = expected_grade(torch.softmax(logits.float(), dim=-1))
         self.val_ndcg.update(scores, batch["labels"], indexes=batch["request"])
-        self.dev_requests.add(scores, batch["labels"], batch["request"])
+        if self.dev_requests is not None:
+            self.dev_requests.add(scores, batch["labels"], batch["request"])
         self.log(VAL_NDCG, self.val_ndcg, batch_size=logits.shape[0])
 
     def configure_optimizers(self) -> dict[str, Any]:
@@ -340,6 +344,7 @@ def fit(
     )
     train_loader = DataLoader(PairDataset(train_items), batch_sampler=sampler, collate_fn=collate)
     val_loader = DataLoader(PairDataset(val_items), batch_size=int(train_config["eval_batch_size"]), collate_fn=collate)
+    stopping = _selection(train_config, intervals or IntervalSettings(), stage) if val_items else []
     module = RankerModule(
         ranker,
         terms,
@@ -348,9 +353,9 @@ def fit(
         warmup_ratio=float(train_config["warmup_ratio"]),
         stage=stage,
         ndcg_k=ndcg_k,
+        per_request_dev=any(isinstance(c, KeepBestWeights) and c.over_start is not None for c in stopping),
     )
     resumable = ResumableTraining(checkpoints, sampler) if checkpoints is not None else None
-    stopping = _selection(train_config, intervals or IntervalSettings(), stage) if val_items else []
     ranker.train()  # pretrained models load in eval mode; Lightning keeps whatever mode it is given
     with tempfile.TemporaryDirectory(prefix="stillroom-fit-") as scratch:
         history = HistoryRecorder(handoff=Path(scratch) / "history.json")
