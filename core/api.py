@@ -18,6 +18,7 @@ from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest
 from stillroom.features import FEATURES, CalibratesFusion, FusesPairFeatures, ReadsPairFeatures, pair_features
+from stillroom.field_features import FieldFeature
 from stillroom.losses import ENGAGEMENT, GOLDEN, HIDDEN, LISTS, NO_LABEL, RELEVANCE, TEACHER, LossSpec, LossTerm
 from stillroom.plugin_manager import FailedPlugin, Plugins, get_plugin_manager
 from stillroom.policy import Dimension, HardRule, Label, Policy, Precedent
@@ -46,6 +47,7 @@ HOOK_TYPES = (
     DataBundle,
     Pair,
     FirstStage,
+    FieldFeature,
     ModelSpec,
     BuildContext,
     Ranker,

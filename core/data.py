@@ -63,11 +63,16 @@ class Pair:
     """The score the first stage gave this candidate for its request (BM25's, with ``data=beir``), which production
     hands a reranker for free; ``None`` where no first stage chose the candidates. A model that lists
     ``first_stage_score`` among its ``features`` reads it normalised within its request (:mod:`stillroom.features`)."""
+    features: Mapping[str, float] = field(default_factory=dict)
+    """The product's declared features of the pair (``product.features``: facts its fields give, such as whether the
+    candidate's author is one of the request's connections), by name, as :mod:`stillroom.field_features` computes them
+    when the data is prepared; a model reads those its ``features`` list names."""
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
         row["request"] = dict(self.request)
         row["candidate"] = dict(self.candidate)
+        row["features"] = dict(self.features)
         return row
 
     @classmethod
@@ -232,6 +237,10 @@ def bundle_problem(bundle: object, policy: Policy) -> str | None:
             score = pair.first_stage_score
             if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
                 return f"{at} (pair {pair.pair_id!r}) has first_stage_score {pair.first_stage_score!r}, expected a number or None"
+            if not isinstance(pair.features, Mapping) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in pair.features.values()
+            ):
+                return f"{at} (pair {pair.pair_id!r}) has features {pair.features!r:.60}, expected a mapping of name to number"
             if split == POOL_SPLIT and pair.label is not None:
                 return f"{at} (pair {pair.pair_id!r}) is in the pool with label {pair.label!r}; pool pairs carry none"
             if split != POOL_SPLIT and (isinstance(pair.label, bool) or pair.label not in scale):

@@ -15,6 +15,11 @@ the same scale whatever the request:
     :attr:`Pair.first_stage_score` min-max normalised among the request's
     candidates: 1 for the first stage's best, 0 for its worst; 0 for every
     candidate of a request whose scores are all equal or missing.
+
+and every feature the product declares over the pair's fields (``product.features``,
+:mod:`stillroom.field_features`), by its name, read as the pair carries it: a
+fact such as "the candidate's author is one of the request's connections" is
+the same fact whatever else the request's candidates are.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from stillroom.errors import StillroomError
 
 FIRST_STAGE_SCORE = "first_stage_score"
 FEATURES = (FIRST_STAGE_SCORE,)
-"""Every feature the engine computes, by name, in the order their meanings are documented above."""
+"""The features the engine computes for every run, by name; a product declares more (``product.features``)."""
 INPUT = "pair_features"
 """The key of the features tensor among a batch's model inputs."""
 
@@ -49,7 +54,7 @@ class ReadsPairFeatures(Protocol):
     """
 
     pair_features: tuple[str, ...]
-    """The features it reads, each one of :data:`stillroom.features.FEATURES`."""
+    """The features it reads, each one of :data:`stillroom.features.FEATURES` or of the product's declared ones."""
 
 
 @runtime_checkable
@@ -108,9 +113,10 @@ class CalibratesFusion(FusesPairFeatures, Protocol):
         ...
 
 
-class HasFirstStageScore(Protocol):
+class HasFeatures(Protocol):
     request_id: str
     first_stage_score: float | None
+    features: Mapping[str, float]
 
 
 def feature_names(ranker: object) -> tuple[str, ...]:
@@ -118,16 +124,19 @@ def feature_names(ranker: object) -> tuple[str, ...]:
     return tuple(ranker.pair_features) if isinstance(ranker, ReadsPairFeatures) else ()
 
 
-def check_feature_names(names: Sequence[str], where: str) -> tuple[str, ...]:
-    """``names`` when each is a feature the engine computes; else an error naming the first unknown one."""
+def check_feature_names(names: Sequence[str], where: str, declared: Sequence[str] = ()) -> tuple[str, ...]:
+    """``names`` when each is a feature the engine computes or the product ``declared``; else an error naming the first
+    unknown one."""
+    known = (*FEATURES, *declared)
     for name in names:
-        if name not in FEATURES:
-            raise StillroomError(f"no pair feature {name!r}; the engine computes: {', '.join(FEATURES)}", where=where)
+        if name not in known:
+            raise StillroomError(f"no pair feature {name!r}; the run has: {', '.join(known)} (declare more in product.features)", where=where)
     return tuple(names)
 
 
-def pair_features(pairs: Sequence[HasFirstStageScore]) -> list[dict[str, float]]:
-    """Every feature of each pair, in order, each normalised within the pair's request among ``pairs``."""
+def pair_features(pairs: Sequence[HasFeatures]) -> list[dict[str, float]]:
+    """Every feature of each pair, in order: the first stage's score normalised within the pair's request among
+    ``pairs``, then the product's declared ones as the pair carries them."""
     scores: dict[str, list[float]] = {}
     for pair in pairs:
         if pair.first_stage_score is not None:
@@ -137,11 +146,12 @@ def pair_features(pairs: Sequence[HasFirstStageScore]) -> list[dict[str, float]]
     for pair in pairs:
         low, high = spans.get(pair.request_id, (0.0, 0.0))
         score = pair.first_stage_score
-        rows.append({FIRST_STAGE_SCORE: (float(score) - low) / (high - low) if score is not None and high > low else 0.0})
+        first_stage = (float(score) - low) / (high - low) if score is not None and high > low else 0.0
+        rows.append({FIRST_STAGE_SCORE: first_stage, **pair.features})
     return rows
 
 
-def chosen_by_first_stage(pairs: Sequence[HasFirstStageScore]) -> list[bool]:
+def chosen_by_first_stage(pairs: Sequence[HasFeatures]) -> list[bool]:
     """Whether each pair is one its first stage chose: in a request where some pairs carry its score, those; in a
     request where none do (no first stage, or data that gives none), every pair.
 

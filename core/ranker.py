@@ -363,6 +363,8 @@ class BuildContext:
     served_base: str | None = None
     """The run's ``served_base``: the pretrained model of the size that serves. ``zero_shot`` is it off the shelf,
     whatever base the teacher has; ``teacher_base`` is the teacher's own where that differs."""
+    features: tuple[str, ...] = ()
+    """The features the product declares (``product.features``): a model may read them beside the engine's own."""
 
     def id2label(self) -> dict[int, str]:
         names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))

@@ -138,3 +138,20 @@ def test_a_student_reading_the_first_stage_score_is_served_with_it_by_torch_and_
     with caplog.at_level("WARNING"):
         _score(model, bare, tmp_path / "b.jsonl", "torch")
     assert "this model reads the first stage's score, and no row has first_stage_score" in caplog.text
+
+
+def test_scored_with_the_policy_each_row_says_how_a_service_applying_its_rules_lists_it(smoke_run: Path, tmp_path: Path) -> None:
+    from stillroom.plugin_manager import get_plugin_manager
+    from stillroom.policy.source import load_policy
+
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    golden_test = smoke_run / "prepare" / "test.jsonl"
+    out = tmp_path / "served.jsonl"
+    argv = ["score", "--model", str(smoke_run / "export" / "student"), "--input", str(golden_test), "--output", str(out)]
+    assert run_cli([*argv, "--backend", "torch", "--policy", "stillroom.products.jobs:policy.md"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        broken = [rule.id for rule in policy.rules_broken(row["request"], row["candidate"])]
+        assert row["breaks"] == broken and row["served"] == ("demoted" if broken else "listed")  # the jobs policy filters nothing
+        assert row["served_score"] == (row["score"] - 2.0 if broken else row["score"])
+    assert {row["served"] for row in rows} == {"listed", "demoted"}  # golden test has both, so the check above says something

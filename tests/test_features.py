@@ -50,6 +50,16 @@ def test_only_a_model_that_declares_features_gets_them_beside_its_tokens() -> No
 
 def test_a_feature_the_engine_does_not_compute_is_a_config_error() -> None:
     assert check_feature_names(["first_stage_score"], "student.features") == ("first_stage_score",)
-    with pytest.raises(StillroomError, match="no pair feature 'bm25_rank'; the engine computes: first_stage_score") as raised:
+    with pytest.raises(StillroomError, match="no pair feature 'bm25_rank'; the run has: first_stage_score \\(declare") as raised:
         check_feature_names(["bm25_rank"], "student.features")
     assert raised.value.where == "student.features"
+    assert check_feature_names(["by_connection"], "student.features", declared=["by_connection"]) == ("by_connection",)
+
+
+def test_declared_features_ride_beside_the_first_stage_score_as_the_pair_carries_them() -> None:
+    pairs = [
+        Pair("q1:a", "q1", "a", "q", "a", first_stage_score=2.0, features={"by_connection": 1.0}),
+        Pair("q1:b", "q1", "b", "q", "b", first_stage_score=1.0, features={"by_connection": 1.0}),
+    ]
+    # Not normalised within the request: both candidates are by a connection, and both still read 1.
+    assert pair_features(pairs) == [{"first_stage_score": 1.0, "by_connection": 1.0}, {"first_stage_score": 0.0, "by_connection": 1.0}]

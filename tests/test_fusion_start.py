@@ -12,7 +12,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.plugins.models import hf_builders
 from stillroom.policy.source import load_policy
 from stillroom.ranker import BuildContext, expected_grade
-from stillroom.training.fusion_start import fusion_columns, start_from_fusion
+from stillroom.training.fusion_start import fit_listwise, fusion_columns, start_from_fusion
 from stillroom.training.loop import TrainItem
 
 
@@ -76,7 +76,7 @@ def test_a_fusion_without_the_cosine_keeps_a_tenth_of_it_to_break_ties(tiny_enco
     model = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score"])
     model.set_fusion_weights((0.0, 1.0))
     assert float(model.feature_weights.weight.detach()) == pytest.approx(10.0)
-    with pytest.raises(ValueError, match="a weight for the cosine and each of 1 features"):
+    with pytest.raises(ValueError, match="a weight for the cosine and each feature"):
         model.set_fusion_weights((1.0,))
 
 
@@ -116,3 +116,46 @@ def test_the_start_fits_the_heads_cuts_only_when_asked(tiny_encoder_folder: Path
     start_from_fusion(model, _items(), "ndcg@3", batch_size=5, calibrate=calibrate)
     unchanged = torch.equal(cuts[0], model.head.first_cut.detach()) and torch.equal(cuts[1], model.head.cut_steps.detach())
     assert unchanged is not calibrate
+
+
+def _spam_lists(requests: int = 10, candidates: int = 6) -> tuple[list[TrainItem], torch.Tensor]:
+    """Lists where the first stage's top candidate is spam (label 0) and its second is the relevant one."""
+    items, columns = [], []
+    for r in range(requests):
+        for c in range(candidates):
+            spam, relevant = c == 0, c == 1
+            items.append(TrainItem(f"request {r}", f"candidate {c}", label=3 if relevant else 0, request_id=f"r{r}"))
+            columns.append([0.1 * ((r + c) % 3), 1.0 - c / candidates, 1.0 if spam else 0.0])
+    return items, torch.tensor(columns)
+
+
+def test_several_features_are_fitted_listwise_and_a_harmful_one_weighs_below_zero() -> None:
+    items, columns = _spam_lists()
+    weights = fit_listwise(items, columns)
+    assert weights[2] < 0 < weights[1]  # the spam flag counts against a candidate, the first stage for it
+    fused = columns @ torch.tensor(weights, dtype=columns.dtype)
+    for request in {i.request_id for i in items}:
+        rows = [n for n, i in enumerate(items) if i.request_id == request]
+        assert items[max(rows, key=lambda n: float(fused[n]))].label == 3
+
+
+def test_a_listwise_fit_without_a_relevant_candidate_weighs_every_column_alike() -> None:
+    items = [TrainItem("q", f"c{c}", label=0, request_id="r") for c in range(3)]
+    assert fit_listwise(items, torch.rand(3, 3)) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+
+
+def test_a_start_with_several_features_is_listwise_and_its_calibration_matches_the_cosines_spread(tiny_encoder_folder: Path) -> None:
+    policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
+    context = BuildContext(num_labels=4, label_names=tuple(label.name for label in policy.labels), policy=policy, features=("spam",))
+    model = _bi_encoder(tiny_encoder_folder, context, ["first_stage_score", "spam"])
+    items = [
+        TrainItem(i.request_text, i.candidate_text, label=i.label, request_id=i.request_id, features={"first_stage_score": 1.0 - c / 6, "spam": float(c == 0)})
+        for c, i in zip([n % 6 for n in range(60)], _spam_lists()[0], strict=True)
+    ]
+    scale = float(model.head.log_scale.detach())
+    fusion = start_from_fusion(model, items, "ndcg@3", batch_size=16, calibrate=True)
+    assert fusion is not None and fusion.method == "listwise" and float(model.feature_weights.weight[0, 1]) < 0
+    columns = fusion_columns(model, items, batch_size=16)
+    fused = columns[:, 0] + model.feature_weights(columns[:, 1:]).squeeze(-1).detach()
+    spread = float(model.head.log_scale.detach()) - scale
+    assert spread == pytest.approx(float((columns[:, 0].std() / fused.std()).log()), abs=1e-4)

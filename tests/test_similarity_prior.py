@@ -72,3 +72,27 @@ def test_a_prior_needs_a_mean_pooled_encoder_with_an_adapter(tiny_encoder_folder
     with pytest.raises(StillroomError, match="needs pooling: mean and lora") as caught:
         hf_builders.build_pretrained(_config(tiny_encoder_folder, lora=None), context, "teacher")
     assert caught.value.where == "teacher.similarity_prior"
+
+
+def test_with_features_it_fuses_them_with_the_base_cosine_its_prior_reads(tiny_encoder_folder: Path, context: BuildContext) -> None:
+    from dataclasses import replace
+
+    from stillroom.features import INPUT, CalibratesFusion, model_inputs
+
+    teacher = hf_builders.build_pretrained(
+        _config(tiny_encoder_folder, features=["first_stage_score", "by_connection"]), replace(context, features=("by_connection",)), "teacher"
+    ).eval()
+    assert isinstance(teacher, CalibratesFusion) and teacher.pair_features == ("first_stage_score", "by_connection")
+    rows = [{"first_stage_score": 0.0, "by_connection": float(n == len(PRIOR_REQUESTS) - 1)} for n in range(len(PRIOR_REQUESTS))]
+    inputs = model_inputs(teacher, PRIOR_REQUESTS, PRIOR_CANDIDATES, rows)
+    columns = teacher.fusion_inputs(**inputs)
+    assert columns.shape == (len(PRIOR_REQUESTS), 3) and torch.equal(columns[:, 1:], inputs[INPUT])
+    with torch.no_grad():
+        before = expected_grade(torch.softmax(teacher(**inputs), dim=-1))
+        teacher.set_fusion_weights((1.0, 0.0, 5.0))  # a connection's candidate is worth five cosines
+        after = expected_grade(torch.softmax(teacher(**inputs), dim=-1))
+    assert int(after.argmax()) == len(PRIOR_REQUESTS) - 1 and not torch.equal(before, after)
+    with pytest.raises(StillroomError, match="reads no pair features"):
+        from stillroom.plugins.models.transformers_families import ready_to_build
+
+        ready_to_build("teacher", {**_config(tiny_encoder_folder, features=["first_stage_score"]), "similarity_prior": False})

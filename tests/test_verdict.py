@@ -77,3 +77,15 @@ def test_a_folder_without_onnx_is_scored_with_torch_in_the_report() -> None:
     report = _report(BEATS_BOTH, PASSED)
     report["exported"] = {"folder": "export/student", "onnx": False}
     assert "--output scores.jsonl --backend torch" in report_markdown(report)
+
+
+def test_served_with_the_policys_rules_the_verdict_says_so_and_keeps_the_rate_alone_beside_it() -> None:
+    served = {**PASSED, "hard_rules": "policy", "alone": {"rate": 0.31, "ci": [0.2, 0.4], "teacher_rate": 0.29}}
+    report = _report(BEATS_BOTH, served)
+    report["policy"]["source"] = "products/search/policy.md"
+    line = verdict_line(report["verdict"])
+    assert "25.0% of its top-10 slots as served with the policy's hard rules applied (31.0% ranked alone; -1.0 points against its teacher)" in line
+    markdown = report_markdown(report)
+    assert "ranked alone, the student's rate is 31.0%, its teacher's 29.0%" in markdown
+    assert "--output scores.jsonl --policy products/search/policy.md" in markdown and "rank by `served_score`" in markdown
+    assert "--policy" not in report_markdown(_report(BEATS_BOTH, PASSED))  # served as it ranks: no rules to apply

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="each input row with its score and probs")
     score.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime", help="what runs the model (default: onnxruntime)")
     score.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="pairs per forward pass (default: 64)")
+    score.add_argument(
+        "--policy", metavar="FILE", help="serve as this policy's hard rules say (rows' request and candidate fields): served, breaks, served_score"
+    )
     commands.add_parser("plugins", help="list every plugin, its version and its hooks, and the models, data sources, losses and evaluators they give")
     policy = commands.add_parser("policy", help="validate a policy document or compare two versions")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
@@ -116,13 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def score_command(model: Path, input_path: Path, output_path: Path, backend: str, batch_size: int) -> int:
+def score_command(model: Path, input_path: Path, output_path: Path, backend: str, batch_size: int, policy: str | None = None) -> int:
     """Score the pairs of a JSONL file with an exported student; see :func:`stillroom.serving.score.score_file`."""
     from stillroom.serving.score import score_file
 
     for name, value in {**OFFLINE_DEFAULTS, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
         os.environ.setdefault(name, value)
-    count = score_file(model, input_path, output_path, backend, get_plugin_manager(), batch_size)
+    plugins = get_plugin_manager()
+    rules = None
+    if policy is not None:
+        from stillroom.policy.source import load_policy
+
+        rules = load_policy(policy, plugins, where="--policy")
+    count = score_file(model, input_path, output_path, backend, plugins, batch_size, rules)
     print(f"scored {count} pairs with {backend}: {output_path}")
     return 0
 
@@ -157,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(argv[1:])
         args = build_parser().parse_args(argv)
         if args.command == "score":
-            return score_command(args.model, args.input, args.output, args.backend, args.batch_size)
+            return score_command(args.model, args.input, args.output, args.backend, args.batch_size, args.policy)
         if args.command == "plugins":
             return plugins_command()
         if args.command == "policy":

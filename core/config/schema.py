@@ -34,6 +34,11 @@ class ProductSchema:
     causal LM that reads a prompt."""
     world: Optional[dict[str, Any]] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     """The synthetic world's sizes (``data=synthetic`` reads them): a ``WorldSize``, every key below."""
+    features: dict[str, str] = MISSING
+    """Features over the pair's fields a model may read (name -> expression over ``request.FIELD`` and
+    ``candidate.FIELD``, as a hard rule's condition; :mod:`stillroom.field_features`)."""
+    first_stage_scorer: Optional[str] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
+    """A baseline (``bm25``) whose score stands in as the first stage's for requests whose data carries none."""
 
 
 @dataclass
@@ -170,6 +175,13 @@ class PruneSchema:
 
 
 @dataclass
+class ServingSchema:
+    hard_rules: str = MISSING
+    """``off``, or ``policy``: the policy's hard rules applied as each says (``served: demote`` or ``filter``), and every
+    model and baseline ranked so (:mod:`stillroom.evaluation.served`)."""
+
+
+@dataclass
 class ExportSchema:
     onnx: bool = MISSING
     """Also export the student to ONNX (``model.onnx``), checked against torch on golden test."""
@@ -179,6 +191,7 @@ class ExportSchema:
 
 GROUP_SCHEMAS: dict[str, type] = {
     "product": ProductSchema,
+    "serving": ServingSchema,
     "data": DataSchema,
     "teacher": ModelSchema,
     "student": ModelSchema,

@@ -59,7 +59,8 @@ class EvalInput:
     k: int
     """The cut-off of top-k figures (``evaluator.k``): NDCG@k, the violation rate at k."""
     ranking_scores: torch.Tensor | None = None
-    """A baseline's scores, mapped into (0, 1); ``None`` for a model with ``probs``."""
+    """A baseline's scores, mapped into (0, 1); for a model with ``probs``, ``None`` (it ranks by its expected grade)
+    or the scores it is served by (its expected grade with the hard rules applied: :mod:`stillroom.evaluation.served`)."""
 
     @property
     def has_labels(self) -> bool:
@@ -67,10 +68,10 @@ class EvalInput:
 
     @property
     def scores(self) -> torch.Tensor:
-        """The ranking score in (0, 1), a probability-like positive number: the expected grade for a model."""
-        if self.probs is None:
-            assert self.ranking_scores is not None, "an EvalInput needs probs or ranking_scores"
+        """The ranking score: ``ranking_scores`` where given, else a model's expected grade, in (0, 1)."""
+        if self.ranking_scores is not None:
             return self.ranking_scores
+        assert self.probs is not None, "an EvalInput needs probs or ranking_scores"
         return expected_grade(self.probs)
 
     @property

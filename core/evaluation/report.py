@@ -86,7 +86,7 @@ def build_report(
     intervals = config["evaluator"]["intervals"]
     report = {
         "product": config["product"]["name"],
-        "policy": {"version": policy.version, "sha256": policy.sha256},
+        "policy": {"version": policy.version, "sha256": policy.sha256, "source": policy.source},
         "seed": config["seed"],
         "k": k,
         "primary_metric": metric,

@@ -172,6 +172,13 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
     if compliance.get("max_violation_rate") is not None:
         said += f"; the bound is {compliance['max_violation_rate']:.1%} ({compliance['bound_from']})"
     said += ". " + ("It passes the compliance check." if compliance["passed"] else f"It fails the compliance check: {compliance['reason']}.")
+    if alone := compliance.get("alone"):
+        teacher = f", its teacher's {alone['teacher_rate']:.1%}" if alone.get("teacher_rate") is not None else ""
+        said += (
+            f" These are the rates as served with the policy's hard rules applied (serving.hard_rules: policy: a rule breaker is"
+            f" demoted below every compliant candidate, or filtered, as its rule says), and every figure of this report ranks every"
+            f" model and baseline so; ranked alone, the student's rate is {alone['rate']:.1%}{teacher}."
+        )
     if compliance.get("floor") is not None:
         said += f" Some slates hold fewer than {k} candidates that break no rule, so no ranking of them goes below {compliance['floor']:.1%}."
     return said
@@ -186,9 +193,17 @@ def shipping_section(report: Mapping[str, Any]) -> str:
     folder, onnx = exported["folder"], exported["onnx"]
     files = "weights (safetensors), tokenizer and model card (`README.md`)" + (", and `model.onnx` for onnxruntime" if onnx else "")
     backend = "" if onnx else " --backend torch"
+    served = (report.get("compliance") or {}).get("hard_rules") == "policy"
+    rules = f" --policy {report['policy']['source']}" if served else ""
+    then = (
+        " Serve it with the policy's hard rules applied, as this report ranks it: rank by `served_score` and leave out the"
+        " rows whose `served` is `filtered` (each row needs its `request` and `candidate` fields)."
+        if served
+        else ""
+    )
     return (
         f"`{folder}/` holds the student: {files}. Score a JSONL file of `request_text`/`candidate_text` pairs with it:\n\n"
-        f"```bash\nstillroom score --model RUN_DIR/{folder} --input pairs.jsonl --output scores.jsonl{backend}\n```"
+        f"```bash\nstillroom score --model RUN_DIR/{folder} --input pairs.jsonl --output scores.jsonl{backend}{rules}\n```{then}"
     )
 
 

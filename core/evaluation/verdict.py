@@ -61,9 +61,15 @@ def decide(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def _compliance_clause(compliance: Mapping[str, Any], k: int) -> str:
     clause = f"puts a rule-breaking candidate in {compliance['rate']:.1%} of its top-{k} slots"
+    alone = compliance.get("alone")
+    if alone:
+        clause += " as served with the policy's hard rules applied"
+    asides = [f"{alone['rate']:.1%} ranked alone"] if alone else []
     versus = compliance.get("against_teacher")
     if versus:
-        clause += f" ({points(versus['difference'])} against its teacher)"
+        asides.append(f"{points(versus['difference'])} against its teacher")
+    if asides:
+        clause += f" ({'; '.join(asides)})"
     if compliance.get("floor") is not None:
         clause += f"; no ranking of these slates goes below {compliance['floor']:.1%}"
     return clause

@@ -102,6 +102,9 @@ class HardRule:
     """The highest label a pair that meets the condition may have (0: never relevant)."""
     description: str = ""
     """The rule in words, for people reading the policy."""
+    served: str = "demote"
+    """What a ranking service that applies the policy (``serving.hard_rules: policy``) does with a candidate that breaks
+    it: ``demote`` (below every compliant candidate of its request) or ``filter`` (never listed)."""
 
     @cached_property
     def fields(self) -> frozenset[tuple[str, str]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
@@ -62,6 +62,7 @@ class RuleEntry(_Entry):
     condition: NonEmpty
     max_label: StrictInt
     description: StrictStr = ""
+    served: Literal["demote", "filter"] = "demote"
 
 
 class PrecedentEntry(_Entry):
@@ -208,7 +209,7 @@ def build_policy(data: Any, body: str, *, source: str, sha256: str) -> Policy:
     for index, entry in enumerate(doc.rules):
         _check_condition(entry.condition, f"rules[{index}].condition", declared)
         _on_scale(entry.max_label, scale, f"rules[{index}].max_label")
-        rules.append(HardRule(entry.id, entry.condition, entry.max_label, entry.description))
+        rules.append(HardRule(entry.id, entry.condition, entry.max_label, entry.description, entry.served))
     precedents = []
     for index, entry in enumerate(doc.precedents):
         _on_scale(entry.label, scale, f"precedents[{index}].label")

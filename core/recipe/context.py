@@ -21,6 +21,8 @@ from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
 from stillroom.evaluation.evaluators import CheckedEvaluator
+from stillroom.features import check_feature_names
+from stillroom.field_features import declared_features, with_field_features
 from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms, term_entries
 from stillroom.plugin_boundary import checked, contributions, first_answer
 from stillroom.plugin_manager import Plugins
@@ -99,8 +101,10 @@ class RunContext:
         return [Pair.from_row(row) for row in self.io.read_jsonl(data_split(split))]
 
     def precedents(self, required: bool = True) -> list[Pair]:
-        """The policy's precedents as labeled pairs, rendered by the product's plugin (see :func:`render_precedents`)."""
-        return render_precedents(self.policy, self.config["product"]["name"], self.plugins, required)
+        """The policy's precedents as labeled pairs, rendered by the product's plugin (see :func:`render_precedents`),
+        with the product's declared features, as the data's pairs have them."""
+        pairs = render_precedents(self.policy, self.config["product"]["name"], self.plugins, required)
+        return with_field_features(pairs, declared_features(self.config["product"]["features"]))
 
     # -- models ---------------------------------------------------------------
 
@@ -131,11 +135,13 @@ class RunContext:
             policy=self.policy,
             precedents=tuple(self.precedents(required=False)),
             served_base=self.config.get("served_base"),
+            features=tuple(self.config["product"]["features"]),
         )
 
-    def build_baseline(self, name: str, required: bool = True) -> Scorer | None:
+    def build_baseline(self, name: str, required: bool = True, where: str = "evaluator.baselines") -> Scorer | None:
         """The baseline ``name`` from the plugin that provides it for this run's teacher; ``None`` when no plugin
-        does and it is not ``required`` (``teacher_base`` for a teacher on the served base)."""
+        does and it is not ``required`` (``teacher_base`` for a teacher on the served base). ``where`` is the config
+        key that named it, for the error."""
         torch.manual_seed(self.seed)
         teacher_config = self.config["teacher"]
         answer = first_answer(self.plugins.hook.stillroom_build_baseline, name=name, model_config=teacher_config, context=self._build_context())
@@ -144,8 +150,8 @@ class RunContext:
                 return None
             raise StillroomError(
                 f"no plugin provides the baseline {name!r} for a teacher named {teacher_config.get('name')!r}; "
-                "remove it from evaluator.baselines or install the plugin that provides it",
-                where="evaluator.baselines",
+                f"remove it from {where} or install the plugin that provides it",
+                where=where,
             )
         return checked(answer, f"stillroom_build_baseline({name!r})", is_scorer)
 
@@ -172,7 +178,7 @@ class RunContext:
 
     def check_components(self) -> None:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a model whose family's
-        check refuses its config (weights not on disk), a loss reading a teacher the recipe lacks, or precedents no
+        check refuses its config (weights not on disk), a feature no one computes, a loss reading a teacher the recipe lacks, or precedents no
         plugin renders."""
         models = self.models()
         for role in MODEL_ROLES:
@@ -180,6 +186,10 @@ class RunContext:
                 spec = model_spec(models, role, self.config[role])
                 if spec.check is not None:
                     spec.check(role, self.config[role])
+        declared = [feature.name for feature in declared_features(self.config["product"]["features"])]
+        for role in MODEL_ROLES:
+            if self.config.get(role):
+                check_feature_names(self.config[role].get("features") or (), f"{role}.features", declared)
         from stillroom.training import selected_by  # Lightning loads only for a run that trains
 
         for role in MODEL_ROLES:

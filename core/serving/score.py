@@ -20,17 +20,23 @@ from typing import Any
 import torch
 
 from stillroom.errors import StillroomError
+from stillroom.evaluation.served import DEMOTE, FILTER, action
 from stillroom.features import FIRST_STAGE_SCORE, feature_names, model_inputs, pair_features
 from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
+from stillroom.policy import Policy
 from stillroom.ranker import Ranker, expected_grade, for_inference
-from stillroom.reading import field, jsonl_objects
+from stillroom.reading import data_error, field, jsonl_objects
 from stillroom.recipe.artifacts import atomic_path
 from stillroom.serving.onnx import ONNX_FILE, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime")
 TEXT_FIELDS = ("request_text", "candidate_text")
+DEMOTION = 2.0
+"""What a demoted row's ``served_score`` loses: scores lie in [0, 1], so it ranks below every listed row."""
+FEATURES_FIELD = "features"
+"""A row's declared features (name -> number), for a model that reads them: what the feature store gives each pair."""
 
 
 def load_exported(folder: Path, plugins: Plugins) -> Ranker:
@@ -118,20 +124,49 @@ def _read_pairs(path: Path) -> Iterator[dict[str, Any]]:
             field(row, name, str, path, line)
         if row.get(FIRST_STAGE_SCORE) is not None:
             field(row, FIRST_STAGE_SCORE, (int, float), path, line)
+        for side in ("request", "candidate"):
+            if row.get(side) is not None:
+                field(row, side, dict, path, line)
+        if row.get(FEATURES_FIELD) is not None:
+            values = field(row, FEATURES_FIELD, dict, path, line)
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()):
+                raise data_error(path, line, f"expected {FEATURES_FIELD} to map each feature's name to a number, got {values!r:.60}")
         yield row
 
 
 def _features(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
     """Each row's features, a request being the rows of one ``request_id`` (else of one ``request_text``)."""
     pairs = [
-        SimpleNamespace(request_id=str(row.get("request_id", row["request_text"])), first_stage_score=row.get(FIRST_STAGE_SCORE)) for row in rows
+        SimpleNamespace(
+            request_id=str(row.get("request_id", row["request_text"])),
+            first_stage_score=row.get(FIRST_STAGE_SCORE),
+            features=row.get(FEATURES_FIELD) or {},
+        )
+        for row in rows
     ]
     return pair_features(pairs)
 
 
-def score_file(model: Path, input_path: Path, output_path: Path, backend: str, plugins: Plugins, batch_size: int = 64) -> int:
+def served_fields(row: Mapping[str, Any], score: float, policy: Policy) -> dict[str, Any]:
+    """What a service applying ``policy``'s hard rules does with a scored row (its ``request`` and ``candidate``
+    fields): ``served`` is ``listed``, ``demoted`` or ``filtered`` as its rules say, ``breaks`` the rules it breaks, and
+    ``served_score`` what to rank by (below every listed row when demoted, ``None`` when filtered)."""
+    broken = policy.rules_broken(row.get("request") or {}, row.get("candidate") or {})
+    what = action(broken)
+    served_score = None if what == FILTER else score - DEMOTION if what == DEMOTE else score
+    return {
+        "served": {None: "listed", DEMOTE: "demoted", FILTER: "filtered"}[what],
+        "breaks": [rule.id for rule in broken],
+        "served_score": served_score,
+    }
+
+
+def score_file(
+    model: Path, input_path: Path, output_path: Path, backend: str, plugins: Plugins, batch_size: int = 64, policy: Policy | None = None
+) -> int:
     """Score every pair of a JSONL file (``request_text``, ``candidate_text``; ``request_id`` and ``first_stage_score``
-    for a model that reads the first stage's score) into ``output_path``; return how many.
+    for a model that reads the first stage's score, ``features`` (name -> number) for one that reads the product's
+    declared features) into ``output_path``; return how many.
 
     Each output row is its input row with ``score`` (the expected grade over
     the top grade, what ranking sorts by) and ``probs`` (over the label scale)
@@ -145,9 +180,13 @@ def score_file(model: Path, input_path: Path, output_path: Path, backend: str, p
             "%s: this model reads the first stage's score, and no row has first_stage_score: it ranks by the texts alone, as it was not trained to",
             input_path,
         )
+    declared = [name for name in feature_names(scorer.ranker) if name != FIRST_STAGE_SCORE]
+    if declared and rows and not any(row.get(FEATURES_FIELD) for row in rows):
+        log.warning("%s: this model reads %s, and no row has features: each reads 0, as it was not trained to", input_path, ", ".join(declared))
     probs = scorer.probs([row["request_text"] for row in rows], [row["candidate_text"] for row in rows], batch_size, _features(rows))
     scores = expected_grade(probs)
     with atomic_path(output_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for row, row_probs, score in zip(rows, probs.tolist(), scores.tolist(), strict=True):
-            handle.write(json.dumps({**row, "score": score, "probs": row_probs}) + "\n")
+            scored = {**row, "score": score, "probs": row_probs}
+            handle.write(json.dumps({**scored, **(served_fields(row, score, policy) if policy is not None else {})}) + "\n")
     return len(rows)

@@ -1,7 +1,8 @@
 """compliance: the student that would ship may not break the policy's hard rules more often than it has to.
 
 Two checks on golden test, both on ``violation_rate@k``, the share of top-k slots that hold a candidate
-breaking a hard rule:
+breaking a hard rule, as the student is served (with ``serving.hard_rules: policy``, after the policy's rules demoted
+or filtered every rule breaker; the rates of the model alone are recorded beside them):
 
 - **no worse than its teacher**: the student's rate minus the teacher's, paired over the test requests;
   the student fails when the whole interval lies above zero (it breaks the rules more often, and the
@@ -39,7 +40,7 @@ MODES = ("fail", "warn", "off")
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    keys = ("gate.compliance", "gate.max_violation_rate", "evaluator.k", "evaluator.intervals", "seed")
+    keys = ("gate.compliance", "gate.max_violation_rate", "evaluator.k", "evaluator.intervals", "seed", "serving.hard_rules")
     return [Stage(NAME, run, keys, reads=(EVALUATION, PER_REQUEST), writes=(RESULT,), check=check_config)]
 
 
@@ -47,7 +48,7 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> None:
     """``gate.compliance`` names a mode, checked before anything trains."""
     mode = config["gate"]["compliance"]
     if mode not in MODES:
-        quoted = " (YAML reads a bare off as false: write \"off\")" if mode in (False, "False", "false") else ""
+        quoted = ' (YAML reads a bare off as false: write "off")' if mode in (False, "False", "false") else ""
         raise StillroomError(f"expected one of {', '.join(MODES)}, got {mode!r}{quoted}", where="gate.compliance")
 
 
@@ -82,12 +83,24 @@ def checked(ctx: RunContext) -> dict[str, Any]:
         "bound_from": None if bound is None else ("gate.max_violation_rate" if configured is not None else "policy"),
         "by_rule": student["details"].get(f"violations_by_rule@{k}", {}),
         "against_teacher": versus,
+        "hard_rules": ctx.config["serving"]["hard_rules"],
+        "alone": _alone(models, metric),
     }
     summary["failures"] = _failures(summary, k)
     summary["passed"] = not summary["failures"]
     if summary["failures"]:
         summary["reason"] = "the student " + "; and ".join(summary["failures"])
     return summary
+
+
+def _alone(models: Mapping[str, Any], metric: str) -> dict[str, Any] | None:
+    """Where the models are served with the hard rules applied, the student's and the teacher's rates by their own
+    ranking (the check is about what serves); ``None`` where they are served as they rank."""
+    if "alone" not in models[SHIPPED_MODEL]:
+        return None
+    alone = models[SHIPPED_MODEL]["alone"]
+    teacher = models.get(REFERENCE, {}).get("alone", {}).get("metrics", {}).get(metric)
+    return {"rate": alone["metrics"].get(metric), "ci": alone["ci"].get(metric), "teacher_rate": teacher}
 
 
 def _against_reference(ctx: RunContext, metric: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from stillroom.evaluation.comparisons import compare, comparison_pairs
 from stillroom.evaluation.fusion import fused_scores
 from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
+from stillroom.evaluation.served import POLICY, as_served, check_mode
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.features import model_inputs, pair_features
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
@@ -56,7 +57,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            ("evaluator", "teacher", "served_base"),  # the baselines are built from the teacher's config and the served base
+            ("evaluator", "teacher", "served_base", "serving"),  # the baselines are built from the teacher's config and the served base
             reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
             writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLITS),
             check=check_config,
@@ -138,9 +139,12 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
     return lambda pairs: EvalInput(pairs=pairs, probs=None, policy=ctx.policy, k=k, ranking_scores=scores(pairs))
 
 
-def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]) -> tuple[dict[str, Any], dict[str, Ranker]]:
+def _baselines(
+    ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator], serve: Serving
+) -> tuple[dict[str, Any], dict[str, Ranker]]:
     """Each baseline, ranked with no labels (so no kappa): the plugins' scorers, then the fusions of them (weights
-    chosen on golden dev), then the teacher's base where a plugin offers it (a reference); and the ranker each
+    chosen on golden dev), then the teacher's base where a plugin offers it (a reference), each ranked as ``serve``
+    serves it (and alone, when that differs); and the ranker each
     listed baseline that serves as one (:class:`~stillroom.baselines.ServesAsRanker`) would serve as, to time."""
     config = ctx.config["evaluator"]
     fusions = config["fusions"]
@@ -159,10 +163,34 @@ def _baselines(ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: li
     results = {}
     for name in [*config["baselines"], *([TEACHER_BASE] if TEACHER_BASE in scorers else [])]:
         ranked = {split: EvalInput(pairs, None, ctx.policy, k, ranking_scores=to_unit_interval(raw[name][split])) for split, pairs in splits.items()}
-        outcomes = {split: _evaluate(evaluators, inputs) for split, inputs in ranked.items()}
-        results[name] = (params[name], outcomes, {"fusion": fitted[name].to_json()} if name in fitted else {})
+        outcomes = {split: _evaluate(evaluators, serve(inputs)) for split, inputs in ranked.items()}
+        extra = {"fusion": fitted[name].to_json()} if name in fitted else {}
+        if serve.applies:
+            extra["alone"] = _alone(_evaluate(evaluators, ranked[TEST]), IntervalSettings.of_run(ctx.config))
+        results[name] = (params[name], outcomes, extra)
     served = {name: scorer.serving_ranker() for name, scorer in scorers.items() if name in config["baselines"] and isinstance(scorer, ServesAsRanker)}
     return results, served
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How every model and baseline is ranked as served (``serving.hard_rules``): as it ranks, or with the policy's
+    hard rules applied (:mod:`stillroom.evaluation.served`)."""
+
+    mode: str
+
+    @property
+    def applies(self) -> bool:
+        return self.mode == POLICY
+
+    def __call__(self, inputs: EvalInput) -> EvalInput:
+        return as_served(inputs) if self.applies else inputs
+
+
+def _alone(outcome: Evaluated, settings: IntervalSettings) -> dict[str, Any]:
+    """A model's test figures ranked by itself alone, with their intervals: what serving's rules were added to."""
+    ci = {metric: list(mean_interval(*values.columns(), settings)) for metric, values in outcome.per_request.items()}
+    return {"metrics": outcome.metrics, "ci": ci}
 
 
 def _scored_baselines(config: Mapping[str, Any]) -> list[str]:
@@ -233,6 +261,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
     evaluators = ctx.evaluators(config["names"])
     batch_size, k = int(config["batch_size"]), int(config["k"])
     evaluated: dict[str, tuple[int, dict[str, Evaluated]]] = {}
+    settings = IntervalSettings.of_run(ctx.config)
+    serve = Serving(check_mode(ctx.config["serving"]["hard_rules"]))
+    alone: dict[str, dict[str, Any]] = {}
     predictions = {}
     timed: dict[str, Timed] = {}
     cached = set()
@@ -243,14 +274,17 @@ def run(ctx: RunContext) -> dict[str, Any]:
         outcomes = {}
         for split, pairs in splits.items():
             probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
+            inputs = EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k)
             if split == TEST:
                 predictions[model_name] = probs
-            outcomes[split] = _evaluate(evaluators, EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k))
+                if serve.applies:
+                    alone[model_name] = _alone(_evaluate(evaluators, inputs), settings)
+            outcomes[split] = _evaluate(evaluators, serve(inputs))
         evaluated[model_name] = (count_parameters(model), outcomes)
         timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
         if caches_candidates(model):
             cached.add(model_name)
-    baselines, served = _baselines(ctx, splits, evaluators)
+    baselines, served = _baselines(ctx, splits, evaluators, serve)
     for name, ranker in served.items():
         timed[name] = Timed(ranker, throughput_batches(ranker, splits[TEST], batch_size, int(config["throughput_pairs"])))
         cached.update([name] if caches_candidates(ranker) else [])
@@ -258,10 +292,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
     evaluated.update({name: (params, outcomes) for name, (params, outcomes, _) in baselines.items()})
 
-    settings = IntervalSettings.of_run(ctx.config)
     results = {}
     for name, (params, outcomes) in evaluated.items():
         results[name] = {"params": params, "throughput_pairs_per_s": throughput.get(name), **_row(outcomes, settings)}
+        results[name].update({"alone": alone[name]} if name in alone else {})
         results[name].update({"baseline": True, **baselines[name][2]} if name in baselines else {})
         results[name].update({"reference": True} if name == TEACHER_BASE else {})
         results[name].update({"candidates_cached": True} if name in cached else {})
@@ -273,6 +307,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.io.write_json(MODELS, results)
     ctx.io.write_json(COMPARISONS, comparisons)
     requests = {split: len({p.request_id for p in pairs}) for split, pairs in splits.items()}
-    sizes = {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests}
+    sizes = {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests, "hard_rules": serve.mode}
     ctx.io.write_json(SPLITS, sizes)
     return {**sizes, "models": list(results)}

@@ -33,6 +33,13 @@ from stillroom.training.loop import TrainItem
 
 STEP = 0.05
 """ranx's grid over the weights: a model's own score against one feature is 21 fusions to score."""
+GRID_COLUMNS = 2
+"""Up to this many columns (its own score and one feature) ranx's grid fits the weights, as ``hybrid``'s are fitted;
+with more, the grid grows as 21 to the power of the features and cannot weigh a feature below zero (a spam flag), so
+a listwise fit does (:func:`fit_listwise`)."""
+LISTWISE_STEPS = 200
+LISTWISE_DECAY = 1e-3
+"""The L2 penalty on the listwise fit's weights: features that never vary in golden train stay at zero."""
 
 
 def fusion_columns(model: FusesPairFeatures, items: Sequence[TrainItem], batch_size: int) -> torch.Tensor:
@@ -49,13 +56,45 @@ def fusion_columns(model: FusesPairFeatures, items: Sequence[TrainItem], batch_s
     return torch.cat(columns)
 
 
+def fit_listwise(items: Sequence[TrainItem], columns: torch.Tensor) -> tuple[float, ...]:
+    """The weights of ``columns`` (``[items, n]``) whose weighted sum ranks each request's items as their labels do,
+    by a listwise softmax cross-entropy (between each list's softmax of scores and its share of NDCG gain, ``2**label -
+    1``), by L-BFGS from equal weights; requests with no positive label are left out, and with none left the weights are
+    equal."""
+    rows: dict[str, list[int]] = {}
+    for row, item in enumerate(items):
+        rows.setdefault(item.request_id, []).append(row)
+    gains = torch.tensor([max(2.0**item.label - 1.0, 0.0) for item in items])
+    lists = [torch.tensor(r) for r in rows.values() if gains[r].sum() > 0]
+    weights = torch.ones(columns.shape[1], dtype=torch.float64)
+    if not lists:
+        return tuple(float(w) / columns.shape[1] for w in weights)
+    x, gains = columns.double(), gains.double()
+    weights.requires_grad_(True)
+    optimizer = torch.optim.LBFGS([weights], lr=1.0, max_iter=LISTWISE_STEPS, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        scores = x @ weights
+        loss = sum(-(gains[r] / gains[r].sum() * torch.log_softmax(scores[r], dim=0)).sum() for r in lists) / len(lists)
+        loss = loss + LISTWISE_DECAY * (weights**2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return tuple(float(w) for w in weights.detach())
+
+
 def start_from_fusion(model: object, items: Sequence[TrainItem], metric: str, batch_size: int, calibrate: bool = False) -> Fusion | None:
     """Set ``model``'s fusion weights to those ranking ``items`` (labeled: golden train as served) best by ``metric``, and
     with ``calibrate`` fit its head to their labels; the fusion, or ``None`` for a model that fuses nothing (or no items)."""
     if not isinstance(model, FusesPairFeatures) or not model.pair_features or not items:
         return None
     columns = fusion_columns(model, items, batch_size)
-    fusion = fit_fusion(items, list(columns.unbind(dim=1)), metric, norm=None, step=STEP)
+    if columns.shape[1] <= GRID_COLUMNS:
+        fusion = fit_fusion(items, list(columns.unbind(dim=1)), metric, norm=None, step=STEP)
+    else:
+        fusion = Fusion("listwise", None, fit_listwise(items, columns))
     model.set_fusion_weights(fusion.weights)
     if calibrate and isinstance(model, CalibratesFusion):
         model.calibrate(columns, torch.tensor([item.label for item in items]))

@@ -34,19 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
+from stillroom.plugins.models import feature_fusion
 from stillroom.plugins.models.frozen_encoder import FrozenEncoderRanker, Side, load_frozen_encoder_folder
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
 from stillroom.plugins.models.pooling import mean_pool, unit_product
 from stillroom.plugins.models.residual import ResidualAdapter
-
-CALIBRATION_STEPS = 100
-"""L-BFGS iterations fitting the head's cuts (a number per grade boundary): it converges in tens."""
-
-MIN_COSINE_SHARE = 0.1
-"""The least weight the cosine keeps against the largest feature's when a fusion would drop it."""
 
 
 class AdaptedBiEncoder(FrozenEncoderRanker):
@@ -73,12 +67,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         self.head = CosineOrdinalHead(num_labels)
         self.pair_features = tuple(features)
         self.learn_feature_weights = learn_feature_weights
-        # What each feature adds to the cosine before the head: zero until the engine sets the fusion's, learned
-        # from there only when asked.
-        self.feature_weights = torch.nn.Linear(len(self.pair_features), 1, bias=False) if self.pair_features else None
-        if self.feature_weights is not None:
-            torch.nn.init.zeros_(self.feature_weights.weight)
-            self.feature_weights.weight.requires_grad_(learn_feature_weights)
+        self.feature_weights = feature_fusion.feature_weights(self.pair_features, learn_feature_weights)
 
     def read_states(self, hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, side: Side) -> torch.Tensor:
         return mean_pool(hidden_states[-1], mask)
@@ -103,11 +92,7 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         score, normalised in its request): the student fuses what production hands it with what it reads.
         """
         interaction = unit_product(request, candidate)
-        score = interaction.sum(-1)
-        if self.feature_weights is not None:
-            if features is None:
-                raise ValueError(f"this bi-encoder reads {', '.join(self.pair_features)}: pass pair_features")
-            score = score + self.feature_weights(features.to(score.dtype)).squeeze(-1)
+        score = feature_fusion.fused_score(interaction.sum(-1), self.feature_weights, features, self.pair_features)
         return self.head(score), interaction
 
     def fusion_inputs(
@@ -124,31 +109,12 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
         return cosine if pair_features is None else torch.cat([cosine, pair_features.to(cosine.dtype)], dim=-1)
 
     def set_fusion_weights(self, weights: Sequence[float]) -> None:
-        """Weigh the features against the cosine as ``weights`` do; the cosine keeps its unit weight (the head's
-        scale is in cosine units), at least a tenth of the features' so that it still breaks their ties."""
-        if self.feature_weights is None or len(weights) != 1 + len(self.pair_features):
-            raise ValueError(f"expected a weight for the cosine and each of {len(self.pair_features)} features, got {list(weights)}")
-        own = max(float(weights[0]), MIN_COSINE_SHARE * max(float(w) for w in weights[1:]), 1e-6)
-        with torch.no_grad():
-            self.feature_weights.weight.copy_(torch.tensor([list(weights[1:])], dtype=torch.float32) / own)
+        """Weigh the features against the cosine as ``weights`` do (:func:`~stillroom.plugins.models.feature_fusion.set_fusion_weights`)."""
+        feature_fusion.set_fusion_weights(self.feature_weights, weights)
 
     def calibrate(self, columns: torch.Tensor, labels: torch.Tensor) -> None:
-        """Fit the ordinal head's cuts to ``labels`` on the fused scores ``columns`` give, by L-BFGS on the
-        cross-entropy, everything else held: the cuts start where these pairs put them, not at cosines that suit
-        all-MiniLM-L6-v2's unrelated and near-duplicate texts. The scale stays: on pairs a feature separates, a
-        fitted scale grows until every grade saturates and the ranking ties."""
-        with torch.no_grad():
-            score = columns[:, 0] + (self.feature_weights(columns[:, 1:]).squeeze(-1) if self.feature_weights is not None else 0.0)
-        cuts = [self.head.first_cut, self.head.cut_steps]
-        optimizer = torch.optim.LBFGS(cuts, lr=1.0, max_iter=CALIBRATION_STEPS, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = F.nll_loss(self.head(score.float()), labels.long())
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
+        """Fit the ordinal head's cuts to ``labels`` on the fused scores (:func:`~stillroom.plugins.models.feature_fusion.calibrate_head`)."""
+        feature_fusion.calibrate_head(self.head, self.feature_weights, columns, labels)
 
     def settings(self) -> dict[str, Any]:
         return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features), "learn_feature_weights": self.learn_feature_weights}

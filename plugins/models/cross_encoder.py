@@ -104,9 +104,7 @@ class HFCrossEncoder(SpawnSafe, torch.nn.Module):
     def tokenize(self, requests: Sequence[str], candidates: Sequence[str]) -> dict[str, torch.Tensor]:
         """The pair as one text; for a model that also reads each side alone (a similarity prior), each side too."""
         features = dict(
-            self.tokenizer(
-                list(requests), list(candidates), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            )
+            self.tokenizer(list(requests), list(candidates), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         )
         if getattr(self.model, "reads_sides", False):
             for side, texts in (("request", requests), ("candidate", candidates)):
@@ -124,6 +122,20 @@ class HFCrossEncoder(SpawnSafe, torch.nn.Module):
             return self.model.forward_with_hidden(**features)
         out = self.model(**features, output_hidden_states=True)
         return out.logits, out.hidden_states[-1][:, 0]
+
+    @property
+    def pair_features(self) -> tuple[str, ...]:
+        """The features its model reads beside the texts (a similarity prior's; none for a plain classifier)."""
+        return tuple(getattr(self.model, "pair_features", ()))
+
+    def fusion_inputs(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.fusion_inputs(**inputs)
+
+    def set_fusion_weights(self, weights: Sequence[float]) -> None:
+        self.model.set_fusion_weights(weights)
+
+    def calibrate(self, columns: torch.Tensor, labels: torch.Tensor) -> None:
+        self.model.calibrate(columns, labels)
 
     def input_embeddings(self) -> torch.nn.Module:
         return self.model.get_input_embeddings()

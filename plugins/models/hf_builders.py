@@ -99,7 +99,9 @@ def build_pretrained(config: Mapping[str, Any], context: BuildContext, role: str
     if config.get("lora"):
         model = with_lora(model, config["lora"], "FEATURE_EXTRACTION" if pooling == "mean" else "SEQ_CLS")
     if prior:
-        model = SimilarityPriorClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
+        features = check_feature_names(list(config.get("features") or ()), f"{role}.features", context.features)
+        learn = bool(config.get("learn_feature_weights", True))
+        model = SimilarityPriorClassifier(model, context.num_labels, float(config.get("dropout", 0.1)), features, learn)
     elif pooling == "mean":
         model = MeanPoolingClassifier(model, context.num_labels, float(config.get("dropout", 0.1)))
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
@@ -192,7 +194,7 @@ def build_bi_encoder(config: Mapping[str, Any], context: BuildContext, role: str
     """The base encoder whole and frozen, read as ``zero_shot`` reads it, under a residual adapter per side."""
     encoder = _from_pretrained(AutoModel, config, role, add_pooling_layer=False)
     tokenizer = _tokenizer(str(config.get("tokenizer") or config["pretrained"]), f"{role}.tokenizer")
-    features = check_feature_names(list(config.get("features") or ()), f"{role}.features")
+    features = check_feature_names(list(config.get("features") or ()), f"{role}.features", context.features)
     learn = bool(config.get("learn_feature_weights", False))
     model = AdaptedBiEncoder(encoder, tokenizer, int(config["max_length"]), context.num_labels, int(config["adapter_hidden"]), features, learn)
     model.vector_store = VectorStore.for_encoder(locate(str(config["pretrained"]), f"{role}.pretrained"), MEAN_POOLED)

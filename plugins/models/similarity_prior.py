@@ -18,17 +18,25 @@ The prior is the base model's own: the same encoder with the LoRA adapter
 switched off, read in eval mode (no dropout), so it costs no extra weights.
 Each distinct text is encoded for it once and remembered, so a training epoch
 pays for the prior only on its first pass over a text.
+
+With ``features`` in its config it also reads the pair's features (the first
+stage's score, the product's declared ones), weighted and added to the cosine
+the prior reads (:mod:`~stillroom.plugins.models.feature_fusion`): it starts
+from the fusion of the base model's cosine and the features that ranks golden
+train best, and the cross-encoder learns what they miss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from stillroom.compat.torch import DropsCachesWhenMoved
+from stillroom.features import INPUT as FEATURES_INPUT
+from stillroom.plugins.models import feature_fusion
 from stillroom.plugins.models.cross_encoder import MeanPoolingClassifier
 from stillroom.plugins.models.frozen_encoder import text_keys
 from stillroom.plugins.models.ordinal import CosineOrdinalHead
@@ -46,7 +54,9 @@ class SimilarityPriorClassifier(DropsCachesWhenMoved, MeanPoolingClassifier):
     reads_sides = True
     """The ranker's tokenizer gives each side alone too, for the prior."""
 
-    def __init__(self, encoder: torch.nn.Module, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, encoder: torch.nn.Module, num_labels: int, dropout: float, features: Sequence[str] = (), learn_feature_weights: bool = True
+    ) -> None:
         super().__init__(encoder, num_labels, dropout)
         if not callable(getattr(encoder, "disable_adapter", None)):
             raise ValueError("a similarity prior needs a LoRA adapter on the encoder: the prior is the encoder with it off")
@@ -56,6 +66,8 @@ class SimilarityPriorClassifier(DropsCachesWhenMoved, MeanPoolingClassifier):
         torch.nn.init.zeros_(self.classifier.weight)
         torch.nn.init.zeros_(self.classifier.bias)
         self.prior = CosineOrdinalHead(num_labels)
+        self.pair_features = tuple(features)
+        self.feature_weights = feature_fusion.feature_weights(self.pair_features, learn_feature_weights)
         self._embeddings: dict[bytes, torch.Tensor] = {}
 
     # -- the prior -----------------------------------------------------------------------
@@ -94,10 +106,28 @@ class SimilarityPriorClassifier(DropsCachesWhenMoved, MeanPoolingClassifier):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         sides = {name: features.pop(name) for name in list(features) if name.startswith(SIDES)}
+        pair_features = features.pop(FEATURES_INPUT, None)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **features).last_hidden_state
         pooled = mean_pool(hidden, attention_mask)
         correction = self.classifier(self.dropout(self.correction_norm(pooled)))
-        return self.prior(self.similarity(sides)) + correction, pooled
+        score = feature_fusion.fused_score(self.similarity(sides), self.feature_weights, pair_features, self.pair_features)
+        return self.prior(score) + correction, pooled
+
+    # -- fusing the features (stillroom.features.CalibratesFusion) ----------------------------
+
+    def fusion_inputs(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """The base model's cosine of each pair, then its features: what the prior reads is their weighted sum."""
+        sides = {name: value for name, value in inputs.items() if name.startswith(SIDES)}
+        cosine = self.similarity(sides).unsqueeze(-1)
+        features = inputs.get(FEATURES_INPUT)
+        return cosine if features is None else torch.cat([cosine, features.to(cosine.dtype)], dim=-1)
+
+    def set_fusion_weights(self, weights: Sequence[float]) -> None:
+        feature_fusion.set_fusion_weights(self.feature_weights, weights)
+
+    def calibrate(self, columns: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fit the prior's cuts to ``labels`` on the fused scores; the correction starts at zero, so they are the model's."""
+        feature_fusion.calibrate_head(self.prior, self.feature_weights, columns, labels)
 
     def weights_moved(self) -> None:
         """Moving or casting the weights leaves remembered embeddings behind: drop them."""

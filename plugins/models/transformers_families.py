@@ -41,8 +41,9 @@ EXPORTED_FOLDERS = {
 }
 """The settings file each family's ``save_pretrained`` writes -> its module and loader (the file marks the folder as theirs)."""
 ZERO_SHOT = "zero_shot"
-READS_FEATURES = ("bi_encoder",)
-"""The families whose models read pair features beside the texts (``features`` in their config)."""
+READS_FEATURES = ("bi_encoder", "hf_cross_encoder")
+"""The families whose models read pair features beside the texts (``features`` in their config; a cross-encoder
+with ``similarity_prior``)."""
 
 
 def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Ranker]:
@@ -55,18 +56,19 @@ def _builder(name: str) -> Callable[[str, Mapping[str, Any], BuildContext], Rank
 
 
 def ready_to_build(role: str, model_config: Mapping[str, Any]) -> None:
-    """The base model and tokenizer a config names are on disk (``locate`` says what to install when not), and the
-    pair features it reads are ones the engine computes."""
-    from stillroom.features import check_feature_names
+    """The base model and tokenizer a config names are on disk (``locate`` says what to install when not), and a
+    model that lists pair features is of a family that reads them (the run checks that each is one it computes)."""
     from stillroom.plugins.models.locate import locate
 
     for key in ("pretrained", "tokenizer"):
         if model_config.get(key):
             locate(str(model_config[key]), f"{role}.{key}")
-    features = check_feature_names(list(model_config.get("features") or ()), f"{role}.features")
-    if features and model_config.get("name") not in READS_FEATURES:
+    features = list(model_config.get("features") or ())
+    reads = model_config.get("name") in READS_FEATURES and (model_config.get("name") != "hf_cross_encoder" or model_config.get("similarity_prior"))
+    if features and not reads:
         raise StillroomError(
-            f"model {model_config.get('name')!r} reads no pair features (those that do: {', '.join(READS_FEATURES)}); remove {role}.features",
+            f"model {model_config.get('name')!r} reads no pair features (those that do: bi_encoder, hf_cross_encoder with "
+            f"similarity_prior); remove {role}.features",
             where=f"{role}.features",
         )
 
