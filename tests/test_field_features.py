@@ -55,3 +55,18 @@ def test_a_value_that_is_not_a_number_is_an_error_naming_the_feature() -> None:
     (broken,) = declared_features({"older": "candidate.age_hours > request.since"})
     with pytest.raises(StillroomError, match="cannot be evaluated"):
         broken.value({"since": "yesterday"}, {"age_hours": 3})
+
+
+def test_feed_and_search_declare_what_their_models_read_and_a_collection_clears_it() -> None:
+    from tests.helpers import compose_config
+
+    for product in ("feed", "search"):
+        cfg = compose_config(f"product={product}")
+        declared = [f.name for f in declared_features(cfg.product.features)]
+        assert cfg.product.first_stage_scorer == "bm25" and declared
+        for role in ("teacher", "student"):
+            assert list(cfg[role].features) == ["first_stage_score", *declared], (product, role)
+    assert compose_config("product=search").serving.hard_rules == "policy" and compose_config("product=feed").serving.hard_rules == "off"
+    beir = compose_config("product=search", "data=beir")  # its pairs carry no fields and BM25 is already their first stage
+    assert beir.product.features is None and beir.product.first_stage_scorer is None and beir.serving.hard_rules == "off"
+    assert list(beir.student.features) == ["first_stage_score"]

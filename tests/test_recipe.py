@@ -70,10 +70,23 @@ def test_export_is_a_hf_folder_with_a_model_card_naming_the_policy(smoke_run: Pa
     assert f"**Architecture**: `{student.name}`, " in card and f"`max_length` {student.max_length} tokens" in card
     assert f"| ndcg@10 | {report['models']['student']['metrics']['ndcg@10']:.4f} |" in card
     assert "- Compliance (not checked)" in card  # the smoke run records compliance and holds nothing to it
-    assert "stillroom score --model THIS_FOLDER" in card
+    assert "stillroom score --model THIS_FOLDER" in card and "Each input line holds `request_text` and `candidate_text`;" in card
     assert load_file(str(folder / "model.safetensors"))
     id2label = json.loads((folder / "config.json").read_text())["id2label"]
     assert id2label == {"0": "not_relevant", "1": "somewhat_relevant", "2": "relevant", "3": "highly_relevant"}
+
+
+def test_a_card_names_the_features_a_row_must_carry_and_the_rules_it_was_served_with() -> None:
+    from types import SimpleNamespace
+
+    from stillroom.evaluation.model_card import row_needs, served_with_rules
+
+    policy = SimpleNamespace(source="products/search/policy.md")
+    assert served_with_rules({"serving": {"hard_rules": "off"}}, policy) == ""
+    assert "score with `--policy products/search/policy.md`" in served_with_rules({"serving": {"hard_rules": "policy"}}, policy)
+    assert row_needs({"features": []}) == ""
+    needs = row_needs({"features": ["first_stage_score", "by_connection"]})
+    assert needs.startswith(", and `first_stage_score`") and "`features` with `by_connection`" in needs
 
 
 def test_manifest_records_lineage_and_checksums(smoke_run: Path) -> None:

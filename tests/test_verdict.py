@@ -88,4 +88,5 @@ def test_served_with_the_policys_rules_the_verdict_says_so_and_keeps_the_rate_al
     markdown = report_markdown(report)
     assert "ranked alone, the student's rate is 31.0%, its teacher's 29.0%" in markdown
     assert "--output scores.jsonl --policy products/search/policy.md" in markdown and "rank by `served_score`" in markdown
+    assert "Every model and baseline is ranked **as served with the policy's hard rules applied**" in markdown
     assert "--policy" not in report_markdown(_report(BEATS_BOTH, PASSED))  # served as it ranks: no rules to apply

@@ -34,7 +34,7 @@ class ProductSchema:
     causal LM that reads a prompt."""
     world: Optional[dict[str, Any]] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     """The synthetic world's sizes (``data=synthetic`` reads them): a ``WorldSize``, every key below."""
-    features: dict[str, str] = MISSING
+    features: Optional[dict[str, str]] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional
     """Features over the pair's fields a model may read (name -> expression over ``request.FIELD`` and
     ``candidate.FIELD``, as a hard rule's condition; :mod:`stillroom.field_features`)."""
     first_stage_scorer: Optional[str] = MISSING  # noqa: UP045 - OmegaConf reads typing.Optional

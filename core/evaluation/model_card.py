@@ -8,6 +8,7 @@ from typing import Any
 
 from stillroom import __version__
 from stillroom.evaluation.report import primary_metric
+from stillroom.features import FIRST_STAGE_SCORE
 from stillroom.policy import Policy
 from stillroom.policy.gate import describe_gate
 from stillroom.ranker import ModelSpec
@@ -49,6 +50,27 @@ def _compliance_line(compliance: Mapping[str, Any] | None, k: int) -> str:
     return f"- Compliance ({state}): a rule-breaking candidate in {compliance['rate']:.1%} of its top-{k} slots on golden test"
 
 
+def row_needs(model_config: Mapping[str, Any]) -> str:
+    """What a scoring row needs beyond the texts, for a student that reads features beside them."""
+    features = list(model_config.get("features") or ())
+    needs = []
+    if FIRST_STAGE_SCORE in features:
+        needs.append("`first_stage_score` (normalised within each `request_id`)")
+    if declared := [name for name in features if name != FIRST_STAGE_SCORE]:
+        needs.append(f"`features` with {', '.join(f'`{name}`' for name in declared)} (`product.features` says how each is computed)")
+    return f", and {' and '.join(needs)}" if needs else ""
+
+
+def served_with_rules(config: Mapping[str, Any], policy: Policy) -> str:
+    """How to serve it when its figures were measured with the policy's hard rules applied (``serving.hard_rules``)."""
+    if config["serving"]["hard_rules"] != "policy":
+        return ""
+    return (
+        f"\n\nIts figures are as served with the policy's hard rules applied: score with `--policy {policy.source}` (each row"
+        " with its `request` and `candidate` fields), rank by `served_score` and leave out the rows `served` calls `filtered`."
+    )
+
+
 def render_model_card(config: Mapping[str, Any], policy: Policy, architecture: ModelSpec, evaluated: Evaluated) -> str:
     """The card that ships in the student's folder (``README.md``), with Hugging Face metadata in its front matter."""
     student = evaluated.models.get(SHIPPED, {})
@@ -83,9 +105,9 @@ Rank by the expected label: `sum(softmax(logits) * [0..{policy.max_label}]) / {p
 stillroom score --model THIS_FOLDER --input pairs.jsonl --output scores.jsonl
 ```
 
-Each input line holds `request_text` and `candidate_text`; onnxruntime runs `model.onnx` when the folder
+Each input line holds `request_text` and `candidate_text`{row_needs(student_config)}; onnxruntime runs `model.onnx` when the folder
 has one (`--backend torch` runs the weights). The `{architecture.name}` plugin saved the folder and loads it
-back; weights are safetensors and the tokenizer is included.
+back; weights are safetensors and the tokenizer is included.{served_with_rules(config, policy)}
 
 ## Golden test set
 

@@ -104,6 +104,12 @@ def splits_sentence(report: Mapping[str, Any]) -> str:
             f" Choices (sweeps, early stopping, the best epoch) are made on **golden dev** ({requests.get('dev', 0)} requests): "
             f"the {goal['model']}'s {goal['metric']} there is {goal['value']:.4f}; test is reported, never optimised."
         )
+    if (report.get("compliance") or {}).get("hard_rules") == "policy":
+        sentence += (
+            " Every model and baseline is ranked **as served with the policy's hard rules applied** (`serving.hard_rules:"
+            " policy`): a candidate that breaks a rule is demoted below every compliant one of its request, or left out where"
+            " the rule says `served: filter`."
+        )
     return sentence
 
 
@@ -196,7 +202,7 @@ def shipping_section(report: Mapping[str, Any]) -> str:
     served = (report.get("compliance") or {}).get("hard_rules") == "policy"
     rules = f" --policy {report['policy']['source']}" if served else ""
     then = (
-        " Serve it with the policy's hard rules applied, as this report ranks it: rank by `served_score` and leave out the"
+        "\n\nServe it with the policy's hard rules applied, as this report ranks it: rank by `served_score` and leave out the"
         " rows whose `served` is `filtered` (each row needs its `request` and `candidate` fields)."
         if served
         else ""

@@ -135,7 +135,7 @@ class RunContext:
             policy=self.policy,
             precedents=tuple(self.precedents(required=False)),
             served_base=self.config.get("served_base"),
-            features=tuple(self.config["product"]["features"]),
+            features=tuple(self.config["product"]["features"] or ()),
         )
 
     def build_baseline(self, name: str, required: bool = True, where: str = "evaluator.baselines") -> Scorer | None:

@@ -39,7 +39,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            ("student", "export"),
+            ("student", "export", "serving.hard_rules"),
             reads=(*reads_model(SHIPPED_MODEL), EVALUATION, COMPARISONS, GATE, COMPLIANCE, data_split("test")),
             writes=(STUDENT,),
         )

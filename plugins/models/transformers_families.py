@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from stillroom.plugins.models.zero_shot import EmbeddingCosineScorer
 
 FAMILIES = {
-    "hf_cross_encoder": ("build_pretrained", "a pretrained transformers encoder as a cross-encoder (LoRA, similarity prior)"),
+    "hf_cross_encoder": ("build_pretrained", "a pretrained transformers encoder as a cross-encoder (LoRA, similarity prior, features fused)"),
     "hf_from_config": ("build_from_config", "a transformers encoder built from a config (random weights: tests, students from scratch)"),
     "hf_pruned_teacher": ("build_pruned_teacher", "the teacher's encoder cut to fewer layers, as a cross-encoder student"),
     "two_tower": ("build_two_tower", "a frozen encoder reading each side apart, trainable towers, cached candidates"),
     "late_interaction": ("build_late_interaction", "a frozen encoder's token states of each side meeting in one cross-attention"),
-    "bi_encoder": ("build_bi_encoder", "the teacher's encoder as a bi-encoder with a LoRA adapter"),
+    "bi_encoder": ("build_bi_encoder", "a pretrained encoder whole and frozen, read by cosine, a residual adapter per side (features fused)"),
 }
 """Config ``name`` -> its builder function in :mod:`stillroom.plugins.models.hf_builders`, and what it builds."""
 EXPORTED_FOLDERS = {
