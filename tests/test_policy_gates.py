@@ -78,6 +78,19 @@ def test_editing_the_judge_prompt_file_changes_the_judge_fingerprint(tmp_path: P
     assert _fingerprint_config(SimpleNamespace(config=config), stage) != before
 
 
+def test_with_a_judge_changing_the_teacher_changes_the_gates_fingerprint() -> None:
+    """The judge's gate measures its gain against zero_shot, built from the teacher's config: a rerun with another
+    teacher may not reuse a gain measured against the first one."""
+
+    def gate_fingerprint(*overrides: str) -> dict:
+        config = compose_config("judge=tiny", "logger=none", *overrides)
+        stage = next(s for s in recipe_stages(config) if s.name == "gate")
+        return _fingerprint_config(SimpleNamespace(config=config), stage)
+
+    assert gate_fingerprint("teacher=tiny") != gate_fingerprint("teacher=minilm_lora")
+    assert gate_fingerprint("teacher=tiny") == gate_fingerprint("teacher=tiny", "student=tiny")  # the student it never reads
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("judge", ["tiny", "tiny_causal_lm"])
 def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(judge: str, tmp_path: Path, capsys) -> None:

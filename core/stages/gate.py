@@ -44,7 +44,10 @@ def first_labeler(config: Mapping[str, Any]) -> str:
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
     labeler = first_labeler(config)
-    return [Stage(NAME, partial(run, labeler=labeler), CONFIG_KEYS, reads=(*reads_model(labeler), data_split("dev")), writes=(RESULT,))]
+    # The labeler is rebuilt from its role's config; zero_shot is built from the teacher's (whatever the labeler);
+    # the precedents are rendered, and their features computed, as the product says.
+    keys = (*CONFIG_KEYS, *dict.fromkeys((labeler, "teacher")), "product")
+    return [Stage(NAME, partial(run, labeler=labeler), keys, reads=(*reads_model(labeler), data_split("dev")), writes=(RESULT,))]
 
 
 def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
