@@ -6,8 +6,9 @@ import random
 
 import torch
 
+from stillroom.losses import hard_label_loss
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.training import PairCollator, TrainItem, fit, hard_label_loss
+from stillroom.training import PairCollator, TrainItem, fit
 from tests.helpers import TRAINER, tiny_ranker, toy_items, train_config
 
 
