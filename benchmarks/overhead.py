@@ -88,7 +88,7 @@ def main() -> None:
     world = recipe_world(args.overrides)
     config, plugins, policy, bundle = world.config, world.plugins, world.policy, world.bundle
     context = BuildContext(policy.num_labels)
-    teacher = build_model(available_models(plugins.hook.stillroom_models()), "teacher", config["teacher"], context)
+    teacher = build_model(available_models(plugins), "teacher", config["teacher"], context)
     pairs = (bundle.pool + bundle.golden["train"])[: args.pairs]
     with torch.no_grad():
         _, hidden = teacher.forward_with_hidden(**teacher.tokenize([pairs[0].request_text], [pairs[0].candidate_text]))
@@ -107,7 +107,7 @@ def main() -> None:
 
     def fresh_student() -> Ranker:
         torch.manual_seed(config["seed"])
-        return build_model(available_models(plugins.hook.stillroom_models()), "student", config["student"], BuildContext(policy.num_labels, teacher))
+        return build_model(available_models(plugins), "student", config["student"], BuildContext(policy.num_labels, teacher))
 
     terms = build_terms(config["loss"]["distill"], available_losses(plugins), hidden_widths(fresh_student(), items))
     train = {**config["student"]["train"], "epochs": 1, "early_stopping_patience": None}

@@ -11,7 +11,6 @@ from hydra import compose, initialize_config_module
 
 from stillroom.config.schema import validate_config
 from stillroom.data import DataBundle, read_data_source
-from stillroom.plugin_boundary import contributions
 from stillroom.plugin_manager import Plugins, get_plugin_manager
 from stillroom.policy import Policy
 from stillroom.policy.source import load_policy
@@ -32,5 +31,5 @@ def recipe_world(overrides: Sequence[str]) -> RecipeWorld:
     torch.set_num_threads(int(config["trainer"]["num_threads"]))
     plugins = get_plugin_manager()
     policy = load_policy(config["product"]["policy"], plugins)
-    bundle = read_data_source(contributions(plugins.hook.stillroom_data_sources), config["product"]["name"], config["data"], policy, config["seed"])
+    bundle = read_data_source(plugins, config["product"]["name"], config["data"], policy, config["seed"])
     return RecipeWorld(config, plugins, policy, bundle)

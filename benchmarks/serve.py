@@ -63,8 +63,8 @@ def main() -> None:
 
     world = recipe_world(args.overrides)
     config, plugins, policy, bundle = world.config, world.plugins, world.policy, world.bundle
-    teacher = build_model(available_models(plugins.hook.stillroom_models()), "teacher", config["teacher"], BuildContext(policy.num_labels))
-    student = build_model(available_models(plugins.hook.stillroom_models()), "student", config["student"], BuildContext(policy.num_labels, teacher))
+    teacher = build_model(available_models(plugins), "teacher", config["teacher"], BuildContext(policy.num_labels))
+    student = build_model(available_models(plugins), "student", config["student"], BuildContext(policy.num_labels, teacher))
     teacher, student = for_inference(teacher), for_inference(student)
 
     scratch = tempfile.TemporaryDirectory(prefix="stillroom-serve-")

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from stillroom.data import Pair
+from stillroom.plugin_boundary import FirstAnswerHook
 from stillroom.ranker import Ranker
 
 TEACHER_BASE = "teacher_base"
@@ -90,6 +91,9 @@ def is_scorer(scorer: object) -> str | None:
     if callable(getattr(scorer, "score", None)) and isinstance(getattr(scorer, "params", None), int):
         return None
     return f"returned {type(scorer).__name__}, expected a Scorer (a score(requests, candidates) method and an int params)"
+
+
+BUILD_BASELINE: FirstAnswerHook[Scorer] = FirstAnswerHook("stillroom_build_baseline", is_scorer)
 
 
 def to_unit_interval(scores: torch.Tensor) -> torch.Tensor:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_boundary import PluginBroke, plugin_call
+from stillroom.plugin_boundary import ContributeHook, instance_of
 
 if TYPE_CHECKING:
+    from stillroom.plugin_manager import Plugins
     from stillroom.policy import Policy
 
 GOLDEN_SPLITS = ("train", "dev", "test")
@@ -185,31 +186,24 @@ class DataSourceSpec:
         return not self.products or product in self.products
 
 
-def read_data_source(
-    contributed: Sequence[tuple[str, Sequence[DataSourceSpec]]], product: str, data_config: Mapping[str, Any], policy: Policy, seed: int
-) -> DataBundle:
+def read_data_source(plugins: Plugins, product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
     """The bundle of the source ``data_config["name"]`` that serves ``product``, from the plugin registered last
-    (pluggy asks it first), checked against :func:`bundle_problem`. ``contributed`` is each plugin's name with its
-    sources (:func:`stillroom.plugin_boundary.contributions`). No such source is an error that lists the product's
-    sources; a source that raises or returns a bad bundle stops the run naming its plugin."""
+    (pluggy asks it first), checked against :func:`bundle_problem`. No such source is an error that lists the
+    product's sources; a source that raises or returns a bad bundle stops the run naming its plugin."""
     name = data_config.get("name")
-    serving = [(plugin, spec) for plugin, specs in contributed for spec in specs if spec.serves(product)]
-    found = next(((plugin, spec) for plugin, spec in serving if spec.name == name), None)
+    serving = [source for source in DATA_SOURCES(plugins) if source.item.serves(product)]
+    found = next((source for source in serving if source.item.name == name), None)
     if found is None:
-        names = sorted({spec.name for _, spec in serving})
+        names = sorted({source.item.name for source in serving})
         known = ", ".join(names) or "none"
         raise StillroomError(
             f"no plugin provides data source {name!r} for product {product!r}{did_you_mean(name, names)}; its data sources: {known} "
             "(`stillroom plugins` lists them)",
             where="data.name",
         )
-    plugin, source = found
-    hook = f"stillroom_data_sources: data source {source.name!r}"
-    with plugin_call(plugin, hook):
-        bundle = source.read(product, data_config, policy, seed)
-    if problem := bundle_problem(bundle, policy):
-        raise PluginBroke(problem, plugin, hook)
-    return bundle
+    return found.run(
+        f"data source {name!r}", found.item.read, product, data_config, policy, seed, expect=lambda bundle: bundle_problem(bundle, policy)
+    )
 
 
 def bundle_problem(bundle: object, policy: Policy) -> str | None:
@@ -263,3 +257,13 @@ def fingerprint_rows(rows: Iterable[Mapping[str, Any]]) -> str:
         digest.update(json.dumps(row, sort_keys=True, default=str).encode())
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+DATA_SOURCES: ContributeHook[DataSourceSpec] = ContributeHook(
+    "stillroom_data_sources", instance_of(DataSourceSpec, "a DataSourceSpec"), "a list of DataSourceSpec"
+)
+
+
+def data_source_names(plugins: Plugins) -> list[str]:
+    """Every data source the plugins contribute, with the products it serves, as ``stillroom plugins`` lists them."""
+    return sorted({f"{source.item.name} ({', '.join(source.item.products) or 'any product'})" for source in DATA_SOURCES(plugins)})

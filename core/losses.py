@@ -22,13 +22,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_boundary import PluginBroke, contributions, plugin_call
-from stillroom.plugin_manager import Plugins, merge_by_name
+from stillroom.plugin_boundary import Contributed, ContributeHook, by_name, instance_of
+
+if TYPE_CHECKING:
+    from stillroom.plugin_manager import Plugins
 
 NO_LABEL = -1
 """The label of a pair that has none (the unlabeled pool): hard-label terms skip it."""
@@ -124,14 +127,15 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class WeightedTerm:
-    """One term of a stage's loss: its config name, weight, the built term and, when a plugin built it, the plugin's
-    name, so that a term that raises or returns something other than a scalar tensor is reported as that plugin's."""
+    """One term of a stage's loss: its config name, weight, the built term and, when a plugin built it, the loss it
+    came from, so that a term that raises or returns something other than a scalar tensor is reported as that
+    plugin's."""
 
     name: str
     weight: float
     term: LossTerm
     needs: frozenset[str] = frozenset()
-    plugin: str | None = None
+    source: Contributed[LossSpec] | None = None
 
     @property
     def needs_teacher(self) -> bool:
@@ -139,15 +143,9 @@ class WeightedTerm:
 
     def __call__(self, logits: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
         """The term's value on one batch, unweighted."""
-        if self.plugin is None:
+        if self.source is None:
             return self.term(logits, batch)
-        hook = f"stillroom_losses: loss term {self.name!r}"
-        with plugin_call(self.plugin, hook):
-            value = self.term(logits, batch)
-        if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            shape = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-            raise PluginBroke(f"returned {shape}, expected a scalar tensor (the term's mean over the batch)", self.plugin, hook)
-        return value.reshape(())
+        return self.source.run(f"loss term {self.name!r}", self.term, logits, batch, expect=_not_a_scalar).reshape(())
 
 
 @dataclass(frozen=True)
@@ -158,19 +156,24 @@ class HiddenWidths:
     teachers: Mapping[str, int]
 
 
-@dataclass(frozen=True)
-class ContributedLoss:
-    """A loss with the name of the plugin that contributed it, so that building or running it names the plugin."""
+def _not_a_scalar(value: object) -> str | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return None
+    shape = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return f"returned {shape}, expected a scalar tensor (the term's mean over the batch)"
 
-    spec: LossSpec
-    plugin: str
+
+def _not_a_term(term: object) -> str | None:
+    return None if callable(term) else f"build returned {type(term).__name__}, expected a loss term: term(logits, batch) -> scalar tensor"
 
 
-def available_losses(plugins: Plugins) -> dict[str, ContributedLoss]:
-    """Every loss the plugins contribute (``stillroom_losses``), by name; a later plugin overrides a built-in."""
-    contributed = contributions(plugins.hook.stillroom_losses, LossSpec, "a list of LossSpec")
-    by_plugin = [[ContributedLoss(spec, plugin) for spec in specs] for plugin, specs in contributed]
-    return merge_by_name(by_plugin, lambda loss: loss.spec.name)
+LOSSES: ContributeHook[LossSpec] = ContributeHook("stillroom_losses", instance_of(LossSpec, "a LossSpec"), "a list of LossSpec")
+
+
+def available_losses(plugins: Plugins) -> dict[str, Contributed[LossSpec]]:
+    """Every loss the plugins contribute (``stillroom_losses``), by name, with its plugin's name; a later plugin
+    overrides a built-in."""
+    return by_name(LOSSES(plugins), lambda spec: spec.name)
 
 
 def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str, dict[str, Any]]:
@@ -197,7 +200,7 @@ def term_entries(terms_config: Mapping[str, Any] | None, where: str) -> dict[str
 
 
 def build_terms(
-    terms_config: Mapping[str, Any], specs: Mapping[str, ContributedLoss], widths: HiddenWidths | None = None, where: str = "loss"
+    terms_config: Mapping[str, Any], specs: Mapping[str, Contributed[LossSpec]], widths: HiddenWidths | None = None, where: str = "loss"
 ) -> list[WeightedTerm]:
     """The weighted terms ``conf/loss`` asks for, each built with its own parameters.
 
@@ -212,7 +215,8 @@ def build_terms(
         here = f"{where}.{term_name}"
         if name not in specs:
             raise StillroomError(f"unknown loss {name!r}{did_you_mean(name, specs)}; known losses: {', '.join(sorted(specs))}", where=here)
-        spec, plugin = specs[name].spec, specs[name].plugin
+        source = specs[name]
+        spec = source.item
         if HIDDEN in spec.needs:
             teacher = str(params.get("teacher", RELEVANCE))
             if widths is not None and teacher not in widths.teachers:
@@ -228,15 +232,11 @@ def build_terms(
             raise StillroomError(f"bad parameters for loss {name!r}: {exc}", where=here) from exc
         except ValueError:  # a builder without a signature to read (a C callable): its own call says what is wrong
             pass
-        hook = f"stillroom_losses: loss {name!r}"
-        with plugin_call(plugin, hook):
-            term = spec.build(**params)
-        if not callable(term):
-            raise PluginBroke(f"build returned {type(term).__name__}, expected a loss term: term(logits, batch) -> scalar tensor", plugin, hook)
+        term = source.run(f"loss {name!r}", partial(spec.build, **params), expect=_not_a_term)
         if HIDDEN in spec.needs and widths is None:
             terms.append(WeightedTerm(term_name, weight, _unbuilt(name), spec.needs))  # the engine's placeholder
             continue
-        terms.append(WeightedTerm(term_name, weight, term, spec.needs, plugin))
+        terms.append(WeightedTerm(term_name, weight, term, spec.needs, source))
     return terms
 
 

@@ -20,15 +20,15 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import TypeVar
 
 import pluggy
 
 from stillroom import PROJECT_NAME, hookspecs
+from stillroom.plugin_boundary import EnginePluginManager
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
@@ -146,16 +146,19 @@ def _load_entry_points(manager: Plugins) -> None:
         manager.distributions[ep.name] = dist
 
 
-def _trace(pm: pluggy.PluginManager) -> None:
-    def before(hook_name: str, hook_impls: list, kwargs: dict) -> None:
+def trace_hook_calls(pm: pluggy.PluginManager, write: Callable[[str], object] = lambda line: print(line, file=sys.stderr)) -> Callable[[], None]:
+    """Have every hook call through ``pm`` written as it starts (the hook, its arguments, the plugins it reaches)
+    and as it returns; what ``STILLROOM_TRACE_HOOKS=1`` turns on. Returns the function that stops it."""
+
+    def before(hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
         names = ", ".join(impl.plugin_name for impl in hook_impls)
-        print(f"[stillroom trace] {hook_name}({', '.join(kwargs)}) -> [{names}]", file=sys.stderr)
+        write(f"[stillroom trace] {hook_name}({', '.join(kwargs)}) -> [{names}]")
 
-    def after(outcome: pluggy.Result, hook_name: str, hook_impls: list, kwargs: dict) -> None:
+    def after(outcome: pluggy.Result, hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
         result = repr(outcome.get_result()) if outcome.exception is None else repr(outcome.exception)
-        print(f"[stillroom trace] {hook_name} returned {result[:200]}", file=sys.stderr)
+        write(f"[stillroom trace] {hook_name} returned {result[:200]}")
 
-    pm.add_hookcall_monitoring(before, after)
+    return pm.add_hookcall_monitoring(before, after)
 
 
 def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) -> Plugins:
@@ -164,7 +167,7 @@ def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) ->
     ``check_pending()`` runs last, so a hookimpl whose name is not in the spec is
     rejected at load, naming the plugin and the hook.
     """
-    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm = EnginePluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     manager = Plugins(pm)
     for name in (os.environ.get(DISABLE_PLUGINS_ENV) or "").split(","):
@@ -179,7 +182,7 @@ def build_plugin_manager(extra_plugins: tuple[ModuleType | object, ...] = ()) ->
         pm.register(plugin)
     pm.check_pending()
     if _is_truthy(os.environ.get(TRACE_ENV)):
-        _trace(pm)
+        trace_hook_calls(pm)
     return manager
 
 
@@ -192,20 +195,3 @@ def get_plugin_manager() -> Plugins:
     if _MANAGER is None:
         _MANAGER = build_plugin_manager()
     return _MANAGER
-
-
-T = TypeVar("T")
-
-
-def merge_by_name(contributions: Sequence[Sequence[T]], name_of: Callable[[T], str]) -> dict[str, T]:
-    """Merge the results of a contribute-many hook by name.
-
-    pluggy calls the most recently registered plugin first; the merge walks the
-    results oldest first, so a plugin registered later replaces a built-in of
-    the same name.
-    """
-    merged: dict[str, T] = {}
-    for contributed in reversed(contributions):
-        for item in contributed:
-            merged[name_of(item)] = item
-    return merged

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from safetensors import SafetensorError
@@ -20,9 +20,11 @@ from safetensors.torch import load_file
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_boundary import PluginBroke, plugin_call
-from stillroom.plugin_manager import merge_by_name
+from stillroom.plugin_boundary import Contributed, ContributeHook, FirstAnswerHook, by_name, instance_of
 from stillroom.policy import Policy
+
+if TYPE_CHECKING:
+    from stillroom.plugin_manager import Plugins
 
 WEIGHTS_FILE = "weights.safetensors"
 PRUNING_FILE = "pruning.json"
@@ -278,28 +280,29 @@ class ModelSpec:
     once rather than after its first stages. ``None``: nothing to check before building."""
 
 
-def checked_model_spec(spec: ModelSpec, plugin: str) -> ModelSpec:
-    """``spec`` whose ``build`` names ``plugin`` when it raises or returns something that is not a torch module."""
-    hook = f"stillroom_models: model {spec.name!r}"
-
-    def build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
-        with plugin_call(plugin, hook):
-            model = spec.build(role, model_config, context)
-        if not isinstance(model, torch.nn.Module):
-            raise PluginBroke(f"returned {type(model).__name__}, expected a Ranker (a torch module)", plugin, hook)
-        return model
-
-    def check(role: str, model_config: Mapping[str, Any]) -> None:
-        if spec.check is not None:
-            with plugin_call(plugin, f"{hook}, check"):
-                spec.check(role, model_config)
-
-    return replace(spec, build=build, check=check)
+MODELS: ContributeHook[ModelSpec] = ContributeHook("stillroom_models", instance_of(ModelSpec, "a ModelSpec"), "a list of ModelSpec")
+IS_RANKER = instance_of(torch.nn.Module, "a Ranker (a torch module)")
+LOAD_EXPORTED: FirstAnswerHook[Ranker] = FirstAnswerHook("stillroom_load_exported", IS_RANKER)
 
 
-def available_models(specs_by_plugin: Sequence[Sequence[ModelSpec]]) -> dict[str, ModelSpec]:
-    """Every model family the plugins contributed, by name; a later plugin overrides a built-in."""
-    return merge_by_name(specs_by_plugin, lambda spec: spec.name)
+def available_models(plugins: Plugins) -> dict[str, ModelSpec]:
+    """Every model family the plugins contribute, by name (a later plugin overrides a built-in), each building and
+    checking its config through its plugin's boundary: what it raises, or a build that is no torch module, names
+    the plugin."""
+
+    def at_boundary(family: Contributed[ModelSpec]) -> ModelSpec:
+        spec, what = family.item, f"model {family.item.name!r}"
+
+        def build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+            return family.run(what, spec.build, role, model_config, context, expect=IS_RANKER)
+
+        def check(role: str, model_config: Mapping[str, Any]) -> None:
+            if spec.check is not None:
+                family.run(f"{what}, check", spec.check, role, model_config)
+
+        return replace(spec, build=build, check=check)
+
+    return {name: at_boundary(family) for name, family in by_name(MODELS(plugins), lambda spec: spec.name).items()}
 
 
 def model_spec(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any]) -> ModelSpec:

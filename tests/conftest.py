@@ -15,7 +15,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ["STILLROOM_VECTOR_STORE"] = "off"  # no test reads vectors another wrote; tests/test_vector_store.py turns it on in a tmp folder
 torch.set_num_threads(2)
 
-from tests.helpers import SMOKE_RUN, compose_config  # noqa: E402
+from tests.helpers import SMOKE_RUN, HookCalls, compose_config  # noqa: E402
 
 
 @pytest.fixture
@@ -27,12 +27,26 @@ def register_plugin() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny end-to-end run in-process (tiny teacher and student, tiny world, ONNX export on); tests read its run directory."""
+def smoke_hook_calls() -> HookCalls:
+    """The hook calls of the smoke run, as a hook wrapper registered for every hook saw them and as the tracer did."""
+    return HookCalls()
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, smoke_hook_calls: HookCalls) -> Path:
+    """One tiny end-to-end run in-process (tiny teacher and student, tiny world, ONNX export on); tests read its run
+    directory. A wrapper of every hook and the hook tracer watch it (``smoke_hook_calls``)."""
+    from stillroom.plugin_manager import get_plugin_manager, trace_hook_calls
     from stillroom.recipe.job import run_job
+    from stillroom.testing import registered
 
     run_dir = tmp_path_factory.mktemp("smoke_run")
-    run_job(compose_config(*SMOKE_RUN), run_dir)
+    stop_tracing = trace_hook_calls(get_plugin_manager().pm, smoke_hook_calls.traced.append)
+    try:
+        with registered(smoke_hook_calls.wrapper(), name="hook-watcher"):
+            run_job(compose_config(*SMOKE_RUN), run_dir)
+    finally:
+        stop_tracing()
     return run_dir
 
 

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,7 @@ def train_config(**values: Any) -> dict[str, Any]:
 
 def build_with_plugins(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
     """The model ``model_config`` names, built by whichever plugin contributes that family, as a run builds it."""
-    return build_model(available_models(get_plugin_manager().hook.stillroom_models()), role, model_config, context)
+    return build_model(available_models(get_plugin_manager()), role, model_config, context)
 
 
 def tiny_ranker():
@@ -177,3 +178,30 @@ PRIOR_CANDIDATES = [
     "Embedded Rust developer", "Python developer | Django | Berlin", "Bread baker | early shifts", "Physician | cardiology",
     "Systems programmer | C, Rust",
 ]
+
+
+@dataclass
+class HookCalls:
+    """The hook calls of a run as a hook wrapper saw them (one name per call) and as the tracer wrote them."""
+
+    wrapped: list[str] = field(default_factory=list)
+    traced: list[str] = field(default_factory=list)
+
+    def wrapper(self) -> object:
+        """A plugin with a wrapper (``wrapper=True``) of every stillroom hook, recording each call's hook name."""
+        from stillroom import hookimpl, hookspecs
+
+        def watching(name: str) -> Any:
+            def wrap() -> Any:
+                self.wrapped.append(name)
+                return (yield)
+
+            wrap.__name__ = name
+            return hookimpl(wrapper=True)(wrap)
+
+        names = [name for name in dir(hookspecs) if name.startswith("stillroom_")]
+        return type("HookWatcher", (), {name: staticmethod(watching(name)) for name in names})()
+
+    def traced_hooks(self) -> list[str]:
+        """The hook of each call the tracer wrote as it started."""
+        return [line.split()[2].split("(")[0] for line in self.traced if "(" in line.split()[2]]

@@ -9,7 +9,6 @@ import pytest
 
 from stillroom.data import DataBundle, read_data_source
 from stillroom.errors import StillroomError
-from stillroom.plugin_boundary import contributions
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
 from tests.data_fixtures import QUERIES, write_beir, write_jsonl, write_mind, write_small_beir
@@ -18,7 +17,7 @@ POLICY = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
 
 
 def _source(**data_config) -> DataBundle:
-    return read_data_source(contributions(get_plugin_manager().hook.stillroom_data_sources), "any", data_config, POLICY, 3)
+    return read_data_source(get_plugin_manager(), "any", data_config, POLICY, 3)
 
 
 def _pair_row(request_id: str, candidate_id: str, **extra) -> dict:

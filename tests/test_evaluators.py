@@ -7,7 +7,7 @@ import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.evaluation import EvalInput, PerRequest, available_evaluators, select_evaluators
+from stillroom.evaluation import EvalInput, PerRequest, available_evaluators, evaluate, select_evaluators
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
 
@@ -33,12 +33,12 @@ def _one_hot(labels, num_labels=4):
 
 def _evaluate(policy, pairs, probs, k=10):
     evaluators = select_evaluators(
-        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators())
+        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager())
     )
     inputs = EvalInput(pairs=pairs, probs=probs, policy=policy, k=k)
     out = {}
     for evaluator in evaluators:
-        out.update(evaluator(inputs))
+        out.update(evaluate(evaluator, inputs))
     return {key: value.figure if isinstance(value, PerRequest) else value for key, value in out.items()}
 
 
@@ -81,16 +81,16 @@ def test_a_rule_reading_fields_the_data_lacks_is_not_applicable_rather_than_neve
 
 def test_unknown_evaluator_lists_the_known_ones() -> None:
     with pytest.raises(StillroomError, match="known evaluators: label_agreement, policy_compliance, ranking"):
-        select_evaluators(["bleu"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+        select_evaluators(["bleu"], available_evaluators(get_plugin_manager()))
 
 
 def test_a_baseline_without_labels_gets_ranking_figures_and_auc_but_no_kappa(policy) -> None:
     labels = [3, 2, 0, 1]
     evaluators = select_evaluators(
-        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators())
+        ["ranking", "label_agreement", "policy_compliance"], available_evaluators(get_plugin_manager())
     )
     inputs = EvalInput(pairs=_pairs(labels), probs=None, policy=policy, k=10, ranking_scores=torch.tensor([0.9, 0.7, 0.1, 0.3]))
-    out = {key: value for evaluator in evaluators for key, value in evaluator(inputs).items()}
+    out = {key: value for evaluator in evaluators for key, value in evaluate(evaluator, inputs).items()}
     assert out["ndcg@10"].figure == pytest.approx(1.0) and out["auc"] == pytest.approx(1.0)
     assert "kappa" not in out
     with pytest.raises(ValueError, match="no labels"):
@@ -102,8 +102,8 @@ def test_ranking_figures_are_kept_per_request_in_the_order_requests_appear(polic
     ranked = [Pair(f"b:{i}", "b", str(i), "r", "c", {}, {}, label) for i, label in enumerate([3, 0])]
     reversed_ = [Pair(f"a:{i}", "a", str(i), "r", "c", {}, {}, label) for i, label in enumerate([0, 3])]
     inputs = EvalInput(pairs=ranked + reversed_, probs=_one_hot([3, 0, 3, 0]), policy=policy, k=10)
-    [ranking] = select_evaluators(["ranking"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
-    ndcg = ranking(inputs)["ndcg@10"]
+    [ranking] = select_evaluators(["ranking"], available_evaluators(get_plugin_manager()))
+    ndcg = evaluate(ranking, inputs)["ndcg@10"]
     assert list(ndcg.values) == ["b", "a"] and ndcg.higher_is_better
     assert ndcg.values["b"] == pytest.approx(1.0)
     assert ndcg.values["a"] == pytest.approx(1 / torch.log2(torch.tensor(3.0)).item())  # the relevant one at rank 2: 1/log2(3)
@@ -116,8 +116,8 @@ def test_the_violation_rate_weights_each_request_by_its_top_k_slots(policy) -> N
     onsite = {"workplace": "onsite", "city": "Berlin", "seniority": 2}
     remote_job = {"workplace": "remote", "city": "Berlin", "seniority": 2}
     pairs = [Pair("x:0", "x", "0", "r", "c", remote, onsite, 0)] + [Pair(f"y:{i}", "y", str(i), "r", "c", remote, remote_job, 2) for i in range(3)]
-    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
-    rate = compliance(EvalInput(pairs=pairs, probs=_one_hot([0, 2, 2, 2]), policy=policy, k=2))["violation_rate@2"]
+    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager()))
+    rate = evaluate(compliance, EvalInput(pairs=pairs, probs=_one_hot([0, 2, 2, 2]), policy=policy, k=2))["violation_rate@2"]
     assert rate.values == {"x": 1.0, "y": 0.0} and rate.weights == {"x": 1.0, "y": 2.0}
     assert rate.figure == pytest.approx(1 / 3) and not rate.higher_is_better
 
@@ -130,9 +130,9 @@ def test_the_violation_floor_is_the_share_of_slots_no_ranking_can_keep_free_of_r
     remote_job = {"workplace": "remote", "city": "Berlin", "seniority": 2}
     pairs = [Pair("x:0", "x", "0", "r", "c", remote, onsite, 0), Pair("y:0", "y", "0", "r", "c", remote, onsite, 0)]
     pairs += [Pair(f"y:{i}", "y", str(i), "r", "c", remote, remote_job, 2) for i in (1, 2)]
-    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager().hook.stillroom_evaluators()))
+    [compliance] = select_evaluators(["policy_compliance"], available_evaluators(get_plugin_manager()))
     for ranked_first in ([3, 3, 0, 0], [0, 0, 3, 3]):  # the rule breaker of y first, then last
-        out = compliance(EvalInput(pairs=pairs, probs=_one_hot(ranked_first), policy=policy, k=2))
+        out = evaluate(compliance, EvalInput(pairs=pairs, probs=_one_hot(ranked_first), policy=policy, k=2))
         assert out["violation_floor@2"] == {"rate": pytest.approx(1 / 3), "requests": 1}
     assert out["violation_rate@2"].figure == pytest.approx(1 / 3)  # the second ranking reaches the floor
 

@@ -13,7 +13,7 @@ import pytest
 from stillroom import hookimpl
 from stillroom.data import DataBundle, DataSourceSpec, Pair
 from stillroom.errors import StillroomError
-from stillroom.plugin_boundary import PluginBroke, contributions, plugin_call
+from stillroom.plugin_boundary import PluginBroke, plugin_call
 from stillroom.plugin_manager import get_plugin_manager
 from tests.helpers import page_text, run_cli
 
@@ -85,7 +85,7 @@ def test_a_valid_bundle_from_a_plugin_passes_the_boundary(register_plugin) -> No
     register_plugin(CoursesSource(lambda *_: _bundle()), name="courses")
     manager = get_plugin_manager()
     policy = load_policy("stillroom.products.jobs:policy.md", manager)
-    bundle = read_data_source(contributions(manager.hook.stillroom_data_sources), "jobs", {"name": "enrolments"}, policy, 0)
+    bundle = read_data_source(manager, "jobs", {"name": "enrolments"}, policy, 0)
     assert [pair.pair_id for pair in bundle.golden["train"]] == ["p:1"]
 
 
@@ -95,12 +95,14 @@ def test_contributions_name_the_plugin_of_each_result_and_an_exception_in_one_na
         def stillroom_data_sources(self) -> list[DataSourceSpec]:
             raise RuntimeError("half-installed")
 
+    from stillroom.data import DATA_SOURCES
+
     manager = get_plugin_manager()
-    named = dict(contributions(manager.hook.stillroom_data_sources))
-    assert {"beir", "jsonl"} <= {spec.name for specs in named.values() for spec in specs}
+    named = {source.item.name: source.plugin for source in DATA_SOURCES(manager)}
+    assert named["beir"] == "stillroom.plugins.data.beir" and named["jsonl"] == "stillroom.plugins.data.jsonl"
     register_plugin(Broken(), name="broken")
     with pytest.raises(PluginBroke) as error:
-        contributions(manager.hook.stillroom_data_sources)
+        DATA_SOURCES(manager)
     assert str(error.value) == "plugin 'broken', stillroom_data_sources: raised RuntimeError: half-installed"
 
 
@@ -139,12 +141,17 @@ class WrongAnswers:
 
 
 def test_first_answer_names_the_plugin_that_answered_and_none_when_nobody_does(register_plugin) -> None:
-    from stillroom.plugin_boundary import first_answer
+    from stillroom.policy.precedents import RENDER_PAIR
 
-    register_plugin(WrongAnswers(), name="courses")
-    hook = get_plugin_manager().hook
-    assert first_answer(hook.stillroom_render_pair, product="courses", request={}, candidate={}) == ("courses", "one string")
-    assert first_answer(hook.stillroom_render_pair, product="nobody", request={}, candidate={}) is None
+    class Courses:
+        @hookimpl
+        def stillroom_render_pair(self, product: str, request: Any, candidate: Any) -> Any:
+            return ("a member", "a course") if product == "courses" else None
+
+    register_plugin(Courses(), name="courses")
+    answer = RENDER_PAIR(get_plugin_manager(), product="courses", request={}, candidate={})
+    assert answer is not None and (answer.plugin, answer.item) == ("courses", ("a member", "a course"))
+    assert RENDER_PAIR(get_plugin_manager(), product="nobody", request={}, candidate={}) is None
 
 
 def test_each_first_answer_hook_is_held_to_its_contract_naming_the_plugin(register_plugin, tmp_path: Path) -> None:
@@ -304,3 +311,29 @@ def test_a_model_family_loss_or_evaluator_that_breaks_its_contract_stops_the_run
     status = run_cli(["run", "experiment=smoke", *overrides, f"hydra.run.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert status == 2 and said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_hook_wrapper_and_the_tracer_see_every_hook_call_of_a_smoke_run(smoke_run: Path, smoke_hook_calls) -> None:
+    from collections import Counter
+
+    from stillroom.plugin_boundary import HOOKS, ContributeHook, FirstAnswerHook
+
+    wrapped = Counter(smoke_hook_calls.wrapped)
+    assert wrapped == Counter(smoke_hook_calls.traced_hooks())
+    kinds = {type(HOOKS[name]) for name in wrapped}
+    assert {ContributeHook, FirstAnswerHook} <= kinds, wrapped
+    assert {"stillroom_load_policy", "stillroom_models", "stillroom_build_baseline", "stillroom_before_stage"} <= set(wrapped)
+
+
+def test_every_hook_has_one_boundary_and_no_engine_code_calls_a_hook_around_it() -> None:
+    import re
+
+    import stillroom.cli.main  # noqa: F401 - the modules that declare the boundaries
+    import stillroom.recipe.job  # noqa: F401
+    from stillroom import hookspecs
+    from stillroom.plugin_boundary import HOOKS
+
+    assert sorted(HOOKS) == sorted(name for name in dir(hookspecs) if name.startswith("stillroom_"))
+    core = Path(__file__).resolve().parents[1] / "core"
+    lines = [(path.name, line.strip()) for path in core.rglob("*.py") for line in path.read_text().splitlines()]
+    assert [f"{name}: {line}" for name, line in lines if re.search(r"\.hook\.stillroom_", line)] == []

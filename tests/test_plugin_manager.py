@@ -152,7 +152,7 @@ def test_a_later_plugin_overrides_a_builtin_loss(register_plugin) -> None:
     from stillroom.plugin_manager import get_plugin_manager
 
     specs = available_losses(get_plugin_manager())
-    assert specs["hard_label_ce"].spec.description == "override"
+    assert specs["hard_label_ce"].item.description == "override"
     assert "soft_label_kl" in specs
 
 
@@ -180,12 +180,13 @@ def test_plugins_command_lists_name_version_and_hooks(monkeypatch: pytest.Monkey
 
 
 def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serves_its_products(register_plugin) -> None:
+    import torch
+
     from stillroom.data import DataBundle, DataSourceSpec, Pair, read_data_source
-    from stillroom.plugin_boundary import contributions
     from stillroom.policy.source import load_policy
     from stillroom.ranker import BuildContext, ModelSpec, available_models, build_model
 
-    built = object()
+    built = torch.nn.Identity()
     one = [Pair("p:1", "r", "c", "request", "candidate", label=1)]
     test, pool = [Pair("p:2", "r", "d", "request", "candidate", label=0)], [Pair("p:3", "r", "e", "request", "candidate")]
     bundle = DataBundle(golden={"train": one, "dev": [], "test": test}, pool=pool)
@@ -200,14 +201,13 @@ def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serve
             return [DataSourceSpec("crawl", lambda product, config, policy, seed: bundle, products=("jobs",))]
 
     register_plugin(Override())
-    hook = plugin_manager.get_plugin_manager().hook
-    models = available_models(hook.stillroom_models())
+    models = available_models(plugin_manager.get_plugin_manager())
     assert models["late_interaction"].description == "override" and "hf_cross_encoder" in models
     assert build_model(models, "student", {"name": "late_interaction"}, BuildContext(4)) is built
     policy = load_policy("stillroom.products.jobs:policy.md", plugin_manager.get_plugin_manager())
-    assert read_data_source(contributions(hook.stillroom_data_sources), "jobs", {"name": "crawl"}, policy, 0) is bundle
+    assert read_data_source(plugin_manager.get_plugin_manager(), "jobs", {"name": "crawl"}, policy, 0) is bundle
     with pytest.raises(StillroomError, match="no plugin provides data source 'crawl' for product 'feed'; its data sources: beir, ") as error:
-        read_data_source(contributions(hook.stillroom_data_sources), "feed", {"name": "crawl"}, policy, 0)
+        read_data_source(plugin_manager.get_plugin_manager(), "feed", {"name": "crawl"}, policy, 0)
     assert error.value.where == "data.name" and "synthetic" in error.value.message
 
 

@@ -61,17 +61,16 @@ def plugins_command() -> int:
 
 def component_names(manager: Plugins) -> dict[str, list[str]]:
     """The named components the plugins contribute, as a config names them (a data source with the products it serves)."""
+    from stillroom.data import data_source_names
     from stillroom.evaluation import available_evaluators
     from stillroom.losses import available_losses
     from stillroom.ranker import available_models
 
-    hook = manager.hook
-    sources = {f"{spec.name} ({', '.join(spec.products) or 'any product'})" for specs in hook.stillroom_data_sources() for spec in specs}
     return {
-        "models": sorted(available_models(hook.stillroom_models())),
-        "data sources": sorted(sources),
+        "models": sorted(available_models(manager)),
+        "data sources": data_source_names(manager),
         "losses": sorted(available_losses(manager)),
-        "evaluators": sorted(available_evaluators(hook.stillroom_evaluators())),
+        "evaluators": sorted(available_evaluators(manager)),
     }
 
 

@@ -12,8 +12,12 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from stillroom.plugin_boundary import contributions
+from stillroom.plugin_boundary import ContributeHook, instance_of
 from stillroom.plugin_manager import Plugins
+
+CONFIG_SEARCHPATH: ContributeHook[str] = ContributeHook(
+    "stillroom_config_searchpath", instance_of(str, "a string"), "a list of search-path entries (['pkg://my_pkg.conf'])"
+)
 
 BUILT_IN_CONFIGS = "pkg://stillroom.conf"
 PRODUCT_GROUP = "product"
@@ -32,8 +36,7 @@ def _folder(entry: str) -> Traversable | Path | None:
 
 def plugin_config_entries(plugins: Plugins) -> list[str]:
     """The search-path entries of the configs plugins ship (``stillroom_config_searchpath``), each a string."""
-    contributed = contributions(plugins.hook.stillroom_config_searchpath, str, "a list of search-path entries (['pkg://my_pkg.conf'])")
-    return [entry for _, entries in contributed for entry in entries]
+    return [entry.item for entry in CONFIG_SEARCHPATH(plugins)]
 
 
 def known_products(plugins: Plugins) -> list[str]:

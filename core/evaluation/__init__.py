@@ -3,4 +3,14 @@
 ``stillroom.evaluation`` keeps the names plugins and scripts import from it; they live in :mod:`.evaluators`.
 """
 
-from stillroom.evaluation.evaluators import *  # noqa: F403
+from stillroom.evaluation.evaluators import (
+    EVALUATORS,
+    EvalInput,
+    Evaluator,
+    PerRequest,
+    available_evaluators,
+    evaluate,
+    select_evaluators,
+)
+
+__all__ = ["EVALUATORS", "EvalInput", "Evaluator", "PerRequest", "available_evaluators", "evaluate", "select_evaluators"]

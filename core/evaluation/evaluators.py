@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_boundary import PluginBroke, plugin_call
-from stillroom.plugin_manager import merge_by_name
+from stillroom.plugin_boundary import Contributed, ContributeHook, by_name
 from stillroom.policy import Policy
 from stillroom.ranker import expected_grade
+
+if TYPE_CHECKING:
+    from stillroom.plugin_manager import Plugins
 
 
 @dataclass(frozen=True)
@@ -175,33 +177,33 @@ class Evaluator(Protocol):
         goes to the model's ``details``."""
 
 
-@dataclass(frozen=True)
-class CheckedEvaluator:
-    """An evaluator with the name of the plugin that gave it: an exception from it, or results that are not a
-    mapping of names, stop the run naming the plugin (:mod:`stillroom.plugin_boundary`)."""
-
-    evaluator: Evaluator
-    plugin: str
-
-    @property
-    def name(self) -> str:
-        return self.evaluator.name
-
-    def __call__(self, inputs: EvalInput) -> Mapping[str, Any]:
-        hook = f"stillroom_evaluators: evaluator {self.name!r}"
-        with plugin_call(self.plugin, hook):
-            results = self.evaluator(inputs)
-        if not isinstance(results, Mapping) or not all(isinstance(key, str) for key in results):
-            raise PluginBroke(f"returned {type(results).__name__}, expected a mapping of result names to figures or details", self.plugin, hook)
-        return results
+def _not_an_evaluator(item: object) -> str | None:
+    return None if isinstance(getattr(item, "name", None), str) and callable(item) else "not an evaluator"
 
 
-def available_evaluators(by_plugin: Sequence[Sequence[Evaluator]]) -> dict[str, Evaluator]:
-    """Every evaluator the plugins contributed, by name; a later plugin overrides a built-in."""
-    return merge_by_name(by_plugin, lambda evaluator: evaluator.name)
+def _not_results(results: object) -> str | None:
+    if isinstance(results, Mapping) and all(isinstance(key, str) for key in results):
+        return None
+    return f"returned {type(results).__name__}, expected a mapping of result names to figures or details"
 
 
-def select_evaluators(names: Sequence[str], known: Mapping[str, Evaluator]) -> list[Evaluator]:
+EVALUATORS: ContributeHook[Evaluator] = ContributeHook(
+    "stillroom_evaluators", _not_an_evaluator, "a list of Evaluator (each with a name, called with an EvalInput)"
+)
+
+
+def available_evaluators(plugins: Plugins) -> dict[str, Contributed[Evaluator]]:
+    """Every evaluator the plugins contribute, by name, with its plugin's name; a later plugin overrides a built-in."""
+    return by_name(EVALUATORS(plugins), lambda evaluator: evaluator.name)
+
+
+def evaluate(evaluator: Contributed[Evaluator], inputs: EvalInput) -> Mapping[str, Any]:
+    """``evaluator``'s results on ``inputs``; an exception from it, or results that are not a mapping of names,
+    stop the run naming its plugin."""
+    return evaluator.run(f"evaluator {evaluator.item.name!r}", evaluator.item, inputs, expect=_not_results)
+
+
+def select_evaluators(names: Sequence[str], known: Mapping[str, Contributed[Evaluator]]) -> list[Contributed[Evaluator]]:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise StillroomError(

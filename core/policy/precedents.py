@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.plugin_boundary import PluginBroke, checked, first_answer
+from stillroom.plugin_boundary import FirstAnswerHook, PluginBroke
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 
@@ -24,7 +24,7 @@ def render_precedents(policy: Policy, product: str, plugins: Plugins, required: 
     pairs = []
     for index, precedent in enumerate(policy.precedents):
         try:
-            answer = first_answer(plugins.hook.stillroom_render_pair, product=product, request=precedent.request, candidate=precedent.candidate)
+            answer = RENDER_PAIR(plugins, product=product, request=precedent.request, candidate=precedent.candidate)
         except PluginBroke as broke:
             if not isinstance(broke.__cause__, KeyError):
                 raise
@@ -42,7 +42,7 @@ def render_precedents(policy: Policy, product: str, plugins: Plugins, required: 
                 "implement stillroom_render_pair in the product plugin, or set gate.precedents=false and labeling.precedent_copies=0",
                 where=f"{policy.source}: precedents",
             )
-        request_text, candidate_text = checked(answer, "stillroom_render_pair", two_texts)
+        request_text, candidate_text = answer.item
         pairs.append(
             Pair(
                 pair_id=f"precedent-{index}",
@@ -63,3 +63,6 @@ def two_texts(texts: object) -> str | None:
     if isinstance(texts, tuple | list) and len(texts) == 2 and all(isinstance(text, str) for text in texts):
         return None
     return f"returned {texts!r:.80}, expected (request_text, candidate_text), two strings"
+
+
+RENDER_PAIR: FirstAnswerHook[tuple[str, str]] = FirstAnswerHook("stillroom_render_pair", two_texts)

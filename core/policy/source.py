@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from stillroom.config.resources import resolve_file
 from stillroom.errors import StillroomError
-from stillroom.plugin_boundary import checked, first_answer, instance_of
+from stillroom.plugin_boundary import FirstAnswerHook, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
+
+LOAD_POLICY: FirstAnswerHook[Policy] = FirstAnswerHook("stillroom_load_policy", instance_of(Policy, "a Policy"))
 
 
 def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> Policy:
@@ -14,7 +16,7 @@ def load_policy(spec: str, plugins: Plugins, where: str = "product.policy") -> P
     whichever plugin reads that kind of file (``stillroom_load_policy``); a plugin's test loads its own this way:
     ``load_policy("stillroom_widgets:policy.md", get_plugin_manager())``. ``where`` names the config key in errors."""
     path = resolve_file(spec, where)
-    answer = first_answer(plugins.hook.stillroom_load_policy, path=path)
+    answer = LOAD_POLICY(plugins, path=path)
     if answer is None:
         raise StillroomError("no plugin reads this kind of policy file (expected Markdown with YAML front matter)", where=str(path))
-    return checked(answer, "stillroom_load_policy", instance_of(Policy, "a Policy"))
+    return answer.item

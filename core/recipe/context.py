@@ -16,15 +16,14 @@ import torch
 from lightning.pytorch.loggers import Logger
 
 from stillroom import engagement
-from stillroom.baselines import Scorer, is_scorer
+from stillroom.baselines import BUILD_BASELINE, Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
 from stillroom.evaluation import Evaluator, available_evaluators, select_evaluators
-from stillroom.evaluation.evaluators import CheckedEvaluator
 from stillroom.features import check_feature_names
 from stillroom.field_features import declared_features, with_field_features
 from stillroom.losses import ENGAGEMENT, GOLDEN, RELEVANCE, HiddenWidths, WeightedTerm, available_losses, build_terms, term_entries
-from stillroom.plugin_boundary import checked, contributions, first_answer
+from stillroom.plugin_boundary import Contributed, FirstAnswerHook
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.policy.precedents import render_precedents
@@ -34,7 +33,6 @@ from stillroom.ranker import (
     Ranker,
     available_models,
     build_model,
-    checked_model_spec,
     for_inference,
     load_model_state,
     model_spec,
@@ -52,6 +50,9 @@ def lightning_loggers(result: Any) -> str | None:
     if isinstance(result, list) and all(isinstance(logger, Logger) for logger in result):
         return None
     return f"returned {type(result).__name__}, expected a list of Lightning loggers (empty for none)"
+
+
+BUILD_LOGGERS: FirstAnswerHook[list[Logger]] = FirstAnswerHook("stillroom_build_loggers", lightning_loggers)
 
 
 @dataclass
@@ -115,8 +116,7 @@ class RunContext:
 
     def models(self) -> dict[str, ModelSpec]:
         """Every model family the plugins contribute, by name, each building through its plugin's boundary."""
-        contributed = contributions(self.plugins.hook.stillroom_models)
-        return available_models([[checked_model_spec(spec, plugin) for spec in specs] for plugin, specs in contributed])
+        return available_models(self.plugins)
 
     def label_names(self, role: str) -> tuple[str, ...]:
         """The grades ``role`` predicts: the engagement teacher's own scale, the policy's labels for every other role."""
@@ -144,7 +144,9 @@ class RunContext:
         key that named it, for the error."""
         torch.manual_seed(self.seed)
         teacher_config = self.config["teacher"]
-        answer = first_answer(self.plugins.hook.stillroom_build_baseline, name=name, model_config=teacher_config, context=self._build_context())
+        answer = BUILD_BASELINE(
+            self.plugins, f"stillroom_build_baseline({name!r})", name=name, model_config=teacher_config, context=self._build_context()
+        )
         if answer is None:
             if not required:
                 return None
@@ -153,7 +155,7 @@ class RunContext:
                 f"remove it from {where} or install the plugin that provides it",
                 where=where,
             )
-        return checked(answer, f"stillroom_build_baseline({name!r})", is_scorer)
+        return answer.item
 
     def load_model(self, name: str) -> Ranker:
         """Rebuild the trained model ``name`` from its role's config and load its weights, ready for scoring."""
@@ -170,11 +172,10 @@ class RunContext:
         specs = available_losses(self.plugins)
         return build_terms(terms_config, specs, widths, where)
 
-    def evaluators(self, names: Sequence[str]) -> list[Evaluator]:
-        """The evaluators ``names`` names, each checked at its plugin's boundary."""
-        contributed = contributions(self.plugins.hook.stillroom_evaluators)
-        checked_by_plugin = [[CheckedEvaluator(evaluator, plugin) for evaluator in evaluators] for plugin, evaluators in contributed]
-        return select_evaluators(names, available_evaluators(checked_by_plugin))
+    def evaluators(self, names: Sequence[str]) -> list[Contributed[Evaluator]]:
+        """The evaluators ``names`` names, each with its plugin's name (run them with
+        :func:`stillroom.evaluation.evaluate`)."""
+        return select_evaluators(names, available_evaluators(self.plugins))
 
     def check_components(self) -> None:
         """Fail before any training on a model, loss or evaluator that no plugin provides, a model whose family's
@@ -212,7 +213,7 @@ class RunContext:
 
     def loggers(self, run_name: str) -> list[Logger]:
         logger_config = self.config["logger"]
-        answer = first_answer(self.plugins.hook.stillroom_build_loggers, logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name)
+        answer = BUILD_LOGGERS(self.plugins, logger_config=logger_config, run_dir=Path(self.store.root), run_name=run_name)
         if answer is None:
             raise StillroomError(f"no plugin provides a logger named {logger_config.get('name')!r}", where="logger.name")
-        return checked(answer, "stillroom_build_loggers", lightning_loggers)
+        return answer.item

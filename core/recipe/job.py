@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from stillroom.config.schema import validate_config
 from stillroom.evaluation.report_words import comparison_table, verdicts
+from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
 from stillroom.recipe.artifacts import ArtifactStore
@@ -25,6 +26,8 @@ from stillroom.recipe.stage_cache import StageCache
 from stillroom.training.strategies import check_strategy, register_strategies
 
 REPORT = "report.figures"
+BEFORE_RUN = NotifyHook("stillroom_before_run")
+AFTER_RUN = NotifyHook("stillroom_after_run")
 """The report stage's figures, which the job prints and returns (a sweeper optimises their ``objective``)."""
 
 
@@ -44,7 +47,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ctx.plan.check(config)
     report = None
     with run_folder_lock(store.root):
-        plugins.hook.stillroom_before_run(config=config, store=store)
+        BEFORE_RUN(plugins, config=config, store=store)
         try:
             summaries = run_stages(ctx)
             write_manifest(store, config, policy, summaries)
@@ -53,5 +56,5 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             print(f"\n{comparison_table(report)}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's "
                   f"{metric} at {report['speedup']:.1f}x its throughput\nreport: {ctx.io.path(REPORT).parent}\nrun directory: {store.root}")
         finally:
-            plugins.hook.stillroom_after_run(config=config, store=store, report=report)
+            AFTER_RUN(plugins, config=config, store=store, report=report)
     return report

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.config.resources import resolve_file
+from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.recipe.artifacts import ArtifactStore, fingerprint, folder_checksums, sha256_file
@@ -30,6 +31,8 @@ from stillroom.training.progress import duration, running_stage
 
 STAGE_MODULES = (prepare, finetune, gate, label, engagement_teacher, distill, prune, evaluate, compliance, export, report)
 """Where the stages are declared; the order here breaks ties only, the reads decide."""
+BEFORE_STAGE = NotifyHook("stillroom_before_stage")
+AFTER_STAGE = NotifyHook("stillroom_after_stage")
 FILE_KEYS = tuple(f"{role}.prompt" for role in ("judge", "teacher", "student"))
 """A model config's ``prompt`` names a template file: its sha256 joins the fingerprint, so editing the file retrains."""
 DATA_KEYS = ("data.path", "data.golden")
@@ -130,7 +133,6 @@ def _run_or_reuse(
 ) -> dict[str, Any]:
     """The stage's summary: the recorded one when its fingerprint matches a completed run of it (here or in the
     stage cache), else the one running it now gives (its name joins ``ran`` as it starts)."""
-    hook = ctx.plugins.hook
     stage_fp = fingerprint(
         stage.name,
         _fingerprint_config(ctx, stage),
@@ -143,11 +145,11 @@ def _run_or_reuse(
         summary = ctx.store.completed_summary(stage.name)
         source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
         log(f"{stage.name}: unchanged, reusing {source}")
-        hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=True)
+        AFTER_STAGE(ctx.plugins, stage=stage.name, store=ctx.store, summary=summary, reused=True)
         return summary
     ran.append(stage.name)
     ctx.store.invalidate(stage.name)
-    hook.stillroom_before_stage(stage=stage.name, store=ctx.store)
+    BEFORE_STAGE(ctx.plugins, stage=stage.name, store=ctx.store)
     log(f"{stage.name}: running")
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
@@ -160,5 +162,5 @@ def _run_or_reuse(
     if ctx.stage_cache is not None:
         ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
     log(f"{stage.name}: done in {duration(summary['seconds'])}")
-    hook.stillroom_after_stage(stage=stage.name, store=ctx.store, summary=summary, reused=False)
+    AFTER_STAGE(ctx.plugins, stage=stage.name, store=ctx.store, summary=summary, reused=False)
     return summary

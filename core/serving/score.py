@@ -22,10 +22,9 @@ import torch
 from stillroom.errors import StillroomError
 from stillroom.evaluation.served import DEMOTE, FILTER, action
 from stillroom.features import FIRST_STAGE_SCORE, feature_names, model_inputs, pair_features
-from stillroom.plugin_boundary import checked, first_answer, instance_of
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
-from stillroom.ranker import Ranker, expected_grade, for_inference
+from stillroom.ranker import LOAD_EXPORTED, Ranker, expected_grade, for_inference
 from stillroom.reading import data_error, field, jsonl_objects
 from stillroom.recipe.artifacts import atomic_path
 from stillroom.serving.onnx import ONNX_FILE, OUTPUT_NAME
@@ -43,13 +42,13 @@ def load_exported(folder: Path, plugins: Plugins) -> Ranker:
     """The ranker saved in ``folder``, loaded by the plugin whose model wrote it."""
     if not folder.is_dir():
         raise StillroomError("no such folder; expected a model folder that `export` wrote (RUN_DIR/export/student)", where=str(folder))
-    answer = first_answer(plugins.hook.stillroom_load_exported, directory=folder)
+    answer = LOAD_EXPORTED(plugins, directory=folder)
     if answer is None:
         raise StillroomError(
             "no plugin recognises this folder as a model it saved; expected a folder that `export` wrote (RUN_DIR/export/student)",
             where=str(folder),
         )
-    return for_inference(checked(answer, "stillroom_load_exported", instance_of(torch.nn.Module, "a Ranker (a torch module)")))
+    return for_inference(answer.item)
 
 
 class OnnxSession:

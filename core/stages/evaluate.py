@@ -25,7 +25,7 @@ import torch
 from stillroom.baselines import TEACHER_BASE, ServesAsRanker, to_unit_interval
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.evaluation import EvalInput, Evaluator, PerRequest, evaluate
 from stillroom.evaluation.comparisons import compare, comparison_pairs
 from stillroom.evaluation.fusion import fused_scores
 from stillroom.evaluation.report import primary_metric
@@ -33,6 +33,7 @@ from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_pro
 from stillroom.evaluation.served import POLICY, as_served, check_mode
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.features import model_inputs, pair_features
+from stillroom.plugin_boundary import Contributed
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
@@ -113,13 +114,13 @@ class Evaluated:
     details: dict[str, Any]
 
 
-def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> Evaluated:
+def _evaluate(evaluators: list[Contributed[Evaluator]], inputs: EvalInput) -> Evaluated:
     """Per-request results and floats are figures (a per-request one's figure is its mean); the rest are details."""
     metrics: dict[str, float] = {}
     per_request: dict[str, PerRequest] = {}
     details: dict[str, Any] = {}
     for evaluator in evaluators:
-        for key, value in evaluator(inputs).items():
+        for key, value in evaluate(evaluator, inputs).items():
             if isinstance(value, PerRequest):
                 per_request[key], metrics[key] = value, value.figure
             elif isinstance(value, float | int):
@@ -129,7 +130,9 @@ def _evaluate(evaluators: list[Evaluator], inputs: EvalInput) -> Evaluated:
     return Evaluated(metrics, per_request, details)
 
 
-def _on_splits(splits: Mapping[str, list[Pair]], evaluators: list[Evaluator], scored: Callable[[list[Pair]], EvalInput]) -> dict[str, Evaluated]:
+def _on_splits(
+    splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]], scored: Callable[[list[Pair]], EvalInput]
+) -> dict[str, Evaluated]:
     return {split: _evaluate(evaluators, scored(pairs)) for split, pairs in splits.items()}
 
 
@@ -140,7 +143,7 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
 
 
 def _baselines(
-    ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator], serve: Serving
+    ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]], serve: Serving
 ) -> tuple[dict[str, Any], dict[str, Ranker]]:
     """Each baseline, ranked with no labels (so no kappa): the plugins' scorers, then the fusions of them (weights
     chosen on golden dev), then the teacher's base where a plugin offers it (a reference), each ranked as ``serve``
@@ -201,7 +204,7 @@ def _scored_baselines(config: Mapping[str, Any]) -> list[str]:
 
 
 def _off_scale(
-    ctx: RunContext, trained: TrainedModel, splits: Mapping[str, list[Pair]], evaluators: list[Evaluator]
+    ctx: RunContext, trained: TrainedModel, splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]]
 ) -> tuple[int, dict[str, Evaluated]]:
     """A model on its own scale (the engagement teacher) ranks by its expected grade; it gets no kappa and is not timed."""
     model = ctx.load_model(trained.name)

@@ -20,9 +20,10 @@ import torch
 from stillroom.baselines import ranking_scores
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
-from stillroom.evaluation import EvalInput, Evaluator, PerRequest
+from stillroom.evaluation import EvalInput, Evaluator, PerRequest, evaluate
 from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.significance import IntervalSettings, paired_difference
+from stillroom.plugin_boundary import Contributed
 from stillroom.policy.gate import FREE_MODEL, GainCheck, judge_gate
 from stillroom.policy.labeling import labels_of
 from stillroom.recipe.context import RunContext
@@ -93,9 +94,9 @@ def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch
     )
 
 
-def _per_request(evaluators: Sequence[Evaluator], inputs: EvalInput, metric: str) -> PerRequest:
+def _per_request(evaluators: Sequence[Contributed[Evaluator]], inputs: EvalInput, metric: str) -> PerRequest:
     for evaluator in evaluators:
-        value = evaluator(inputs).get(metric)
+        value = evaluate(evaluator, inputs).get(metric)
         if isinstance(value, PerRequest):
             return value
     raise StillroomError(

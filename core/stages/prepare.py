@@ -13,7 +13,6 @@ from typing import Any
 from stillroom.baselines import Scorer
 from stillroom.data import Pair, fingerprint_rows, read_data_source
 from stillroom.field_features import declared_features, with_field_features
-from stillroom.plugin_boundary import contributions
 from stillroom.recipe.context import RunContext
 from stillroom.recipe.contracts import Artifact, Stage, data_split
 
@@ -52,7 +51,7 @@ def with_first_stage_scores(pairs: list[Pair], scorer: Scorer) -> list[Pair]:
 def run(ctx: RunContext) -> dict[str, Any]:
     product = ctx.config["product"]["name"]
     data_config = ctx.config["data"]
-    bundle = read_data_source(contributions(ctx.plugins.hook.stillroom_data_sources), product, data_config, ctx.policy, ctx.seed)
+    bundle = read_data_source(ctx.plugins, product, data_config, ctx.policy, ctx.seed)
     features = declared_features(ctx.config["product"]["features"])
     scorer_name = ctx.config["product"]["first_stage_scorer"]
     scorer = ctx.build_baseline(scorer_name, where="product.first_stage_scorer") if scorer_name else None
