@@ -22,14 +22,14 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_module
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
-from stillroom.evaluation.scoring import Timed, measure_throughputs
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.job import REPORT, run_job
 from stillroom.recipe.run import run_context
 from stillroom.stages import evaluate
+from stillroom.training.scoring import Timed, measure_throughputs
 
 SHARED_STAGES = ("prepare", "finetune", "gate", "label", "distill", "distill_no_kd")
 """What a student's run copies from the default run; a changed student retrains its own stages anyway."""

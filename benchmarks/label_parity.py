@@ -19,15 +19,15 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
-from stillroom.evaluation.scoring import has_hidden
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.policy.labeling import label_outputs, read_soft_labels
 from stillroom.policy.source import load_policy
-from stillroom.recipe.artifacts import ArtifactStore
-from stillroom.recipe.contracts import hidden_states, soft_labels
 from stillroom.recipe.run import run_context
-from stillroom.training.stage import LABELED_SPLITS
+from stillroom.stages.contracts import hidden_states, soft_labels
+from stillroom.stages.labeling import label_outputs, read_soft_labels
+from stillroom.stages.training import LABELED_SPLITS
+from stillroom.training.scoring import has_hidden
 
 ONE_PROCESS = {"devices": 1, "strategy": "auto"}
 

@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader
 
 from stillroom.losses import HIDDEN, WeightedTerm, available_losses, build_terms
 from stillroom.ranker import BuildContext, Ranker, available_models, build_model
+from stillroom.stages.training import hidden_widths
 from stillroom.training import PairCollator, PairDataset, TargetShapes, TrainItem, fit, warmup_cosine
-from stillroom.training.stage import hidden_widths
 
 
 class EpochClock(pl.Callback):

@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 from recipe_world import recipe_world
 
-from stillroom.evaluation.scoring import warm_up_batches
 from stillroom.ranker import BuildContext, Ranker, available_models, build_model, export_form, for_inference
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
 from stillroom.serving.score import OnnxSession
+from stillroom.training.scoring import warm_up_batches
 
 Features = dict[str, torch.Tensor]
 

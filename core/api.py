@@ -13,6 +13,7 @@ hook takes or returns a stillroom type that is not here.
 from __future__ import annotations
 
 from stillroom import hookimpl
+from stillroom.artifacts import ArtifactStore
 from stillroom.baselines import Scorer, ServesAsRanker
 from stillroom.data import DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
@@ -34,7 +35,6 @@ from stillroom.ranker import (
     Ranker,
     ScoresInBulk,
 )
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, SyntheticWorld, WorldSize, generate_bundle
 
 HOOK_TYPES = (

@@ -30,13 +30,13 @@ from stillroom import PROJECT_NAME
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
+    from stillroom.artifacts import ArtifactStore
     from stillroom.baselines import Scorer
     from stillroom.data import DataSourceSpec
     from stillroom.evaluation import Evaluator
     from stillroom.losses import LossSpec
     from stillroom.policy import Policy
     from stillroom.ranker import BuildContext, ModelSpec, Ranker
-    from stillroom.recipe.artifacts import ArtifactStore
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.stages import report as report_stage
 
 try:

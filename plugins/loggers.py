@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom import hookimpl
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.secrets import scrub_secrets
-from stillroom.recipe.artifacts import ArtifactStore
 
 if TYPE_CHECKING:  # Lightning loads when a logger is built, not when `stillroom policy check` loads the plugins
     from lightning.pytorch.loggers import Logger

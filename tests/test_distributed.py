@@ -11,17 +11,17 @@ import pytest
 import torch
 
 import stillroom.training.sampling as sampling
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.evaluation.scoring import predict
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import recipe_stages
 from stillroom.training import NumericFault, fit
 from stillroom.training.sampling import EpochBatchSampler, RequestBatchSampler
+from stillroom.training.scoring import predict
 from stillroom.training.strategies import check_strategy
 from tests.helpers import TRAINER, FaultAt, compose_config, tiny_ranker, toy_items, train_config
 

@@ -8,22 +8,78 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "core"
-FORBIDDEN_PACKAGES = ("stillroom.plugins", "stillroom.products")
 LAYOUT = {"core": "stillroom", "plugins": "stillroom/plugins", "products": "stillroom/products"}
 """Where each source folder lands in the installed package (pyproject's package-dir)."""
-OFFENDERS = """
-import json, sys
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("stillroom.cli", "stillroom.testing", "stillroom.plugin_reference", "stillroom.api"),
+    ("stillroom.recipe",),
+    ("stillroom.stages",),
+    ("stillroom.serving",),
+    ("stillroom.training",),
+    ("stillroom.evaluation",),
+    (
+        "stillroom.baselines",
+        "stillroom.synthetic",
+        "stillroom.field_features",
+        "stillroom.engagement",
+        "stillroom.ranker",
+        "stillroom.losses",
+        "stillroom.policy",
+        "stillroom.data",
+        "stillroom.config",
+        "stillroom.artifacts",
+        "stillroom.features",
+        "stillroom.reading",
+        "stillroom.plugin_manager",
+        "stillroom.hookspecs",
+    ),
+    ("stillroom.errors", "stillroom.files", "stillroom.plugin_boundary", "stillroom.compat"),
+)
+"""The engine's rooms, top to bottom: a module may import from its own layer's rooms (without a cycle) and from the
+layers below, never from a layer above. The command line and the test helpers run a recipe, and the plugins' API
+gathers names from every layer; the recipe runs its
+stages; a stage trains, scores, evaluates and exports; the types plugins use (data, models, losses, the policy, the
+config and the plugin manager) sit below all of that; the leaves (errors, file helpers, the plugin boundary, the
+compatibility shims) import nothing of stillroom."""
+FORBIDDEN = {"stillroom.plugins": "core never imports a plugin", "stillroom.products": "core never imports a product"}
+ENGINE_MAY_IMPORT_API = ("stillroom.api", "stillroom.plugin_reference", "stillroom.cli", "stillroom.testing")
+"""``stillroom.api`` is the plugins' door into the engine; the engine itself does not go through it."""
+
+CHECK = """
+import graphlib, json, sys
 import grimp
-graph = grimp.build_graph("stillroom", cache_dir=None)
-forbidden = tuple(sys.argv[1:])
-print(json.dumps(sorted(
-    [module, imported]
-    for module in graph.modules if not module.startswith(forbidden)
-    for imported in graph.find_modules_directly_imported_by(module) if imported.startswith(forbidden)
-)))
+layers, forbidden, api_users = json.loads(sys.argv[1])
+graph = grimp.build_graph("stillroom", cache_dir=None, exclude_type_checking_imports=True)
+engine = sorted(m for m in graph.modules if not m.startswith(tuple(forbidden)))
+room = lambda module: ".".join(module.split(".")[:2])
+illegal = graph.find_illegal_dependencies_for_layers(layers=[grimp.Layer(*rooms, independent=False) for rooms in layers])
+rooms = {}
+for module in engine:
+    rooms.setdefault(room(module), set()).update(
+        room(imported) for imported in graph.find_modules_directly_imported_by(module)
+        if imported != "stillroom" and not imported.startswith(tuple(forbidden)) and room(imported) != room(module)
+    )
+try:
+    graphlib.TopologicalSorter(rooms).prepare()
+    cycle = None
+except graphlib.CycleError as error:
+    cycle = error.args[1]
+print(json.dumps({
+    "upward": sorted(f"{d.importer} -> {d.imported}" for d in illegal),
+    "routes": sorted(f"{head} -> {tail}" for d in illegal for route in d.routes for head in route.heads for tail in route.tails),
+    "cycle": cycle,
+    "forbidden": sorted(f"{m} -> {i}" for m in engine for i in graph.find_modules_directly_imported_by(m) if i.startswith(tuple(forbidden))),
+    "api": sorted(f"{m} -> stillroom.api" for m in engine if not m.startswith(tuple(api_users))
+                  and "stillroom.api" in graph.find_modules_directly_imported_by(m)),
+    "rooms": sorted(rooms),
+}))
 """
 # Product names as values ("jobs" also means Hydra jobs in prose), model families and loss names anywhere.
 FORBIDDEN_WORDS = re.compile(
@@ -44,23 +100,47 @@ def installed_layout(root: Path) -> Path:
     return root
 
 
-def core_imports_of_plugins(root: Path) -> list[list[str]]:
-    """Each (core module, plugin or product module) import in the package laid out under ``root``, by grimp, in a
-    fresh interpreter that finds that copy first."""
+def layering(root: Path) -> dict[str, Any]:
+    """The package laid out under ``root`` checked by grimp, in a fresh interpreter that finds that copy first: the
+    imports that go up a layer, a cycle between core's rooms (``None`` when there is none), core's imports of plugins
+    or products, the engine's imports of its own API module, and the rooms it saw. Annotation-only imports (under
+    ``TYPE_CHECKING``) are not dependencies at run time and are left out."""
     env = {"PYTHONPATH": str(root), "PATH": "", "HOME": str(root)}
-    done = subprocess.run([sys.executable, "-c", OFFENDERS, *FORBIDDEN_PACKAGES], cwd=root, env=env, capture_output=True, text=True, check=True)
+    contracts = json.dumps([LAYERS, list(FORBIDDEN), ENGINE_MAY_IMPORT_API])
+    done = subprocess.run([sys.executable, "-c", CHECK, contracts], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def test_the_check_sees_the_whole_package_and_catches_a_planted_import(tmp_path: Path) -> None:
-    root = installed_layout(tmp_path)
-    errors = root / "stillroom" / "errors.py"
-    errors.write_text(errors.read_text() + "\nfrom stillroom.plugins import retrieval  # planted\n")
-    assert core_imports_of_plugins(root) == [["stillroom.errors", "stillroom.plugins.retrieval"]]
+@pytest.fixture(scope="module")
+def on_main(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return layering(installed_layout(tmp_path_factory.mktemp("wheel")))
 
 
-def test_core_modules_import_no_plugin_or_product(tmp_path: Path) -> None:
-    assert core_imports_of_plugins(installed_layout(tmp_path)) == []
+def test_main_keeps_its_layers_has_no_cycle_between_rooms_and_core_imports_no_plugin(on_main: dict[str, Any]) -> None:
+    assert (on_main["upward"], on_main["cycle"], on_main["forbidden"], on_main["api"]) == ([], None, [], []), on_main["routes"]
+
+
+def test_every_room_of_core_is_in_a_layer(on_main: dict[str, Any]) -> None:
+    layered = {room for layer in LAYERS for room in layer}
+    assert sorted(set(on_main["rooms"]) - layered - {"stillroom"}) == []
+
+
+def _planted(root: Path, module: str, line: str) -> dict[str, Any]:
+    path = root.joinpath(*module.split(".")).with_suffix(".py")
+    path.write_text(path.read_text() + f"\n{line}  # planted\n")
+    return layering(root)
+
+
+def test_the_check_catches_an_import_of_a_plugin_planted_in_core(tmp_path: Path) -> None:
+    found = _planted(installed_layout(tmp_path), "stillroom.errors", "from stillroom.plugins import retrieval")
+    assert found["forbidden"] == ["stillroom.errors -> stillroom.plugins.retrieval"]
+
+
+def test_the_check_catches_an_upward_import_and_the_cycle_it_makes(tmp_path: Path) -> None:
+    found = _planted(installed_layout(tmp_path), "stillroom.training.loop", "from stillroom.stages import contracts")
+    assert found["upward"] == ["stillroom.training -> stillroom.stages"]
+    assert found["cycle"] is not None and {"stillroom.training", "stillroom.stages"} <= set(found["cycle"])
 
 
 def test_core_source_names_no_product_model_family_or_loss() -> None:

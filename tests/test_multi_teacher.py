@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.engagement import engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
 from tests.helpers import compose_config
 

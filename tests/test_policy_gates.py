@@ -12,18 +12,18 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.resources import resolve_file
 from stillroom.data import Pair
 from stillroom.errors import GATE_EXIT_CODE, GateFailed, StillroomError
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.gate import GainCheck, judge_gate
-from stillroom.policy.labeling import cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.policy.source import load_policy
-from stillroom.recipe.artifacts import ArtifactStore
-from stillroom.recipe.contracts import Artifact, Plan, Stage
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import _fingerprint_config, recipe_stages
-from stillroom.recipe.stage_io import StageIO
+from stillroom.stages.contracts import Artifact, Plan, Stage
+from stillroom.stages.labeling import cap_by_rules, read_soft_labels, write_soft_labels
+from stillroom.stages.stage_io import StageIO
 from tests.helpers import SMOKE_RUN, compose_config, run_cli
 
 JOBS_POLICY = "stillroom.products.jobs:policy.md"

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
 from stillroom.plugins.models.cross_encoder import load_folder
 from stillroom.plugins.models.pruning import apply_plan, head_importance, keep_heads, plan_pruning
 from stillroom.ranker import BuildContext, load_model_state, model_state
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
 from tests.helpers import build_with_plugins, compose_config
 

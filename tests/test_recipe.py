@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stillroom.recipe.artifacts import ArtifactStore
+from stillroom.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
 from stillroom.recipe.run import recipe_stages
 from tests.helpers import SMOKE_RUN, compose_config

@@ -158,7 +158,7 @@ def test_a_run_stopped_mid_distill_resumes_and_ends_with_the_metrics_of_an_unint
     """The same command as the session's smoke run (same seed, config and machine), stopped and run again."""
     import sys
 
-    import stillroom.training.stage as stage_training
+    import stillroom.stages.training as stage_training
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     seed, expected = _metrics(smoke_run)

@@ -7,8 +7,8 @@ import time
 import torch
 
 from stillroom.data import Pair
-from stillroom.evaluation.scoring import Timed, measure_throughputs
 from stillroom.stages.evaluate import ranking_calls
+from stillroom.training.scoring import Timed, measure_throughputs
 
 CPU = {"accelerator": "cpu", "precision": "32-true"}
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
 from stillroom.cli import main
-from stillroom.evaluation.sweep_report import SweepJob, pareto_front, read_sweep
+from stillroom.cli.sweep_report import SweepJob, pareto_front, read_sweep
 from stillroom.recipe.job import run_job
 from tests.helpers import compose_config, stillroom
 

@@ -123,8 +123,8 @@ def test_golden_pairs_and_precedent_copies_train_as_requests_of_their_own() -> N
     from types import SimpleNamespace
 
     from stillroom.data import Pair
+    from stillroom.stages.training import golden_items, precedent_items
     from stillroom.training.sampling import RequestBatchSampler
-    from stillroom.training.stage import golden_items, precedent_items
 
     golden = [Pair(f"m{m}:j{j}", f"m{m}", f"j{j}", f"member {m}", f"job {j}", label=j % 2) for m in range(3) for j in range(4)]
     precedents = [Pair(f"precedent-{i}:x", f"precedent-{i}", "x", f"precedent {i}", "job", label=1) for i in range(2)]
@@ -156,7 +156,7 @@ def test_collator_stacks_each_teacher_on_its_own_scale() -> None:
 
 def test_distilling_with_list_and_hidden_terms_trains_the_projection_too() -> None:
     from stillroom.losses import HiddenWidths, available_losses, build_terms
-    from stillroom.training.stage import hidden_widths
+    from stillroom.stages.training import hidden_widths
 
     ranker = tiny_ranker()
     rng = random.Random(3)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from stillroom.config.precedence import check_product_config
 from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
 from stillroom.errors import GATE_EXIT_CODE, GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
-from stillroom.recipe.artifacts import write_json
+from stillroom.files import write_json
 from stillroom.recipe.job import run_job
 from stillroom.recipe.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
 from stillroom.stages import report as report_stage

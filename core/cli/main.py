@@ -136,7 +136,7 @@ def score_command(model: Path, input_path: Path, output_path: Path, backend: str
 
 
 def sweep_report_command(folder: Path) -> int:
-    from stillroom.evaluation.sweep_report import pareto_front, read_sweep, write_sweep_report
+    from stillroom.cli.sweep_report import pareto_front, read_sweep, write_sweep_report
 
     jobs = read_sweep(folder)
     written = write_sweep_report(folder, jobs)

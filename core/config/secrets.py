@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from stillroom.recipe.artifacts import atomic_path
+from stillroom.files import atomic_path
 
 MASK = "***"
 _SECRET_WORDS = frozenset({"token", "secret", "password", "apikey", "credentials"})

@@ -37,8 +37,8 @@ from typing import Any
 from stillroom.evaluation.report_plots import plot_quality_vs_throughput, plot_training_curves
 from stillroom.evaluation.report_words import report_markdown
 from stillroom.evaluation.verdict import decide
+from stillroom.files import atomic_path, write_json
 from stillroom.policy import Policy
-from stillroom.recipe.artifacts import atomic_path, write_json
 
 SPLITS = {
     "metrics": "golden test",

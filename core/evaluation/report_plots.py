@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
-from stillroom.recipe.artifacts import atomic_path  # noqa: E402
+from stillroom.files import atomic_path  # noqa: E402
 
 
 def plot_quality_vs_throughput(report: Mapping[str, Any], metric: str, path: Path) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
 from stillroom.evaluation.report_words import comparison_table, verdicts
 from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
-from stillroom.recipe.artifacts import ArtifactStore
 from stillroom.recipe.lock import run_folder_lock
 from stillroom.recipe.manifest import write_manifest
 from stillroom.recipe.quiet import quiet_libraries
@@ -42,14 +42,14 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     policy = load_policy(config["product"]["policy"], plugins)
     store = ArtifactStore(run_dir)
     cache = StageCache(Path(config["stage_cache"]).expanduser()) if config.get("stage_cache") else None
-    ctx = run_context(config, store, policy, plugins, cache)
+    ctx = run_context(config, store, policy, plugins)
     ctx.check_components()
     ctx.plan.check(config)
     report = None
     with run_folder_lock(store.root):
         BEFORE_RUN(plugins, config=config, store=store)
         try:
-            summaries = run_stages(ctx)
+            summaries = run_stages(ctx, cache=cache)
             write_manifest(store, config, policy, summaries)
             report = ctx.io.read_json(REPORT)
             metric = report["primary_metric"]

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.secrets import scrub_secrets
+from stillroom.files import write_json
 from stillroom.policy import Policy
-from stillroom.recipe.artifacts import ArtifactStore, write_json
 
 TRACKED_PACKAGES = ("stillroom", "torch", "lightning", "transformers", "peft", "torchmetrics", "hydra-core", "pluggy", "wandb")
 def package_versions() -> dict[str, str]:

@@ -15,18 +15,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stillroom.artifacts import ArtifactStore
 from stillroom.config.resources import resolve_file
+from stillroom.files import fingerprint, folder_checksums, sha256_file
 from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
-from stillroom.recipe.artifacts import ArtifactStore, fingerprint, folder_checksums, sha256_file
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Plan, Stage
 from stillroom.recipe.lock import stop_between_stages
 from stillroom.recipe.stage_cache import StageCache
-from stillroom.recipe.stage_io import UndeclaredArtifact
 from stillroom.recipe.timing import RunClock, earlier_seconds
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Plan, Stage
+from stillroom.stages.stage_io import UndeclaredArtifact
 from stillroom.training.progress import duration, running_stage
 
 STAGE_MODULES = (prepare, finetune, gate, label, engagement_teacher, distill, prune, evaluate, compliance, export, report)
@@ -50,10 +51,10 @@ def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
 
 
 def run_context(
-    config: dict[str, Any], store: ArtifactStore, policy: Policy, plugins: Plugins, stage_cache: StageCache | None = None
+    config: dict[str, Any], store: ArtifactStore, policy: Policy, plugins: Plugins
 ) -> RunContext:
     """A run's context over the recipe this config runs; outside a stage it reads every artifact of a finished run."""
-    return RunContext(config=config, store=store, policy=policy, plugins=plugins, plan=recipe_plan(config), stage_cache=stage_cache)
+    return RunContext(config=config, store=store, policy=policy, plugins=plugins, plan=recipe_plan(config))
 
 
 # Settings that change how a stage looks, not what it computes.
@@ -92,8 +93,9 @@ def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
     return parts
 
 
-def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Run (or reuse) every stage; return each stage's summary."""
+def run_stages(ctx: RunContext, log: Callable[[str], None] = print, cache: StageCache | None = None) -> dict[str, dict[str, Any]]:
+    """Run (or reuse) every stage, taking completed ones from ``cache`` (``stage_cache=DIR``: stages shared with other
+    runs) when it has them; return each stage's summary."""
     summaries: dict[str, dict[str, Any]] = {}
     running = ["before the first stage"]
     names = [stage.name for stage in ctx.plan.stages]
@@ -105,7 +107,7 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print) -> dict[str,
                 running.append(stage.name)
                 numbered = f"[stillroom] {clock.position(stage.name)} "
                 with running_stage(stage.name):
-                    summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, ran, partial(_prefixed, log, numbered))
+                    summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, ran, partial(_prefixed, log, numbered), cache)
                 if left := clock.left_after(stage.name):
                     log(f"[stillroom] {left}")
     except BaseException:
@@ -129,7 +131,7 @@ def _prefixed(log: Callable[[str], None], prefix: str, line: str) -> None:
 
 
 def _run_or_reuse(
-    ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], ran: list[str], log: Callable[[str], None]
+    ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], ran: list[str], log: Callable[[str], None], cache: StageCache | None
 ) -> dict[str, Any]:
     """The stage's summary: the recorded one when its fingerprint matches a completed run of it (here or in the
     stage cache), else the one running it now gives (its name joins ``ran`` as it starts)."""
@@ -141,9 +143,9 @@ def _run_or_reuse(
     )
     ctx.stage_fingerprints[stage.name] = stage_fp
     done_here = ctx.store.completed_fingerprint(stage.name) == stage_fp
-    if done_here or (ctx.stage_cache is not None and ctx.stage_cache.take(ctx.store, stage.name, stage_fp)):
+    if done_here or (cache is not None and cache.take(ctx.store, stage.name, stage_fp)):
         summary = ctx.store.completed_summary(stage.name)
-        source = ctx.store.root / stage.name if done_here else ctx.stage_cache.entry(stage.name, stage_fp)
+        source = ctx.store.root / stage.name if done_here else cache.entry(stage.name, stage_fp)
         log(f"{stage.name}: unchanged, reusing {source}")
         AFTER_STAGE(ctx.plugins, stage=stage.name, store=ctx.store, summary=summary, reused=True)
         return summary
@@ -159,8 +161,8 @@ def _run_or_reuse(
     if broken := stage_ctx.io.broken_promises():
         raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")
     summary["outputs"] = ctx.store.mark_complete(stage.name, stage_fp, summary)
-    if ctx.stage_cache is not None:
-        ctx.stage_cache.publish(ctx.store, stage.name, stage_fp)
+    if cache is not None:
+        cache.publish(ctx.store, stage.name, stage_fp)
     log(f"{stage.name}: done in {duration(summary['seconds'])}")
     AFTER_STAGE(ctx.plugins, stage=stage.name, store=ctx.store, summary=summary, reused=False)
     return summary

@@ -17,7 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
-from stillroom.recipe.artifacts import COMPLETE_MARKER, ArtifactStore, atomic_dir
+from stillroom.artifacts import COMPLETE_MARKER, ArtifactStore
+from stillroom.files import atomic_dir
 
 
 def _link_or_copy(source: str, destination: str) -> None:

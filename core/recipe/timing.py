@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from stillroom.recipe.artifacts import COMPLETE_MARKER
+from stillroom.artifacts import COMPLETE_MARKER
 from stillroom.training.progress import duration
 
 

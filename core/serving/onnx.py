@@ -22,8 +22,8 @@ from torch.export import Dim
 
 from stillroom.errors import StillroomError
 from stillroom.features import model_inputs
+from stillroom.files import atomic_path
 from stillroom.ranker import Ranker, export_form
-from stillroom.recipe.artifacts import atomic_path
 
 ONNX_FILE = "model.onnx"
 OUTPUT_NAME = "logits"

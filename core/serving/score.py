@@ -22,11 +22,11 @@ import torch
 from stillroom.errors import StillroomError
 from stillroom.evaluation.served import DEMOTE, FILTER, action
 from stillroom.features import FIRST_STAGE_SCORE, feature_names, model_inputs, pair_features
+from stillroom.files import atomic_path
 from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.ranker import LOAD_EXPORTED, Ranker, expected_grade, for_inference
 from stillroom.reading import data_error, field, jsonl_objects
-from stillroom.recipe.artifacts import atomic_path
 from stillroom.serving.onnx import ONNX_FILE, OUTPUT_NAME
 
 log = logging.getLogger(__name__)

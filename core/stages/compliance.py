@@ -28,8 +28,8 @@ from stillroom.evaluation import PerRequest
 from stillroom.evaluation.comparisons import compare
 from stillroom.evaluation.significance import IntervalSettings
 from stillroom.evaluation.verdict import points
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Plan, Stage
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact, Plan, Stage
 
 NAME = "compliance"
 SHIPPED_MODEL, REFERENCE = "student", "teacher"

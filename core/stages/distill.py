@@ -20,9 +20,9 @@ from typing import Any
 
 from stillroom.losses import term_entries
 from stillroom.ranker import for_inference
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, reads_model
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, reads_labels, teacher_sources, train
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Stage, TrainedModel, reads_model
+from stillroom.stages.training import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"

@@ -16,10 +16,10 @@ from typing import Any
 from stillroom.engagement import ROLE, engagement_grades, graded_pairs
 from stillroom.errors import StillroomError
 from stillroom.features import pair_features
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Stage, TrainedModel
+from stillroom.stages.training import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, train
 from stillroom.training import TrainItem
-from stillroom.training.stage import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, train
 
 NAME = "finetune_engagement"
 ENGAGEMENT_TEACHER = TrainedModel(ROLE, ROLE, on_policy_scale=False)

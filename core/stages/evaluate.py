@@ -29,14 +29,14 @@ from stillroom.evaluation import EvalInput, Evaluator, PerRequest, evaluate
 from stillroom.evaluation.comparisons import compare, comparison_pairs
 from stillroom.evaluation.fusion import fused_scores
 from stillroom.evaluation.report import primary_metric
-from stillroom.evaluation.scoring import Timed, measure_throughputs, predict_probs
 from stillroom.evaluation.served import POLICY, as_served, check_mode
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
 from stillroom.features import model_inputs, pair_features
 from stillroom.plugin_boundary import Contributed
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
+from stillroom.training.scoring import Timed, measure_throughputs, predict_probs
 
 NAME = "evaluate"
 PREDICTIONS = Artifact("evaluation.test_probs", "test_probs.safetensors")

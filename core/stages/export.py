@@ -19,10 +19,10 @@ from stillroom.errors import StillroomError
 from stillroom.evaluation.model_card import Evaluated, render_model_card
 from stillroom.evaluation.verdict import export_withheld
 from stillroom.ranker import Ranker, model_spec
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
 from stillroom.serving.score import score_parity
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact, Stage, data_split, reads_model
 
 NAME = "export"
 SHIPPED_MODEL = "student"

@@ -14,9 +14,9 @@ from functools import partial
 from typing import Any
 
 from stillroom.losses import RELEVANCE
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, data_split
-from stillroom.training.stage import TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, precedent_items, reads_labels, train
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Stage, TrainedModel, data_split
+from stillroom.stages.training import TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, precedent_items, reads_labels, train
 
 NAME = "finetune"
 JUDGE_NAME = "judge"

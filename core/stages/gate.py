@@ -25,9 +25,9 @@ from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.significance import IntervalSettings, paired_difference
 from stillroom.plugin_boundary import Contributed
 from stillroom.policy.gate import FREE_MODEL, GainCheck, judge_gate
-from stillroom.policy.labeling import labels_of
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage, data_split, reads_model
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact, Stage, data_split, reads_model
+from stillroom.stages.labeling import labels_of
 
 NAME = "gate"
 RESULT = Artifact("gate.result", "gate.json")

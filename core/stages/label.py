@@ -3,14 +3,14 @@ its soft labels go to disk.
 
 Under a trainer of several processes (``trainer=ddp_cpu``) the batches are
 shared out among them, each writes its shard, and the shards are merged by
-row here (:func:`stillroom.evaluation.scoring.predict_in_workers`): the same labels as
+row here (:func:`stillroom.training.scoring.predict_in_workers`): the same labels as
 one process makes.
 
 The labeler is the judge (stage ``judge_label``, for the teacher to learn
 from), the relevance teacher (stage ``label``, for the student) or the
 engagement teacher (stage ``label_engagement``). Where the labeler can return
 its pooled representation of a pair, that is recorded too, for students that
-learn it (``hidden_mse``). See :mod:`stillroom.policy.labeling` for how the labels
+learn it (``hidden_mse``). See :mod:`stillroom.stages.labeling` for how the labels
 stay bound to the policy.
 """
 
@@ -21,11 +21,11 @@ from functools import partial
 from typing import Any
 
 from stillroom import engagement
-from stillroom.evaluation.scoring import has_hidden
-from stillroom.policy.labeling import label_outputs, write_soft_labels
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage, hidden_states, reads_model, soft_labels
-from stillroom.training.stage import LABELED_DATA, LABELED_SPLITS
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact, Stage, hidden_states, reads_model, soft_labels
+from stillroom.stages.labeling import label_outputs, write_soft_labels
+from stillroom.stages.training import LABELED_DATA, LABELED_SPLITS
+from stillroom.training.scoring import has_hidden
 
 NAME = "label"
 STAGES = {"judge": "judge_label", "teacher": NAME, engagement.ROLE: "label_engagement"}

@@ -13,8 +13,8 @@ from typing import Any
 from stillroom.baselines import Scorer
 from stillroom.data import Pair, fingerprint_rows, read_data_source
 from stillroom.field_features import declared_features, with_field_features
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact, Stage, data_split
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact, Stage, data_split
 
 NAME = "prepare"
 SPLITS = {split: Artifact(data_split(split), f"{split}.jsonl") for split in ("train", "dev", "test", "pool")}

@@ -19,10 +19,10 @@ import torch
 from stillroom.errors import StillroomError
 from stillroom.losses import HIDDEN
 from stillroom.ranker import Prunable, Ranker, count_parameters
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Stage, TrainedModel, reads_model
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Stage, TrainedModel, reads_model
+from stillroom.stages.training import TRAIN_KEYS, TRAINING_DATA, labeled_items, reads_labels, teacher_sources, train
 from stillroom.training import PairCollator, TargetShapes, TrainItem
-from stillroom.training.stage import TRAIN_KEYS, TRAINING_DATA, labeled_items, reads_labels, teacher_sources, train
 
 NAME = "prune"
 PRUNED = TrainedModel("student", "student")

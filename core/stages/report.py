@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from stillroom.evaluation.report import build_report, write_report
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import EVERY_HISTORY, Artifact, Stage
 from stillroom.serving.onnx import ONNX_FILE
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import EVERY_HISTORY, Artifact, Stage
 
 NAME = "report"
 JSON = Artifact("report.figures", "report.json")

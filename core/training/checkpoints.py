@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from stillroom.errors import StillroomError
-from stillroom.recipe.artifacts import atomic_path
+from stillroom.files import atomic_path
 from stillroom.training.sampling import EpochBatchSampler
 
 CHECKPOINT_FILE = "last.ckpt"

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from stillroom.recipe.artifacts import CHECKPOINTS, COMPLETE_MARKER, ArtifactStore
-from stillroom.recipe.contracts import Artifact, Plan, Stage
+from stillroom.artifacts import CHECKPOINTS, COMPLETE_MARKER, ArtifactStore
+from stillroom.stages.contracts import Artifact, Plan, Stage
 
 BOOKKEEPING = (COMPLETE_MARKER, CHECKPOINTS)
 """The recipe's own files in a stage folder: its completion record and its training checkpoints."""

@@ -10,11 +10,8 @@ in a run directory is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,61 +21,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from stillroom.files import atomic_dir, atomic_path, folder_checksums, sha256_file, write_json
+
 COMPLETE_MARKER = "_complete.json"
 CHECKPOINTS = "checkpoints"
 """A training stage's resume points, one folder per input fingerprint; gone once the stage completes."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def folder_checksums(folder: Path) -> dict[str, str]:
-    """Each file's sha256 under ``folder``, by relative path; hidden files and folders (temporary ones) left out."""
-    files = (p for p in sorted(folder.rglob("*")) if p.is_file())
-    return {str(p.relative_to(folder)): sha256_file(p) for p in files if not any(part.startswith(".") for part in p.relative_to(folder).parts)}
-
-
-def fingerprint(*parts: Any) -> str:
-    """A stable sha256 of JSON-serialisable parts (configs, upstream fingerprints)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; swap it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
 
 
 class ArtifactStore:

@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.loggers import Logger
 
 from stillroom import engagement
+from stillroom.artifacts import ArtifactStore
 from stillroom.baselines import BUILD_BASELINE, Scorer
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
@@ -37,10 +38,8 @@ from stillroom.ranker import (
     load_model_state,
     model_spec,
 )
-from stillroom.recipe.artifacts import ArtifactStore
-from stillroom.recipe.contracts import Plan, Stage, data_split
-from stillroom.recipe.stage_cache import StageCache
-from stillroom.recipe.stage_io import StageIO
+from stillroom.stages.contracts import Plan, Stage, data_split
+from stillroom.stages.stage_io import StageIO
 
 MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
 
@@ -64,8 +63,6 @@ class RunContext:
     plugins: Plugins
     plan: Plan
     """The recipe's stages and what each reads and writes."""
-    stage_cache: StageCache | None = None
-    """Completed stages shared with other runs (``stage_cache=DIR``), or none."""
     stage_fingerprints: dict[str, str] = field(default_factory=dict)
     """Each stage's input fingerprint, as the recipe computes it before running the stage."""
     io: StageIO = field(init=False)

@@ -20,12 +20,12 @@ import torch
 from stillroom import engagement
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.evaluation.scoring import predict
 from stillroom.policy import Policy
 from stillroom.ranker import Ranker
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import Artifact
-from stillroom.recipe.stage_io import StageIO
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import Artifact
+from stillroom.stages.stage_io import StageIO
+from stillroom.training.scoring import predict
 
 POLICY_KEY = "policy_sha256"
 

@@ -7,7 +7,7 @@ after the stages whose artifacts it reads), each stage's upstream (its
 fingerprint covers theirs), the models that ``evaluate`` and ``export`` see
 (the :class:`TrainedModel` each training stage declares), and where a read
 finds its file. A stage reads and writes only what it declares (see
-:class:`stillroom.recipe.stage_io.StageIO`), so a declaration cannot drift from the code.
+:class:`stillroom.stages.stage_io.StageIO`), so a declaration cannot drift from the code.
 
 Artifacts are named ``owner.what`` (``teacher.weights``, ``evaluation.models``);
 a stage may read a pattern (``*.weights``: every trained model).
@@ -24,7 +24,7 @@ from stillroom.errors import StillroomError
 from stillroom.ranker import PRUNING_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
-    from stillroom.recipe.context import RunContext
+    from stillroom.stages.context import RunContext
 
 HISTORY_FILE = "history.jsonl"
 """A training stage's per-epoch figures, one JSON line each."""

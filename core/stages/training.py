@@ -14,16 +14,16 @@ import torch
 
 from stillroom import engagement
 from stillroom.errors import StillroomError
-from stillroom.evaluation.scoring import has_hidden
 from stillroom.evaluation.significance import IntervalSettings
 from stillroom.features import chosen_by_first_stage, model_inputs, pair_features
 from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
-from stillroom.policy.labeling import read_soft_labels
 from stillroom.ranker import Ranker, count_parameters, model_state
-from stillroom.recipe.context import RunContext
-from stillroom.recipe.contracts import TrainedModel, data_split, hidden_states, soft_labels
+from stillroom.stages.context import RunContext
+from stillroom.stages.contracts import TrainedModel, data_split, hidden_states, soft_labels
+from stillroom.stages.labeling import read_soft_labels
 from stillroom.training import TargetShapes, TrainItem, fit
 from stillroom.training.fusion_start import start_from_fusion
+from stillroom.training.scoring import has_hidden
 
 TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
 """What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
