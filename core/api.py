@@ -35,7 +35,19 @@ from stillroom.ranker import (
     Ranker,
     ScoresInBulk,
 )
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, SyntheticProduct, SyntheticWorld, WorldSize, generate_bundle
+from stillroom.retrieval import Bm25Index
+from stillroom.synthetic import (
+    SYNTHETIC,
+    CatalogWorld,
+    PolicyAnnotator,
+    SyntheticProduct,
+    SyntheticWorld,
+    WorldSize,
+    generate_bundle,
+    package_yaml,
+    require_dimensions,
+    sigmoid,
+)
 
 HOOK_TYPES = (
     Policy,
@@ -71,13 +83,15 @@ HOOK_TYPES = (
 )
 """The types the hooks take or return, and the types those hold, in the order the reference documents them."""
 
-HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, SyntheticWorld, StillroomError, Plugins, FailedPlugin)
-"""What a plugin builds with: a product whose data is a generated world, the error that reports bad input, and the
-plugin manager a test asks whether its plugin loaded."""
+HELPERS = (SyntheticProduct, WorldSize, CatalogWorld, PolicyAnnotator, SyntheticWorld, Bm25Index, StillroomError, Plugins, FailedPlugin)
+"""What a plugin builds with: a product whose data is a generated world, a BM25 index (a world's first stage), the
+error that reports bad input, and the plugin manager a test asks whether its plugin loaded."""
 
-FUNCTIONS = (generate_bundle, get_plugin_manager, load_policy, pair_features)
-"""A generated world's splits, the process-wide plugin manager, the policy loader a product's test reads its
-policy with, and the pair features the engine hands a model that reads them."""
+FUNCTIONS = (generate_bundle, require_dimensions, package_yaml, sigmoid, get_plugin_manager, load_policy, pair_features)
+"""A generated world's splits, the check that a world scores the dimensions its policy weighs, the vocabulary file
+a world's package ships, the logistic curve a world's engagement follows, the process-wide plugin manager, the
+policy loader a product's test reads its policy with, and the pair features the engine hands a model that reads
+them."""
 
 CONSTANTS = {
     "NO_LABEL": NO_LABEL,
@@ -88,8 +102,10 @@ CONSTANTS = {
     "LISTS": LISTS,
     "HIDDEN": HIDDEN,
     "FEATURES": FEATURES,
+    "SYNTHETIC": SYNTHETIC,
 }
 """The values a loss term's batch and a ``LossSpec``'s ``needs`` are keyed by (:mod:`stillroom.losses`), and the
-names of the pair features a model may read (:mod:`stillroom.features`)."""
+names of the pair features a model may read (:mod:`stillroom.features`), and the data source name under which a
+product offers its generated world (``data=synthetic``)."""
 
 __all__ = ["hookimpl", *(t.__name__ for t in HOOK_TYPES), *(h.__name__ for h in HELPERS), *(f.__name__ for f in FUNCTIONS), *CONSTANTS]

@@ -119,7 +119,7 @@ def test_beir_test_candidates_are_the_first_stage_top_k_and_nothing_else(tmp_pat
 
 
 def test_every_beir_pair_the_first_stage_chose_carries_bm25_s_score_and_a_judged_document_it_missed_carries_none(tmp_path: Path) -> None:
-    from stillroom.plugins.retrieval import Bm25Index
+    from stillroom.retrieval import Bm25Index
     from tests.data_fixtures import TOPICS
 
     bundle = _beir(write_beir(tmp_path / "beir"), first_stage_k=1, add_missed_judged=["train"])

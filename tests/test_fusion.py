@@ -25,6 +25,7 @@ def _scorers(pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
     return relevant + 0.5 * noise, -relevant + 0.5 * torch.rand(len(pairs), generator=generator)
 
 
+@pytest.mark.slow
 def test_the_fitted_weights_favour_the_scorer_that_ranks_the_labeled_requests_well() -> None:
     pairs = _pairs(requests=12, candidates=8)
     good, bad = _scorers(pairs)

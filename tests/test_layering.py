@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stillroom.artifacts",
         "stillroom.features",
         "stillroom.reading",
+        "stillroom.retrieval",
         "stillroom.plugin_manager",
         "stillroom.hookspecs",
     ),
@@ -133,8 +134,8 @@ def _planted(root: Path, module: str, line: str) -> dict[str, Any]:
 
 
 def test_the_check_catches_an_import_of_a_plugin_planted_in_core(tmp_path: Path) -> None:
-    found = _planted(installed_layout(tmp_path), "stillroom.errors", "from stillroom.plugins import retrieval")
-    assert found["forbidden"] == ["stillroom.errors -> stillroom.plugins.retrieval"]
+    found = _planted(installed_layout(tmp_path), "stillroom.errors", "from stillroom.plugins import losses")
+    assert found["forbidden"] == ["stillroom.errors -> stillroom.plugins.losses"]
 
 
 def test_the_check_catches_an_upward_import_and_the_cycle_it_makes(tmp_path: Path) -> None:
@@ -152,3 +153,16 @@ def test_core_source_names_no_product_model_family_or_loss() -> None:
             if FORBIDDEN_WORDS.search(line):
                 hits.append(f"{path.name}:{number}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_the_products_and_the_product_template_import_only_the_public_api() -> None:
+    """A product is written as a product team writes theirs: from ``stillroom.api`` and its own package alone."""
+    imports = re.compile(r"^\s*(?:from|import)\s+(stillroom(?:\.[\w.]+)?)\b", re.MULTILINE)  # not stillroom_{{ name }}
+    sources = [*(REPO / "products").rglob("*.py"), *(REPO / "templates" / "product").rglob("*.py"), *(REPO / "templates" / "product").rglob("*.py.jinja")]
+    offenders = []
+    for path in sources:
+        own = f"stillroom.products.{path.relative_to(REPO / 'products').parts[0]}" if path.is_relative_to(REPO / "products") else None
+        for module in imports.findall(path.read_text()):
+            if module != "stillroom.api" and not (own and module.startswith(own)):
+                offenders.append(f"{path.relative_to(REPO)}: {module}")
+    assert len(sources) > 8 and offenders == []

@@ -174,6 +174,7 @@ def test_the_command_exits_3_when_the_student_fails_compliance_and_names_the_rea
     assert (run_dir / "report" / "report.md").is_file() and not (run_dir / "export" / "student").exists()
 
 
+@pytest.mark.slow
 def test_the_student_is_checked_against_its_teacher_with_a_paired_interval(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
     run_job(compose_config(*SMOKE_RUN, "gate.compliance=warn", "gate.max_violation_rate=1.0"), tmp_path)
@@ -199,6 +200,7 @@ def test_warn_exports_a_student_above_the_policys_own_bound_and_the_report_says_
     assert "**Verdict: do not ship the student.**" in markdown and "above policy's bound 0.0%" in markdown
 
 
+@pytest.mark.slow
 def test_compliance_off_records_the_figures_and_holds_nothing_to_them(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
     report = run_job(compose_config(*SMOKE_RUN, "gate.compliance=off", "gate.max_violation_rate=0.0"), tmp_path)

@@ -236,6 +236,7 @@ def test_a_sigterm_outside_training_names_the_stage_and_how_to_resume(smoke_run:
     assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the run's alone
 
 
+@pytest.mark.slow
 def test_a_rerun_a_gate_stops_leaves_no_earlier_report_or_export_and_keeps_the_gates_record(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

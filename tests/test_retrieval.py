@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stillroom.plugins.retrieval import Bm25Index
+from stillroom.retrieval import Bm25Index
 
 TEXTS = ["data engineer in berlin", "machine learning engineer in paris", "pastry chef in rome", "berlin data platform team"]
 

@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from stillroom.plugin_manager import get_plugin_manager
-from stillroom.plugins.retrieval import Bm25Index
+from stillroom.retrieval import Bm25Index
 from stillroom.policy.source import load_policy
 from stillroom.products.search.world import PeopleSearch, SearchWorld, profile_text, vocabulary
 from stillroom.synthetic import WorldSize, generate_bundle

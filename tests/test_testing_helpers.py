@@ -46,6 +46,7 @@ def test_a_displaced_plugin_comes_back_in_its_place_in_the_call_order() -> None:
     assert pm.list_name_plugin() == before  # so a plugin registered after it still overrides it
 
 
+@pytest.mark.slow
 def test_a_tiny_recipe_runs_in_process_with_the_registered_plugin_and_returns_the_report(tmp_path: Path) -> None:
     handlers = [type(handler) for handler in logging.getLogger().handlers]
     with registered(Recorder()) as recorder:

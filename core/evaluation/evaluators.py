@@ -37,9 +37,7 @@ class EvalInput:
     Example::
 
         >>> import torch
-        >>> from stillroom.api import EvalInput, Pair
-        >>> from stillroom.plugin_manager import get_plugin_manager
-        >>> from stillroom.policy.source import load_policy
+        >>> from stillroom.api import EvalInput, Pair, get_plugin_manager, load_policy
         >>> policy = load_policy("stillroom.products.jobs:policy.md", get_plugin_manager())
         >>> pairs = [Pair("a", "r1", "c1", "member", "posting", label=3),
         ...          Pair("b", "r1", "c2", "member", "posting", label=0)]
@@ -148,9 +146,7 @@ class Evaluator(Protocol):
     Example::
 
         >>> import torch
-        >>> from stillroom.api import EvalInput, Pair, PerRequest
-        >>> from stillroom.plugin_manager import get_plugin_manager
-        >>> from stillroom.policy.source import load_policy
+        >>> from stillroom.api import EvalInput, Pair, PerRequest, get_plugin_manager, load_policy
         >>> class TopIsRelevant:
         ...     name = "top_is_relevant"
         ...     def __call__(self, inputs):

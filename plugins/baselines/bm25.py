@@ -10,6 +10,7 @@ import torch
 
 from stillroom import hookimpl
 from stillroom.ranker import BuildContext
+from stillroom.retrieval import Bm25Index
 
 NAME = "bm25"
 
@@ -21,8 +22,6 @@ class BM25Scorer:
     params = 0
 
     def score(self, requests: Sequence[str], candidates: Sequence[str]) -> torch.Tensor:
-        from stillroom.plugins.retrieval import Bm25Index  # bm25s loads only when the baseline runs
-
         documents = list(dict.fromkeys(candidates))
         row_of = {text: row for row, text in enumerate(documents)}
         index = Bm25Index(documents)

@@ -58,7 +58,7 @@ from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
-from stillroom.plugins.retrieval import Bm25Index
+from stillroom.retrieval import Bm25Index
 from stillroom.policy import Policy
 from stillroom.reading import data_error, field, jsonl_objects, tsv_rows
 

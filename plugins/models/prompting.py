@@ -23,7 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from stillroom.data import Pair
 from stillroom.errors import StillroomError
-from stillroom.plugins.retrieval import Bm25Index
+from stillroom.retrieval import Bm25Index
 from stillroom.policy import Policy
 
 

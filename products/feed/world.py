@@ -15,9 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import DataBundle
-from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
+from stillroom.api import CatalogWorld, DataBundle, Policy, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
 
 DIMENSIONS = ("topical_match", "network_closeness", "freshness")
 """The policy dimensions this world knows how to score."""

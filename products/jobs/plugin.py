@@ -7,7 +7,7 @@ its policy is ``policy.md`` beside this file.
 
 from __future__ import annotations
 
+from stillroom.api import SyntheticProduct
 from stillroom.products.jobs.world import DIMENSIONS, generate, render
-from stillroom.synthetic import SyntheticProduct
 
 plugin = SyntheticProduct("jobs", DIMENSIONS, generate, render)

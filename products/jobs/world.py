@@ -14,9 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import DataBundle
-from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
+from stillroom.api import CatalogWorld, DataBundle, Policy, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
 
 SENIORITY = ("Intern", "Junior", "Mid-level", "Senior", "Staff")
 WORKPLACES = ("onsite", "hybrid", "remote")

@@ -24,10 +24,19 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import DataBundle, FirstStage, Pair
-from stillroom.plugins.retrieval import Bm25Index
-from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, package_yaml, sigmoid
+from stillroom.api import (
+    Bm25Index,
+    CatalogWorld,
+    DataBundle,
+    FirstStage,
+    Pair,
+    Policy,
+    PolicyAnnotator,
+    WorldSize,
+    generate_bundle,
+    package_yaml,
+    sigmoid,
+)
 
 DIMENSIONS = ("intent_match", "location_match")
 """The policy dimensions this world knows how to score."""

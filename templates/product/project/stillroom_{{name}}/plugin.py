@@ -17,10 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stillroom import hookimpl
-from stillroom.data import DataBundle, DataSourceSpec
-from stillroom.policy import Policy
-from stillroom.synthetic import SYNTHETIC, WorldSize, require_dimensions
+from stillroom.api import SYNTHETIC, DataBundle, DataSourceSpec, Policy, WorldSize, hookimpl, require_dimensions
 
 from . import PRODUCT
 from .world import DIMENSIONS, generate, render

@@ -13,9 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.data import DataBundle
-from stillroom.policy import Policy
-from stillroom.synthetic import CatalogWorld, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
+from stillroom.api import CatalogWorld, DataBundle, Policy, PolicyAnnotator, WorldSize, generate_bundle, sigmoid
 
 DIMENSIONS = ("interest_match", "region_match", "quality")
 """The policy dimensions this world scores; the policy must weigh exactly these."""

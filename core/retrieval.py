@@ -4,7 +4,8 @@ The BEIR source's first stage, the ``bm25`` baseline, a search world's
 retriever and the prompting judge's precedent picker all index texts and ask
 for scores or the top hits; they share this one index so that they tokenize
 alike (lower case, English stop words) and ``bm25s``'s progress bars and debug
-logging stay quiet in one place.
+logging stay quiet in one place. ``bm25s`` loads when the first index is built,
+not when a plugin imports ``stillroom.api``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import bm25s
 import numpy as np
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
 
 
 def _tokens(texts: Sequence[str]) -> list[list[str]]:
+    import bm25s
+
     return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
 
@@ -28,6 +30,8 @@ class Bm25Index:
     def __init__(self, texts: Sequence[str]) -> None:
         if not texts:
             raise ValueError("a BM25 index needs at least one text")
+        import bm25s
+
         self.size = len(texts)
         self.index = bm25s.BM25()
         self.index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
