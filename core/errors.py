@@ -33,6 +33,8 @@ class StillroomError(Exception):
 GATE_EXIT_CODE = 3
 """A gate held the run back on purpose (the policy gate, the compliance check): distinct from bad input's 2, so a CI
 can tell "the model is not good enough" from "the command is wrong"."""
+BROKEN_DECLARATION_EXIT_CODE = 1
+"""A stage broke its own declaration (:class:`BrokenDeclaration`): a bug, not bad input."""
 
 
 class GateFailed(StillroomError):
@@ -59,7 +61,12 @@ def did_you_mean(name: object, options: Iterable[str]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
-def report_error(error: StillroomError) -> None:
+class BrokenDeclaration(RuntimeError):
+    """A stage touched config or an artifact its declaration does not name: the contract and the code disagree. A
+    bug in the stage, not in the user's input: the run stops in one line naming the stage and what it touched."""
+
+
+def report_error(error: StillroomError | BrokenDeclaration) -> None:
     """One or two lines on stderr; the traceback too when ``HYDRA_FULL_ERROR=1``."""
     if os.environ.get(FULL_ERROR_ENV) == "1":
         traceback.print_exception(error, file=sys.stderr)

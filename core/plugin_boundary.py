@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 
-from stillroom.errors import RunInterrupted, StillroomError
+from stillroom.errors import BrokenDeclaration, RunInterrupted, StillroomError
 
 if TYPE_CHECKING:
     from stillroom.plugin_manager import Plugins
@@ -49,12 +49,12 @@ def plugin_call(plugin: str, hook: str) -> Iterator[None]:
     """Run a plugin's code; an exception from it becomes a :class:`PluginBroke` naming the plugin and the hook.
 
     A :class:`StillroomError` passes through as it is: the plugin already said what was wrong with the input
-    (a data file's line, a missing model); so does :class:`RunInterrupted`, a SIGTERM that arrived while the
-    plugin's code ran.
+    (a data file's line, a missing model); so do :class:`RunInterrupted`, a SIGTERM that arrived while the
+    plugin's code ran, and :class:`BrokenDeclaration`, a stage reading config it did not declare through it.
     """
     try:
         yield
-    except (StillroomError, RunInterrupted):
+    except (StillroomError, RunInterrupted, BrokenDeclaration):
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, the user is told whose it is
         raise PluginBroke(f"raised {type(exc).__name__}: {exc}", plugin, hook) from exc

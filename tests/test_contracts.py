@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import grimp
 import pytest
 
 from stillroom.artifacts import ArtifactStore
+from stillroom.files import fingerprint
 from stillroom.errors import StillroomError
 from stillroom.recipe.run import STAGE_MODULES, recipe_plan
 from stillroom.stages.contracts import Artifact, Plan, Stage, TrainedModel, describe
@@ -112,3 +114,102 @@ def test_the_architecture_page_shows_every_stage_as_declared() -> None:
     page = (ROOT / "docs" / "architecture.md").read_text()
     assert table in page, f"docs/architecture.md is out of step with the declarations; its table should read:\n{table}"
     assert re.search(r"^```\n", page, re.MULTILINE)  # the one picture
+
+
+def test_a_stage_reads_through_its_view_only_what_it_declares_and_gets_copies() -> None:
+    from stillroom.stages.config_view import ConfigView, UndeclaredConfig
+
+    config = {"seed": 3, "loss": {"finetune": {"listnet": {"weight": 1.0}}, "distill": {}}, "teacher": {"lr": 0.1}}
+    view = ConfigView(config, ("seed", "loss.finetune"), "finetune")
+    assert view["seed"] == 3 and view["loss"]["finetune"] == {"listnet": {"weight": 1.0}}
+    assert sorted(view) == ["loss", "seed"] and list(view["loss"]) == ["finetune"]
+    view["loss"]["finetune"]["listnet"]["weight"] = 9.0
+    assert config["loss"]["finetune"]["listnet"]["weight"] == 1.0
+    with pytest.raises(UndeclaredConfig, match=r"^stage 'finetune' reads config 'teacher', which it does not declare \(its config keys: seed, loss.finetune\)$"):
+        view.get("teacher")
+    with pytest.raises(UndeclaredConfig, match="reads config 'loss.distill'"):
+        view["loss"]["distill"]
+    assert ConfigView(config, ("judge",), "gate").get("judge") is None  # declared, absent: as a dict answers
+
+
+def test_a_planted_undeclared_config_read_stops_the_run_in_one_line_naming_stage_and_key(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import sys
+
+    from stillroom.stages import compliance
+    from tests.helpers import SMOKE_RUN, run_cli
+
+    reads_the_teacher = compliance.run
+
+    def planted(ctx):  # reads the teacher's learning rate, which compliance does not declare
+        ctx.config["teacher"]["train"]["lr"]
+        return reads_the_teacher(ctx)
+
+    monkeypatch.setattr(compliance, "run", planted)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+    (run_dir / "compliance" / "_complete.json").unlink()  # compliance runs again, reading through its view
+    status = run_cli(["run", *SMOKE_RUN, f"hydra.run.dir={run_dir}"])
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert err.startswith("stillroom: error: stage 'compliance' reads config 'teacher', which it does not declare (its config keys: ")
+    assert len(err.splitlines()) == 1
+
+
+SHIPPED_RECIPES = {
+    "default": (),
+    "judge": ("judge=tiny",),
+    "multi-teacher": ("engagement_teacher=tiny", "loss=multi_teacher"),
+    "prune": ("prune.enabled=true",),
+    "ddp": ("trainer.devices=2", "trainer.strategy=ddp_fork"),
+}
+
+
+def _leaves(config: Any, prefix: str = "") -> list[str]:
+    if isinstance(config, dict) and config:
+        return [leaf for key, value in config.items() for leaf in _leaves(value, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")]
+
+
+def _changed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, list):
+        return [*value, "changed"]
+    return f"{value}-changed" if isinstance(value, str) else "changed"
+
+
+@pytest.mark.parametrize("recipe", list(SHIPPED_RECIPES))
+def test_a_stages_fingerprint_moves_with_every_entry_it_reads_and_with_nothing_else(recipe: str) -> None:
+    """Every stage of a shipped recipe reads its config through its view (the runs of the suite check that), so its
+    declared entries are all it reads: changing one moves its fingerprint (cosmetic ones aside), changing any
+    other entry leaves it to be reused."""
+    from stillroom.config.schema import validate_config
+    from stillroom.recipe.run import COSMETIC_KEYS, FILE_KEYS, stage_fingerprint_config
+
+    config = validate_config(compose_config("experiment=smoke", *SHIPPED_RECIPES[recipe]))
+    stages = recipe_plan(config).stages
+    before = {stage.name: fingerprint(stage_fingerprint_config(config, stage)) for stage in stages}
+    wrong = []
+    for leaf in _leaves(config):
+        if leaf in FILE_KEYS:
+            continue  # a file a config names is fingerprinted by its content (test_recipe.py)
+        *path, last = leaf.split(".")
+        parent = config
+        for part in path:
+            parent = parent[part]
+        value = parent[last]
+        parent[last] = _changed(value)
+        for stage in stages:
+            reads = any(leaf == key or leaf.startswith(f"{key}.") for key in stage.config_keys)
+            cosmetic = any(leaf == key or leaf.startswith(f"{key}.") for key in COSMETIC_KEYS)
+            moved = fingerprint(stage_fingerprint_config(config, stage)) != before[stage.name]
+            if moved != (reads and not cosmetic):
+                wrong.append(f"{stage.name}: {leaf} ({'moved' if moved else 'did not move'})")
+        parent[last] = value
+    assert len(stages) >= 9 and wrong == []

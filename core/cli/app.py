@@ -19,7 +19,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from stillroom.config.precedence import check_product_config
 from stillroom.config.secrets import scrub_hydra_output, scrub_secrets
-from stillroom.errors import GATE_EXIT_CODE, GATE_FAILED_FILE, USAGE_EXIT_CODE, GateFailed, RunInterrupted, StillroomError, report_error
+from stillroom.errors import (
+    BROKEN_DECLARATION_EXIT_CODE,
+    GATE_EXIT_CODE,
+    GATE_FAILED_FILE,
+    USAGE_EXIT_CODE,
+    BrokenDeclaration,
+    GateFailed,
+    RunInterrupted,
+    StillroomError,
+    report_error,
+)
 from stillroom.files import write_json
 from stillroom.recipe.job import run_job
 from stillroom.recipe.lock import LOCK_FILE, RunFolderBusy, run_folder_lock
@@ -85,6 +95,9 @@ def hydra_main(cfg: DictConfig) -> float:
         report_error(error)
         remove_if_untouched(run_dir)
         sys.exit(USAGE_EXIT_CODE)
+    except BrokenDeclaration as broken:
+        report_error(broken)
+        sys.exit(BROKEN_DECLARATION_EXIT_CODE)
     except RunInterrupted as interrupted:
         print(f"stillroom: {interrupted.message}", file=sys.stderr)
         sys.exit(interrupted.exit_code)

@@ -25,6 +25,7 @@ from stillroom.recipe.lock import stop_between_stages
 from stillroom.recipe.stage_cache import StageCache
 from stillroom.recipe.timing import RunClock, earlier_seconds
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
+from stillroom.stages.config_view import ConfigView
 from stillroom.stages.context import RunContext
 from stillroom.stages.contracts import Plan, Stage
 from stillroom.stages.stage_io import UndeclaredArtifact
@@ -57,8 +58,9 @@ def run_context(
     return RunContext(config=config, store=store, policy=policy, plugins=plugins, plan=recipe_plan(config))
 
 
-# Settings that change how a stage looks, not what it computes.
-_COSMETIC_TRAINER_KEYS = ("progress_bar", "log_every_n_steps")
+COSMETIC_KEYS = ("logger", "trainer.progress_bar", "trainer.log_every_n_steps")
+"""Entries a stage may read that change how it looks (what it logs, and where), not what it computes: its
+fingerprint leaves them out, so that switching the logger or the progress bar reruns nothing."""
 
 
 def _config_value(config: Mapping[str, Any], dotted: str) -> Any:
@@ -80,16 +82,19 @@ def _data_digest(spec: Any) -> str | None:
     return sha256_file(path) if path.is_file() else fingerprint(folder_checksums(path))
 
 
-def _fingerprint_config(ctx: RunContext, stage: Stage) -> dict[str, Any]:
-    parts = {key: _config_value(ctx.config, key) for key in stage.config_keys}
+def stage_fingerprint_config(config: Mapping[str, Any], stage: Stage) -> dict[str, Any]:
+    """What of the run config a stage's fingerprint covers: the entries it declares, read through its view, with
+    the files they name by content and the cosmetic entries left out."""
+    view = ConfigView(config, stage.config_keys, stage.name)
+    parts = {key: _config_value(view, key) for key in stage.config_keys if key not in COSMETIC_KEYS}
     for key in FILE_KEYS:
         if key.split(".")[0] in stage.config_keys:
-            parts[f"sha256({key})"] = _file_digest(_config_value(ctx.config, key), key)
+            parts[f"sha256({key})"] = _file_digest(_config_value(view, key), key)
     for key in DATA_KEYS:
         if "data" in stage.config_keys:
-            parts[f"sha256({key})"] = _data_digest(_config_value(ctx.config, key))
+            parts[f"sha256({key})"] = _data_digest(_config_value(view, key))
     if isinstance(parts.get("trainer"), dict):
-        parts["trainer"] = {k: v for k, v in parts["trainer"].items() if k not in _COSMETIC_TRAINER_KEYS}
+        parts["trainer"] = {k: v for k, v in parts["trainer"].items() if f"trainer.{k}" not in COSMETIC_KEYS}
     return parts
 
 
@@ -137,7 +142,7 @@ def _run_or_reuse(
     stage cache), else the one running it now gives (its name joins ``ran`` as it starts)."""
     stage_fp = fingerprint(
         stage.name,
-        _fingerprint_config(ctx, stage),
+        stage_fingerprint_config(ctx.config, stage),
         ctx.policy.sha256,
         [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
     )

@@ -38,10 +38,17 @@ from stillroom.ranker import (
     load_model_state,
     model_spec,
 )
+from stillroom.stages.config_view import ConfigView
 from stillroom.stages.contracts import Plan, Stage, data_split
 from stillroom.stages.stage_io import StageIO
 
 MODEL_ROLES = ("judge", "teacher", engagement.ROLE, "student")
+BUILDS_MODELS = ("seed", "served_base", "product.name", "product.features", "product.engagement_events")
+"""What building any model reads beside its role's config (:meth:`RunContext.build_model`, and a baseline built for
+the teacher): the seed its initialisation starts from, the base a teacher on the served base starts from, the
+precedents and features its build context carries, and the engagement teacher's grades."""
+SCORES = (*BUILDS_MODELS, "trainer")
+"""What scoring with a trained model reads: building it, and the trainer's settings Lightning predicts with."""
 
 
 def lightning_loggers(result: Any) -> str | None:
@@ -56,7 +63,7 @@ BUILD_LOGGERS: FirstAnswerHook[list[Logger]] = FirstAnswerHook("stillroom_build_
 
 @dataclass
 class RunContext:
-    config: dict[str, Any]
+    config: Mapping[str, Any]
     """The resolved run config as plain Python objects."""
     store: ArtifactStore
     policy: Policy
@@ -72,8 +79,9 @@ class RunContext:
         self.io = StageIO(self.store, self.plan)
 
     def for_stage(self, stage: Stage) -> RunContext:
-        """This context as ``stage`` sees it: reading and writing what it declares."""
-        ctx = replace(self)
+        """This context as ``stage`` sees it: reading the config entries, and reading and writing the artifacts, it
+        declares."""
+        ctx = replace(self, config=ConfigView(self.config, stage.config_keys, stage.name))
         ctx.io = StageIO(self.store, self.plan, stage)
         return ctx
 

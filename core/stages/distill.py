@@ -22,7 +22,17 @@ from stillroom.losses import term_entries
 from stillroom.ranker import for_inference
 from stillroom.stages.context import RunContext
 from stillroom.stages.contracts import Stage, TrainedModel, reads_model
-from stillroom.stages.training import LABELED_SPLITS, TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, reads_labels, teacher_sources, train
+from stillroom.stages.training import (
+    LABELED_SPLITS,
+    TEACHER_ROLES,
+    TRAIN_KEYS,
+    TRAINING_DATA,
+    golden_items,
+    labeled_items,
+    reads_labels,
+    teacher_sources,
+    train,
+)
 
 NAME = "distill"
 NO_KD_NAME = "distill_no_kd"
@@ -40,7 +50,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            (*TRAIN_KEYS, ROLE, "loss.distill"),
+            (*TRAIN_KEYS, ROLE, *TEACHER_ROLES, "loss.distill"),
             reads=(*reads_model("teacher"), *reads_labels(teachers), *TRAINING_DATA),
             trains=BEFORE_PRUNING if pruned else STUDENT,
         ),

@@ -34,7 +34,7 @@ from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings
 from stillroom.features import model_inputs, pair_features
 from stillroom.plugin_boundary import Contributed
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import MODEL_ROLES, SCORES, RunContext
 from stillroom.stages.contracts import EVERY_MODEL, Artifact, Plan, Stage, TrainedModel, data_split, model_pruning
 from stillroom.training.scoring import Timed, measure_throughputs, predict_probs
 
@@ -58,7 +58,8 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            ("evaluator", "teacher", "served_base", "serving"),  # the baselines are built from the teacher's config and the served base
+            # every trained model is rebuilt from its role's config; the baselines are built from the teacher's
+            (*SCORES, *MODEL_ROLES, "evaluator", "serving"),
             reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
             writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLITS),
             check=check_config,

@@ -21,7 +21,7 @@ from stillroom.evaluation.verdict import export_withheld
 from stillroom.ranker import Ranker, model_spec
 from stillroom.serving.onnx import ONNX_FILE, export_onnx
 from stillroom.serving.score import score_parity
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import BUILDS_MODELS, RunContext
 from stillroom.stages.contracts import Artifact, Stage, data_split, reads_model
 
 NAME = "export"
@@ -39,7 +39,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            ("student", "export", "serving.hard_rules"),
+            (*BUILDS_MODELS, "student", "teacher.name", "evaluator.k", "export", "serving.hard_rules"),
             reads=(*reads_model(SHIPPED_MODEL), EVALUATION, COMPARISONS, GATE, COMPLIANCE, data_split("test")),
             writes=(STUDENT,),
         )

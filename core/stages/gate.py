@@ -25,7 +25,7 @@ from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.significance import IntervalSettings, paired_difference
 from stillroom.plugin_boundary import Contributed
 from stillroom.policy.gate import FREE_MODEL, GainCheck, judge_gate
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import SCORES, RunContext
 from stillroom.stages.contracts import Artifact, Stage, data_split, reads_model
 from stillroom.stages.labeling import labels_of
 
@@ -33,7 +33,7 @@ NAME = "gate"
 RESULT = Artifact("gate.result", "gate.json")
 """The gate's figures (kappa, precedents, the gain over the free model), for the report and the model card."""
 CONFIG_KEYS = (
-    "seed", "served_base", "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
+    "gate.min_kappa", "gate.precedents", f"gate.min_gain_over_{FREE_MODEL}", "gate.gain_must_be_resolved",
     "labeling.enforce_rules", "evaluator.k", "evaluator.names", "evaluator.intervals",
 )  # fmt: skip
 
@@ -47,7 +47,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
     labeler = first_labeler(config)
     # The labeler is rebuilt from its role's config; zero_shot is built from the teacher's (whatever the labeler);
     # the precedents are rendered, and their features computed, as the product says.
-    keys = (*CONFIG_KEYS, *dict.fromkeys((labeler, "teacher")), "product")
+    keys = (*CONFIG_KEYS, *SCORES, *dict.fromkeys((labeler, "teacher")), "product")
     return [Stage(NAME, partial(run, labeler=labeler), keys, reads=(*reads_model(labeler), data_split("dev")), writes=(RESULT,))]
 
 

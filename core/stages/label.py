@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from stillroom import engagement
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import SCORES, RunContext
 from stillroom.stages.contracts import Artifact, Stage, hidden_states, reads_model, soft_labels
 from stillroom.stages.labeling import label_outputs, write_soft_labels
 from stillroom.stages.training import LABELED_DATA, LABELED_SPLITS
@@ -48,7 +48,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             STAGES[labeler],
             partial(run, labeler=labeler),
-            (labeler, *(() if labeler == engagement.ROLE else ("labeling.enforce_rules",))),
+            (*SCORES, labeler, "labeling.enforce_rules"),
             reads=(*reads_model(labeler), *LABELED_DATA),
             writes=(labels(labeler), hidden(labeler)),
             after=(GATE_STAGE,) if index == 0 else (),

@@ -13,7 +13,7 @@ from typing import Any
 from stillroom.baselines import Scorer
 from stillroom.data import Pair, fingerprint_rows, read_data_source
 from stillroom.field_features import declared_features, with_field_features
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import BUILDS_MODELS, RunContext
 from stillroom.stages.contracts import Artifact, Stage, data_split
 
 NAME = "prepare"
@@ -29,7 +29,7 @@ NOTES = Artifact("data.notes", "notes.json", optional=True)
 def declare(config: Mapping[str, Any]) -> list[Stage]:
     # A first-stage scorer is a baseline, built for the run's teacher as every baseline is.
     scorer = config["product"]["first_stage_scorer"] if "product" in config else None
-    reads = ("seed", "product", "data", *(("teacher",) if scorer else ()))
+    reads = ("seed", "product", "data", *((*BUILDS_MODELS, "teacher") if scorer else ()))
     return [Stage(NAME, run, reads, writes=(*SPLITS.values(), ENGAGEMENT_LOG, FIRST_STAGE, NOTES))]
 
 

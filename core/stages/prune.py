@@ -21,7 +21,7 @@ from stillroom.losses import HIDDEN
 from stillroom.ranker import Prunable, Ranker, count_parameters
 from stillroom.stages.context import RunContext
 from stillroom.stages.contracts import Stage, TrainedModel, reads_model
-from stillroom.stages.training import TRAIN_KEYS, TRAINING_DATA, labeled_items, reads_labels, teacher_sources, train
+from stillroom.stages.training import TEACHER_ROLES, TRAIN_KEYS, TRAINING_DATA, labeled_items, reads_labels, teacher_sources, train
 from stillroom.training import PairCollator, TargetShapes, TrainItem
 
 NAME = "prune"
@@ -37,7 +37,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
         Stage(
             NAME,
             run,
-            (*TRAIN_KEYS, PRUNED.role, "loss.distill", "prune"),
+            (*TRAIN_KEYS, PRUNED.role, *TEACHER_ROLES, "loss.distill", "prune"),
             reads=(*reads_model(SOURCE), *reads_labels(teacher_sources(config).values()), *TRAINING_DATA),
             trains=PRUNED,
         )

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from stillroom.artifacts import CHECKPOINTS, COMPLETE_MARKER, ArtifactStore
+from stillroom.errors import BrokenDeclaration
 from stillroom.stages.contracts import Artifact, Plan, Stage
 
 BOOKKEEPING = (COMPLETE_MARKER, CHECKPOINTS)
 """The recipe's own files in a stage folder: its completion record and its training checkpoints."""
 
 
-class UndeclaredArtifact(RuntimeError):
+class UndeclaredArtifact(BrokenDeclaration):
     """A stage touched an artifact its declaration does not name: the contract and the code disagree."""
 
 

@@ -18,14 +18,14 @@ from stillroom.evaluation.significance import IntervalSettings
 from stillroom.features import chosen_by_first_stage, model_inputs, pair_features
 from stillroom.losses import ENGAGEMENT, HIDDEN, NO_LABEL, RELEVANCE, HiddenWidths
 from stillroom.ranker import Ranker, count_parameters, model_state
-from stillroom.stages.context import RunContext
+from stillroom.stages.context import SCORES, RunContext
 from stillroom.stages.contracts import TrainedModel, data_split, hidden_states, soft_labels
 from stillroom.stages.labeling import read_soft_labels
 from stillroom.training import TargetShapes, TrainItem, fit
 from stillroom.training.fusion_start import start_from_fusion
 from stillroom.training.scoring import has_hidden
 
-TRAIN_KEYS = ("seed", "trainer", "evaluator.k")
+TRAIN_KEYS = (*SCORES, "logger", "evaluator.k", "evaluator.intervals")
 """What every training stage reads beside its model's config: ``evaluator.k`` cuts the dev NDCG that picks the best epoch."""
 LABELED_SPLITS = ("pool", "train")
 """The splits a labeler labels and a student learns from: the unlabeled pool and golden train."""
@@ -33,6 +33,11 @@ LABELED_DATA = tuple(data_split(split) for split in LABELED_SPLITS)
 """The artifacts of those splits, as ``prepare`` wrote them."""
 TRAINING_DATA = (*LABELED_DATA, data_split("dev"))
 """What a stage that learns the labeled splits reads: those, and golden dev, which :func:`train` validates on."""
+
+
+TEACHER_ROLES = ("teacher", engagement.ROLE)
+"""The models a student may learn from: a stage that distills reads both configs, the second to ask whether there is
+an engagement teacher."""
 
 
 def teacher_sources(config: Mapping[str, Any]) -> dict[str, str]:
