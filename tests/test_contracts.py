@@ -10,8 +10,8 @@ import grimp
 import pytest
 
 from stillroom.artifacts import ArtifactStore
-from stillroom.files import fingerprint
 from stillroom.errors import StillroomError
+from stillroom.files import fingerprint
 from stillroom.recipe.run import STAGE_MODULES, recipe_plan
 from stillroom.stages.contracts import Artifact, Plan, Stage, TrainedModel, describe
 from stillroom.stages.stage_io import StageIO, UndeclaredArtifact
@@ -125,7 +125,8 @@ def test_a_stage_reads_through_its_view_only_what_it_declares_and_gets_copies() 
     assert sorted(view) == ["loss", "seed"] and list(view["loss"]) == ["finetune"]
     view["loss"]["finetune"]["listnet"]["weight"] = 9.0
     assert config["loss"]["finetune"]["listnet"]["weight"] == 1.0
-    with pytest.raises(UndeclaredConfig, match=r"^stage 'finetune' reads config 'teacher', which it does not declare \(its config keys: seed, loss.finetune\)$"):
+    said = r"^stage 'finetune' reads config 'teacher', which it does not declare \(its config keys: seed, loss.finetune\)$"
+    with pytest.raises(UndeclaredConfig, match=said):
         view.get("teacher")
     with pytest.raises(UndeclaredConfig, match="reads config 'loss.distill'"):
         view["loss"]["distill"]
