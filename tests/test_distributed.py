@@ -18,7 +18,7 @@ from stillroom.errors import StillroomError
 from stillroom.losses import WeightedTerm
 from stillroom.plugins.losses import hard_label_ce
 from stillroom.recipe.job import run_job
-from stillroom.recipe.run import recipe_stages
+from stillroom.recipe.run import recipe_plan
 from stillroom.training import NumericFault, fit
 from stillroom.training.sampling import EpochBatchSampler, RequestBatchSampler
 from stillroom.training.scoring import predict
@@ -133,7 +133,7 @@ def test_a_run_on_two_processes_writes_one_set_of_artifacts_one_wandb_run_and_th
     report = run_job(cfg, run_dir)
     assert json.loads((run_dir / "report" / "report.json").read_text())["models"]["student"]["metrics"] == report["models"]["student"]["metrics"]
     store = ArtifactStore(run_dir)
-    assert all(store.completed_fingerprint(stage.name) for stage in recipe_stages(validate_config(cfg)))
+    assert all(store.completed_fingerprint(stage.name) for stage in recipe_plan(validate_config(cfg)).stages)
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 1
     for stage in ("finetune", "distill"):  # the curves rank zero recorded in its worker came back
         assert any("val/ce" in row for row in store.read_jsonl(stage, "history.jsonl"))

@@ -8,10 +8,10 @@ import pytest
 
 from stillroom import hookimpl
 from stillroom.recipe.job import run_job
-from stillroom.recipe.run import recipe_stages
+from stillroom.recipe.run import recipe_plan
 from tests.helpers import ConfigShipper, compose_config
 
-STAGES = recipe_stages(compose_config("experiment=smoke"))
+STAGES = recipe_plan(compose_config("experiment=smoke")).stages
 
 
 class LifecycleRecorder:

@@ -7,7 +7,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,7 +19,7 @@ from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.gate import GainCheck, judge_gate
 from stillroom.policy.source import load_policy
 from stillroom.recipe.job import run_job
-from stillroom.recipe.run import _fingerprint_config, recipe_stages
+from stillroom.recipe.run import recipe_plan, stage_fingerprint_config
 from stillroom.stages.contracts import Artifact, Plan, Stage
 from stillroom.stages.labeling import cap_by_rules, read_soft_labels, write_soft_labels
 from stillroom.stages.stage_io import StageIO
@@ -72,10 +71,10 @@ def test_editing_the_judge_prompt_file_changes_the_judge_fingerprint(tmp_path: P
     template = tmp_path / "prompt.j2"
     template.write_text("Is it relevant? {{ request }} {{ candidate }}")
     config = {"judge": {"name": "causal_lm_judge", "prompt": str(template)}, "seed": 7, "trainer": {}, "loss": {}, "labeling": {}}
-    stage = next(s for s in recipe_stages(config) if s.name == "judge")
-    before = _fingerprint_config(SimpleNamespace(config=config), stage)
+    stage = next(s for s in recipe_plan(config).stages if s.name == "judge")
+    before = stage_fingerprint_config(config, stage)
     template.write_text("Is it relevant under the policy? {{ request }} {{ candidate }}")
-    assert _fingerprint_config(SimpleNamespace(config=config), stage) != before
+    assert stage_fingerprint_config(config, stage) != before
 
 
 def test_with_a_judge_changing_the_teacher_changes_the_gates_fingerprint() -> None:
@@ -84,8 +83,8 @@ def test_with_a_judge_changing_the_teacher_changes_the_gates_fingerprint() -> No
 
     def gate_fingerprint(*overrides: str) -> dict:
         config = compose_config("judge=tiny", "logger=none", *overrides)
-        stage = next(s for s in recipe_stages(config) if s.name == "gate")
-        return _fingerprint_config(SimpleNamespace(config=config), stage)
+        stage = next(s for s in recipe_plan(config).stages if s.name == "gate")
+        return stage_fingerprint_config(config, stage)
 
     assert gate_fingerprint("teacher=tiny") != gate_fingerprint("teacher=minilm_lora")
     assert gate_fingerprint("teacher=tiny") == gate_fingerprint("teacher=tiny", "student=tiny")  # the student it never reads
@@ -95,7 +94,7 @@ def test_with_a_judge_changing_the_teacher_changes_the_gates_fingerprint() -> No
 @pytest.mark.parametrize("judge", ["tiny", "tiny_causal_lm"])
 def test_a_judged_recipe_gates_the_judge_and_teaches_the_teacher_with_its_labels(judge: str, tmp_path: Path, capsys) -> None:
     cfg = compose_config("experiment=smoke", f"judge={judge}")
-    names = [stage.name for stage in recipe_stages(cfg)]
+    names = [stage.name for stage in recipe_plan(cfg).stages]
     assert names[:6] == ["prepare", "judge", "gate", "judge_label", "finetune", "label"]
     report = run_job(cfg, tmp_path)
     store = ArtifactStore(tmp_path)

@@ -11,10 +11,10 @@ from safetensors.torch import load_file
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.recipe.job import run_job
-from stillroom.recipe.run import recipe_stages
+from stillroom.recipe.run import recipe_plan
 from tests.helpers import SMOKE_RUN, compose_config
 
-STAGES = recipe_stages(compose_config("experiment=smoke"))
+STAGES = recipe_plan(compose_config("experiment=smoke")).stages
 
 MODELS = ("teacher", "student", "student_no_kd")
 METRICS = ("ndcg@10", "mrr@10", "map", "auc", "kappa", "violation_rate@10")
@@ -175,19 +175,18 @@ def test_the_objective_a_sweep_reads_is_the_students_figure_on_golden_dev(smoke_
 
 
 def test_a_changed_data_file_or_folder_changes_what_the_prepare_fingerprint_covers(tmp_path: Path) -> None:
-    from types import SimpleNamespace
 
-    from stillroom.recipe.run import _fingerprint_config
+    from stillroom.recipe.run import stage_fingerprint_config
 
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"request_id": "m1"}\n')
     folder = tmp_path / "beir"
     (folder / "qrels").mkdir(parents=True)
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
-    prepare = next(stage for stage in recipe_stages(compose_config("experiment=smoke")) if stage.name == "prepare")
+    prepare = next(stage for stage in recipe_plan(compose_config("experiment=smoke")).stages if stage.name == "prepare")
 
     def parts(path: Path) -> dict:
-        return _fingerprint_config(SimpleNamespace(config={"seed": 7, "product": {}, "data": {"path": str(path)}}), prepare)
+        return stage_fingerprint_config({"seed": 7, "product": {}, "data": {"path": str(path)}}, prepare)
 
     before = {"file": parts(data), "folder": parts(folder)}
     data.write_text('{"request_id": "m2"}\n')
@@ -212,6 +211,6 @@ def test_a_run_at_another_k_reports_every_figure_and_comparison_at_that_k(tmp_pa
 
 def test_what_the_gate_and_the_epoch_choice_read_is_in_their_fingerprints() -> None:
     """A changed gain bound or k must run the gate (and the training that picks an epoch at k) again, not reuse them."""
-    stages = {stage.name: stage for stage in recipe_stages(compose_config("experiment=smoke"))}
+    stages = {stage.name: stage for stage in recipe_plan(compose_config("experiment=smoke")).stages}
     assert {"gate.min_gain_over_zero_shot", "gate.gain_must_be_resolved", "evaluator.k", "evaluator.intervals"} <= set(stages["gate"].config_keys)
     assert all("evaluator.k" in stages[name].config_keys for name in ("finetune", "distill", "distill_no_kd"))

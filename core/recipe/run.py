@@ -46,11 +46,6 @@ def recipe_plan(config: Mapping[str, Any]) -> Plan:
     return Plan(stage for module in STAGE_MODULES for stage in module.declare(config))
 
 
-def recipe_stages(config: Mapping[str, Any]) -> tuple[Stage, ...]:
-    """The stages this config runs, in order."""
-    return recipe_plan(config).stages
-
-
 def run_context(
     config: dict[str, Any], store: ArtifactStore, policy: Policy, plugins: Plugins
 ) -> RunContext:
