@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
+
+def _bm25s() -> Any:
+    """``bm25s``, imported on first use and kept quiet: it logs each index build at DEBUG, and the level is set here
+    rather than at import because Hydra configures logging after the plugins load."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _tokens(texts: Sequence[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
+    return _bm25s().tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
 
 class Bm25Index:
@@ -30,8 +36,7 @@ class Bm25Index:
     def __init__(self, texts: Sequence[str]) -> None:
         if not texts:
             raise ValueError("a BM25 index needs at least one text")
-        import bm25s
-
+        bm25s = _bm25s()
         self.size = len(texts)
         self.index = bm25s.BM25()
         self.index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
