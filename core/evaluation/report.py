@@ -40,7 +40,7 @@ from stillroom.evaluation.verdict import decide
 from stillroom.files import atomic_path, write_json
 from stillroom.policy import Policy
 
-SPLITS = {
+SPLIT_OF_FIGURES = {  # which split each group of figures in report.json was measured on
     "metrics": "golden test",
     "ci": "golden test",
     "comparisons": "golden test",
@@ -91,7 +91,7 @@ def build_report(
         "k": k,
         "primary_metric": metric,
         "gate": dict(gate) if gate else None,
-        "splits": dict(SPLITS),
+        "splits": dict(SPLIT_OF_FIGURES),
         "requests": dict(requests),
         "pairs": dict(pairs or {}),
         "intervals": {"confidence": intervals["confidence"], "resamples": intervals["resamples"], "method": intervals["method"]},

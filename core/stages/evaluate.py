@@ -47,7 +47,7 @@ PER_REQUEST = Artifact("evaluation.per_request", "per_request.jsonl")
 """One row per split, model, request and per-request metric: ``value`` and its ``weight`` in the mean."""
 COMPARISONS = Artifact("evaluation.comparisons", "comparisons.json")
 """The paired comparisons ``evaluator.comparisons`` names, on golden test."""
-SPLITS = Artifact("evaluation.splits", "splits.json")
+SPLIT_SIZES = Artifact("evaluation.splits", "splits.json")
 """How many pairs and requests each evaluated split has."""
 TEST, DEV = "test", "dev"
 
@@ -61,7 +61,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             # every trained model is rebuilt from its role's config; the baselines are built from the teacher's
             (*SCORES, *MODEL_ROLES, "evaluator", "serving"),
             reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
-            writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLITS),
+            writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLIT_SIZES),
             check=check_config,
         )
     ]
@@ -238,9 +238,14 @@ def _per_request_rows(model: str, outcomes: Mapping[str, Evaluated]) -> Iterator
                 }
 
 
-def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]:
-    """The comparisons ``evaluator.comparisons`` names, checked against the models this recipe evaluates (before any training),
-    with the other settings the evaluation reads."""
+def _comparisons(evaluator: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]:
+    """The ``(a, b)`` pairs ``evaluator.comparisons`` names, among the models this recipe evaluates and its baselines."""
+    return comparison_pairs(evaluator["comparisons"], [model.name for group in _models(plan) for model in group], evaluator["baselines"])
+
+
+def check_config(config: Mapping[str, Any], plan: Plan) -> None:
+    """Before any training: the comparisons ``evaluator.comparisons`` names are among the models this recipe
+    evaluates, and the other settings the evaluation reads are in range."""
     models = [model.name for group in _models(plan) for model in group]
     evaluator = config["evaluator"]
     if int(evaluator["k"]) < 1:
@@ -256,7 +261,7 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> list[tuple[str, str]]
         raise StillroomError(
             f"this run evaluates no model {evaluator['objective']['model']!r}; it has {', '.join(models)}", where="evaluator.objective.model"
         )
-    return comparison_pairs(evaluator["comparisons"], models, evaluator["baselines"])
+    _comparisons(evaluator, plan)
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -304,7 +309,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         results[name].update({"reference": True} if name == TEACHER_BASE else {})
         results[name].update({"candidates_cached": True} if name in cached else {})
     per_request = {name: outcomes[TEST].per_request for name, (_, outcomes) in evaluated.items()}
-    pairs = check_config(ctx.config, ctx.plan) + ([("teacher", TEACHER_BASE)] if TEACHER_BASE in baselines else [])
+    pairs = _comparisons(config, ctx.plan) + ([("teacher", TEACHER_BASE)] if TEACHER_BASE in baselines else [])
     comparisons = compare(per_request, pairs, settings)
     ctx.io.write_tensors(PREDICTIONS, predictions)
     ctx.io.write_jsonl(PER_REQUEST, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
@@ -312,5 +317,5 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.io.write_json(COMPARISONS, comparisons)
     requests = {split: len({p.request_id for p in pairs}) for split, pairs in splits.items()}
     sizes = {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests, "hard_rules": serve.mode}
-    ctx.io.write_json(SPLITS, sizes)
+    ctx.io.write_json(SPLIT_SIZES, sizes)
     return {**sizes, "models": list(results)}

@@ -16,6 +16,7 @@ from typing import Any
 from stillroom.losses import RELEVANCE
 from stillroom.stages.context import RunContext
 from stillroom.stages.contracts import Stage, TrainedModel, data_split
+from stillroom.stages.labeling import labelers
 from stillroom.stages.training import TRAIN_KEYS, TRAINING_DATA, golden_items, labeled_items, precedent_items, reads_labels, train
 
 NAME = "finetune"
@@ -27,7 +28,7 @@ GOLDEN_READS = (data_split("train"), data_split("dev"))
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
     """The first labeler learns golden train; with a judge, the teacher then learns the judge's labels."""
-    if not config.get("judge"):
+    if JUDGE.name not in labelers(config):
         return [_on_golden(NAME, TEACHER)]
     from_judge = Stage(
         NAME,

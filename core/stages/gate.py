@@ -21,13 +21,14 @@ from stillroom.baselines import ranking_scores
 from stillroom.data import Pair
 from stillroom.errors import GateFailed, StillroomError
 from stillroom.evaluation import EvalInput, Evaluator, PerRequest, evaluate
+from stillroom.evaluation.comparisons import compare
 from stillroom.evaluation.report import primary_metric
-from stillroom.evaluation.significance import IntervalSettings, paired_difference
+from stillroom.evaluation.significance import IntervalSettings
 from stillroom.plugin_boundary import Contributed
 from stillroom.policy.gate import FREE_MODEL, GainCheck, judge_gate
 from stillroom.stages.context import SCORES, RunContext
 from stillroom.stages.contracts import Artifact, Stage, data_split, reads_model
-from stillroom.stages.labeling import labels_of
+from stillroom.stages.labeling import labelers, labels_of
 
 NAME = "gate"
 RESULT = Artifact("gate.result", "gate.json")
@@ -38,13 +39,8 @@ CONFIG_KEYS = (
 )  # fmt: skip
 
 
-def first_labeler(config: Mapping[str, Any]) -> str:
-    """The model that labels at scale first, and so must pass the gate: the judge when the recipe has one."""
-    return "judge" if config.get("judge") else "teacher"
-
-
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    labeler = first_labeler(config)
+    labeler = labelers(config)[0]  # the first to label at scale must pass the gate
     # The labeler is rebuilt from its role's config; zero_shot is built from the teacher's (whatever the labeler);
     # the precedents are rendered, and their features computed, as the product says.
     keys = (*CONFIG_KEYS, *SCORES, *dict.fromkeys((labeler, "teacher")), "product")
@@ -58,7 +54,7 @@ def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
     dev = ctx.pairs("dev")
     precedents = ctx.precedents() if gate_config["precedents"] else []
     dev_labels, precedent_labels = labels_of(ctx, role, model, dev), labels_of(ctx, role, model, precedents)
-    gain = gain_over_free_model(ctx, dev, dev_labels)
+    gain = gain_over_free_model(ctx, dev, dev_labels, labeler)
     result = judge_gate(role, dev, dev_labels, precedents, precedent_labels, ctx.policy, gate_config, gain)
     ctx.io.write_json(RESULT, result.summary())  # the record stays when the gate stops the run: it says why
     if not result.passed:
@@ -67,7 +63,7 @@ def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
     return result.summary()
 
 
-def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch.Tensor) -> GainCheck | None:
+def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch.Tensor, labeler_name: str) -> GainCheck | None:
     """The labeler's primary metric on golden dev minus the free model's, paired over requests; None when not asked for."""
     min_gain = ctx.config["gate"][f"min_gain_over_{FREE_MODEL}"]
     if min_gain is None:
@@ -78,19 +74,20 @@ def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch
     free_scores = ranking_scores(ctx.build_baseline(FREE_MODEL), dev)
     labeler = _per_request(evaluators, EvalInput(pairs=dev, probs=dev_labels, policy=ctx.policy, k=k), metric)
     free = _per_request(evaluators, EvalInput(pairs=dev, probs=None, policy=ctx.policy, k=k, ranking_scores=free_scores), metric)
-    requests = list(labeler.values)
-    labeler_column, weights = labeler.columns(requests)
-    result = paired_difference(labeler_column, free.columns(requests)[0], weights, IntervalSettings.of_run(ctx.config))
+    per_request = {labeler_name: {metric: labeler}, FREE_MODEL: {metric: free}}
+    [compared] = compare(per_request, [(labeler_name, FREE_MODEL)], IntervalSettings.of_run(ctx.config))
+    toward_better = 1.0 if labeler.higher_is_better else -1.0  # a gain is an improvement, whichever way the metric points
+    low, high = sorted(toward_better * bound for bound in compared["ci"])
     return GainCheck(
         baseline=FREE_MODEL,
         metric=metric,
         labeler=labeler.figure,
         free_model=free.figure,
-        gain=result.difference,
-        ci=result.ci,
+        gain=toward_better * compared["difference"],
+        ci=(low, high),
         min_gain=float(min_gain),
         must_be_resolved=bool(ctx.config["gate"]["gain_must_be_resolved"]),
-        requests=len(requests),
+        requests=compared["requests"],
     )
 
 

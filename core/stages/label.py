@@ -23,7 +23,7 @@ from typing import Any
 from stillroom import engagement
 from stillroom.stages.context import SCORES, RunContext
 from stillroom.stages.contracts import Artifact, Stage, hidden_states, reads_model, soft_labels
-from stillroom.stages.labeling import label_outputs, write_soft_labels
+from stillroom.stages.labeling import label_outputs, labelers, write_soft_labels
 from stillroom.stages.training import LABELED_DATA, LABELED_SPLITS
 from stillroom.training.scoring import has_hidden
 
@@ -43,7 +43,6 @@ def hidden(labeler: str) -> Artifact:
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    labelers = [*(["judge"] if config.get("judge") else []), "teacher", *([engagement.ROLE] if config.get(engagement.ROLE) else [])]
     return [
         Stage(
             STAGES[labeler],
@@ -53,7 +52,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             writes=(labels(labeler), hidden(labeler)),
             after=(GATE_STAGE,) if index == 0 else (),
         )
-        for index, labeler in enumerate(labelers)
+        for index, labeler in enumerate(labelers(config))
     ]
 
 

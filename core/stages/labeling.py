@@ -13,7 +13,8 @@ to the policy:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -26,6 +27,16 @@ from stillroom.stages.context import RunContext
 from stillroom.stages.contracts import Artifact
 from stillroom.stages.stage_io import StageIO
 from stillroom.training.scoring import predict
+
+JUDGE = "judge"
+
+
+def labelers(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The models that label at scale, in the order they label: the judge when the recipe has one (the teacher
+    then learns its labels), the teacher, and the engagement teacher when the recipe has one. The first must pass
+    the gate. The one place a recipe's labelers are decided."""
+    return (*((JUDGE,) if config.get(JUDGE) else ()), "teacher", *((engagement.ROLE,) if config.get(engagement.ROLE) else ()))
+
 
 POLICY_KEY = "policy_sha256"
 

@@ -17,7 +17,7 @@ from stillroom.stages.context import BUILDS_MODELS, RunContext
 from stillroom.stages.contracts import Artifact, Stage, data_split
 
 NAME = "prepare"
-SPLITS = {split: Artifact(data_split(split), f"{split}.jsonl") for split in ("train", "dev", "test", "pool")}
+SPLIT_FILES = {split: Artifact(data_split(split), f"{split}.jsonl") for split in ("train", "dev", "test", "pool")}
 ENGAGEMENT_LOG = Artifact("data.engagement_log", "engagement.jsonl")
 """What members did with the pairs (may be empty): the engagement teacher learns from it."""
 FIRST_STAGE = Artifact("data.first_stage", "first_stage.json", optional=True)
@@ -30,7 +30,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
     # A first-stage scorer is a baseline, built for the run's teacher as every baseline is.
     scorer = config["product"]["first_stage_scorer"] if "product" in config else None
     reads = ("seed", "product", "data", *((*BUILDS_MODELS, "teacher") if scorer else ()))
-    return [Stage(NAME, run, reads, writes=(*SPLITS.values(), ENGAGEMENT_LOG, FIRST_STAGE, NOTES))]
+    return [Stage(NAME, run, reads, writes=(*SPLIT_FILES.values(), ENGAGEMENT_LOG, FIRST_STAGE, NOTES))]
 
 
 def with_first_stage_scores(pairs: list[Pair], scorer: Scorer) -> list[Pair]:
@@ -62,7 +62,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if scorer is not None:
             pairs = with_first_stage_scores(pairs, scorer)
         rows = [p.to_row() for p in pairs]
-        ctx.io.write_jsonl(SPLITS[split], rows)
+        ctx.io.write_jsonl(SPLIT_FILES[split], rows)
         counts[split] = len(rows)
         fingerprints.append(fingerprint_rows(rows))
     ctx.io.write_jsonl(ENGAGEMENT_LOG, bundle.engagement)

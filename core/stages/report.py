@@ -21,7 +21,7 @@ JSON = Artifact("report.figures", "report.json")
 MARKDOWN = Artifact("report.markdown", "report.md")
 QUALITY_PLOT = Artifact("report.quality_plot", "quality_vs_throughput.png")
 CURVES_PLOT = Artifact("report.curves_plot", "training_curves.png")
-EVALUATION, COMPARISONS, SPLITS = "evaluation.models", "evaluation.comparisons", "evaluation.splits"
+EVALUATION, COMPARISONS, SPLIT_SIZES = "evaluation.models", "evaluation.comparisons", "evaluation.splits"
 GATE, FIRST_STAGE, EXPORTED, COMPLIANCE = "gate.result", "data.first_stage", "export.student", "compliance.result"
 DATA_NOTES = "data.notes"
 
@@ -32,7 +32,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             NAME,
             run,
             ("product.name", "seed", "evaluator"),
-            reads=(EVALUATION, COMPARISONS, SPLITS, GATE, FIRST_STAGE, DATA_NOTES, EVERY_HISTORY, EXPORTED, COMPLIANCE),
+            reads=(EVALUATION, COMPARISONS, SPLIT_SIZES, GATE, FIRST_STAGE, DATA_NOTES, EVERY_HISTORY, EXPORTED, COMPLIANCE),
             writes=(JSON, MARKDOWN, QUALITY_PLOT, CURVES_PLOT),
         )
     ]
@@ -42,7 +42,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     io = ctx.io
     histories = {model.name: model.history.name for model in ctx.plan.models()}
     curves = {name: io.read_jsonl(history) for name, history in histories.items()}
-    splits = io.read_json(SPLITS)
+    splits = io.read_json(SPLIT_SIZES)
     report = build_report(
         ctx.config,
         ctx.policy,

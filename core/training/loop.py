@@ -322,8 +322,9 @@ def fit(
     """Train ``ranker`` in place; return the recorded curves.
 
     With ``early_stopping_patience`` in ``train_config``, training stops once the
-    dev cross-entropy has not improved for that many epochs, and the weights of
-    the best epoch are kept. When a term ranks a request's candidates, batches
+    dev figure ``train_config["select_by"]`` names (cross-entropy, or NDCG over
+    each request's list) has not improved for that many epochs, and the weights
+    of the best epoch are kept. When a term ranks a request's candidates, batches
     hold whole requests (:class:`RequestBatchSampler`). ``callbacks`` join
     Lightning's (a benchmark's clock, say).
 
