@@ -140,3 +140,10 @@ def test_a_model_config_without_the_shared_keys_names_the_missing_one() -> None:
     with pytest.raises(StillroomError, match="Missing mandatory value") as error:
         validate_config(cfg)
     assert error.value.where == "config teacher.train.warmup_ratio"
+
+
+def test_the_engine_reads_each_schema_key_with_its_schemas_type_whatever_the_command_line_wrote() -> None:
+    """Stages read ``evaluator.k`` and the rest without casts: composition gives each key its schema's type, or stops."""
+    config = validate_config(compose_config("experiment=smoke", "evaluator.k='5'", "export.onnx_tolerance=1e-3", "prune.epochs='2'"))
+    read = {"k": config["evaluator"]["k"], "tolerance": config["export"]["onnx_tolerance"], "epochs": config["prune"]["epochs"]}
+    assert {key: (value, type(value)) for key, value in read.items()} == {"k": (5, int), "tolerance": (0.001, float), "epochs": (2, int)}

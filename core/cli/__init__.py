@@ -3,4 +3,6 @@
 ``stillroom.cli`` keeps the names plugins and scripts import from it; they live in :mod:`.main`.
 """
 
-from stillroom.cli.main import *  # noqa: F403
+from stillroom.cli.main import main
+
+__all__ = ["main"]

@@ -75,7 +75,7 @@ def render_model_card(config: Mapping[str, Any], policy: Policy, architecture: M
     """The card that ships in the student's folder (``README.md``), with Hugging Face metadata in its front matter."""
     student = evaluated.models.get(SHIPPED, {})
     student_config = config[SHIPPED]
-    k = int(config["evaluator"]["k"])
+    k = config["evaluator"]["k"]
     metric = primary_metric(k)
     gate = describe_gate(evaluated.gate) if evaluated.gate else "not recorded"
     return f"""---

@@ -58,7 +58,7 @@ def primary_metric(k: int) -> str:
 def objective(config: Mapping[str, Any], models: Mapping[str, Any]) -> dict[str, Any]:
     """The figure a sweep optimises (``evaluator.objective``): a model's metric on golden dev, ``None`` without dev."""
     wanted = config["evaluator"]["objective"]
-    metric = wanted.get("metric") or primary_metric(int(config["evaluator"]["k"]))
+    metric = wanted.get("metric") or primary_metric(config["evaluator"]["k"])
     value = models.get(wanted["model"], {}).get("dev_metrics", {}).get(metric)
     return {"model": wanted["model"], "split": "dev", "metric": metric, "value": value}
 
@@ -79,7 +79,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report's figures; ``curves`` names each model's history file and ``exported`` the shipped folder, both
     relative to the run directory; ``pairs`` counts each split's pairs as ``requests`` counts its requests."""
-    k = int(config["evaluator"]["k"])
+    k = config["evaluator"]["k"]
     metric = primary_metric(k)
     teacher, student = models["teacher"], models["student"]
     teacher_figure = teacher["metrics"].get(metric, 0.0)

@@ -46,7 +46,7 @@ class IntervalSettings:
     def of_run(cls, config: Mapping[str, Any]) -> IntervalSettings:
         """The settings a run's ``evaluator.intervals`` asks for, seeded by the run's seed."""
         intervals = config["evaluator"]["intervals"]
-        return cls(float(intervals["confidence"]), int(intervals["resamples"]), intervals["method"], int(config["seed"]))
+        return cls(intervals["confidence"], intervals["resamples"], intervals["method"], config["seed"])
 
 
 @dataclass(frozen=True)

@@ -3,4 +3,16 @@
 ``stillroom.policy`` keeps the names plugins and scripts import from it; they live in :mod:`.model`.
 """
 
-from stillroom.policy.model import *  # noqa: F403
+from stillroom.policy.model import (
+    RULE_FUNCTIONS,
+    RULE_NAMES,
+    Dimension,
+    HardRule,
+    Label,
+    Policy,
+    Precedent,
+    RuleFailed,
+    RuleFieldMissing,
+)
+
+__all__ = ["RULE_FUNCTIONS", "RULE_NAMES", "Dimension", "HardRule", "Label", "Policy", "Precedent", "RuleFailed", "RuleFieldMissing"]

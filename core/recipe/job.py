@@ -37,7 +37,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     register_strategies()
     check_strategy(config["trainer"])
     quiet_libraries(bool(config["verbose"]))
-    torch.set_num_threads(int(config["trainer"]["num_threads"]))
+    torch.set_num_threads(config["trainer"]["num_threads"])
     plugins = get_plugin_manager()
     policy = load_policy(config["product"]["policy"], plugins)
     store = ArtifactStore(run_dir)

@@ -60,7 +60,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
 def checked(ctx: RunContext) -> dict[str, Any]:
     """The compliance summary: ``checked``, ``passed``, the figures and, when it failed, the ``reason``."""
-    k = int(ctx.config["evaluator"]["k"])
+    k = ctx.config["evaluator"]["k"]
     metric = f"violation_rate@{k}"
     models = ctx.io.read_json(EVALUATION)
     student = models[SHIPPED_MODEL]

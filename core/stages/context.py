@@ -87,7 +87,7 @@ class RunContext:
 
     @property
     def seed(self) -> int:
-        return int(self.config["seed"])
+        return self.config["seed"]
 
     @property
     def trainer_config(self) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def _on_splits(
 
 def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) -> Callable[[list[Pair]], EvalInput]:
     """Inputs for a ranker without labels on the policy's scale: its ``scores`` in (0, 1)."""
-    k = int(ctx.config["evaluator"]["k"])
+    k = ctx.config["evaluator"]["k"]
     return lambda pairs: EvalInput(pairs=pairs, probs=None, policy=ctx.policy, k=k, ranking_scores=scores(pairs))
 
 
@@ -161,9 +161,9 @@ def _baselines(
     fitted = {}
     for name in config["baselines"]:
         if name in fusions:
-            fitted[name], raw[name] = fused_scores(raw, splits, fusions[name], fit_on=DEV, metric=primary_metric(int(config["k"])))
+            fitted[name], raw[name] = fused_scores(raw, splits, fusions[name], fit_on=DEV, metric=primary_metric(config["k"]))
             params[name] = sum(params[component] for component in fusions[name])
-    k = int(config["k"])
+    k = config["k"]
     results = {}
     for name in [*config["baselines"], *([TEACHER_BASE] if TEACHER_BASE in scorers else [])]:
         ranked = {split: EvalInput(pairs, None, ctx.policy, k, ranking_scores=to_unit_interval(raw[name][split])) for split, pairs in splits.items()}
@@ -209,7 +209,7 @@ def _off_scale(
 ) -> tuple[int, dict[str, Evaluated]]:
     """A model on its own scale (the engagement teacher) ranks by its expected grade; it gets no kappa and is not timed."""
     model = ctx.load_model(trained.name)
-    batch_size = int(ctx.config["evaluator"]["batch_size"])
+    batch_size = ctx.config["evaluator"]["batch_size"]
 
     def scores(pairs: list[Pair]) -> torch.Tensor:
         return expected_grade(predict_probs(model, pairs, ctx.num_labels(trained.role), ctx.trainer_config, batch_size))
@@ -248,14 +248,14 @@ def check_config(config: Mapping[str, Any], plan: Plan) -> None:
     evaluates, and the other settings the evaluation reads are in range."""
     models = [model.name for group in _models(plan) for model in group]
     evaluator = config["evaluator"]
-    if int(evaluator["k"]) < 1:
+    if evaluator["k"] < 1:
         raise StillroomError(f"k must be a positive number of top slots, got {evaluator['k']}", where="evaluator.k")
     intervals = evaluator["intervals"]
-    if not 0 < float(intervals["confidence"]) < 1:
+    if not 0 < intervals["confidence"] < 1:
         raise StillroomError(f"expected a confidence level between 0 and 1, got {intervals['confidence']}", where="evaluator.intervals.confidence")
     if intervals["method"] not in INTERVAL_METHODS:
         raise StillroomError(f"expected one of {', '.join(INTERVAL_METHODS)}, got {intervals['method']!r}", where="evaluator.intervals.method")
-    if int(intervals["resamples"]) < 100:
+    if intervals["resamples"] < 100:
         raise StillroomError(f"expected at least 100 resamples, got {intervals['resamples']}", where="evaluator.intervals.resamples")
     if evaluator["objective"]["model"] not in [*models, *evaluator["baselines"]]:
         raise StillroomError(
@@ -268,7 +268,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     config = ctx.config["evaluator"]
     splits = {split: pairs for split in (TEST, DEV) if (pairs := ctx.pairs(split))}
     evaluators = ctx.evaluators(config["names"])
-    batch_size, k = int(config["batch_size"]), int(config["k"])
+    batch_size, k = config["batch_size"], config["k"]
     evaluated: dict[str, tuple[int, dict[str, Evaluated]]] = {}
     settings = IntervalSettings.of_run(ctx.config)
     serve = Serving(check_mode(ctx.config["serving"]["hard_rules"]))
@@ -290,14 +290,14 @@ def run(ctx: RunContext) -> dict[str, Any]:
                     alone[model_name] = _alone(_evaluate(evaluators, inputs), settings)
             outcomes[split] = _evaluate(evaluators, serve(inputs))
         evaluated[model_name] = (count_parameters(model), outcomes)
-        timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, int(config["throughput_pairs"])))
+        timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, config["throughput_pairs"]))
         if caches_candidates(model):
             cached.add(model_name)
     baselines, served = _baselines(ctx, splits, evaluators, serve)
     for name, ranker in served.items():
-        timed[name] = Timed(ranker, throughput_batches(ranker, splits[TEST], batch_size, int(config["throughput_pairs"])))
+        timed[name] = Timed(ranker, throughput_batches(ranker, splits[TEST], batch_size, config["throughput_pairs"]))
         cached.update([name] if caches_candidates(ranker) else [])
-    throughput = measure_throughputs(timed, int(config["throughput_rounds"]), ctx.trainer_config, float(config["throughput_slice_seconds"]))
+    throughput = measure_throughputs(timed, config["throughput_rounds"], ctx.trainer_config, config["throughput_slice_seconds"])
     evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
     evaluated.update({name: (params, outcomes) for name, (params, outcomes, _) in baselines.items()})
 

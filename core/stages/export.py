@@ -70,7 +70,7 @@ def _export_onnx(ctx: RunContext, student: Ranker, folder: Path) -> dict[str, An
     inputs = export_onnx(student, folder / ONNX_FILE)
     test = ctx.pairs("test")
     parity = score_parity(folder, [p.request_text for p in test], [p.candidate_text for p in test], ctx.plugins)
-    tolerance = float(ctx.config["export"]["onnx_tolerance"])
+    tolerance = ctx.config["export"]["onnx_tolerance"]
     if not parity["max_abs_score_diff"] <= tolerance:  # NaN scores fail too
         raise StillroomError(
             f"the ONNX student's scores differ from torch's by up to {parity['max_abs_score_diff']:.2e} on golden test "

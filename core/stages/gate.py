@@ -68,7 +68,7 @@ def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch
     min_gain = ctx.config["gate"][f"min_gain_over_{FREE_MODEL}"]
     if min_gain is None:
         return None
-    k = int(ctx.config["evaluator"]["k"])
+    k = ctx.config["evaluator"]["k"]
     metric = primary_metric(k)
     evaluators = ctx.evaluators(ctx.config["evaluator"]["names"])
     free_scores = ranking_scores(ctx.build_baseline(FREE_MODEL), dev)
@@ -86,7 +86,7 @@ def gain_over_free_model(ctx: RunContext, dev: Sequence[Pair], dev_labels: torch
         gain=toward_better * compared["difference"],
         ci=(low, high),
         min_gain=float(min_gain),
-        must_be_resolved=bool(ctx.config["gate"]["gain_must_be_resolved"]),
+        must_be_resolved=ctx.config["gate"]["gain_must_be_resolved"],
         requests=compared["requests"],
     )
 

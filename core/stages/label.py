@@ -68,7 +68,7 @@ def run(ctx: RunContext, labeler: str) -> dict[str, Any]:
     return {
         "labeler": role,
         "policy_sha256": ctx.policy.sha256,
-        "rules_enforced": bool(ctx.config["labeling"]["enforce_rules"]),
+        "rules_enforced": ctx.config["labeling"]["enforce_rules"],
         "pool_pairs": int(pool.shape[0]),
         "pool_argmax_histogram": pool.argmax(-1).bincount(minlength=pool.shape[-1]).tolist(),
         "pool_mean_confidence": float(pool.max(-1).values.mean()),

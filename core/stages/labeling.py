@@ -73,7 +73,7 @@ def label_outputs(
 ) -> dict[str, torch.Tensor]:
     """What the labeler ``role`` records for ``pairs``: its probabilities (capped by the rules if configured), and its
     pooled representations; with ``distributed``, scored on the trainer's processes (``trainer=ddp_cpu``)."""
-    batch_size = int(ctx.config[role]["train"]["eval_batch_size"])
+    batch_size = ctx.config[role]["train"]["eval_batch_size"]
     out = predict(model, pairs, ctx.num_labels(role), ctx.trainer_config, batch_size, with_hidden=with_hidden, distributed=distributed)
     if ctx.config["labeling"]["enforce_rules"] and role != engagement.ROLE:  # the rules cap grades of relevance only
         out["probs"] = cap_by_rules(out["probs"], pairs, ctx.policy)

@@ -48,7 +48,7 @@ def importance_loss(ctx: RunContext, model: Ranker, sample: list[TrainItem]) -> 
     """The distillation objective on ``sample`` (terms that read hidden states left out), averaged over batches."""
     terms = [t for t in ctx.loss_terms(ctx.config["loss"]["distill"], where="loss.distill") if HIDDEN not in t.needs]
     collate = PairCollator(model, TargetShapes.of(sample))
-    batch_size = int(ctx.config["student"]["train"]["batch_size"])
+    batch_size = ctx.config["student"]["train"]["batch_size"]
     total = torch.zeros(())
     batches = [collate(sample[i : i + batch_size]) for i in range(0, len(sample), batch_size)]
     for batch in batches:
@@ -65,9 +65,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
             f"the student {ctx.config['student']['name']!r} cannot be pruned (it has no prune and apply_pruning methods)", where="prune.enabled"
         )
     items = labeled_items(ctx, teacher_sources(ctx.config))
-    sample = random.Random(ctx.seed).sample(items, min(int(config["importance_pairs"]), len(items)))
+    sample = random.Random(ctx.seed).sample(items, min(config["importance_pairs"], len(items)))
     params_before = count_parameters(student)
     plan = student.prune(config["keep_layers"], config["keep_heads"], lambda: importance_loss(ctx, student, sample))
     ctx.io.write_json(PRUNED.pruning, plan)
-    summary = train(ctx, PRUNED, items, "distill", model=student, epochs=int(config["epochs"]))
+    summary = train(ctx, PRUNED, items, "distill", model=student, epochs=config["epochs"])
     return {**summary, "params_before": params_before, "layers_kept": plan["layers"], "heads_kept": {k: len(v) for k, v in plan["heads"].items()}}

@@ -69,7 +69,7 @@ def precedent_items(ctx: RunContext) -> list[TrainItem]:
     thousands of golden pairs, hence the copies. Each copy is a request of its
     own, so that batches of whole requests spread the copies out.
     """
-    copies = int(ctx.config["labeling"]["precedent_copies"])
+    copies = ctx.config["labeling"]["precedent_copies"]
     precedents = ctx.precedents() if copies else []
     return [
         TrainItem(p.request_text, p.candidate_text, label=int(p.label), request_id=f"{p.request_id}/copy-{copy}")
@@ -151,7 +151,7 @@ def train(
     # dev then chooses between it and each epoch. A model judged on other data (the engagement teacher) fits on that.
     fusion_items = golden_items(ctx, "train", chosen_only=True) if val_items is None else val_items
     val_items = golden_items(ctx, "dev") if val_items is None else val_items
-    ndcg_k = int(ctx.config["evaluator"]["k"])
+    ndcg_k = ctx.config["evaluator"]["k"]
     fusion = (
         start_from_fusion(model, fusion_items, f"ndcg@{ndcg_k}", int(train_config["eval_batch_size"]), bool(train_config["calibrate_start"]))
         if train_config["start_from_fusion"]
