@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 
+from stillroom.compat.pluggy import replace_function
 from stillroom.errors import BrokenDeclaration, RunInterrupted, StillroomError
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ class EnginePluginManager(pluggy.PluginManager):
             for caller in self.get_hookcallers(plugin) or ():
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                        impl.function = _answering(impl.function, impl.plugin_name, caller.name)  # type: ignore[misc]
+                        replace_function(impl, partial(_answering, plugin=impl.plugin_name, hook=caller.name))
         return registered
 
 

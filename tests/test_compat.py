@@ -150,3 +150,27 @@ def test_merge_order_lists_the_defaults_list_with_each_files_values_as_written(t
     assert product.package == "" and product.values["product"]["name"] == "feed" and product.where.endswith("product/feed.yaml")
     mine = order[paths.index("logger/mine")]
     assert mine.where == f"file://{tmp_path}/logger/mine.yaml" and mine.values["run_name"] == "${hydra:job.name}"
+
+
+def test_pluggy_calls_a_replaced_implementation_function_with_the_arguments_it_asked_for() -> None:
+    import pluggy
+
+    from stillroom.compat.pluggy import replace_function
+
+    spec, impl = pluggy.HookspecMarker("compat_check"), pluggy.HookimplMarker("compat_check")
+
+    class Spec:
+        @spec
+        def answer(self, question: str, context: str) -> str: ...
+
+    class Plugin:
+        @impl
+        def answer(self, question: str) -> str:
+            return f"{question}?"
+
+    pm = pluggy.PluginManager("compat_check")
+    pm.add_hookspecs(Spec)
+    pm.register(Plugin())
+    [registered] = pm.hook.answer.get_hookimpls()
+    replace_function(registered, lambda function: lambda *args: f"wrapped {function(*args)}")
+    assert pm.hook.answer(question="why", context="unused") == ["wrapped why?"]

@@ -334,6 +334,11 @@ def test_every_hook_has_one_boundary_and_no_engine_code_calls_a_hook_around_it()
     from stillroom.plugin_boundary import HOOKS
 
     assert sorted(HOOKS) == sorted(name for name in dir(hookspecs) if name.startswith("stillroom_"))
+    from stillroom.plugin_boundary import ContributeHook, FirstAnswerHook, NotifyHook
+    from stillroom.plugin_reference import hook_functions, hook_kind
+
+    kinds = {"first answer": FirstAnswerHook, "contribute": ContributeHook, "observer": NotifyHook}
+    assert {hook.__name__: kinds[hook_kind(hook)] for hook in hook_functions()} == {name: type(boundary) for name, boundary in HOOKS.items()}
     core = Path(__file__).resolve().parents[1] / "core"
     lines = [(path.name, line.strip()) for path in core.rglob("*.py") for line in path.read_text().splitlines()]
     assert [f"{name}: {line}" for name, line in lines if re.search(r"\.hook\.stillroom_", line)] == []

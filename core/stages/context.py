@@ -64,7 +64,8 @@ BUILD_LOGGERS: FirstAnswerHook[list[Logger]] = FirstAnswerHook("stillroom_build_
 @dataclass
 class RunContext:
     config: Mapping[str, Any]
-    """The resolved run config as plain Python objects."""
+    """The resolved, schema-typed run config; inside a stage (:meth:`for_stage`), a :class:`ConfigView` of the
+    entries the stage declares."""
     store: ArtifactStore
     policy: Policy
     plugins: Plugins
