@@ -61,6 +61,11 @@ def did_you_mean(name: object, options: Iterable[str]) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
+class StillroomDeprecationWarning(DeprecationWarning):
+    """Something a plugin, a config or a script uses still works, and stops working in a named release; the message
+    says what to write instead. Shown even where other deprecation warnings are kept quiet."""
+
+
 class BrokenDeclaration(RuntimeError):
     """A stage touched config or an artifact its declaration does not name: the contract and the code disagree. A
     bug in the stage, not in the user's input: the run stops in one line naming the stage and what it touched."""

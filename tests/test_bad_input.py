@@ -181,7 +181,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     ),
     "impression of unknown news": (mind(["1\tU1\t11/15/2019 8:55:22 AM\tN1\tN9-1"]), ["behaviors.tsv:1", "news id 'N9' is not in news.tsv"]),
     # -- configs ----------------------------------------------------------------------
-    "unknown compliance mode": (overrides("gate.compliance=strict"), ["gate.compliance: expected one of fail, warn, off, got 'strict'"]),
+    "unknown compliance mode": (overrides("compliance.mode=strict"), ["compliance.mode: expected one of fail, warn, off, got 'strict'"]),
     "unknown product": (overrides("product=widget"), ["product: no product named 'widget'; products: feed, jobs, search"]),
     "unknown product in a multirun": (overrides("-m", "product=jobs,widget"), ["no product named 'widget'"]),
     "unknown config option": (

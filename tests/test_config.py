@@ -147,3 +147,42 @@ def test_the_engine_reads_each_schema_key_with_its_schemas_type_whatever_the_com
     config = validate_config(compose_config("experiment=smoke", "evaluator.k='5'", "export.onnx_tolerance=1e-3", "prune.epochs='2'"))
     read = {"k": config["evaluator"]["k"], "tolerance": config["export"]["onnx_tolerance"], "epochs": config["prune"]["epochs"]}
     assert {key: (value, type(value)) for key, value in read.items()} == {"k": (5, int), "tolerance": (0.001, float), "epochs": (2, int)}
+
+
+def test_an_old_key_name_on_the_command_line_still_works_with_a_warning_that_names_the_new_one() -> None:
+    from stillroom.config.renamed import renamed_overrides
+    from stillroom.errors import StillroomDeprecationWarning
+
+    said = r"^command line: config key 'gate.compliance' is now 'compliance.mode'; the old name stops working in stillroom 0.3.0$"
+    with pytest.warns(StillroomDeprecationWarning, match=said):
+        overrides = renamed_overrides(["gate.compliance=warn", "seed=3", "gate.max_violation_rate=0.2"])
+    assert overrides == ["compliance.mode=warn", "seed=3", "compliance.max_violation_rate=0.2"]
+    assert validate_config(compose_config(*overrides))["compliance"] == {"mode": "warn", "max_violation_rate": 0.2}
+
+
+def test_an_old_key_name_in_a_config_file_moves_to_the_new_one_with_a_warning() -> None:
+    from stillroom.errors import StillroomDeprecationWarning
+
+    written_for_0_1 = compose_config("+gate.compliance=warn")  # as a product config of the previous version sets it
+    with pytest.warns(StillroomDeprecationWarning, match=r"^config: config key 'gate.compliance' is now 'compliance.mode'"):
+        config = validate_config(written_for_0_1)
+    assert config["compliance"]["mode"] == "warn" and "compliance" not in config["gate"]
+
+
+def test_stillroom_run_says_the_new_name_of_an_old_key_in_one_warning_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import sys
+    import warnings
+
+    from stillroom.errors import StillroomDeprecationWarning
+    from tests.helpers import run_cli
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    args = ["run", "experiment=smoke", "gate.compliance=warn", "seed=abc", f"hydra.run.dir={tmp_path / 'run'}"]
+    with pytest.warns(StillroomDeprecationWarning) as warned:
+        assert run_cli(args) == 2  # it stops at composition: nothing runs
+    [deprecation] = [w for w in warned if issubclass(w.category, StillroomDeprecationWarning)]
+    line = warnings.formatwarning(deprecation.message, deprecation.category, deprecation.filename, deprecation.lineno)
+    said = "stillroom: warning: command line: config key 'gate.compliance' is now 'compliance.mode'; the old name stops working in stillroom 0.3.0\n"
+    assert line == said

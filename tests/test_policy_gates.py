@@ -150,10 +150,10 @@ def test_a_labeler_short_of_the_gain_over_zero_shot_stops_the_run_with_the_figur
 
 def test_a_student_above_the_violation_bound_is_withheld_from_export_and_the_report_says_why(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
-    report = run_job(compose_config(*SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0"), tmp_path)
+    report = run_job(compose_config(*SMOKE_RUN, "compliance.mode=fail", "compliance.max_violation_rate=0.0"), tmp_path)
     recorded = json.loads((tmp_path / "compliance" / "compliance.json").read_text())
-    assert recorded["checked"] and recorded["passed"] is False and recorded["bound_from"] == "gate.max_violation_rate"
-    assert re.search(r"above gate.max_violation_rate's bound 0.0% \(by rule: remote-only-member \d+", recorded["reason"])
+    assert recorded["checked"] and recorded["passed"] is False and recorded["bound_from"] == "compliance.max_violation_rate"
+    assert re.search(r"above compliance.max_violation_rate's bound 0.0% \(by rule: remote-only-member \d+", recorded["reason"])
     assert not (tmp_path / "export" / "student").exists() and report["exported"] is None
     assert report["verdict"]["compliance_failed"] and not report["verdict"]["ship"]
     markdown = (tmp_path / "report" / "report.md").read_text()
@@ -166,7 +166,7 @@ def test_the_command_exits_3_when_the_student_fails_compliance_and_names_the_rea
 ) -> None:
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     run_dir = tmp_path / "run"
-    status = run_cli(["run", *SMOKE_RUN, "gate.compliance=fail", "gate.max_violation_rate=0.0", f"hydra.run.dir={run_dir}"])
+    status = run_cli(["run", *SMOKE_RUN, "compliance.mode=fail", "compliance.max_violation_rate=0.0", f"hydra.run.dir={run_dir}"])
     err = capsys.readouterr().err
     assert status == GATE_EXIT_CODE == 3, err
     assert "stillroom: error: compliance: the student puts a rule-breaking candidate" in err and "it is not exported" in err
@@ -176,7 +176,7 @@ def test_the_command_exits_3_when_the_student_fails_compliance_and_names_the_rea
 @pytest.mark.slow
 def test_the_student_is_checked_against_its_teacher_with_a_paired_interval(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
-    run_job(compose_config(*SMOKE_RUN, "gate.compliance=warn", "gate.max_violation_rate=1.0"), tmp_path)
+    run_job(compose_config(*SMOKE_RUN, "compliance.mode=warn", "compliance.max_violation_rate=1.0"), tmp_path)
     summary = ArtifactStore(tmp_path).completed_summary("compliance")
     versus = summary["against_teacher"]
     assert summary["checked"] and summary["mode"] == "warn" and summary["passed"] is (versus["verdict"] != "worse")
@@ -192,7 +192,7 @@ def test_warn_exports_a_student_above_the_policys_own_bound_and_the_report_says_
     text = resolve_file(JOBS_POLICY, "policy").read_text(encoding="utf-8")
     strict.write_text(re.sub(r"^max_violation_rate: [\d.]+", "max_violation_rate: 0.0", text, count=1, flags=re.MULTILINE), encoding="utf-8")
     assert load_policy(str(strict), get_plugin_manager()).max_violation_rate == 0.0
-    report = run_job(compose_config(*SMOKE_RUN, f"product.policy={strict}", "gate.compliance=warn"), tmp_path / "run")
+    report = run_job(compose_config(*SMOKE_RUN, f"product.policy={strict}", "compliance.mode=warn"), tmp_path / "run")
     assert report["compliance"]["bound_from"] == "policy" and report["verdict"]["compliance_failed"]
     assert (tmp_path / "run" / "export" / "student" / "README.md").is_file()
     markdown = (tmp_path / "run" / "report" / "report.md").read_text()
@@ -202,7 +202,7 @@ def test_warn_exports_a_student_above_the_policys_own_bound_and_the_report_says_
 @pytest.mark.slow
 def test_compliance_off_records_the_figures_and_holds_nothing_to_them(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
-    report = run_job(compose_config(*SMOKE_RUN, "gate.compliance=off", "gate.max_violation_rate=0.0"), tmp_path)
+    report = run_job(compose_config(*SMOKE_RUN, "compliance.mode=off", "compliance.max_violation_rate=0.0"), tmp_path)
     assert report["compliance"]["checked"] is False and report["compliance"]["passed"] is True
     assert not report["verdict"]["compliance_failed"] and "rate" in report["compliance"]
 

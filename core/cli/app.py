@@ -114,7 +114,7 @@ def _compliance_failed(report: dict, run_dir: Path, multirun: bool, objective: f
     job with the reason its report gives."""
     compliance = report["compliance"]
     withheld = compliance["mode"] == "fail"
-    outcome = "it is not exported" if withheld else "it was exported anyway (gate.compliance=warn)"
+    outcome = "it is not exported" if withheld else "it was exported anyway (compliance.mode=warn)"
     print(f"stillroom: {'error' if withheld else 'warning'}: compliance: {compliance['reason']}; {outcome}; "
           f"see {run_dir / report_stage.NAME / report_stage.MARKDOWN.file}", file=sys.stderr)
     if not multirun:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from stillroom import __version__
 from stillroom.config.products import known_products
-from stillroom.errors import USAGE_EXIT_CODE, StillroomError, report_error
+from stillroom.errors import USAGE_EXIT_CODE, StillroomDeprecationWarning, StillroomError, report_error
 from stillroom.plugin_manager import DISABLE_PLUGINS_ENV, Plugins, get_plugin_manager
 
 OFFLINE_DEFAULTS = {"HF_HUB_OFFLINE": "1"}
@@ -21,18 +22,34 @@ VERBOSE_FLAGS, VERBOSE_OVERRIDE = ("-v", "--verbose"), "verbose=true"
 """``stillroom run -v`` keeps the libraries' own output (:mod:`stillroom.recipe.quiet`)."""
 
 
+def _deprecations_as_lines() -> None:
+    """stillroom's own deprecation warnings as ``stillroom: warning:`` lines, shown even where the libraries' are kept
+    quiet: each says what to write instead."""
+    plain = warnings.formatwarning
+
+    def formatted(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+        if issubclass(category, StillroomDeprecationWarning):
+            return f"stillroom: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = formatted
+    warnings.filterwarnings("default", category=StillroomDeprecationWarning)
+
+
 def run_command(args: Sequence[str]) -> int:
+    _deprecations_as_lines()
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.cli.app import hydra_main  # Hydra and torch load only for `run`
     from stillroom.cli.overrides import check_overrides
+    from stillroom.config.renamed import renamed_overrides
     from stillroom.config.search_path import register as register_plugin_configs
 
     plugins = get_plugin_manager()
     for failed in plugins.failed:
         print(f"stillroom: warning: plugin {failed.name!r} ({failed.source}) failed to load: {failed.error}", file=sys.stderr)
     register_plugin_configs()
-    args = [VERBOSE_OVERRIDE if arg in VERBOSE_FLAGS else arg for arg in args]
+    args = renamed_overrides([VERBOSE_OVERRIDE if arg in VERBOSE_FLAGS else arg for arg in args])
     check_overrides(plugins, args)
     sys.argv = ["stillroom run", *args]
     hydra_main()

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from stillroom.config.renamed import move_renamed_keys
 from stillroom.errors import StillroomError
 
 
@@ -147,7 +148,11 @@ class GateSchema:
     """The labeler's primary metric on golden dev minus zero-shot's must reach this; null does not ask."""
     gain_must_be_resolved: bool = MISSING
     """The gain's paired interval, not only its mean, must lie above ``min_gain_over_zero_shot``."""
-    compliance: str = MISSING
+
+
+@dataclass
+class ComplianceSchema:
+    mode: str = MISSING
     """What a student that breaks the hard rules more than its teacher, or above the bound, does to the run:
     ``fail`` (not exported), ``warn`` (exported) or ``off`` (records only); with either of the first two the report
     says not to ship and the command exits 3."""
@@ -200,6 +205,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "trainer": TrainerSchema,
     "logger": LoggerSchema,
     "gate": GateSchema,
+    "compliance": ComplianceSchema,
     "labeling": LabelingSchema,
     "prune": PruneSchema,
     "export": ExportSchema,
@@ -209,7 +215,9 @@ OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema, "engagement_tea
 
 
 def validate_config(cfg: DictConfig) -> dict[str, Any]:
-    """Check every group against its schema; return the whole config as plain Python objects."""
+    """Check every group against its schema (an old key name moved to its new one first, with a warning); return the
+    whole config as plain Python objects."""
+    move_renamed_keys(cfg)
     validated = {}
     optional = {group: schema for group, schema in OPTIONAL_GROUP_SCHEMAS.items() if cfg.get(group) is not None}
     for group, schema in {**GROUP_SCHEMAS, **optional}.items():

@@ -167,7 +167,7 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
     compliance = report.get("compliance")
     if not compliance or not compliance.get("checked"):
         compliance = compliance or {}
-        why = compliance.get("note") or ("gate.compliance=off" if compliance.get("mode") == "off" else "no teacher to compare with and no bound")
+        why = compliance.get("note") or ("compliance.mode=off" if compliance.get("mode") == "off" else "no teacher to compare with and no bound")
         return f"The compliance check did not run ({why}): the figures are recorded, nothing is held to them."
     k, rate = report["k"], compliance["rate"]
     said = f"The student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
@@ -195,7 +195,7 @@ def shipping_section(report: Mapping[str, Any]) -> str:
     exported = report.get("exported")
     if not exported:
         withheld = export_withheld(report.get("compliance"))
-        return "Nothing: the compliance check withheld the student from export (gate.compliance=fail)." if withheld else "Nothing was exported."
+        return "Nothing: the compliance check withheld the student from export (compliance.mode=fail)." if withheld else "Nothing was exported."
     folder, onnx = exported["folder"], exported["onnx"]
     files = "weights (safetensors), tokenizer and model card (`README.md`)" + (", and `model.onnx` for onnxruntime" if onnx else "")
     backend = "" if onnx else " --backend torch"

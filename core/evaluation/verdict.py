@@ -19,7 +19,7 @@ from stillroom.evaluation.significance import BETTER, WORSE
 
 
 def export_withheld(compliance: Mapping[str, Any] | None) -> bool:
-    """Whether the compliance check keeps the student from being exported: it failed, under ``gate.compliance=fail``."""
+    """Whether the compliance check keeps the student from being exported: it failed, under ``compliance.mode=fail``."""
     return bool(compliance) and compliance.get("passed") is False and compliance.get("mode") == "fail"
 
 

@@ -88,7 +88,7 @@ class PolicyDocument(_Entry):
     precedents: list[PrecedentEntry] = []
     max_violation_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     """The most a shipped model may break the hard rules: the share of its top-k slots on golden test that hold
-    a rule-breaking candidate (the run's ``gate.max_violation_rate`` overrides it)."""
+    a rule-breaking candidate (the run's ``compliance.max_violation_rate`` overrides it)."""
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -18,7 +18,7 @@ import logging
 import os
 import warnings
 
-from stillroom.errors import FULL_ERROR_ENV
+from stillroom.errors import FULL_ERROR_ENV, StillroomDeprecationWarning
 
 LIBRARY_LOGGERS = (
     "lightning.pytorch",
@@ -60,5 +60,6 @@ def quiet_libraries(verbose: bool) -> None:
     transformers_logging.disable_progress_bar()
     for category in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("default", category=StillroomDeprecationWarning)  # stillroom's own: the user can act on it
     for message in KNOWN_NOTICES:
         warnings.filterwarnings("ignore", message=message)

@@ -7,11 +7,11 @@ or filtered every rule breaker; the rates of the model alone are recorded beside
 - **no worse than its teacher**: the student's rate minus the teacher's, paired over the test requests;
   the student fails when the whole interval lies above zero (it breaks the rules more often, and the
   test set is large enough to tell);
-- **within the bound**: ``gate.max_violation_rate``, or the policy's own ``max_violation_rate`` (its
+- **within the bound**: ``compliance.max_violation_rate``, or the policy's own ``max_violation_rate`` (its
   front matter) when the run sets none; no bound when neither does.
 
 The stage records what it found and the run goes on, so that the report can say why the student does not
-ship. ``gate.compliance`` says what a failure does: ``fail`` (the default) withholds the student from
+ship. ``compliance.mode`` says what a failure does: ``fail`` (the default) withholds the student from
 export; ``warn`` exports it, and the report still says not to ship; ``off`` records the figures only.
 Either way a failed check ends the command with :data:`~stillroom.errors.GATE_EXIT_CODE` once the report
 is written.
@@ -40,16 +40,16 @@ MODES = ("fail", "warn", "off")
 
 
 def declare(config: Mapping[str, Any]) -> list[Stage]:
-    keys = ("gate.compliance", "gate.max_violation_rate", "evaluator.k", "evaluator.intervals", "seed", "serving.hard_rules")
+    keys = ("compliance", "evaluator.k", "evaluator.intervals", "seed", "serving.hard_rules")
     return [Stage(NAME, run, keys, reads=(EVALUATION, PER_REQUEST), writes=(RESULT,), check=check_config)]
 
 
 def check_config(config: Mapping[str, Any], plan: Plan) -> None:
-    """``gate.compliance`` names a mode, checked before anything trains."""
-    mode = config["gate"]["compliance"]
+    """``compliance.mode`` names a mode, checked before anything trains."""
+    mode = config["compliance"]["mode"]
     if mode not in MODES:
         quoted = ' (YAML reads a bare off as false: write "off")' if mode in (False, "False", "false") else ""
-        raise StillroomError(f"expected one of {', '.join(MODES)}, got {mode!r}{quoted}", where="gate.compliance")
+        raise StillroomError(f"expected one of {', '.join(MODES)}, got {mode!r}{quoted}", where="compliance.mode")
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -65,22 +65,22 @@ def checked(ctx: RunContext) -> dict[str, Any]:
     models = ctx.io.read_json(EVALUATION)
     student = models[SHIPPED_MODEL]
     rate = student["metrics"].get(metric)
-    configured = ctx.config["gate"]["max_violation_rate"]
+    configured = ctx.config["compliance"]["max_violation_rate"]
     bound = configured if configured is not None else ctx.policy.max_violation_rate
     if rate is None:
         if bound is not None:
-            raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="gate.max_violation_rate")
+            raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="compliance.max_violation_rate")
         return {"checked": False, "passed": None, "failures": [], "note": "no policy_compliance evaluator in evaluator.names"}
     versus = _against_reference(ctx, metric) if REFERENCE in models else None
     summary: dict[str, Any] = {
-        "checked": ctx.config["gate"]["compliance"] != "off" and (versus is not None or bound is not None),
-        "mode": ctx.config["gate"]["compliance"],
+        "checked": ctx.config["compliance"]["mode"] != "off" and (versus is not None or bound is not None),
+        "mode": ctx.config["compliance"]["mode"],
         "metric": metric,
         "rate": rate,
         "ci": student["ci"].get(metric),
         "floor": student["details"].get(f"violation_floor@{k}", {}).get("rate"),
         "max_violation_rate": bound,
-        "bound_from": None if bound is None else ("gate.max_violation_rate" if configured is not None else "policy"),
+        "bound_from": None if bound is None else ("compliance.max_violation_rate" if configured is not None else "policy"),
         "by_rule": student["details"].get(f"violations_by_rule@{k}", {}),
         "against_teacher": versus,
         "hard_rules": ctx.config["serving"]["hard_rules"],

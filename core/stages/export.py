@@ -4,7 +4,7 @@ With ``export.onnx`` the folder also holds ``model.onnx``, and the stage scores
 golden test with it in onnxruntime and with the folder's torch model: a file
 whose scores differ by more than ``export.onnx_tolerance`` does not ship. It
 runs after the compliance check, whose result the model card states: with
-``gate.compliance=fail`` (the default) a student that fails the check is not
+``compliance.mode=fail`` (the default) a student that fails the check is not
 exported, and the folder is not written.
 """
 
@@ -49,7 +49,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
 def run(ctx: RunContext) -> dict[str, Any]:
     evaluated = Evaluated(ctx.io.read_json(EVALUATION), ctx.io.read_json(COMPARISONS), ctx.io.read_json(GATE), ctx.io.read_json(COMPLIANCE))
     if export_withheld(evaluated.compliance):
-        print("[stillroom] export: the student failed the compliance check and is withheld (gate.compliance=fail)")
+        print("[stillroom] export: the student failed the compliance check and is withheld (compliance.mode=fail)")
         return {"folder": None, "withheld": evaluated.compliance["reason"]}
     student = ctx.load_model(SHIPPED_MODEL)
     architecture = model_spec(ctx.models(), SHIPPED_MODEL, ctx.config[SHIPPED_MODEL])
