@@ -22,24 +22,28 @@ def test_durations_read_as_people_read_them(seconds: float, said: str) -> None:
     assert duration(seconds) == said
 
 
-def _complete(folder: Path, stage: str, seconds: float) -> None:
+def _complete(folder: Path, stage: str, seconds: float, config: str = "same") -> None:
     (folder / stage).mkdir(parents=True)
-    (folder / stage / "_complete.json").write_text(json.dumps({"fingerprint": "x", "outputs": {}, "summary": {"seconds": seconds}}))
+    summary = {"seconds": seconds, "config_fingerprint": config}
+    (folder / stage / "_complete.json").write_text(json.dumps({"fingerprint": "x", "outputs": {}, "summary": summary}))
 
 
-def test_what_is_left_is_estimated_from_the_runs_beside_this_one(tmp_path: Path) -> None:
+def test_what_is_left_is_estimated_from_the_runs_beside_this_one_that_read_the_same_config(tmp_path: Path) -> None:
     for name, seconds in (("a", 100.0), ("b", 140.0), ("c", 120.0)):
         _complete(tmp_path / name, "distill", seconds)
+    _complete(tmp_path / "smoke", "distill", 1.0, config="smaller")  # a smoke run beside them: not this run's composition
     _complete(tmp_path / "a", "report", 2.0)
     (tmp_path / "b" / "report").mkdir()  # begun, never completed: no figure
     this_run = tmp_path / "new"
-    earlier = earlier_seconds(this_run, ["prepare", "distill", "export", "report"])
+    stages = ["prepare", "distill", "export", "report"]
+    earlier = earlier_seconds(this_run, dict.fromkeys(stages, "same"))
     assert earlier == {"distill": 120.0, "report": 2.0}
-    clock = RunClock(["prepare", "distill", "export", "report"], earlier)
+    clock = RunClock(stages, earlier)
     assert clock.position("distill") == "stage 2/4"
     assert clock.left_after("prepare").endswith("about 2m02s left plus export (not timed before)")
     assert clock.left_after("report") == ""
     assert RunClock(["prepare", "export"], {}).left_after("prepare").endswith("no earlier run to estimate the rest from")
+    assert earlier_seconds(this_run, {"distill": "smaller"}) == {"distill": 1.0}
 
 
 class _Trainer:

@@ -23,7 +23,7 @@ from stillroom.plugin_manager import Plugins
 from stillroom.policy import Policy
 from stillroom.recipe.lock import stop_between_stages
 from stillroom.recipe.stage_cache import StageCache
-from stillroom.recipe.timing import RunClock, earlier_seconds
+from stillroom.recipe.timing import CONFIG_FINGERPRINT, RunClock, earlier_seconds
 from stillroom.stages import compliance, distill, engagement_teacher, evaluate, export, finetune, gate, label, prepare, prune, report
 from stillroom.stages.config_view import ConfigView
 from stillroom.stages.context import RunContext
@@ -99,7 +99,8 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print, cache: Stage
     summaries: dict[str, dict[str, Any]] = {}
     running = ["before the first stage"]
     names = [stage.name for stage in ctx.plan.stages]
-    clock = RunClock(names, earlier_seconds(ctx.store.root, names))
+    configs = {stage.name: stage_fingerprint_config(ctx.config, stage) for stage in ctx.plan.stages}
+    clock = RunClock(names, earlier_seconds(ctx.store.root, {name: fingerprint(config) for name, config in configs.items()}))
     ran: list[str] = []
     try:
         with stop_between_stages(lambda: running[-1]):
@@ -107,7 +108,7 @@ def run_stages(ctx: RunContext, log: Callable[[str], None] = print, cache: Stage
                 running.append(stage.name)
                 numbered = f"[stillroom] {clock.position(stage.name)} "
                 with running_stage(stage.name):
-                    summaries[stage.name] = _run_or_reuse(ctx, stage, summaries, ran, partial(_prefixed, log, numbered), cache)
+                    summaries[stage.name] = _run_or_reuse(ctx, stage, configs[stage.name], summaries, ran, partial(_prefixed, log, numbered), cache)
                 if left := clock.left_after(stage.name):
                     log(f"[stillroom] {left}")
     except BaseException:
@@ -131,13 +132,19 @@ def _prefixed(log: Callable[[str], None], prefix: str, line: str) -> None:
 
 
 def _run_or_reuse(
-    ctx: RunContext, stage: Stage, summaries: dict[str, dict[str, Any]], ran: list[str], log: Callable[[str], None], cache: StageCache | None
+    ctx: RunContext,
+    stage: Stage,
+    config: dict[str, Any],
+    summaries: dict[str, dict[str, Any]],
+    ran: list[str],
+    log: Callable[[str], None],
+    cache: StageCache | None,
 ) -> dict[str, Any]:
     """The stage's summary: the recorded one when its fingerprint matches a completed run of it (here or in the
     stage cache), else the one running it now gives (its name joins ``ran`` as it starts)."""
     stage_fp = fingerprint(
         stage.name,
-        stage_fingerprint_config(ctx.config, stage),
+        config,
         ctx.policy.sha256,
         [(ctx.stage_fingerprints[d], summaries[d]["outputs"]) for d in ctx.plan.upstream[stage.name]],
     )
@@ -157,6 +164,7 @@ def _run_or_reuse(
     stage_ctx = ctx.for_stage(stage)
     summary = stage.run(stage_ctx)
     summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary[CONFIG_FINGERPRINT] = fingerprint(config)
     ctx.store.drop_checkpoints(stage.name)
     if broken := stage_ctx.io.broken_promises():
         raise UndeclaredArtifact(f"stage {stage.name!r} does not keep its declaration: {'; '.join(broken)}")

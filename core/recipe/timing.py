@@ -1,10 +1,12 @@
 """How far a run is and how long it has left: "stage 4/9" and an estimate from earlier runs.
 
-A stage's seconds are recorded when it completes (``_complete.json``). Runs of
-one product share a parent folder (``outputs/jobs/``), so the earlier runs
-beside this one say how long each stage tends to take here; this run's own
-record counts too (a rerun after a change). A stage no earlier run timed is
-named rather than guessed.
+A stage's seconds are recorded when it completes (``_complete.json``), with the
+fingerprint of the config it read (:data:`CONFIG_FINGERPRINT`). Runs of one
+product share a parent folder (``outputs/jobs/``), so the earlier runs beside
+this one say how long each stage tends to take here, counting only those whose
+stage read the same config (a smoke run's minutes say nothing of a full
+run's); this run's own record counts too (a rerun after a change). A stage no
+such run timed is named rather than guessed.
 """
 
 from __future__ import annotations
@@ -12,29 +14,34 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from stillroom.artifacts import COMPLETE_MARKER
 from stillroom.training.progress import duration
 
+CONFIG_FINGERPRINT = "config_fingerprint"
+"""The key of a stage's summary that holds the fingerprint of the config it read."""
 
-def earlier_seconds(run_dir: Path, stages: Sequence[str]) -> dict[str, float]:
-    """The median seconds each stage took in the runs beside ``run_dir`` (and in it), for the stages any of them ran."""
+
+def earlier_seconds(run_dir: Path, configs: Mapping[str, str]) -> dict[str, float]:
+    """The median seconds each stage took in the runs beside ``run_dir`` (and in it) when it read the config
+    ``configs`` fingerprints for it (stage name -> fingerprint), for the stages any of them ran so."""
     timed: dict[str, list[float]] = {}
     folders = sorted(run_dir.parent.iterdir()) if run_dir.parent.is_dir() else []
     for folder in folders:
-        for stage in stages:
-            seconds = _recorded_seconds(folder / stage / COMPLETE_MARKER)
+        for stage, config in configs.items():
+            seconds = _recorded_seconds(folder / stage / COMPLETE_MARKER, config)
             if seconds is not None:
                 timed.setdefault(stage, []).append(seconds)
     return {stage: statistics.median(values) for stage, values in timed.items()}
 
 
-def _recorded_seconds(marker: Path) -> float | None:
+def _recorded_seconds(marker: Path, config: str) -> float | None:
     try:
-        seconds = json.loads(marker.read_text(encoding="utf-8"))["summary"]["seconds"]
-    except (OSError, ValueError, KeyError, TypeError):
+        summary = json.loads(marker.read_text(encoding="utf-8"))["summary"]
+        seconds = summary["seconds"] if summary.get(CONFIG_FINGERPRINT) == config else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return float(seconds) if isinstance(seconds, int | float) else None
 
