@@ -105,15 +105,25 @@ class ArtifactStore:
     # -- completion records ------------------------------------------------------
 
     def completed_fingerprint(self, stage: str) -> str | None:
+        """The fingerprint a completed stage recorded; ``None`` when it never completed or its outputs changed since."""
+        marker = self.path(stage, COMPLETE_MARKER)
+        if not marker.exists() or self.changed_output(stage) is not None:
+            return None
+        return json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+
+    def changed_output(self, stage: str) -> str | None:
+        """Why a completed stage's outputs cannot be trusted ("model.safetensors no longer matches its checksum", "...
+        is missing"); ``None`` when they are as it left them, or it never completed."""
         marker = self.path(stage, COMPLETE_MARKER)
         if not marker.exists():
             return None
-        record = json.loads(marker.read_text(encoding="utf-8"))
-        for name, checksum in record.get("outputs", {}).items():
+        for name, checksum in json.loads(marker.read_text(encoding="utf-8")).get("outputs", {}).items():
             output = self.path(stage, name)
-            if not output.is_file() or sha256_file(output) != checksum:
-                return None
-        return record.get("fingerprint")
+            if not output.is_file():
+                return f"{stage}/{name} is missing"
+            if sha256_file(output) != checksum:
+                return f"{stage}/{name} no longer matches its checksum"
+        return None
 
     def mark_complete(self, stage: str, stage_fingerprint: str, summary: Mapping[str, Any]) -> dict[str, str]:
         """Record the stage as done: its fingerprint and every output file's sha256."""

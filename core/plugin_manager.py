@@ -10,6 +10,9 @@ Environment variables:
   in :data:`DEFAULT_PLUGINS` still load).
 * ``STILLROOM_DISABLE_PLUGINS=name,name`` blocks the named plugins (entry-point
   names or built-in module names); the others load.
+* ``STILLROOM_PLUGIN_DISTRIBUTIONS=stillroom,stillroom-widgets`` loads entry points
+  only from the named installed distributions: a run (or a test suite) that must not
+  change with whatever else is installed beside it names what it expects.
 * ``STILLROOM_TRACE_HOOKS=1`` prints every hook call and its result to stderr.
 """
 
@@ -33,6 +36,7 @@ from stillroom.plugin_boundary import EnginePluginManager
 ENTRY_POINT_GROUP = PROJECT_NAME
 DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
 DISABLE_PLUGINS_ENV = "STILLROOM_DISABLE_PLUGINS"
+ONLY_DISTRIBUTIONS_ENV = "STILLROOM_PLUGIN_DISTRIBUTIONS"
 TRACE_ENV = "STILLROOM_TRACE_HOOKS"
 
 REPLACED_HOOKS = {
@@ -125,13 +129,25 @@ def hookimpl_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     return problems
 
 
+def _normalized(distribution: str) -> str:
+    """A distribution's name as packaging compares them: ``Stillroom_Widgets`` is ``stillroom-widgets``."""
+    return distribution.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _allowed_distributions() -> set[str] | None:
+    """The distributions ``STILLROOM_PLUGIN_DISTRIBUTIONS`` allows entry points from; ``None`` when it is not set (all)."""
+    names = {_normalized(name) for name in (os.environ.get(ONLY_DISTRIBUTIONS_ENV) or "").split(",") if name.strip()}
+    return names or None
+
+
 def _load_entry_points(manager: Plugins) -> None:
     """Each plugin of the entry-point group, checked against the specs before it is registered; a broken one is named, not fatal."""
     pm = manager.pm
+    allowed = _allowed_distributions()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-            continue
         dist = ep.dist.name if ep.dist is not None else "?"
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name) or (allowed is not None and _normalized(dist) not in allowed):
+            continue
         source = f"entry point from {dist}"
         try:
             plugin = ep.load()

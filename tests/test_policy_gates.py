@@ -203,7 +203,8 @@ def test_warn_exports_a_student_above_the_policys_own_bound_and_the_report_says_
 def test_compliance_off_records_the_figures_and_holds_nothing_to_them(smoke_run: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_run, tmp_path, dirs_exist_ok=True)
     report = run_job(compose_config(*SMOKE_RUN, "compliance.mode=off", "compliance.max_violation_rate=0.0"), tmp_path)
-    assert report["compliance"]["checked"] is False and report["compliance"]["passed"] is True
+    assert report["compliance"]["checked"] is False and report["compliance"]["passed"] is None  # nothing checked: no pass claimed
+    assert report["compliance"]["note"] == report["verdict"]["unchecked"] == "compliance.mode=off"
     assert not report["verdict"]["compliance_failed"] and "rate" in report["compliance"]
 
 

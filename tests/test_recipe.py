@@ -105,6 +105,11 @@ def test_rerun_reuses_every_stage_and_a_changed_student_reruns_only_its_stages(s
     assert all(f"{stage.name}: unchanged" in out for stage in STAGES)
     assert json.loads((smoke_run / "report" / "report.json").read_text())["models"]["student"]["metrics"] == before["models"]["student"]["metrics"]
 
+    (smoke_run / "report" / "report.md").write_text("edited by hand")
+    run_job(compose_config(*SMOKE_RUN), smoke_run)
+    out = capsys.readouterr().out
+    assert "report: running again: report/report.md no longer matches its checksum" in out and "evaluate: unchanged" in out
+
     run_job(compose_config(*SMOKE_RUN, "student.hidden_size=8", "export.onnx=false"), smoke_run)
     out = capsys.readouterr().out
     for reused in ("prepare", "finetune", "label"):

@@ -8,6 +8,7 @@ import pytest
 
 from stillroom.evaluation.report_words import report_markdown
 from stillroom.evaluation.verdict import decide, verdict_line
+from stillroom.recipe.closing import closing_lines
 
 
 def _comparison(b: str, difference: float, ci: tuple[float, float], verdict: str) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def _report(comparisons: list[dict[str, Any]], compliance: dict[str, Any] | None
     return report
 
 
-PASSED = {"checked": True, "passed": True, "failures": [], "rate": 0.25, "floor": 0.17, "max_violation_rate": None,
+PASSED = {"checked": True, "passed": True, "failures": [], "rules_checked": ["remote_mismatch"], "rate": 0.25, "floor": 0.17, "max_violation_rate": None,
           "against_teacher": {"difference": -0.01, "ci": [-0.03, 0.01], "verdict": "not resolved", "requests": 100}}
 BEATS_BOTH = [_comparison("bm25", 0.09, (0.05, 0.12), "better"), _comparison("zero_shot", 0.08, (0.04, 0.11), "better")]
 
@@ -67,7 +68,8 @@ def test_report_md_opens_with_the_verdict_names_what_to_ship_and_explains_its_wo
     lines = [line for line in markdown.splitlines() if line.strip()]
     assert lines[1].startswith("**Verdict: ship the student.**")
     assert "`export/student/` holds the student" in markdown and "model.onnx" in markdown
-    assert "stillroom score --model RUN_DIR/export/student --input pairs.jsonl --output scores.jsonl" in markdown
+    assert "## What to ship" in markdown and "## What to try next" not in markdown
+    assert "from this run's folder" in markdown and "stillroom score --model export/student --input pairs.jsonl --output scores.jsonl\n" in markdown
     assert "Golden test has 100 requests (2,000 pairs). That is small" in markdown
     assert "## Glossary" in markdown and "**violation_rate@k**" in markdown and "**kappa**" in markdown
     assert "no ranking of them goes below 17.0%" in markdown
@@ -90,3 +92,48 @@ def test_served_with_the_policys_rules_the_verdict_says_so_and_keeps_the_rate_al
     assert "--output scores.jsonl --policy products/search/policy.md" in markdown and "rank by `served_score`" in markdown
     assert "Every model and baseline is ranked **as served with the policy's hard rules applied**" in markdown
     assert "--policy" not in report_markdown(_report(BEATS_BOTH, PASSED))  # served as it ranks: no rules to apply
+
+
+UNMEASURED = {"checked": False, "passed": None, "failures": [], "rules_checked": [],
+              "note": "the data lacks the fields every hard rule reads (remote_mismatch reads request.remote_only)"}
+
+
+def test_a_compliance_check_that_measured_nothing_is_said_not_checked_never_passed() -> None:
+    report = _report(BEATS_BOTH, UNMEASURED)
+    line = verdict_line(report["verdict"])
+    assert line.startswith("**Verdict: ship the student.**")
+    assert "compliance with the policy's hard rules was **not checked**: the data lacks the fields every hard rule reads" in line
+    assert "rule-breaking" not in line and "passes" not in line
+    markdown = report_markdown(report)
+    assert "**not checked** (the data lacks the fields every hard rule reads (remote_mismatch reads request.remote_only))" in markdown
+    assert "passes the compliance check" not in markdown
+
+
+def _teacher_against(baseline: str, verdict: str) -> dict[str, Any]:
+    return {**_comparison(baseline, 0.05 if verdict == "better" else -0.01, (0.02, 0.08) if verdict == "better" else (-0.04, 0.02), verdict), "a": "teacher"}
+
+
+@pytest.mark.parametrize(
+    ("teacher_verdict", "advice"),
+    [("not resolved", "the teacher itself does not beat zero_shot"), ("better", "the teacher beats zero_shot but the student keeps only 97.0% of it")],
+)
+def test_a_do_not_ship_report_says_what_to_try_next_from_what_the_run_measured(teacher_verdict: str, advice: str) -> None:
+    lost = _comparison("zero_shot", -0.03, (-0.05, -0.01), "worse")
+    report = _report([BEATS_BOTH[0], lost, _teacher_against("zero_shot", teacher_verdict)], PASSED)
+    markdown = report_markdown(report)
+    assert "## What to ship" not in markdown and "## What to try next" in markdown
+    [step] = report["verdict"]["next"]
+    assert "The student is -0.030 [-0.050, -0.010] ndcg@10 against zero_shot" in step and advice in step
+    assert ("teacher.pretrained" in step) == (teacher_verdict != "better") and ("student.train.epochs" in step) == (teacher_verdict == "better")
+    assert "for inspection" in markdown  # the exported student is still named, as not to be served
+
+
+def test_the_console_ends_with_the_verdict_and_the_real_score_command(tmp_path) -> None:
+    shipped = closing_lines(_report(BEATS_BOTH, PASSED), tmp_path, tmp_path / "report").splitlines()
+    assert shipped[-3].startswith("compliance: passed on rules remote_mismatch (25.0% of top-10 slots break a rule)")
+    assert shipped[-2].startswith("Verdict: ship the student. It beats bm25")
+    assert shipped[-1] == f"score with it: stillroom score --model {tmp_path.resolve()}/export/student --input pairs.jsonl --output scores.jsonl"
+    refused = closing_lines(_report([_comparison("bm25", -0.03, (-0.05, -0.01), "worse")], UNMEASURED), tmp_path, tmp_path).splitlines()
+    assert refused[-3].startswith("compliance: not checked: the data lacks the fields every hard rule reads")
+    assert refused[-2].startswith("Verdict: do not ship the student. It ranks worse than bm25") and "not checked" in refused[-2]
+    assert refused[-1].startswith("try next: The student is -0.030 [-0.050, -0.010] ndcg@10 against bm25")

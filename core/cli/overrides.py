@@ -25,6 +25,7 @@ from stillroom.plugin_manager import Plugins
 CONFIG_MODULE = "stillroom.conf"
 CONFIG_NAME = "config"
 _MISSING_OPTION = re.compile(r"Could not find '(?P<group>[\w/]+)/(?P<name>[^']+)'")
+_MISSING_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
 _OTHER_CONFIG_FLAGS = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
 
@@ -51,6 +52,28 @@ def _missing_option(error: MissingConfigException, plugins: Plugins) -> Stillroo
     return StillroomError(f"no product named {name!r}{did_you_mean(name, error.options or [])}; products: {options}{failed}", where=group)
 
 
+def _missing_key(key: str, job: list[str]) -> StillroomError | None:
+    """``teacher.trian.epochs=3``: the first part of the key the config lacks, what it may have meant among the keys
+    that are there, and those keys (never Hydra's ``+key`` hint: a typo is not a new key)."""
+    others = [o for o in job if o.split("=")[0].lstrip("+~") != key]
+    try:
+        node = compose(config_name=CONFIG_NAME, overrides=others)
+    except (HydraException, OmegaConfBaseException):
+        return None
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        if not hasattr(node, "keys") or part not in node:
+            break
+        node = node[part]
+    else:
+        return None
+    parent = ".".join(parts[:depth]) or "the config"
+    keys = sorted(str(name) for name in node.keys()) if hasattr(node, "keys") else []
+    said = f"{parent!r} has no key {part!r}" if depth else f"the config has no key {part!r}"
+    listed = f"; its keys: {', '.join(keys)}" if keys else ""
+    return StillroomError(f"no config key {key!r}: {said}{did_you_mean(part, keys)}{listed}", where="command line")
+
+
 def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     """Each job's overrides: one job, or the multirun's jobs as Hydra's basic sweeper splits them."""
     parsed = OverridesParser.create().parse_overrides(overrides)
@@ -72,7 +95,13 @@ def check_overrides(plugins: Plugins, args: Sequence[str]) -> None:
         jobs = _jobs(overrides, multirun)
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             for job in jobs:
-                compose(config_name=CONFIG_NAME, overrides=job)
+                try:
+                    compose(config_name=CONFIG_NAME, overrides=job)
+                except (HydraException, OmegaConfBaseException) as error:
+                    missing = _MISSING_KEY.search(str(error))
+                    if missing is None or not isinstance(error, HydraException) or isinstance(error, MissingConfigException):
+                        raise
+                    raise (_missing_key(missing["key"], job) or StillroomError(_first_lines(error), where="command line")) from None
     except MissingConfigException as error:
         raise _missing_option(error, plugins) from None
     except (HydraException, OmegaConfBaseException) as error:

@@ -45,7 +45,7 @@ def _comparisons(evaluated: Evaluated, metric: str) -> str:
 
 def _compliance_line(compliance: Mapping[str, Any] | None, k: int) -> str:
     if not compliance or compliance.get("rate") is None:
-        return "- Compliance: not measured (no policy_compliance evaluator)"
+        return f"- Compliance: not checked ({(compliance or {}).get('note') or 'no compliance stage'})"
     state = "not checked" if not compliance.get("checked") else ("passed" if compliance.get("passed") else "FAILED")
     return f"- Compliance ({state}): a rule-breaking candidate in {compliance['rate']:.1%} of its top-{k} slots on golden test"
 

@@ -162,15 +162,21 @@ def not_applicable_sentence(report: Mapping[str, Any]) -> str:
     return f"\nNot applicable to this data, which lacks the fields they read: {rules}."
 
 
+def checked_rules(compliance: Mapping[str, Any]) -> str:
+    """The hard rules the check measured: "`a`, `b`" (the rules the data can be checked on)."""
+    return ", ".join(f"`{rule}`" for rule in compliance.get("rules_checked") or ()) or "none"
+
+
 def compliance_sentence(report: Mapping[str, Any]) -> str:
-    """What the compliance check found, with the rate no ranking of these slates can go below."""
+    """What the compliance check found and which rules it checked, with the rate no ranking of these slates can go
+    below; that it did not run, and why, when it did not."""
     compliance = report.get("compliance")
     if not compliance or not compliance.get("checked"):
         compliance = compliance or {}
-        why = compliance.get("note") or ("compliance.mode=off" if compliance.get("mode") == "off" else "no teacher to compare with and no bound")
-        return f"The compliance check did not run ({why}): the figures are recorded, nothing is held to them."
+        why = compliance.get("note") or "no compliance stage"
+        return f"The compliance check was **not checked** ({why}): nothing here says the student follows the hard rules."
     k, rate = report["k"], compliance["rate"]
-    said = f"The student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
+    said = f"Checked against the hard rules {checked_rules(compliance)}: the student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
     versus = compliance.get("against_teacher")
     if versus:
         low, high = versus["ci"]
@@ -190,17 +196,27 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
     return said
 
 
+def compliance_line(report: Mapping[str, Any]) -> str:
+    """The compliance check in one console line: passed or failed on which rules, or not checked and why."""
+    compliance = report.get("compliance") or {}
+    if not compliance.get("checked"):
+        return f"compliance: not checked: {compliance.get('note') or 'no compliance stage'}"
+    rules = checked_rules(compliance).replace("`", "")
+    rate = f"{compliance['rate']:.1%} of top-{report['k']} slots break a rule"
+    if compliance["passed"]:
+        return f"compliance: passed on rules {rules} ({rate})"
+    return f"compliance: FAILED on rules {rules}: {compliance['reason']}"
+
+
 def shipping_section(report: Mapping[str, Any]) -> str:
-    """Where the student to ship is and the command that scores with it."""
+    """Where the student to ship is and the command that scores with it (run from the run folder)."""
     exported = report.get("exported")
     if not exported:
         withheld = export_withheld(report.get("compliance"))
         return "Nothing: the compliance check withheld the student from export (compliance.mode=fail)." if withheld else "Nothing was exported."
     folder, onnx = exported["folder"], exported["onnx"]
     files = "weights (safetensors), tokenizer and model card (`README.md`)" + (", and `model.onnx` for onnxruntime" if onnx else "")
-    backend = "" if onnx else " --backend torch"
     served = (report.get("compliance") or {}).get("hard_rules") == "policy"
-    rules = f" --policy {report['policy']['source']}" if served else ""
     then = (
         "\n\nServe it with the policy's hard rules applied, as this report ranks it: rank by `served_score` and leave out the"
         " rows whose `served` is `filtered` (each row needs its `request` and `candidate` fields)."
@@ -208,9 +224,38 @@ def shipping_section(report: Mapping[str, Any]) -> str:
         else ""
     )
     return (
-        f"`{folder}/` holds the student: {files}. Score a JSONL file of `request_text`/`candidate_text` pairs with it:\n\n"
-        f"```bash\nstillroom score --model RUN_DIR/{folder} --input pairs.jsonl --output scores.jsonl{backend}{rules}\n```{then}"
+        f"`{folder}/` holds the student: {files}. Score a JSONL file of `request_text`/`candidate_text` pairs with it, from"
+        f" this run's folder (the one that holds `report/`):\n\n```bash\n{score_command(report, folder)}\n```{then}"
     )
+
+
+def score_command(report: Mapping[str, Any], model_folder: str) -> str:
+    """The command that scores new pairs with the exported student in ``model_folder``, as this run measured it."""
+    backend = "" if report["exported"]["onnx"] else " --backend torch"
+    served = (report.get("compliance") or {}).get("hard_rules") == "policy"
+    rules = f" --policy {report['policy']['source']}" if served else ""
+    return f"stillroom score --model {model_folder} --input pairs.jsonl --output scores.jsonl{backend}{rules}"
+
+
+def next_section(report: Mapping[str, Any]) -> str:
+    """A "do not ship" report's second section, in place of what to ship: what to try next."""
+    steps = "\n".join(f"- {step}" for step in report["verdict"]["next"]) or "- Nothing the run measured points one way."
+    exported = report.get("exported")
+    if exported:
+        where = (
+            f"The student is in `{exported['folder']}/` for inspection (`{score_command(report, exported['folder'])}` from this"
+            " run's folder); the verdict says not to serve it."
+        )
+    else:
+        where = shipping_section(report)
+    return f"## What to try next\n\n{steps}\n\n{where}"
+
+
+def decision_section(report: Mapping[str, Any]) -> str:
+    """What to ship when the verdict says ship; what to try next when it does not."""
+    if report["verdict"]["ship"]:
+        return f"## What to ship\n\n{shipping_section(report)}"
+    return next_section(report)
 
 
 def test_set_sentence(report: Mapping[str, Any]) -> str:
@@ -248,9 +293,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
 
 {verdict_line(report["verdict"])}
 
-## What to ship
-
-{shipping_section(report)}
+{decision_section(report)}
 
 Policy version **{report["policy"]["version"]}** (sha256 `{report["policy"]["sha256"]}`), seed {report["seed"]}. {test_set_sentence(report)}
 
@@ -275,7 +318,7 @@ The student keeps **{report[f"retained_{metric}"]:.1%}** of the teacher's {metri
 
 {compliance_sentence(report)}
 
-{violations_table(report) or "No policy_compliance evaluator in this run."}
+{violations_table(report) or "No rule was counted."}
 {not_applicable_sentence(report)}
 
 ## Every comparison

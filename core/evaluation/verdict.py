@@ -6,6 +6,10 @@ The student ships when nothing speaks against it:
   paired interval over test requests above zero: a difference the test set cannot resolve is not a win;
 - it passed the compliance check (:mod:`stillroom.stages.compliance`), when the run has one.
 
+A check that did not run is said beside the decision (``unchecked``), never counted as a pass: a policy whose
+hard rules read fields the data lacks leaves the student's compliance unknown. A "do not ship" verdict comes
+with what to try next (:mod:`stillroom.evaluation.next_steps`).
+
 How much of the teacher it keeps, and how much faster it is, are said beside the decision: they are
 what the team trades, not what makes the student fit to serve.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stillroom.evaluation.next_steps import next_steps
 from stillroom.evaluation.significance import BETTER, WORSE
 
 
@@ -35,8 +40,9 @@ def _interval(comparison: Mapping[str, Any]) -> str:
 
 
 def decide(report: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"ship": bool, "against": [...], "for": [...], "compliance_failed": bool}``: each reason one clause in plain
-    words, from the report's comparisons and its ``compliance`` record."""
+    """``{"ship", "against", "for", "unchecked", "next", "compliance_failed"}``: each reason one clause in plain
+    words, from the report's comparisons and its ``compliance`` record; ``unchecked`` says why the compliance check
+    did not run (``None`` when it ran) and ``next`` what to try when the student does not ship."""
     metric, k, compliance = report["primary_metric"], report["k"], report.get("compliance")
     against: list[str] = []
     support: list[str] = []
@@ -56,7 +62,15 @@ def decide(report: Mapping[str, Any]) -> dict[str, Any]:
             support.append(_compliance_clause(compliance, k))
         else:
             against += compliance["failures"]
-    return {"ship": not against, "against": against, "for": support, "compliance_failed": bool(compliance and compliance.get("passed") is False)}
+    unchecked = None if compliance is None or compliance.get("checked") else compliance.get("note")
+    return {
+        "ship": not against,
+        "against": against,
+        "for": support,
+        "unchecked": unchecked,
+        "next": next_steps(report) if against else [],
+        "compliance_failed": bool(compliance and compliance.get("passed") is False),
+    }
 
 
 def _compliance_clause(compliance: Mapping[str, Any], k: int) -> str:
@@ -83,8 +97,12 @@ def points(share: float) -> str:
 def verdict_line(verdict: Mapping[str, Any]) -> str:
     """The report's first line: the decision and its reasons, in one sentence each way."""
     if verdict["ship"]:
-        return f"**Verdict: ship the student.** It {_join(verdict['for'])}."
-    return f"**Verdict: do not ship the student.** It {_join(verdict['against'])}."
+        line = f"**Verdict: ship the student.** It {_join(verdict['for'])}."
+    else:
+        line = f"**Verdict: do not ship the student.** It {_join(verdict['against'])}."
+    if verdict.get("unchecked"):
+        line += f" Its compliance with the policy's hard rules was **not checked**: {verdict['unchecked']}."
+    return line
 
 
 def _join(clauses: Sequence[str]) -> str:

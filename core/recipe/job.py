@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
-from stillroom.evaluation.report_words import comparison_table, verdicts
 from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
+from stillroom.recipe.closing import closing_lines
 from stillroom.recipe.lock import run_folder_lock
 from stillroom.recipe.manifest import write_manifest
 from stillroom.recipe.quiet import quiet_libraries
@@ -52,9 +52,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             summaries = run_stages(ctx, cache=cache)
             write_manifest(store, config, policy, summaries)
             report = ctx.io.read_json(REPORT)
-            metric = report["primary_metric"]
-            print(f"\n{comparison_table(report)}\n\n{verdicts(report)}\n\nstudent keeps {report[f'retained_{metric}']:.1%} of the teacher's "
-                  f"{metric} at {report['speedup']:.1f}x its throughput\nreport: {ctx.io.path(REPORT).parent}\nrun directory: {store.root}")
+            print(closing_lines(report, store.root, ctx.io.path(REPORT).parent))
         finally:
             AFTER_RUN(plugins, config=config, store=store, report=report)
     return report

@@ -159,7 +159,8 @@ def _run_or_reuse(
     ran.append(stage.name)
     ctx.store.invalidate(stage.name)
     BEFORE_STAGE(ctx.plugins, stage=stage.name, store=ctx.store)
-    log(f"{stage.name}: running")
+    changed = ctx.store.changed_output(stage.name)  # said, so a rerun nobody asked for has its reason
+    log(f"{stage.name}: running" + (f" again: {changed}" if changed else ""))
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
     summary = stage.run(stage_ctx)

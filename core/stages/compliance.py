@@ -59,38 +59,59 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
 
 def checked(ctx: RunContext) -> dict[str, Any]:
-    """The compliance summary: ``checked``, ``passed``, the figures and, when it failed, the ``reason``."""
+    """The compliance summary: ``checked``, ``passed``, the figures and, when it failed, the ``reason``; when it could not
+    run, ``note`` says why (no evaluator, no hard rule the data can be checked on, ``compliance.mode=off``)."""
     k = ctx.config["evaluator"]["k"]
     metric = f"violation_rate@{k}"
     models = ctx.io.read_json(EVALUATION)
     student = models[SHIPPED_MODEL]
+    details = student["details"]
     rate = student["metrics"].get(metric)
     configured = ctx.config["compliance"]["max_violation_rate"]
     bound = configured if configured is not None else ctx.policy.max_violation_rate
+    rules = {"rules_checked": details.get("rules_checked", []), "rules_not_applicable": details.get("rules_not_applicable", {})}
     if rate is None:
-        if bound is not None:
-            raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="compliance.max_violation_rate")
-        return {"checked": False, "passed": None, "failures": [], "note": "no policy_compliance evaluator in evaluator.names"}
+        if "rules_checked" not in details:
+            if bound is not None:
+                raise StillroomError("a violation-rate bound needs the policy_compliance evaluator in evaluator.names", where="compliance.max_violation_rate")
+            return _not_checked("no policy_compliance evaluator in evaluator.names", rules)
+        return _not_checked(unmeasured_rules(rules["rules_not_applicable"]), rules)
     versus = _against_reference(ctx, metric) if REFERENCE in models else None
+    mode = ctx.config["compliance"]["mode"]
     summary: dict[str, Any] = {
-        "checked": ctx.config["compliance"]["mode"] != "off" and (versus is not None or bound is not None),
-        "mode": ctx.config["compliance"]["mode"],
+        "checked": mode != "off" and (versus is not None or bound is not None),
+        "mode": mode,
         "metric": metric,
         "rate": rate,
         "ci": student["ci"].get(metric),
-        "floor": student["details"].get(f"violation_floor@{k}", {}).get("rate"),
+        "floor": details.get(f"violation_floor@{k}", {}).get("rate"),
         "max_violation_rate": bound,
         "bound_from": None if bound is None else ("compliance.max_violation_rate" if configured is not None else "policy"),
-        "by_rule": student["details"].get(f"violations_by_rule@{k}", {}),
+        "by_rule": details.get(f"violations_by_rule@{k}", {}),
+        **rules,
         "against_teacher": versus,
         "hard_rules": ctx.config["serving"]["hard_rules"],
         "alone": _alone(models, metric),
     }
+    if not summary["checked"]:
+        summary["note"] = "compliance.mode=off" if mode == "off" else "no teacher to compare with and no bound"
     summary["failures"] = _failures(summary, k)
-    summary["passed"] = not summary["failures"]
+    summary["passed"] = not summary["failures"] if summary["checked"] else None
     if summary["failures"]:
         summary["reason"] = "the student " + "; and ".join(summary["failures"])
     return summary
+
+
+def unmeasured_rules(not_applicable: Mapping[str, list[str]]) -> str:
+    """Why no rate was measured: the policy has no hard rules, or every one reads fields the data lacks (named)."""
+    if not not_applicable:
+        return "the policy has no hard rules"
+    needs = "; ".join(f"{rule} reads {', '.join(fields)}" for rule, fields in not_applicable.items())
+    return f"the data lacks the fields every hard rule reads ({needs})"
+
+
+def _not_checked(note: str, rules: Mapping[str, Any]) -> dict[str, Any]:
+    return {"checked": False, "passed": None, "failures": [], "note": note, **rules}
 
 
 def _alone(models: Mapping[str, Any], metric: str) -> dict[str, Any] | None:

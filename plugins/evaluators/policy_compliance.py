@@ -9,7 +9,9 @@ have such a slate (``requests``): the lowest rate any ranking of these slates re
 
 A rule that reads a field the data does not have (a BEIR query has no
 ``remote_only``) cannot be checked on it: it is reported as not applicable to
-this data, with the fields it lacks, rather than counted as never broken.
+this data, with the fields it lacks, rather than counted as never broken. When no
+rule can be checked (or the policy has none), the evaluator measures no rate at all:
+``rules_checked`` is empty and the compliance check says "not checked", never a pass.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ class PolicyComplianceEvaluator:
     name: str = "policy_compliance"
 
     def __call__(self, inputs: EvalInput) -> dict[str, Any]:
+        not_applicable = rules_not_applicable(inputs)
+        checked = [rule.id for rule in inputs.policy.rules if rule.id not in not_applicable]
+        found: dict[str, Any] = {"rules_checked": checked, "rules_not_applicable": not_applicable}
+        return {**self._rates(inputs, not_applicable), **found} if checked else found
+
+    @staticmethod
+    def _rates(inputs: EvalInput, not_applicable: dict[str, list[str]]) -> dict[str, Any]:
+        """The violation rate per request, the count by rule and the floor, over the rules the data can be checked on."""
         by_request: dict[str, list[int]] = defaultdict(list)
         for index, pair in enumerate(inputs.pairs):
             by_request[pair.request_id].append(index)
@@ -43,12 +53,10 @@ class PolicyComplianceEvaluator:
             rates[request_id], slots[request_id] = sum(bool(broken[i]) for i in top) / len(top), float(len(top))
             missing = max(0, len(top) - sum(not broken[i] for i in indices))
             unavoidable, short = unavoidable + missing, short + bool(missing)
-        not_applicable = rules_not_applicable(inputs)
         return {
             f"violation_rate@{inputs.k}": PerRequest(rates, weights=slots, higher_is_better=False),
             f"violations_by_rule@{inputs.k}": {rule: count for rule, count in per_rule.items() if rule not in not_applicable},
             f"violation_floor@{inputs.k}": {"rate": unavoidable / sum(slots.values()) if slots else 0.0, "requests": short},
-            "rules_not_applicable": not_applicable,
         }
 
 

