@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.plugin_boundary import ContributeHook, instance_of
+from stillroom.plugin_boundary import Contributed, ContributeHook, FirstAnswerHook, instance_of
 
 if TYPE_CHECKING:
     from stillroom.plugin_manager import Plugins
@@ -193,6 +193,8 @@ def read_data_source(plugins: Plugins, product: str, data_config: Mapping[str, A
     name = data_config.get("name")
     serving = [source for source in DATA_SOURCES(plugins) if source.item.serves(product)]
     found = next((source for source in serving if source.item.name == name), None)
+    if found is None and (legacy := _legacy_source(plugins, product, data_config, policy, seed)) is not None:
+        found = legacy
     if found is None:
         names = sorted({source.item.name for source in serving})
         known = ", ".join(names) or "none"
@@ -262,6 +264,21 @@ def fingerprint_rows(rows: Iterable[Mapping[str, Any]]) -> str:
 DATA_SOURCES: ContributeHook[DataSourceSpec] = ContributeHook(
     "stillroom_data_sources", instance_of(DataSourceSpec, "a DataSourceSpec"), "a list of DataSourceSpec"
 )
+
+
+LEGACY_DATA_SOURCE: FirstAnswerHook[DataBundle] = FirstAnswerHook("stillroom_data_source", instance_of(DataBundle, "a DataBundle"))
+"""The hook ``stillroom_data_sources`` replaced (0.2.0), still asked until 0.3.0 (pluggy warns as such a plugin registers)."""
+
+
+def _legacy_source(plugins: Plugins, product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> Contributed[DataSourceSpec] | None:
+    """The source of a plugin of the previous API (``stillroom_data_source``) that answers for ``data.name``, as a
+    contributed spec whose ``read`` gives the bundle it answered with; ``None`` when none answers."""
+    label = f"data source {data_config.get('name')!r}"
+    answered = LEGACY_DATA_SOURCE(plugins, label=label, product=product, data_config=data_config, policy=policy, seed=seed)
+    if answered is None:
+        return None
+    spec = DataSourceSpec(str(data_config.get("name")), lambda *_: answered.item, description="the deprecated stillroom_data_source hook")
+    return Contributed(spec, answered.plugin, answered.hook)
 
 
 def data_source_names(plugins: Plugins) -> list[str]:

@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from stillroom import PROJECT_NAME
+from stillroom.deprecation import REMOVED_IN
+from stillroom.errors import StillroomDeprecationWarning
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
 
     from stillroom.artifacts import ArtifactStore
     from stillroom.baselines import Scorer
-    from stillroom.data import DataSourceSpec
+    from stillroom.data import DataBundle, DataSourceSpec
     from stillroom.evaluation import Evaluator
     from stillroom.losses import LossSpec
     from stillroom.policy import Policy
@@ -213,4 +215,49 @@ def stillroom_after_run(config: Mapping[str, Any], store: ArtifactStore, report:
 
     Loggers that hold a global run (wandb) finish it here, so that jobs of a
     Hydra multirun do not merge into one.
+    """
+
+
+# --------------------------------------------------------------------------
+# Deprecated (0.2.0): still called, with a warning when a plugin implements one, until 0.3.0
+# --------------------------------------------------------------------------
+
+REPLACED_HOOKS = {
+    "stillroom_build_model": "'stillroom_models' (a ModelSpec per model family)",
+    "stillroom_model_names": "'stillroom_models' (a ModelSpec per model family)",
+    "stillroom_data_source": "'stillroom_data_sources' (a DataSourceSpec per source, with the products it serves)",
+}
+"""Hooks of earlier versions, and what a plugin implements instead (CHANGELOG.md, 0.2.0)."""
+
+
+def _replaced(hook: str) -> StillroomDeprecationWarning:
+    """The warning pluggy gives (``warn_on_impl``) as a plugin implementing ``hook`` registers."""
+    return StillroomDeprecationWarning(
+        f"hook {hook!r} is replaced by {REPLACED_HOOKS[hook]}; the old form stops working in stillroom {REMOVED_IN}"
+    )
+
+
+@hookspec(firstresult=True, warn_on_impl=_replaced("stillroom_data_source"))
+def stillroom_data_source(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle | None:
+    """Deprecated: contribute a :class:`~stillroom.data.DataSourceSpec` from ``stillroom_data_sources`` instead.
+
+    The bundle for ``data_config["name"]`` and ``product``, or ``None``; asked only when no contributed source has
+    that name. firstresult.
+    """
+
+
+@hookspec(warn_on_impl=_replaced("stillroom_model_names"))
+def stillroom_model_names() -> Sequence[str]:
+    """Deprecated: contribute a :class:`~stillroom.ranker.ModelSpec` per family from ``stillroom_models`` instead.
+
+    The model names this plugin's ``stillroom_build_model`` builds. Contribute-many.
+    """
+
+
+@hookspec(firstresult=True, warn_on_impl=_replaced("stillroom_build_model"))
+def stillroom_build_model(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker | None:
+    """Deprecated: contribute a :class:`~stillroom.ranker.ModelSpec` from ``stillroom_models`` instead.
+
+    The model for ``role`` when ``model_config["name"]`` is one of this plugin's ``stillroom_model_names``, else
+    ``None``. firstresult.
     """

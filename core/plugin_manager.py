@@ -31,6 +31,7 @@ from types import ModuleType
 import pluggy
 
 from stillroom import PROJECT_NAME, hookspecs
+from stillroom.deprecation import removed
 from stillroom.plugin_boundary import EnginePluginManager
 
 ENTRY_POINT_GROUP = PROJECT_NAME
@@ -38,13 +39,6 @@ DISABLE_AUTOLOAD_ENV = "STILLROOM_DISABLE_PLUGIN_AUTOLOAD"
 DISABLE_PLUGINS_ENV = "STILLROOM_DISABLE_PLUGINS"
 ONLY_DISTRIBUTIONS_ENV = "STILLROOM_PLUGIN_DISTRIBUTIONS"
 TRACE_ENV = "STILLROOM_TRACE_HOOKS"
-
-REPLACED_HOOKS = {
-    "stillroom_build_model": "'stillroom_models' (a ModelSpec per model family)",
-    "stillroom_model_names": "'stillroom_models' (a ModelSpec per model family)",
-    "stillroom_data_source": "'stillroom_data_sources' (a DataSourceSpec per source, with the products it serves)",
-}
-"""Hooks of earlier versions, and what a plugin implements instead."""
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.policy_markdown",
@@ -113,11 +107,12 @@ def hookimpl_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
         if pm.parse_hookimpl_opts(plugin, attribute) is None:
             continue
         caller = getattr(pm.hook, attribute, None)
-        if attribute in REPLACED_HOOKS:
-            problems.append(f"hook {attribute!r} was replaced by {REPLACED_HOOKS[attribute]}")
+        if attribute in hookspecs.REPLACED_HOOKS and removed():  # deprecated for one release: pluggy warns, the engine calls it
+            problems.append(f"hook {attribute!r} was replaced by {hookspecs.REPLACED_HOOKS[attribute]}")
             continue
         if caller is None or caller.spec is None:
-            near = difflib.get_close_matches(attribute, [name for name in dir(hookspecs) if name.startswith(f"{PROJECT_NAME}_")], n=1)
+            current = [name for name in dir(hookspecs) if name.startswith(f"{PROJECT_NAME}_") and name not in hookspecs.REPLACED_HOOKS]
+            near = difflib.get_close_matches(attribute, current, n=1)
             problems.append(f"hook {attribute!r} is not a stillroom hook" + (f" (did you mean {near[0]!r}?)" if near else ""))
             continue
         passed = set(caller.spec.argnames)

@@ -302,7 +302,27 @@ def available_models(plugins: Plugins) -> dict[str, ModelSpec]:
 
         return replace(spec, build=build, check=check)
 
-    return {name: at_boundary(family) for name, family in by_name(MODELS(plugins), lambda spec: spec.name).items()}
+    families = by_name([*legacy_models(plugins), *MODELS(plugins)], lambda spec: spec.name)
+    return {name: at_boundary(family) for name, family in families.items()}
+
+
+LEGACY_MODEL_NAMES: ContributeHook[str] = ContributeHook("stillroom_model_names", instance_of(str, "a model name"), "a list of model names")
+LEGACY_BUILD_MODEL: FirstAnswerHook[Ranker] = FirstAnswerHook("stillroom_build_model", IS_RANKER)
+"""The hooks ``stillroom_models`` replaced (0.2.0), still called until 0.3.0 (pluggy warns as such a plugin registers)."""
+
+
+def legacy_models(plugins: Plugins) -> list[Contributed[ModelSpec]]:
+    """Each name a plugin of the previous API lists (``stillroom_model_names``) as a family that builds through its
+    ``stillroom_build_model``: so such a plugin's models keep working, behind any family ``stillroom_models`` names."""
+
+    def build(role: str, model_config: Mapping[str, Any], context: BuildContext) -> Ranker:
+        built = LEGACY_BUILD_MODEL(plugins, role=role, model_config=model_config, context=context)
+        if built is None:
+            raise StillroomError(f"no plugin's stillroom_build_model builds {model_config.get('name')!r}", where=f"{role}.name")
+        return built.item
+
+    described = "built by the deprecated stillroom_build_model hook"
+    return [Contributed(ModelSpec(name.item, build, described), name.plugin, name.hook) for name in LEGACY_MODEL_NAMES(plugins)]
 
 
 def model_spec(models: Mapping[str, ModelSpec], role: str, model_config: Mapping[str, Any]) -> ModelSpec:

@@ -188,7 +188,8 @@ class HookCalls:
     traced: list[str] = field(default_factory=list)
 
     def wrapper(self) -> object:
-        """A plugin with a wrapper (``wrapper=True``) of every stillroom hook, recording each call's hook name."""
+        """A plugin with a wrapper (``wrapper=True``) of every stillroom hook but the deprecated ones (implementing
+        those warns), recording each call's hook name."""
         from stillroom import hookimpl, hookspecs
 
         def watching(name: str) -> Any:
@@ -199,7 +200,7 @@ class HookCalls:
             wrap.__name__ = name
             return hookimpl(wrapper=True)(wrap)
 
-        names = [name for name in dir(hookspecs) if name.startswith("stillroom_")]
+        names = [name for name in dir(hookspecs) if name.startswith("stillroom_") and name not in hookspecs.REPLACED_HOOKS]
         return type("HookWatcher", (), {name: staticmethod(watching(name)) for name in names})()
 
     def traced_hooks(self) -> list[str]:

@@ -153,7 +153,7 @@ def test_an_old_key_name_on_the_command_line_still_works_with_a_warning_that_nam
     from stillroom.config.renamed import renamed_overrides
     from stillroom.errors import StillroomDeprecationWarning
 
-    said = r"^command line: config key 'gate.compliance' is now 'compliance.mode'; the old name stops working in stillroom 0.3.0$"
+    said = r"^command line: config key 'gate.compliance' is now 'compliance.mode'; the old form stops working in stillroom 0.3.0$"
     with pytest.warns(StillroomDeprecationWarning, match=said):
         overrides = renamed_overrides(["gate.compliance=warn", "seed=3", "gate.max_violation_rate=0.2"])
     assert overrides == ["compliance.mode=warn", "seed=3", "compliance.max_violation_rate=0.2"]
@@ -184,5 +184,5 @@ def test_stillroom_run_says_the_new_name_of_an_old_key_in_one_warning_line(
         assert run_cli(args) == 2  # it stops at composition: nothing runs
     [deprecation] = [w for w in warned if issubclass(w.category, StillroomDeprecationWarning)]
     line = warnings.formatwarning(deprecation.message, deprecation.category, deprecation.filename, deprecation.lineno)
-    said = "stillroom: warning: command line: config key 'gate.compliance' is now 'compliance.mode'; the old name stops working in stillroom 0.3.0\n"
+    said = "stillroom: warning: command line: config key 'gate.compliance' is now 'compliance.mode'; the old form stops working in stillroom 0.3.0\n"
     assert line == said

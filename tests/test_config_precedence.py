@@ -75,16 +75,19 @@ def test_the_built_in_products_adjust_their_teacher_by_option_so_smoke_keeps_its
         assert _plain(f"product={product}", "experiment=smoke")["teacher"] == tiny, product
 
 
-def test_a_product_config_that_writes_inside_a_recipe_group_is_refused_naming_file_and_key(
+def test_from_0_3_0_a_product_config_that_writes_inside_a_recipe_group_is_refused_naming_file_and_key(
     courses: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Deprecated in 0.2.0 (it merges, with a warning: tests/test_deprecations.py); the release that removes it refuses it."""
     (courses / "product" / "courses.yaml").write_text(COURSES + "loss:\n  distill:\n    listnet: {weight: 0.5}\n")
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr("stillroom.deprecation._installed", lambda: "0.3.0")
     run_dir = tmp_path / "run"
     status = run_cli(["run", "product=courses", "experiment=smoke", f"hydra.run.dir={run_dir}"])
     err = capsys.readouterr().err
     assert status == 2, err
-    assert f"config file://{courses}/product/courses.yaml: sets loss.distill, a value inside the 'loss' group" in err
+    assert f"config file://{courses}/product/courses.yaml: it sets loss.distill, a value inside the 'loss' group" in err
+    assert "the old form stopped working in stillroom 0.3.0" in err
     assert "`defaults: [{override /loss: courses}]`" in err
     assert not run_dir.exists()
 
@@ -96,17 +99,18 @@ def test_a_product_config_that_writes_inside_a_recipe_group_is_refused_naming_fi
         ("loss:\n  distill:\n    listnet: {weight: 0.5}\n", "loss.distill"),
     ],
 )
-def test_the_check_refuses_a_value_inside_any_recipe_group_from_any_product_file(courses: Path, written: str, key: str) -> None:
+def test_the_check_warns_of_a_value_inside_any_recipe_group_from_any_product_file(courses: Path, written: str, key: str) -> None:
     from hydra import initialize_config_module
 
     from stillroom.config.precedence import check_product_config
     from stillroom.config.search_path import register
-    from stillroom.errors import StillroomError
+    from stillroom.errors import StillroomDeprecationWarning
 
     (courses / "product" / "base.yaml").write_text(f"# @package _global_\n{written}")  # a product config starting from another
     (courses / "product" / "courses.yaml").write_text(COURSES.replace("defaults:\n", "defaults:\n  - base\n  - _self_\n"))
     register()
-    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"), pytest.raises(StillroomError, match=f"sets {key}, a value"):
+    warned = pytest.warns(StillroomDeprecationWarning, match=f"sets {key}, a value")
+    with initialize_config_module(config_module="stillroom.conf", version_base="1.3"), warned:
         check_product_config("config", ["product=courses"])
 
 
@@ -132,5 +136,6 @@ def test_a_product_on_the_users_own_search_path_is_checked_too(
         (tmp_path / "conf" / path.replace("courses", "mine")).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "conf" / path.replace("courses", "mine")).write_text(text)
     monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr("stillroom.deprecation._installed", lambda: "0.3.0")  # refused, so that the test runs no recipe
     status = run_cli(["run", "product=mine", "experiment=smoke", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={tmp_path / 'run'}"])
-    assert status == 2 and "product/mine.yaml: sets teacher.train, a value inside the 'teacher' group" in capsys.readouterr().err
+    assert status == 2 and "product/mine.yaml: it sets teacher.train, a value inside the 'teacher' group" in capsys.readouterr().err

@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "stillroom.plugin_manager",
         "stillroom.hookspecs",
     ),
-    ("stillroom.errors", "stillroom.files", "stillroom.plugin_boundary", "stillroom.compat"),
+    ("stillroom.errors", "stillroom.deprecation", "stillroom.files", "stillroom.plugin_boundary", "stillroom.compat"),
 )
 """The engine's rooms, top to bottom: a module may import from its own layer's rooms (without a cycle) and from the
 layers below, never from a layer above. The command line and the test helpers run a recipe, and the plugins' API

@@ -10,6 +10,7 @@ from importlib.metadata import EntryPoint
 import pluggy
 import pytest
 
+import stillroom
 from stillroom import hookimpl, hookspecs, plugin_manager
 from stillroom.cli import main
 from stillroom.errors import StillroomError
@@ -187,7 +188,7 @@ def test_plugins_command_lists_name_version_and_hooks(monkeypatch: pytest.Monkey
     out = capsys.readouterr().out
     assert "stillroom.plugins.losses  [stillroom" in out
     assert "hooks: stillroom_losses" in out
-    assert "jobs  [stillroom 0.1.0]" in out and "stillroom_data_sources" in out
+    assert f"jobs  [stillroom {stillroom.__version__}]" in out and "stillroom_data_sources" in out
     assert "broken_product  [FAILED" in out
     assert "models: bi_encoder, causal_lm_judge, " in out and "late_interaction" in out
     assert "data sources: beir (any product), " in out and "synthetic (jobs)" in out
@@ -227,7 +228,8 @@ def test_a_later_plugin_overrides_a_builtin_model_family_and_a_data_source_serve
     assert error.value.where == "data.name" and "synthetic" in error.value.message
 
 
-def test_a_plugin_on_a_replaced_hook_is_told_what_replaced_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_0_3_0_a_plugin_on_a_replaced_hook_is_told_what_replaced_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("stillroom.deprecation._installed", lambda: "0.3.0")  # deprecated in 0.2.0: tests/test_deprecations.py
     _fake_entry_points(monkeypatch, _installed_module(monkeypatch, "old_plugin", stillroom_build_model=lambda role: None))
     manager = plugin_manager.build_plugin_manager()
     [failed] = manager.failed

@@ -110,12 +110,16 @@ def test_a_compliance_check_that_measured_nothing_is_said_not_checked_never_pass
 
 
 def _teacher_against(baseline: str, verdict: str) -> dict[str, Any]:
-    return {**_comparison(baseline, 0.05 if verdict == "better" else -0.01, (0.02, 0.08) if verdict == "better" else (-0.04, 0.02), verdict), "a": "teacher"}
+    better = verdict == "better"
+    return {**_comparison(baseline, 0.05 if better else -0.01, (0.02, 0.08) if better else (-0.04, 0.02), verdict), "a": "teacher"}
 
 
 @pytest.mark.parametrize(
     ("teacher_verdict", "advice"),
-    [("not resolved", "the teacher itself does not beat zero_shot"), ("better", "the teacher beats zero_shot but the student keeps only 97.0% of it")],
+    [
+        ("not resolved", "the teacher itself does not beat zero_shot"),
+        ("better", "the teacher beats zero_shot but the student keeps only 97.0% of it"),
+    ],
 )
 def test_a_do_not_ship_report_says_what_to_try_next_from_what_the_run_measured(teacher_verdict: str, advice: str) -> None:
     lost = _comparison("zero_shot", -0.03, (-0.05, -0.01), "worse")
@@ -130,10 +134,23 @@ def test_a_do_not_ship_report_says_what_to_try_next_from_what_the_run_measured(t
 
 def test_the_console_ends_with_the_verdict_and_the_real_score_command(tmp_path) -> None:
     shipped = closing_lines(_report(BEATS_BOTH, PASSED), tmp_path, tmp_path / "report").splitlines()
-    assert shipped[-3].startswith("compliance: passed on rules remote_mismatch (25.0% of top-10 slots break a rule)")
+    floor = "no ranking of these slates goes below 17.0%"
+    assert shipped[-3] == f"compliance: passed on rules remote_mismatch (25.0% of top-10 slots break a rule; {floor})"
     assert shipped[-2].startswith("Verdict: ship the student. It beats bm25")
     assert shipped[-1] == f"score with it: stillroom score --model {tmp_path.resolve()}/export/student --input pairs.jsonl --output scores.jsonl"
     refused = closing_lines(_report([_comparison("bm25", -0.03, (-0.05, -0.01), "worse")], UNMEASURED), tmp_path, tmp_path).splitlines()
     assert refused[-3].startswith("compliance: not checked: the data lacks the fields every hard rule reads")
     assert refused[-2].startswith("Verdict: do not ship the student. It ranks worse than bm25") and "not checked" in refused[-2]
     assert refused[-1].startswith("try next: The student is -0.030 [-0.050, -0.010] ndcg@10 against bm25")
+
+
+def test_an_interval_that_excludes_zero_never_prints_as_if_it_held_it_and_a_disagreeing_p_value_is_explained() -> None:
+    from stillroom.evaluation.report_words import verdict_sentence
+    from stillroom.evaluation.significance import bound_text, interval_text
+
+    assert (bound_text(-0.039), bound_text(-0.0004), bound_text(0.0), bound_text(0.00000004)) == ("-0.039", "-0.0004", "+0.000", "+0.00000004")
+    assert interval_text([-0.0391, -0.00002]) == "[-0.039, -0.00002]"
+    borderline = {**_comparison("zero_shot", -0.02, (-0.039, -0.0002), "worse"), "p_value": 0.056}
+    said = verdict_sentence(borderline)
+    assert "trails **zero_shot** by 0.020 ndcg@10 [-0.039, -0.0002] (p = 0.056; the interval excludes 0 but" in said and "borderline" in said
+    assert "borderline" not in verdict_sentence({**borderline, "p_value": 0.01})

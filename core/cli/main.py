@@ -37,7 +37,6 @@ def _deprecations_as_lines() -> None:
 
 
 def run_command(args: Sequence[str]) -> int:
-    _deprecations_as_lines()
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from stillroom.cli.app import hydra_main  # Hydra and torch load only for `run`
@@ -177,6 +176,7 @@ def new_product_command(name: str, out: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _deprecations_as_lines()  # a plugin or config of the previous API is named as every command loads it
     try:
         if argv and argv[0] == "run":
             return run_command(argv[1:])

@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stillroom.compat.hydra import split_sweep
 from stillroom.config.products import PRODUCT_GROUP
+from stillroom.config.schema import listed_loss_terms
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.plugin_manager import Plugins
 
@@ -26,6 +27,7 @@ CONFIG_MODULE = "stillroom.conf"
 CONFIG_NAME = "config"
 _MISSING_OPTION = re.compile(r"Could not find '(?P<group>[\w/]+)/(?P<name>[^']+)'")
 _MISSING_KEY = re.compile(r"Could not override '(?P<key>[^']+)'")
+_LISTED_LOSS = re.compile(r"Error merging override loss\.(?P<stage>\w+)=\[")
 _OTHER_CONFIG_FLAGS = ("--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd")
 
 
@@ -105,4 +107,6 @@ def check_overrides(plugins: Plugins, args: Sequence[str]) -> None:
     except MissingConfigException as error:
         raise _missing_option(error, plugins) from None
     except (HydraException, OmegaConfBaseException) as error:
+        if listed := _LISTED_LOSS.search(str(error)):
+            raise listed_loss_terms(listed["stage"], where="command line") from None
         raise StillroomError(_first_lines(error), where="command line") from None

@@ -9,8 +9,9 @@ whole option, but a *value* a product config writes inside a group's package
 beats it: the product's terms join ``loss=multi_teacher``'s, its epochs outlive
 ``experiment=smoke``'s tiny teacher. So a product adjusts a recipe group the way
 Hydra intends: it ships an option of that group and selects it in its defaults
-list (``- override /loss: courses``), and a value it writes inside a group that
-merged before it stops the run here, naming the file, the key and that pattern.
+list (``- override /loss: courses``). A value it writes inside a group that
+merged before it is deprecated (0.2.0): it still merges, with a warning naming the file, the key and that
+pattern, and stops the run from 0.3.0 on.
 Settings outside any group (``gate``, ``labeling``, ``prune``, ``export``) a
 product sets directly; an experiment and the command line still beat them.
 """
@@ -21,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stillroom.compat.hydra import MergedConfig, config_groups, merge_order
-from stillroom.errors import StillroomError
+from stillroom.deprecation import deprecated
 
 PRODUCT_GROUP = "product"
 """The config group whose options adjust the recipe, and so may choose its other groups' options but not write in them."""
@@ -29,7 +30,7 @@ HYDRA_PACKAGE = "hydra"
 
 
 def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
-    """Refuse a product config that writes values inside a recipe group (see the module's doc).
+    """Warn about (from 0.3.0: refuse) a product config that writes values inside a recipe group (see the module's doc).
 
     Every ``product/`` file the composition merges is checked (a product config may start from another). The
     groups it may not write in are every config group but its own and those that merge after it (``data``): a
@@ -49,8 +50,8 @@ def check_product_config(config_name: str, overrides: Sequence[str]) -> None:
     for product in products:
         for key, nested in _written(product.package, product.values).items():
             if key in recipe_groups:
-                raise StillroomError(
-                    f"sets {'.'.join([key, *nested][:2])}, a value inside the {key!r} group: it would beat any {key}=NAME the "
+                deprecated(
+                    f"it sets {'.'.join([key, *nested][:2])}, a value inside the {key!r} group, which beats any {key}=NAME the "
                     f"command line or an experiment chooses. Ship it as a {key} option of the product's (conf/{key}/{option}.yaml, "
                     f"starting from the option it adjusts: `defaults: [NAME, _self_]`) and select it in the product's defaults "
                     f"list: `defaults: [{{override /{key}: {option}}}]` (docs/plugins.md#shipping-configs)",

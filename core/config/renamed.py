@@ -1,7 +1,7 @@
 """Config keys that moved, and how their old names keep working for one minor release.
 
 A product config or a script written for an earlier stillroom names keys by their old names. Until
-:data:`REMOVED_IN`, an old name still works: its value goes to the new key, and a
+:data:`~stillroom.deprecation.REMOVED_IN`, an old name still works: its value goes to the new key, and a
 :class:`~stillroom.errors.StillroomDeprecationWarning` says what to write instead (``stillroom run`` prints it as a
 ``stillroom: warning:`` line). CHANGELOG.md lists every rename.
 """
@@ -9,25 +9,22 @@ A product config or a script written for an earlier stillroom names keys by thei
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 
 from omegaconf import DictConfig, open_dict
 
-from stillroom.errors import StillroomDeprecationWarning
+from stillroom.deprecation import deprecated
 
 RENAMED_KEYS: dict[str, str] = {
     "gate.compliance": "compliance.mode",
     "gate.max_violation_rate": "compliance.max_violation_rate",
 }
 """Old dotted name -> new dotted name (0.2.0: the compliance check has its own group)."""
-REMOVED_IN = "0.3.0"
 _OVERRIDE = re.compile(r"^(?P<prefix>\+\+|\+|~)?(?P<key>[\w.]+)(?P<rest>=.*)?$")
 
 
 def _warn(old: str, where: str) -> None:
-    message = f"{where}: config key {old!r} is now {RENAMED_KEYS[old]!r}; the old name stops working in stillroom {REMOVED_IN}"
-    warnings.warn(message, StillroomDeprecationWarning, stacklevel=3)
+    deprecated(f"config key {old!r} is now {RENAMED_KEYS[old]!r}", where=where, stacklevel=4)
 
 
 def renamed_overrides(overrides: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from stillroom.config.renamed import move_renamed_keys
@@ -214,10 +214,29 @@ OPTIONAL_GROUP_SCHEMAS: dict[str, type] = {"judge": ModelSchema, "engagement_tea
 """Groups a recipe may leave out (``judge: null``, ``engagement_teacher: null``)."""
 
 
+def listed_loss_terms(stage: str, first: str = "NAME", where: str = "config") -> StillroomError:
+    """Loss terms written as a list, the form before terms were keyed by name, answered with what to write instead:
+    a list cannot be merged into the mapping the recipe's own options give, so the old form cannot keep working."""
+    return StillroomError(
+        f"loss terms are a mapping keyed by name, not a list (the form before 0.2.0): write `{stage}: {{{first}: {{weight: 1.0}}}}`, "
+        "one key per term with its settings beside the weight (docs/reference/losses.md)",
+        where=f"{where} loss.{stage}",
+    )
+
+
+def refuse_listed_loss_terms(cfg: DictConfig) -> None:
+    """Stop at loss terms a config file wrote as a list (:func:`listed_loss_terms`)."""
+    for stage, terms in (cfg.get("loss") or {}).items():
+        if isinstance(terms, ListConfig):
+            named = [term.get("name") for term in terms if isinstance(term, DictConfig) and term.get("name")]
+            raise listed_loss_terms(str(stage), *named[:1])
+
+
 def validate_config(cfg: DictConfig) -> dict[str, Any]:
     """Check every group against its schema (an old key name moved to its new one first, with a warning); return the
     whole config as plain Python objects."""
     move_renamed_keys(cfg)
+    refuse_listed_loss_terms(cfg)
     validated = {}
     optional = {group: schema for group, schema in OPTIONAL_GROUP_SCHEMAS.items() if cfg.get(group) is not None}
     for group, schema in {**GROUP_SCHEMAS, **optional}.items():

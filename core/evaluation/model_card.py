@@ -8,6 +8,7 @@ from typing import Any
 
 from stillroom import __version__
 from stillroom.evaluation.report import primary_metric
+from stillroom.evaluation.significance import interval_text
 from stillroom.features import FIRST_STAGE_SCORE
 from stillroom.policy import Policy
 from stillroom.policy.gate import describe_gate
@@ -36,7 +37,7 @@ def _figures(student: Mapping[str, Any]) -> str:
 
 def _comparisons(evaluated: Evaluated, metric: str) -> str:
     rows = [
-        f"| {c['b']} | {c['difference']:+.4f} | [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] | {c['verdict']} |"
+        f"| {c['b']} | {c['difference']:+.4f} | {interval_text(c['ci'])} | {c['verdict']} |"
         for c in evaluated.comparisons
         if c["a"] == SHIPPED and c["metric"] == metric
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.evaluation.significance import BETTER, WORSE
+from stillroom.evaluation.significance import BETTER, WORSE, interval_text
 
 SMALL_TEST_SET = 300
 """Fewer golden test requests than this resolve only large differences (report.md says so beside the figures)."""
@@ -46,12 +46,14 @@ def _teacher_beats(report: Mapping[str, Any], baseline: str) -> bool:
 
 def _against_baseline(report: Mapping[str, Any], comparison: Mapping[str, Any]) -> str:
     metric, baseline = report["primary_metric"], comparison["b"]
-    low, high = comparison["ci"]
-    measured = f"{comparison['difference']:+.3f} [{low:+.3f}, {high:+.3f}] {metric} against {baseline}"
-    teacher = _metric_of(report, "teacher")
+    measured = f"{comparison['difference']:+.3f} {interval_text(comparison['ci'])} {metric} against {baseline}"
+    teacher, rival = _metric_of(report, "teacher"), _metric_of(report, baseline)
     if not _teacher_beats(report, baseline):
-        figures = f" ({teacher:.3f} against {_metric_of(report, baseline):.3f})" if teacher is not None and _metric_of(report, baseline) is not None else ""
-        return f"The student is {measured}, and the teacher itself does not beat {baseline}{figures}: the student cannot learn what its teacher lacks. Try {STRONGER_TEACHER}."
+        figures = f" ({teacher:.3f} against {rival:.3f})" if teacher is not None and rival is not None else ""
+        return (
+            f"The student is {measured}, and the teacher itself does not beat {baseline}{figures}: the student cannot learn what its "
+            f"teacher lacks. Try {STRONGER_TEACHER}."
+        )
     retained = report.get(f"retained_{metric}")
     kept = f" but the student keeps only {retained:.1%} of it" if retained is not None else ""
     step = f"The student is {measured}; the teacher beats {baseline}{kept}: {MORE_DISTILLATION}."

@@ -53,17 +53,36 @@ def log_throughput_axis(ax: plt.Axes, speeds: list[float]) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
 
 
+RANKING_FIGURES = ("ndcg", "mrr", "map", "auc", "kappa", "recall", "precision")
+"""Curve names (after ``val/``) that are ranking figures, higher is better, on a 0-1 scale; the rest are losses."""
+
+
+def is_ranking_figure(key: str) -> bool:
+    """Whether a history key (``val/ndcg``, ``train/loss``) is a ranking figure rather than a loss."""
+    return key.partition("/")[2].startswith(RANKING_FIGURES)
+
+
 def plot_training_curves(curves: Mapping[str, list[dict[str, float]]], path: Path) -> None:
-    """One panel per trained model: its training terms by step, and its dev figures at each epoch (dots)."""
-    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(5 * max(1, len(curves)), 4.5), squeeze=False)
-    for ax, (name, rows) in zip(axes[0], curves.items(), strict=False):
+    """One column per trained model: its losses by step above (training terms, dev cross-entropy at each epoch as dots),
+    its dev ranking figures at each epoch below, each on its own labelled axis: a loss and an NDCG share no scale."""
+    columns = max(1, len(curves))
+    fig, axes = plt.subplots(2, columns, figsize=(5 * columns, 7.5), squeeze=False, sharex="col")
+    for column, (name, rows) in enumerate(curves.items()):
+        losses, ranking = axes[0][column], axes[1][column]
         for key in sorted({k for row in rows for k in row if k.startswith(("train/", "val/"))}):
             points = [(row["step"], row[key]) for row in rows if key in row]
+            ax = ranking if is_ranking_figure(key) else losses
             ax.plot(*zip(*points, strict=True), marker="o" if key.startswith("val/") else None, label=key)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)  # below: never over a line
-        ax.grid(True, alpha=0.3)
+        losses.set_title(name)
+        losses.set_ylabel("loss (train by step, dev by epoch)")
+        ranking.set_ylabel("golden dev figure (higher is better)")
+        ranking.set_xlabel("training step")
+        for ax in (losses, ranking):
+            if ax.lines:
+                ax.legend(fontsize=7, loc="best", frameon=False)
+            else:
+                ax.text(0.5, 0.5, "none recorded", ha="center", va="center", transform=ax.transAxes, color="gray")
+            ax.grid(True, alpha=0.3)
     _save(fig, path)
 
 

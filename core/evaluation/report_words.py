@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stillroom.evaluation.significance import BETTER, WORSE
+from stillroom.evaluation.significance import BETTER, WORSE, interval_text
 from stillroom.evaluation.verdict import export_withheld, points, verdict_line
 from stillroom.policy.gate import describe_gate
 
@@ -57,11 +57,15 @@ def _p(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
-def verdict_sentence(comparison: Mapping[str, Any]) -> str:
-    """One comparison in words: "the student beats zero_shot by 0.040 ndcg@10 [0.010, 0.070] (p = 0.004)"."""
+def verdict_sentence(comparison: Mapping[str, Any], alpha: float = 0.05) -> str:
+    """One comparison in words: "the student beats zero_shot by 0.040 ndcg@10 [0.010, 0.070] (p = 0.004)". Where the
+    interval excludes 0 but the randomization test's p is above ``alpha``, the sentence says the two tests disagree
+    (a borderline difference), rather than print a verdict beside a p-value that seems to deny it."""
     a, b, metric = _who(comparison["a"]), _who(comparison["b"]), comparison["metric"]
-    difference, (low, high) = comparison["difference"], comparison["ci"]
-    interval = f"[{low:+.3f}, {high:+.3f}] ({_p(comparison['p_value'])})"
+    difference = comparison["difference"]
+    borderline = comparison["verdict"] in (BETTER, WORSE) and comparison["p_value"] > alpha
+    doubt = f"; the interval excludes 0 but the randomization test does not reach p < {alpha:g}: a borderline difference" if borderline else ""
+    interval = f"{interval_text(comparison['ci'])} ({_p(comparison['p_value'])}{doubt})"
     if comparison["verdict"] == BETTER:
         said = f"{a} beats {b} by {abs(difference):.3f} {metric} {interval}"
     elif comparison["verdict"] == WORSE:
@@ -75,7 +79,8 @@ def verdict_sentence(comparison: Mapping[str, Any]) -> str:
 def verdicts(report: Mapping[str, Any]) -> str:
     """The primary metric's comparisons as sentences, one per line."""
     primary = [c for c in report["comparisons"] if c["metric"] == report["primary_metric"]]
-    return "\n".join(f"- {verdict_sentence(c)}" for c in primary) or "No comparisons (evaluator.comparisons is empty)."
+    alpha = 1 - report["intervals"]["confidence"]
+    return "\n".join(f"- {verdict_sentence(c, alpha)}" for c in primary) or "No comparisons (evaluator.comparisons is empty)."
 
 
 def comparisons_table(report: Mapping[str, Any]) -> str:
@@ -83,7 +88,7 @@ def comparisons_table(report: Mapping[str, Any]) -> str:
     lines = ["| a | b | metric | a − b | interval | p | verdict |", "|---|---|---|---|---|---|---|"]
     for c in report["comparisons"]:
         lines.append(
-            f"| {c['a']} | {c['b']} | {c['metric']} | {c['difference']:+.4f} | [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] "
+            f"| {c['a']} | {c['b']} | {c['metric']} | {c['difference']:+.4f} | {interval_text(c['ci'])} "
             f"| {c['p_value']:.4f} | {c['verdict']} |"
         )
     return "\n".join(lines)
@@ -148,7 +153,8 @@ def violations_table(report: Mapping[str, Any]) -> str:
     if not by_model:
         return ""
     rules = sorted({rule for counts in by_model.values() for rule in counts})
-    lines = ["| rule | " + " | ".join(by_model) + " |", "|" + "---|" * (1 + len(by_model))]
+    slots = f"top-{report['k']} slots breaking it"
+    lines = ["| rule | " + " | ".join(f"{name}: {slots}" for name in by_model) + " |", "|" + "---|" * (1 + len(by_model))]
     lines += [f"| {rule} | " + " | ".join(str(counts.get(rule, 0)) for counts in by_model.values()) + " |" for rule in rules]
     return "\n".join(lines)
 
@@ -176,7 +182,8 @@ def compliance_sentence(report: Mapping[str, Any]) -> str:
         why = compliance.get("note") or "no compliance stage"
         return f"The compliance check was **not checked** ({why}): nothing here says the student follows the hard rules."
     k, rate = report["k"], compliance["rate"]
-    said = f"Checked against the hard rules {checked_rules(compliance)}: the student puts a rule-breaking candidate in **{rate:.1%}** of its top-{k} slots"
+    said = f"Checked against the hard rules {checked_rules(compliance)}: the student puts a rule-breaking candidate in **{rate:.1%}**"
+    said += f" of its top-{k} slots"
     versus = compliance.get("against_teacher")
     if versus:
         low, high = versus["ci"]
@@ -203,6 +210,8 @@ def compliance_line(report: Mapping[str, Any]) -> str:
         return f"compliance: not checked: {compliance.get('note') or 'no compliance stage'}"
     rules = checked_rules(compliance).replace("`", "")
     rate = f"{compliance['rate']:.1%} of top-{report['k']} slots break a rule"
+    if compliance.get("floor"):
+        rate += f"; no ranking of these slates goes below {compliance['floor']:.1%}"
     if compliance["passed"]:
         return f"compliance: passed on rules {rules} ({rate})"
     return f"compliance: FAILED on rules {rules}: {compliance['reason']}"

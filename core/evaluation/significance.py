@@ -117,3 +117,16 @@ def verdict(ci: tuple[float, float], higher_is_better: bool = True) -> Verdict:
     if low > 0 or high < 0:
         return BETTER if (low > 0) == higher_is_better else WORSE
     return NOT_RESOLVED
+
+
+def bound_text(value: float, digits: int = 3) -> str:
+    """One end of an interval, signed, with enough decimals that a bound which is not zero never prints as ``-0.000``:
+    ``[-0.039, -0.0004]`` excludes 0, and says so; ``[-0.039, -0.000]`` seemed to hold it."""
+    while digits < 8 and value != 0 and round(value, digits) == 0:
+        digits += 1
+    return f"{value:+.{digits}f}"
+
+
+def interval_text(ci: Sequence[float], digits: int = 3) -> str:
+    """``[low, high]`` with :func:`bound_text`'s ends."""
+    return f"[{bound_text(ci[0], digits)}, {bound_text(ci[1], digits)}]"

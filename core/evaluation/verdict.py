@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stillroom.evaluation.next_steps import next_steps
-from stillroom.evaluation.significance import BETTER, WORSE
+from stillroom.evaluation.significance import BETTER, WORSE, interval_text
 
 
 def export_withheld(compliance: Mapping[str, Any] | None) -> bool:
@@ -35,8 +35,7 @@ def _baseline_comparisons(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _interval(comparison: Mapping[str, Any]) -> str:
-    low, high = comparison["ci"]
-    return f"{comparison['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+    return f"{comparison['difference']:+.3f} {interval_text(comparison['ci'])}"
 
 
 def decide(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ returns the report, whose ``objective`` (a figure on golden dev) a sweeper optim
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig
 
 from stillroom.artifacts import ArtifactStore
 from stillroom.config.schema import validate_config
+from stillroom.deprecation import removed
 from stillroom.plugin_boundary import NotifyHook
 from stillroom.plugin_manager import get_plugin_manager
 from stillroom.policy.source import load_policy
@@ -23,12 +25,30 @@ from stillroom.recipe.manifest import write_manifest
 from stillroom.recipe.quiet import quiet_libraries
 from stillroom.recipe.run import run_context, run_stages
 from stillroom.recipe.stage_cache import StageCache
+from stillroom.stages import report as report_stage
 from stillroom.training.strategies import check_strategy, register_strategies
 
 REPORT = "report.figures"
 BEFORE_RUN = NotifyHook("stillroom_before_run")
 AFTER_RUN = NotifyHook("stillroom_after_run")
 """The report stage's figures, which the job prints and returns (a sweeper optimises their ``objective``)."""
+
+
+OLD_REPORT_PATH = report_stage.JSON.file
+"""Where report.json was, at the run folder's top, before it moved into the report stage's folder (``report/report.json``)."""
+
+
+def link_old_report_path(run_dir: Path, report: Path) -> None:
+    """A link at the run folder's top to ``report/report.json``, where scripts of an earlier stillroom read it: the
+    moved output path keeps working until :data:`~stillroom.deprecation.REMOVED_IN` (CHANGELOG.md, 0.2.0)."""
+    link = run_dir / OLD_REPORT_PATH
+    link.unlink(missing_ok=True)
+    if removed():
+        return
+    try:
+        link.symlink_to(report.relative_to(run_dir))
+    except OSError:  # a file system without links: a copy, as current as this run
+        shutil.copyfile(report, link)
 
 
 def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -51,6 +71,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         try:
             summaries = run_stages(ctx, cache=cache)
             write_manifest(store, config, policy, summaries)
+            link_old_report_path(store.root, ctx.io.path(REPORT))
             report = ctx.io.read_json(REPORT)
             print(closing_lines(report, store.root, ctx.io.path(REPORT).parent))
         finally:

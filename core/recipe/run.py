@@ -156,10 +156,10 @@ def _run_or_reuse(
         log(f"{stage.name}: unchanged, reusing {source}")
         AFTER_STAGE(ctx.plugins, stage=stage.name, store=ctx.store, summary=summary, reused=True)
         return summary
+    changed = ctx.store.changed_output(stage.name)  # said, so that a rerun nobody asked for has its reason
     ran.append(stage.name)
     ctx.store.invalidate(stage.name)
     BEFORE_STAGE(ctx.plugins, stage=stage.name, store=ctx.store)
-    changed = ctx.store.changed_output(stage.name)  # said, so a rerun nobody asked for has its reason
     log(f"{stage.name}: running" + (f" again: {changed}" if changed else ""))
     started = time.perf_counter()
     stage_ctx = ctx.for_stage(stage)
