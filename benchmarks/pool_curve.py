@@ -38,7 +38,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for size in (int(n) for n in args.queries.split(",")):
         run_dir = args.out / f"pool-{size}"
-        seconds = run_recipe(folder, run_dir, [*spec.get("overrides", []), f"data.max_pool_queries={size}", *args.overrides])
+        overrides = [*spec.get("overrides", []), f"data.max_pool_queries={size}", *args.overrides]
+        seconds = run_recipe(["data=beir", f"data.path={folder}"], run_dir, overrides)
         report = json.loads((run_dir / "report" / "report.json").read_text(encoding="utf-8"))
         metric = report["primary_metric"]
         pool = json.loads((run_dir / "prepare" / "_complete.json").read_text(encoding="utf-8"))["summary"]["counts"]["pool"]

@@ -1,6 +1,7 @@
 """Run the recipe on real public collections in the BEIR layout and print what it buys on each, with intervals.
 
     python benchmarks/real_data.py --collections DIR --out OUT [--only nfcorpus,arguana] [OVERRIDE ...]
+    python benchmarks/real_data.py --ir-datasets --out OUT [--only nfcorpus,scifact] [OVERRIDE ...]
 
 The collections are listed in ``benchmarks/real_data.yaml``: where each came
 from, its licence, and the overrides it needs (how its qrels scores map onto
@@ -10,7 +11,9 @@ there from the Python standard library when it is missing
 repository for their size and licences, and fetched by hand (the manifest says
 from where). Each runs as ``stillroom run product=search data=beir
 data.path=DIR/NAME`` with its overrides and the command line's, in
-``OUT/NAME``. The script prints one row per collection (BM25, zero-shot,
+``OUT/NAME``. With ``--ir-datasets``, each collection the manifest names by its
+ir_datasets id (``ir_datasets: beir/nfcorpus``) runs as ``data=ir_datasets
+data.id=ID`` instead, read from ir_datasets' local copy (``IR_DATASETS_HOME``). The script prints one row per collection (BM25, zero-shot,
 teacher, student and student_no_kd NDCG@10 on golden test with their 95%
 intervals, the paired differences that decide, and the wall-clock time) and
 writes the table to ``OUT/real_data.md`` with the run's date and commit.
@@ -56,9 +59,10 @@ class RunFailed(Exception):
     """A collection's run ended with an error: its exit status and the last line it wrote to stderr."""
 
 
-def run_recipe(folder: Path, run_dir: Path, overrides: Sequence[str]) -> float:
+def run_recipe(data: Sequence[str], run_dir: Path, overrides: Sequence[str]) -> float:
+    """``stillroom run`` on one collection, named by ``data`` (``data=beir data.path=DIR`` or ``data=ir_datasets data.id=ID``)."""
     command = [
-        sys.executable, "-m", "stillroom.cli", "run", "product=search", "data=beir", f"data.path={folder}", *overrides,
+        sys.executable, "-m", "stillroom.cli", "run", "product=search", *data, *overrides,
         "logger=none", "trainer.progress_bar=false", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     started = time.perf_counter()
@@ -142,7 +146,9 @@ def commit() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collections", type=Path, required=True, help="the folder holding one folder per collection")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--collections", type=Path, help="the folder holding one folder per collection")
+    where.add_argument("--ir-datasets", action="store_true", help="read each collection by its ir_datasets id, from IR_DATASETS_HOME")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", default="", help="comma-separated names from the manifest (default: all)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="the collections' list (default: benchmarks/real_data.yaml)")
@@ -154,6 +160,8 @@ def main() -> None:
     unknown = sorted(set(names) - set(manifest))
     if unknown:
         parser.error(f"no collection {unknown[0]!r} in {args.manifest}; it lists {', '.join(manifest)}")
+    if args.ir_datasets and (unnamed := [name for name in names if not manifest[name].get("ir_datasets")]):
+        parser.error(f"no ir_datasets id for {', '.join(unnamed)} in {args.manifest}; --only the collections that have one")
     header = ["collection", "queries dev/test", "recall@k", *MODELS, *(f"{a} − {b}" for a, b in DECIDING)]
     header += ["student / zero_shot params, student pairs/s", "verdict", "time"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -162,11 +170,14 @@ def main() -> None:
     started = time.perf_counter()
     for name in names:
         spec = manifest[name]
-        folder = args.collections / name
         run_dir = args.out / name
         try:
-            ensure_collection(name, spec, folder)
-            seconds = run_recipe(folder, run_dir, [*spec.get("overrides", []), *args.overrides])
+            if args.ir_datasets:
+                data = ["data=ir_datasets", f"data.id={spec['ir_datasets']}"]
+            else:
+                ensure_collection(name, spec, args.collections / name)
+                data = ["data=beir", f"data.path={args.collections / name}"]
+            seconds = run_recipe(data, run_dir, [*spec.get("overrides", []), *args.overrides])
         except (RunFailed, SystemExit) as error:
             failed[name] = str(error)
             lines.append(f"| {name} | failed: {str(error)[:300]} |")
@@ -176,7 +187,8 @@ def main() -> None:
         print(lines[-1], flush=True)
     total = (time.perf_counter() - started) / 60
     only = [f"--only {args.only}"] if args.only else []
-    command = " ".join(["python benchmarks/real_data.py", f"--collections {args.collections}", f"--out {args.out}", *only, *args.overrides])
+    source = "--ir-datasets" if args.ir_datasets else f"--collections {args.collections}"
+    command = " ".join(["python benchmarks/real_data.py", source, f"--out {args.out}", *only, *args.overrides])
     sources = [f"- **{name}**: {manifest[name]['source']} Licence: {manifest[name]['licence']}" for name in names]
     text = "\n".join(
         [

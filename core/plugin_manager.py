@@ -48,6 +48,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stillroom.plugins.baselines.bm25",
     "stillroom.plugins.data.jsonl",
     "stillroom.plugins.data.beir",
+    "stillroom.plugins.data.ir_datasets_source",
     "stillroom.plugins.data.interactions",
     "stillroom.plugins.evaluators.ranking",
     "stillroom.plugins.evaluators.label_agreement",

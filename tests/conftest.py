@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports transformers or wandb
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ["STILLROOM_PLUGIN_DISTRIBUTIONS"] = "stillroom"  # the suite sees its own plugins, whatever else is installed beside it
-os.environ["STILLROOM_VECTOR_STORE"] = "off"  # no test reads vectors another wrote; tests/test_vector_store.py turns it on in a tmp folder
+os.environ["STILLROOM_VECTOR_STORE"] = "off"
+# ir_datasets reads its home once, at import (ranx imports it): the suite's own, empty but for what tests put there
+os.environ["IR_DATASETS_HOME"] = tempfile.mkdtemp(prefix="stillroom-tests-ir-datasets-")  # no test reads vectors another wrote; tests/test_vector_store.py turns it on in a tmp folder
 torch.set_num_threads(2)
 
 from tests.helpers import SMOKE_RUN, HookCalls, compose_config  # noqa: E402

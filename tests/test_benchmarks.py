@@ -94,7 +94,8 @@ def test_free_fusions_prints_each_combination_of_the_free_scorers_against_the_fi
     from real_data import run_recipe
 
     write_beir(tmp_path / "tiny")
-    run_recipe(tmp_path / "tiny", tmp_path / "run", ["experiment=smoke", "data.first_stage_k=4", "data.min_test_queries=1"])
+    small = ["experiment=smoke", "data.first_stage_k=4", "data.min_test_queries=1"]
+    run_recipe(["data=beir", f"data.path={tmp_path / 'tiny'}"], tmp_path / "run", small)
     out = _run("free_fusions.py", "--run", str(tmp_path / "run"), "--model", f"tiny={tiny_encoder_folder}")
     rows = {row[0]: row[1:] for row in (line.strip("| ").split(" | ") for line in out.splitlines()[2:] if line.startswith("| "))}
     singles, fused = ["first_stage", "served_base", "tiny"], ["first_stage + served_base", "first_stage + tiny", "served_base + tiny"]

@@ -110,3 +110,40 @@ def test_the_first_stage_weight_stays_as_the_fusion_set_it_unless_the_config_ask
     weight = float(student.feature_weights.weight.detach())
     assert (weight != pytest.approx(1.0)) is learn
     assert bool(student.feature_weights.weight.requires_grad) is learn
+
+
+def test_an_exported_bi_encoder_loads_in_sentence_transformers_and_scores_as_stillroom_score(
+    tiny_encoder_folder: Path, context: BuildContext, tmp_path: Path
+) -> None:
+    """The exported folder is a sentence-transformers model: its query and document embeddings give the cosine the
+    student reads, and stillroom_score.json turns that cosine into the very scores `stillroom score` writes."""
+    import json
+
+    from sentence_transformers import SentenceTransformer
+
+    from stillroom.cli import main
+    from stillroom.plugins.models.sentence_transformers_export import score_from_cosine
+    from tests.data_fixtures import write_jsonl
+
+    student = hf_builders.build_bi_encoder(_config(tiny_encoder_folder), context, "student")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for adapter in (student.request_adapter, student.candidate_adapter):
+            adapter.down.weight.normal_(0, 0.5)  # the two sides differ: encode_query and encode_document must route
+        student.head.first_cut.fill_(0.35)
+    folder = tmp_path / "student"
+    student.eval().save_pretrained(folder)
+    pairs = enumerate(zip(PRIOR_REQUESTS, PRIOR_CANDIDATES, strict=True))
+    rows = [{"request_id": f"r{i // 4}", "request_text": q, "candidate_text": c} for i, (q, c) in pairs]
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    scoring = ["--input", str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "scores.jsonl"), "--backend", "torch"]
+    assert main(["score", "--model", str(folder), *scoring]) == 0
+    scored = torch.tensor([json.loads(line)["score"] for line in (tmp_path / "scores.jsonl").read_text().splitlines()])
+
+    st = SentenceTransformer(str(folder), device="cpu", local_files_only=True, trust_remote_code=True)  # the adapter is stillroom's
+    queries = st.encode_query([row["request_text"] for row in rows], convert_to_tensor=True)
+    documents = st.encode_document([row["candidate_text"] for row in rows], convert_to_tensor=True)
+    cosine = st.similarity_pairwise(queries, documents)
+    assert torch.allclose(score_from_cosine(cosine, folder), scored, atol=1e-5)
+    symmetric = st.similarity_pairwise(st.encode_document([row["request_text"] for row in rows], convert_to_tensor=True), documents)
+    assert not torch.allclose(symmetric, cosine, atol=1e-3)  # the request's own adapter, not the candidate's

@@ -27,6 +27,7 @@ def test_the_groups_design_md_lists_exist() -> None:
 REQUIRED = {
     ("data", "beir"): ["data.path=/data/scifact"],
     ("data", "jsonl"): ["data.path=/data/pairs.jsonl"],
+    ("data", "ir_datasets"): ["data.id=beir/scifact"],
     ("data", "interactions"): ["data.path=/data/mind", "data.golden=/data/golden.jsonl"],
 }
 """Options with a value the user must give (``???`` in their file)."""

@@ -209,7 +209,7 @@ def test_a_beir_collection_judging_only_test_queries_lends_some_to_train_and_dev
     queries = {split: {p.request_id for p in pairs} for split, pairs in bundle.golden.items()}
     assert [len(queries[split]) for split in ("train", "dev", "test")] == [2, 1, 3]
     assert set().union(*queries.values()) == set(every)  # every judged query in exactly one split
-    assert "no qrels/train.tsv: 3 of its 6 test queries became golden train and dev" in caplog.text
+    assert "judges no train queries: 3 of its 6 test queries became golden train and dev" in caplog.text
 
 
 def test_judged_documents_beyond_the_first_stage_join_train_lists_best_first_up_to_the_cap(tmp_path: Path) -> None:

@@ -95,6 +95,28 @@ class EvalInput:
         ids: dict[str, int] = {}
         return torch.tensor([ids.setdefault(p.request_id, len(ids)) for p in self.pairs], dtype=torch.long)
 
+    @property
+    def ranks(self) -> torch.Tensor:
+        """Each pair's place in its request's ranking, from 0 (:func:`ranks_within_requests`)."""
+        return torch.tensor(ranks_within_requests(self.pairs, self.scores.tolist()), dtype=torch.long)
+
+    @property
+    def rank_scores(self) -> torch.Tensor:
+        """Scores that order each request exactly as :attr:`ranks` does, all positive and none tied: what ranking
+        metrics sort by, so that a tie is broken by the rule IR's tools follow, never by a sort's whim."""
+        return 1.0 / (1.0 + self.ranks.double())
+
+
+def ranks_within_requests(pairs: Sequence[Pair], scores: Sequence[float]) -> list[int]:
+    """Each pair's place in its request's ranking, from 0: the highest score first, and a tie going to the candidate
+    whose id sorts last, as trec_eval breaks ties, so that a TREC run file of these scores ranks the same anywhere."""
+    order = sorted(range(len(pairs)), key=lambda i: pairs[i].candidate_id, reverse=True)
+    order.sort(key=lambda i: -float(scores[i]))  # stable: ties keep the candidate-id order
+    ranks, taken = [0] * len(pairs), dict.fromkeys((p.request_id for p in pairs), 0)
+    for i in order:
+        ranks[i], taken[pairs[i].request_id] = taken[pairs[i].request_id], taken[pairs[i].request_id] + 1
+    return ranks
+
 
 @dataclass(frozen=True)
 class PerRequest:

@@ -31,6 +31,7 @@ from stillroom.evaluation.fusion import fused_scores
 from stillroom.evaluation.report import primary_metric
 from stillroom.evaluation.served import POLICY, as_served, check_mode
 from stillroom.evaluation.significance import INTERVAL_METHODS, IntervalSettings, mean_interval
+from stillroom.evaluation.trec import write_trec_files
 from stillroom.features import model_inputs, pair_features
 from stillroom.plugin_boundary import Contributed
 from stillroom.ranker import Ranker, caches_candidates, count_parameters, expected_grade
@@ -49,6 +50,9 @@ COMPARISONS = Artifact("evaluation.comparisons", "comparisons.json")
 """The paired comparisons ``evaluator.comparisons`` names, on golden test."""
 SPLIT_SIZES = Artifact("evaluation.splits", "splits.json")
 """How many pairs and requests each evaluated split has."""
+TREC = Artifact("evaluation.trec", "trec")
+"""Golden test as TREC qrels and each model's and baseline's test ranking as a TREC run file, as the report ranked it
+(:mod:`stillroom.evaluation.trec`): trec_eval, ranx and ir_measures recompute its figures from them."""
 TEST, DEV = "test", "dev"
 
 
@@ -61,7 +65,7 @@ def declare(config: Mapping[str, Any]) -> list[Stage]:
             # every trained model is rebuilt from its role's config; the baselines are built from the teacher's
             (*SCORES, *MODEL_ROLES, "evaluator", "serving"),
             reads=(EVERY_MODEL, model_pruning("*"), data_split(TEST), data_split(DEV)),
-            writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLIT_SIZES),
+            writes=(PREDICTIONS, MODELS, PER_REQUEST, COMPARISONS, SPLIT_SIZES, TREC),
             check=check_config,
         )
     ]
@@ -144,11 +148,15 @@ def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) ->
 
 
 def _baselines(
-    ctx: RunContext, splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]], serve: Serving
+    ctx: RunContext,
+    splits: Mapping[str, list[Pair]],
+    evaluators: list[Contributed[Evaluator]],
+    serve: Serving,
+    test_runs: dict[str, tuple[list[Pair], list[float]]],
 ) -> tuple[dict[str, Any], dict[str, Ranker]]:
     """Each baseline, ranked with no labels (so no kappa): the plugins' scorers, then the fusions of them (weights
     chosen on golden dev), then the teacher's base where a plugin offers it (a reference), each ranked as ``serve``
-    serves it (and alone, when that differs); and the ranker each
+    serves it (and alone, when that differs), its test ranking into ``test_runs``; and the ranker each
     listed baseline that serves as one (:class:`~stillroom.baselines.ServesAsRanker`) would serve as, to time."""
     config = ctx.config["evaluator"]
     fusions = config["fusions"]
@@ -167,13 +175,15 @@ def _baselines(
     results = {}
     for name in [*config["baselines"], *([TEACHER_BASE] if TEACHER_BASE in scorers else [])]:
         ranked = {split: EvalInput(pairs, None, ctx.policy, k, ranking_scores=to_unit_interval(raw[name][split])) for split, pairs in splits.items()}
-        outcomes = {split: _evaluate(evaluators, serve(inputs)) for split, inputs in ranked.items()}
+        served = {split: serve(inputs) for split, inputs in ranked.items()}
+        outcomes = {split: _evaluate(evaluators, inputs) for split, inputs in served.items()}
+        test_runs[name] = (list(served[TEST].pairs), served[TEST].scores.tolist())
         extra = {"fusion": fitted[name].to_json()} if name in fitted else {}
         if serve.applies:
             extra["alone"] = _alone(_evaluate(evaluators, ranked[TEST]), IntervalSettings.of_run(ctx.config))
         results[name] = (params[name], outcomes, extra)
-    served = {name: scorer.serving_ranker() for name, scorer in scorers.items() if name in config["baselines"] and isinstance(scorer, ServesAsRanker)}
-    return results, served
+    listed = {name: scorer for name, scorer in scorers.items() if name in config["baselines"]}
+    return results, {name: scorer.serving_ranker() for name, scorer in listed.items() if isinstance(scorer, ServesAsRanker)}
 
 
 @dataclass(frozen=True)
@@ -205,16 +215,23 @@ def _scored_baselines(config: Mapping[str, Any]) -> list[str]:
 
 
 def _off_scale(
-    ctx: RunContext, trained: TrainedModel, splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]]
+    ctx: RunContext,
+    trained: TrainedModel,
+    splits: Mapping[str, list[Pair]],
+    evaluators: list[Contributed[Evaluator]],
+    test_runs: dict[str, tuple[list[Pair], list[float]]],
 ) -> tuple[int, dict[str, Evaluated]]:
-    """A model on its own scale (the engagement teacher) ranks by its expected grade; it gets no kappa and is not timed."""
+    """A model on its own scale (the engagement teacher) ranks by its expected grade; it gets no kappa and is not timed.
+    Its test ranking goes into ``test_runs``."""
     model = ctx.load_model(trained.name)
     batch_size = ctx.config["evaluator"]["batch_size"]
 
     def scores(pairs: list[Pair]) -> torch.Tensor:
         return expected_grade(predict_probs(model, pairs, ctx.num_labels(trained.role), ctx.trainer_config, batch_size))
 
-    return count_parameters(model), _on_splits(splits, evaluators, _ranked_by(ctx, scores))
+    ranked = _ranked_by(ctx, scores)
+    test_runs[trained.name] = (splits[TEST], ranked(splits[TEST]).scores.tolist())
+    return count_parameters(model), _on_splits(splits, evaluators, ranked)
 
 
 def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
@@ -274,6 +291,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     serve = Serving(check_mode(ctx.config["serving"]["hard_rules"]))
     alone: dict[str, dict[str, Any]] = {}
     predictions = {}
+    test_runs: dict[str, tuple[list[Pair], list[float]]] = {}
     timed: dict[str, Timed] = {}
     cached = set()
     on_scale, off_scale = _models(ctx.plan)
@@ -284,21 +302,22 @@ def run(ctx: RunContext) -> dict[str, Any]:
         for split, pairs in splits.items():
             probs = predict_probs(model, pairs, ctx.policy.num_labels, ctx.trainer_config, batch_size)
             inputs = EvalInput(pairs=pairs, probs=probs, policy=ctx.policy, k=k)
+            served = serve(inputs)
             if split == TEST:
-                predictions[model_name] = probs
+                predictions[model_name], test_runs[model_name] = probs, (list(served.pairs), served.scores.tolist())
                 if serve.applies:
                     alone[model_name] = _alone(_evaluate(evaluators, inputs), settings)
-            outcomes[split] = _evaluate(evaluators, serve(inputs))
+            outcomes[split] = _evaluate(evaluators, served)
         evaluated[model_name] = (count_parameters(model), outcomes)
         timed[model_name] = Timed(model, throughput_batches(model, splits[TEST], batch_size, config["throughput_pairs"]))
         if caches_candidates(model):
             cached.add(model_name)
-    baselines, served = _baselines(ctx, splits, evaluators, serve)
-    for name, ranker in served.items():
+    baselines, serving_rankers = _baselines(ctx, splits, evaluators, serve, test_runs)
+    for name, ranker in serving_rankers.items():
         timed[name] = Timed(ranker, throughput_batches(ranker, splits[TEST], batch_size, config["throughput_pairs"]))
         cached.update([name] if caches_candidates(ranker) else [])
     throughput = measure_throughputs(timed, config["throughput_rounds"], ctx.trainer_config, config["throughput_slice_seconds"])
-    evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators) for trained in off_scale})
+    evaluated.update({trained.name: _off_scale(ctx, trained, splits, evaluators, test_runs) for trained in off_scale})
     evaluated.update({name: (params, outcomes) for name, (params, outcomes, _) in baselines.items()})
 
     results = {}
@@ -315,6 +334,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     ctx.io.write_jsonl(PER_REQUEST, (row for name, (_, outcomes) in evaluated.items() for row in _per_request_rows(name, outcomes)))
     ctx.io.write_json(MODELS, results)
     ctx.io.write_json(COMPARISONS, comparisons)
+    with ctx.io.folder(TREC) as folder:
+        write_trec_files(folder, test_runs)
     requests = {split: len({p.request_id for p in pairs}) for split, pairs in splits.items()}
     sizes = {"test_pairs": len(splits[TEST]), "dev_pairs": len(splits.get(DEV, ())), "requests": requests, "hard_rules": serve.mode}
     ctx.io.write_json(SPLIT_SIZES, sizes)

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,9 @@ from stillroom import hookimpl
 from stillroom.data import GOLDEN_SPLITS, DataBundle, DataSourceSpec, FirstStage, Pair
 from stillroom.errors import StillroomError
 from stillroom.plugins.data.splits import assign_splits, seeded_subset
-from stillroom.retrieval import Bm25Index
 from stillroom.policy import Policy
 from stillroom.reading import data_error, field, jsonl_objects, tsv_rows
+from stillroom.retrieval import Bm25Index
 
 NAME = "beir"
 log = logging.getLogger(__name__)
@@ -157,36 +158,59 @@ def document_text(doc: Mapping[str, str]) -> str:
     return f"{doc['title']}. {doc['text']}" if doc["title"] and doc["text"] else doc["title"] or doc["text"]
 
 
-class BeirCollection:
-    """A BEIR folder read and checked, turned into the golden splits and the pool."""
+@dataclass(frozen=True)
+class Judged:
+    """A collection as read, before any split is made: documents, queries and each golden split's judgments."""
 
-    def __init__(self, folder: Path, data_config: Mapping[str, Any], policy: Policy, seed: int) -> None:
-        if not folder.is_dir():
-            raise StillroomError("expected the folder of a BEIR collection (corpus.jsonl, queries.jsonl, qrels/)", where=str(folder))
-        self.folder = folder
+    name: str
+    """The collection's name in messages (its folder's, or its ir_datasets id)."""
+    where: str
+    """Where a message about it points (the folder, or ``data.id``)."""
+    corpus: dict[str, dict[str, str]]
+    """Documents by id: ``title`` and ``text``."""
+    queries: dict[str, str]
+    """Query texts by id."""
+    qrels: dict[str, dict[str, dict[str, int]]]
+    """By golden split the collection judges (``test`` at least), each query's judged documents and their scores."""
+    notes: tuple[str, ...] = ()
+    """What reading left out, for the report."""
+
+
+def read_folder(folder: Path) -> Judged:
+    """A BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/SPLIT.tsv``), read and checked."""
+    if not folder.is_dir():
+        raise StillroomError("expected the folder of a BEIR collection (corpus.jsonl, queries.jsonl, qrels/)", where=str(folder))
+    corpus, empty = read_corpus(folder / "corpus.jsonl")
+    notes = [f"{len(empty)} documents of corpus.jsonl have neither title nor text: they and their judgments are left out."] if empty else []
+    queries = read_queries(folder / "queries.jsonl")
+    qrels_dir = folder / "qrels"
+    qrels = {
+        split: read_qrels(qrels_dir / f"{split}.tsv", queries, corpus, empty)
+        for split in GOLDEN_SPLITS
+        if split == "test" or (qrels_dir / f"{split}.tsv").exists()
+    }
+    return Judged(folder.name, str(folder), corpus, queries, qrels, tuple(notes))
+
+
+class BeirCollection:
+    """A collection read and checked (a BEIR folder, an ir_datasets id), turned into the golden splits and the pool."""
+
+    def __init__(self, judged: Judged, data_config: Mapping[str, Any], policy: Policy, seed: int) -> None:
+        self.name, self.where = judged.name, judged.where
         self.config = data_config
         self.policy = policy
         self.seed = seed
-        self.notes: list[str] = []
-        self.corpus, empty = read_corpus(folder / "corpus.jsonl")
-        if empty:
-            self.notes.append(f"{len(empty)} documents of corpus.jsonl have neither title nor text: they and their judgments are left out.")
-        self.queries = read_queries(folder / "queries.jsonl")
-        qrels_dir = folder / "qrels"
-        self.qrels = {
-            split: read_qrels(qrels_dir / f"{split}.tsv", self.queries, self.corpus, empty)
-            for split in GOLDEN_SPLITS
-            if split == "test" or (qrels_dir / f"{split}.tsv").exists()
-        }
+        self.notes: list[str] = list(judged.notes)
+        self.corpus, self.queries, self.qrels = judged.corpus, judged.queries, dict(judged.qrels)
         if "train" not in self.qrels:  # many BEIR collections (arguana, scidocs, trec-covid) judge test queries only
             share = float(data_config.get("train_share_of_test", 0.5))
             self.carve("test", {"train": share, "test": 1.0})
             lent = f"{len(self.qrels['train'])} of its {len(self.qrels['train']) + len(self.qrels['test'])} test queries"
-            log.warning("%s has no qrels/train.tsv: %s became golden train and dev", folder, lent)
+            log.warning("%s judges no train queries: %s became golden train and dev", self.where, lent)
             self.notes.append(f"The collection judges test queries only: {lent} (data.train_share_of_test) became golden train and dev.")
         if "dev" not in self.qrels:
             self.carve("train", {"train": 1 - float(data_config.get("dev_share", 0.2)), "dev": 1.0})
-            self.notes.append(f"Golden dev is {len(self.qrels['dev'])} of the train queries (data.dev_share): the collection has no qrels/dev.tsv.")
+            self.notes.append(f"Golden dev is {len(self.qrels['dev'])} of the train queries (data.dev_share): the collection judges no dev queries.")
         query_log = data_config.get("query_log")
         self.logged = read_queries(Path(str(query_log)).expanduser(), self.queries) if query_log else {}
         label_map = data_config.get("label_map") or {}
@@ -267,22 +291,22 @@ class BeirCollection:
         ``measurable`` counts the golden test queries with a relevant document: a query without one has no NDCG.
         """
         wanted = int(self.config.get("min_test_queries", 1))
-        name = self.folder.name
+        name = self.name
         if measurable < wanted:
             raise StillroomError(
                 f"collection {name!r} leaves {measurable} golden test queries with a relevant document, under the {wanted} a test "
                 f"needs (data.min_test_queries); it judges {sum(len(q) for q in self.qrels.values())} queries in all. Add judged "
                 "queries, or lower data.train_share_of_test when the collection judges test queries only",
-                where=str(self.folder),
+                where=self.where,
             )
         if not pairs["train"]:
             shortfall = f"collection {name!r} leaves no golden train query (data.max_train_queries, data.train_share_of_test)"
-            raise StillroomError(shortfall, where=str(self.folder))
+            raise StillroomError(shortfall, where=self.where)
         if not pairs["pool"]:
             raise StillroomError(
                 f"collection {name!r} leaves no pool to distill from: every query is golden and their lists hold no pair beyond "
                 "golden's. Give unlabeled queries (data.query_log) or reach deeper (data.pool_first_stage_k above data.first_stage_k)",
-                where=str(self.folder),
+                where=self.where,
             )
 
     def recall(self, scores: Mapping[str, int], retrieved: list[str]) -> list[float]:
@@ -315,7 +339,7 @@ class BeirCollection:
 
 def read(product: str, data_config: Mapping[str, Any], policy: Policy, seed: int) -> DataBundle:
     folder = Path(str(data_config["path"])).expanduser()
-    return BeirCollection(folder, data_config, policy, int(data_config.get("seed", seed))).bundle()
+    return BeirCollection(read_folder(folder), data_config, policy, int(data_config.get("seed", seed))).bundle()
 
 
 @hookimpl

@@ -40,14 +40,14 @@ class PolicyComplianceEvaluator:
         by_request: dict[str, list[int]] = defaultdict(list)
         for index, pair in enumerate(inputs.pairs):
             by_request[pair.request_id].append(index)
-        scores = inputs.scores.tolist()
+        ranks = inputs.ranks.tolist()  # the ranking metrics' order, ties broken alike
         rates: dict[str, float] = {}
         slots: dict[str, float] = {}
         per_rule: Counter[str] = Counter({rule.id: 0 for rule in inputs.policy.rules})
         broken = [inputs.policy.rules_broken(pair.request, pair.candidate) for pair in inputs.pairs]
         unavoidable, short = 0, 0
         for request_id, indices in by_request.items():
-            top = sorted(indices, key=lambda i: -scores[i])[: inputs.k]
+            top = sorted(indices, key=lambda i: ranks[i])[: inputs.k]
             for i in top:
                 per_rule.update(rule.id for rule in broken[i])
             rates[request_id], slots[request_id] = sum(bool(broken[i]) for i in top) / len(top), float(len(top))

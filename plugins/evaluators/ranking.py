@@ -2,8 +2,10 @@
 
 Each metric is kept per request (:class:`~stillroom.evaluation.PerRequest`),
 so the report can put an interval on it and compare models request by
-request. Scores passed to torchmetrics are probabilities (the expected grade
-in (0, 1)), never raw logits: torchmetrics may drop non-positive scores. A
+request. torchmetrics sorts by :attr:`~stillroom.evaluation.EvalInput.rank_scores`:
+the model's order with ties broken as trec_eval breaks them (the candidate whose
+id sorts last first), all positive (torchmetrics may drop non-positive scores),
+so that IR's tools reading the run's TREC files rank as the report did. A
 request with no relevant candidate scores 0, as torchmetrics' default does: a
 reranker cannot bring back what its first stage missed.
 """
@@ -30,7 +32,7 @@ class RankingEvaluator:
     def __call__(self, inputs: EvalInput) -> dict[str, PerRequest]:
         from torchmetrics.retrieval import RetrievalMAP, RetrievalMRR, RetrievalNormalizedDCG  # seconds to import: only when evaluating
 
-        scores, indexes, golden = inputs.scores, inputs.request_index, inputs.golden_labels
+        scores, indexes, golden = inputs.rank_scores, inputs.request_index, inputs.golden_labels
         relevant = golden >= inputs.policy.relevant_label
         k = inputs.k
         metrics = {

@@ -119,6 +119,14 @@ class AdaptedBiEncoder(FrozenEncoderRanker):
     def settings(self) -> dict[str, Any]:
         return {"adapter_hidden": self.adapter_hidden, "features": list(self.pair_features), "learn_feature_weights": self.learn_feature_weights}
 
+    def save_pretrained(self, directory: Path) -> None:
+        """The stillroom folder (:meth:`FrozenEncoderRanker.save_pretrained`), a sentence-transformers folder too
+        (:mod:`~stillroom.plugins.models.sentence_transformers_export`)."""
+        from stillroom.plugins.models.sentence_transformers_export import write_sentence_transformers
+
+        super().save_pretrained(directory)
+        write_sentence_transformers(self, Path(directory))
+
 
 def load_bi_encoder_folder(directory: Path) -> AdaptedBiEncoder:
     """Load a ranker written by :meth:`AdaptedBiEncoder.save_pretrained`."""
