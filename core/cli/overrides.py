@@ -62,18 +62,31 @@ def _missing_key(key: str, job: list[str]) -> StillroomError | None:
         node = compose(config_name=CONFIG_NAME, overrides=others)
     except (HydraException, OmegaConfBaseException):
         return None
-    parts = key.split(".")
-    for depth, part in enumerate(parts):
-        if not hasattr(node, "keys") or part not in node:
-            break
-        node = node[part]
-    else:
+    parts, depth = key.split("."), 0
+    while depth < len(parts) and hasattr(node, "keys") and parts[depth] in node:
+        node, depth = node[parts[depth]], depth + 1
+    if depth == len(parts):
         return None
+    part = parts[depth]
     parent = ".".join(parts[:depth]) or "the config"
     keys = sorted(str(name) for name in node.keys()) if hasattr(node, "keys") else []
     said = f"{parent!r} has no key {part!r}" if depth else f"the config has no key {part!r}"
     listed = f"; its keys: {', '.join(keys)}" if keys else ""
     return StillroomError(f"no config key {key!r}: {said}{did_you_mean(part, keys)}{listed}", where="command line")
+
+
+def _compose(job: list[str]) -> None:
+    """Compose one job's config; a key the config lacks is answered with :func:`_missing_key` (Hydra composing)."""
+    try:
+        compose(config_name=CONFIG_NAME, overrides=job)
+    except MissingConfigException:
+        raise
+    except HydraException as error:
+        missing = _MISSING_KEY.search(str(error))
+        typo = _missing_key(missing["key"], job) if missing else None
+        if typo is None:
+            raise
+        raise typo from None
 
 
 def _jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
@@ -97,13 +110,7 @@ def check_overrides(plugins: Plugins, args: Sequence[str]) -> None:
         jobs = _jobs(overrides, multirun)
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
             for job in jobs:
-                try:
-                    compose(config_name=CONFIG_NAME, overrides=job)
-                except (HydraException, OmegaConfBaseException) as error:
-                    missing = _MISSING_KEY.search(str(error))
-                    if missing is None or not isinstance(error, HydraException) or isinstance(error, MissingConfigException):
-                        raise
-                    raise (_missing_key(missing["key"], job) or StillroomError(_first_lines(error), where="command line")) from None
+                _compose(job)
     except MissingConfigException as error:
         raise _missing_option(error, plugins) from None
     except (HydraException, OmegaConfBaseException) as error:
