@@ -25,15 +25,18 @@ VERBOSE_FLAGS, VERBOSE_OVERRIDE = ("-v", "--verbose"), "verbose=true"
 def _deprecations_as_lines() -> None:
     """stillroom's own deprecation warnings as ``stillroom: warning:`` lines, shown even where the libraries' are kept
     quiet: each says what to write instead."""
+    warnings.filterwarnings("default", category=StillroomDeprecationWarning)
     plain = warnings.formatwarning
+    if getattr(plain, "stillroom_lines", False):  # once per process, however many commands run in it
+        return
 
     def formatted(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
         if issubclass(category, StillroomDeprecationWarning):
             return f"stillroom: warning: {message}\n"
         return plain(message, category, filename, lineno, line)
 
+    formatted.stillroom_lines = True  # type: ignore[attr-defined]
     warnings.formatwarning = formatted
-    warnings.filterwarnings("default", category=StillroomDeprecationWarning)
 
 
 def run_command(args: Sequence[str]) -> int:

@@ -73,7 +73,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             write_manifest(store, config, policy, summaries)
             link_old_report_path(store.root, ctx.io.path(REPORT))
             report = ctx.io.read_json(REPORT)
-            print(closing_lines(report, store.root, ctx.io.path(REPORT).parent))
         finally:
             AFTER_RUN(plugins, config=config, store=store, report=report)
+    print(closing_lines(report, store.root, ctx.io.path(REPORT).parent))  # last, after what the plugins said as the run ended
     return report
