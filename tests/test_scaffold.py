@@ -58,7 +58,8 @@ def test_a_scaffolded_product_installs_runs_and_passes_its_own_tests(tmp_path: P
     assert "widgets  [stillroom-widgets 0.1.0]" in listed and "stillroom_data_sources" in listed
 
     # The package's own tests: its policy, its world, its plugin, and a tiny run of the whole recipe on product=widgets.
-    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package)], capture_output=True, text=True, cwd=tmp_path, env=team_environ())
+    own_tests = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package)]
+    tests = subprocess.run(own_tests, capture_output=True, text=True, cwd=tmp_path, env=team_environ())
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "5 passed" in tests.stdout
 
