@@ -31,8 +31,9 @@ def test_run_prints_the_table_logs_one_offline_wandb_run_and_no_file_of_the_run_
     assert chatter == [], chatter  # no library INFO log, known warning or wandb line
     assert "[stillroom] stage 1/" in result.stdout and "\r" not in result.stdout + result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("[stillroom] wandb: offline run in ")]
-    last = result.stdout.strip().splitlines()[-3:]  # after wandb's line: the compliance check, the verdict, what to do
-    assert last[0].startswith("compliance: ") and last[1].startswith("Verdict: ") and last[2].startswith(("score with it: ", "try next: "))
+    last = result.stdout.strip().splitlines()[-4:]  # after wandb's line: the compliance check, the verdict, what to do
+    verdict = next(index for index, line in enumerate(last) if line.startswith("Verdict: "))
+    assert last[verdict - 1].startswith("compliance: ") and last[-1].startswith("score with it") and "--model " in last[-1]
     assert f"run directory: {run_dir}" in result.stdout
     assert json.loads((run_dir / "report" / "report.json").read_text())["product"] == "jobs"
     assert not (tmp_path / "outputs").exists()  # nothing outside hydra.run.dir

@@ -40,8 +40,9 @@ def test_the_quickstart_on_the_examples_names_the_rules_it_checked_and_a_file_wi
     assert status in (0, 3)  # 3: the tiny student may fail the check (compliance.mode=warn exports it anyway)
     markdown = (run_dir / "report" / "report.md").read_text()
     assert "Checked against the hard rules `remote-only-member`, `no-relocation`, `seniority-reach`" in markdown
-    assert lines[-3].startswith(("compliance: passed on rules remote-only-member, no-relocation, seniority-reach",
-                                                    "compliance: FAILED on rules remote-only-member, no-relocation, seniority-reach"))
+    [compliance] = [line for line in lines[-4:] if line.startswith("compliance: ")]
+    assert compliance.startswith(("compliance: passed on rules remote-only-member, no-relocation, seniority-reach",
+                                  "compliance: FAILED on rules remote-only-member, no-relocation, seniority-reach"))
 
     bare = tmp_path / "texts_and_labels.jsonl"
     rows = [json.loads(line) for line in (EXAMPLES / "my_pairs.jsonl").read_text().splitlines()]
@@ -49,8 +50,10 @@ def test_the_quickstart_on_the_examples_names_the_rules_it_checked_and_a_file_wi
     unchecked_dir = tmp_path / "bare"
     status, lines = _run(capsys, bare, unchecked_dir)
     assert status == 0
-    assert lines[-3].startswith("compliance: not checked: the data lacks the fields every hard rule reads (remote-only-member reads ")
-    assert "not checked" in lines[-2] and "passes" not in lines[-2] and "rule-breaking" not in lines[-2]
+    [compliance] = [line for line in lines[-4:] if line.startswith("compliance: ")]
+    [verdict] = [line for line in lines[-4:] if line.startswith("Verdict: ")]
+    assert compliance.startswith("compliance: not checked: the data lacks the fields every hard rule reads (remote-only-member reads ")
+    assert "not checked" in verdict and "passes" not in verdict and "rule-breaking" not in verdict
     report = json.loads((unchecked_dir / "report" / "report.json").read_text())
     assert report["compliance"]["checked"] is False and report["compliance"]["passed"] is None
     assert all("violation_rate@10" not in model["metrics"] for model in report["models"].values())

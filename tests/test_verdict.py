@@ -32,8 +32,8 @@ def _report(comparisons: list[dict[str, Any]], compliance: dict[str, Any] | None
     return report
 
 
-PASSED = {"checked": True, "passed": True, "failures": [], "rules_checked": ["remote_mismatch"], "rate": 0.25, "floor": 0.17, "max_violation_rate": None,
-          "against_teacher": {"difference": -0.01, "ci": [-0.03, 0.01], "verdict": "not resolved", "requests": 100}}
+PASSED = {"checked": True, "passed": True, "failures": [], "rules_checked": ["remote_mismatch"], "rate": 0.25, "floor": 0.17,
+          "max_violation_rate": None, "against_teacher": {"difference": -0.01, "ci": [-0.03, 0.01], "verdict": "not resolved", "requests": 100}}
 BEATS_BOTH = [_comparison("bm25", 0.09, (0.05, 0.12), "better"), _comparison("zero_shot", 0.08, (0.04, 0.11), "better")]
 
 
@@ -139,9 +139,11 @@ def test_the_console_ends_with_the_verdict_and_the_real_score_command(tmp_path) 
     assert shipped[-2].startswith("Verdict: ship the student. It beats bm25")
     assert shipped[-1] == f"score with it: stillroom score --model {tmp_path.resolve()}/export/student --input pairs.jsonl --output scores.jsonl"
     refused = closing_lines(_report([_comparison("bm25", -0.03, (-0.05, -0.01), "worse")], UNMEASURED), tmp_path, tmp_path).splitlines()
-    assert refused[-3].startswith("compliance: not checked: the data lacks the fields every hard rule reads")
-    assert refused[-2].startswith("Verdict: do not ship the student. It ranks worse than bm25") and "not checked" in refused[-2]
-    assert refused[-1].startswith("try next: The student is -0.030 [-0.050, -0.010] ndcg@10 against bm25")
+    assert refused[-4].startswith("compliance: not checked: the data lacks the fields every hard rule reads")
+    assert refused[-3].startswith("Verdict: do not ship the student. It ranks worse than bm25") and "not checked" in refused[-3]
+    assert refused[-2].startswith("try next: The student is -0.030 [-0.050, -0.010] ndcg@10 against bm25")
+    inspect = f"score with it (to inspect it; the verdict says not to ship it): stillroom score --model {tmp_path.resolve()}/export/student"
+    assert refused[-1].startswith(inspect)
 
 
 def test_an_interval_that_excludes_zero_never_prints_as_if_it_held_it_and_a_disagreeing_p_value_is_explained() -> None:

@@ -1,8 +1,8 @@
 """What ``stillroom run`` prints last: the figures, the compliance check, then the verdict and how to use the student.
 
 The console is where a run is read first, so the decision is not left in the report's file: its last lines say ship
-or not and why, and give the command that scores with the exported student at its real path (or, when the student
-does not ship, the first thing to try next).
+or not and why (when not, the first thing to try next), and end with the command that scores with the exported
+student at its real path.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def closing_lines(report: Mapping[str, Any], run_dir: Path, report_dir: Path) ->
         compliance_line(report),
         verdict_line(verdict).replace("**", ""),
     ]
-    exported = report.get("exported")
-    if exported and verdict["ship"]:
-        lines.append(f"score with it: {score_command(report, str(run_dir.resolve() / exported['folder']))}")
-    elif verdict["next"]:
+    if not verdict["ship"] and verdict["next"]:
         lines.append(f"try next: {verdict['next'][0]}")
+    if exported := report.get("exported"):
+        command = score_command(report, str(run_dir.resolve() / exported["folder"]))
+        lines.append(f"score with it: {command}" if verdict["ship"] else f"score with it (to inspect it; the verdict says not to ship it): {command}")
     return "\n".join(lines)
