@@ -135,12 +135,6 @@ def _evaluate(evaluators: list[Contributed[Evaluator]], inputs: EvalInput) -> Ev
     return Evaluated(metrics, per_request, details)
 
 
-def _on_splits(
-    splits: Mapping[str, list[Pair]], evaluators: list[Contributed[Evaluator]], scored: Callable[[list[Pair]], EvalInput]
-) -> dict[str, Evaluated]:
-    return {split: _evaluate(evaluators, scored(pairs)) for split, pairs in splits.items()}
-
-
 def _ranked_by(ctx: RunContext, scores: Callable[[list[Pair]], torch.Tensor]) -> Callable[[list[Pair]], EvalInput]:
     """Inputs for a ranker without labels on the policy's scale: its ``scores`` in (0, 1)."""
     k = ctx.config["evaluator"]["k"]
@@ -229,9 +223,9 @@ def _off_scale(
     def scores(pairs: list[Pair]) -> torch.Tensor:
         return expected_grade(predict_probs(model, pairs, ctx.num_labels(trained.role), ctx.trainer_config, batch_size))
 
-    ranked = _ranked_by(ctx, scores)
-    test_runs[trained.name] = (splits[TEST], ranked(splits[TEST]).scores.tolist())
-    return count_parameters(model), _on_splits(splits, evaluators, ranked)
+    inputs = {split: _ranked_by(ctx, scores)(pairs) for split, pairs in splits.items()}  # each split scored once
+    test_runs[trained.name] = (splits[TEST], inputs[TEST].scores.tolist())
+    return count_parameters(model), {split: _evaluate(evaluators, ranked) for split, ranked in inputs.items()}
 
 
 def _row(outcomes: Mapping[str, Evaluated], settings: IntervalSettings) -> dict[str, Any]:
