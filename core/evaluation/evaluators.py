@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -96,10 +95,9 @@ class EvalInput:
         ids: dict[str, int] = {}
         return torch.tensor([ids.setdefault(p.request_id, len(ids)) for p in self.pairs], dtype=torch.long)
 
-    @cached_property
+    @property
     def ranks(self) -> torch.Tensor:
-        """Each pair's place in its request's ranking, from 0 (:func:`ranks_within_requests`); computed once, however
-        many evaluators read it."""
+        """Each pair's place in its request's ranking, from 0 (:func:`ranks_within_requests`)."""
         return torch.tensor(ranks_within_requests(self.pairs, self.scores.tolist()), dtype=torch.long)
 
     @property
